@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What rmig needs from the program whose memory it migrates.  A hypervisor
+ * maps these onto pausing and resuming vCPUs; rmig's synthetic guest onto
+ * its writer threads.  All callbacks are invoked from the migration thread.
+ */
+#ifndef RMIG_EMBEDDER_H
+#define RMIG_EMBEDDER_H
+
+struct rmig_embedder {
+	void *opaque;
+	/* Stop every writer and return only once none will write again until cont(). */
+	void (*stop)(void *opaque);
+	/* Let writers run again (after a cancel or failure on the source). */
+	void (*cont)(void *opaque);
+	/* Slow writers down: 0 = full speed, 99 = run 1% of the time.  Optional. */
+	void (*throttle)(void *opaque, unsigned pct);
+};
+
+#endif /* RMIG_EMBEDDER_H */

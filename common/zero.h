@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zero-page detection.  Called on every page the source sends, so it is
+ * vectorised (SSE2 baseline, AVX2 when the CPU has it, picked once at
+ * start-up) and bails out at the first non-zero vector: random pages cost a
+ * few instructions, zero pages cost one pass at memory bandwidth.
+ */
+#ifndef RMIG_ZERO_H
+#define RMIG_ZERO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True if all @len bytes at @buf are zero.  Any alignment, any length. */
+bool rmig_buffer_is_zero(const void *buf, size_t len);
+
+/* The portable byte-wise reference, for tests and the benchmark. */
+bool rmig_buffer_is_zero_scalar(const void *buf, size_t len);
+
+/* Name of the implementation picked at start-up ("avx2", "sse2"). */
+const char *rmig_buffer_is_zero_impl(void);
+
+#endif /* RMIG_ZERO_H */
