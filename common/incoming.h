@@ -37,6 +37,8 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms);
 /* Any thread: make run() return -ECANCELED promptly. */
 void rmig_incoming_cancel(struct rmig_incoming *in);
 
+/* The -errno that failed the load, 0 if none. */
+int rmig_incoming_error(struct rmig_incoming *in);
 void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info);
 const struct rmig_load_info *rmig_incoming_load_info(struct rmig_incoming *in);
 

@@ -32,7 +32,8 @@ enum rmig_log_level rmig_log_get_level(void);
 void rmig_log_set_sink(rmig_log_sink_fn fn, void *opaque);
 
 void rmig_log(enum rmig_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rmig_vlog(enum rmig_log_level level, const char *fmt, va_list ap);
+void rmig_vlog(enum rmig_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /*
  * Report an error: logs at RMIG_LOG_ERROR and stores the text as this

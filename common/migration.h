@@ -51,6 +51,13 @@ int rmig_migration_cancel(struct rmig_migration *m);
 enum rmig_state rmig_migration_wait(struct rmig_migration *m);
 enum rmig_state rmig_migration_state(struct rmig_migration *m);
 
+/*
+ * The -errno that failed the migration (0 when it did not fail), so a
+ * front end can tell "peer refused" from "out of memory" without parsing
+ * error-desc.
+ */
+int rmig_migration_error(struct rmig_migration *m);
+
 /* Consistent snapshot, any thread, any moment. */
 void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info);
 

@@ -60,6 +60,13 @@ struct rmig_conn_opts {
 	uint32_t size;		/* sizeof(struct rmig_conn_opts) as the caller built it */
 	int timeout_ms;		/* connect / address resolution; <= 0 means 10 s */
 	bool rdma_pin_all;	/* ask for pin-all registration (rdma) */
+	/*
+	 * An fd that becomes readable when the caller gives up (cancel during
+	 * SETUP); connect polls it alongside the connection attempt and
+	 * returns -ECANCELED.  Used only when > 0, so a zero-initialised
+	 * struct means "none" (fd 0 is stdin, never an eventfd of ours).
+	 */
+	int cancel_fd;
 };
 
 /* Phase argument of the RAM hooks. */

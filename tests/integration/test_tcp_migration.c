@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Whole migrations over real sockets.  Every test that completes compares
+ * source and destination memory byte for byte, independently of rmig's own
+ * checksums.  Bandwidth and downtime checks use rmig's own report against
+ * the limits the test set; they are behaviour (the limit is honoured), not
+ * speed goals.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "util.h"
+
+#define MIB (1024ULL * 1024)
+
+static int group_setup(void **state)
+{
+	(void)state;
+	rmig_log_set_level(RMIG_LOG_ERROR);
+	return rmig_transport_init_all() < 0 ? -1 : 0;
+}
+
+static void migrate_and_compare(const char *listen_uri, uint64_t ram, uint64_t dirty_rate)
+{
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+
+	dest_thread_start(&d, listen_uri);
+	source_init(&s, ram, dirty_rate, 0.25);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(rmig_incoming_load_info(d.in)->verified);
+	/* Completed: the source guest stays stopped, so memory is comparable. */
+	assert_false(rmig_guest_is_running(s.guest));
+	assert_true(ram_equal(&s.ram, &d.ram));
+
+	rmig_migration_query(s.mig, &info);
+	assert_int_equal(info.status, RMIG_STATE_COMPLETED);
+	assert_int_equal(info.ram.total, ram);
+	assert_int_equal(info.ram.remaining, 0);
+	assert_true(info.ram.normal + info.ram.duplicate >= ram / 4096);
+	assert_true(info.ram.dirty_sync_count >= 2);
+	assert_true(info.has_downtime);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+static void test_tcp_dirtying_guest(void **state)
+{
+	(void)state;
+	migrate_and_compare("tcp:127.0.0.1:0", 64 * MIB, 20 * MIB);
+}
+
+static void test_tcp_ipv6(void **state)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	(void)state;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		skip();
+	}
+	close(fd);
+	migrate_and_compare("tcp:[::1]:0", 16 * MIB, 5 * MIB);
+}
+
+static void test_unix_dirtying_guest(void **state)
+{
+	char uri[128];
+
+	(void)state;
+	snprintf(uri, sizeof(uri), "unix:/tmp/rmig-test-%d.sock", (int)getpid());
+	migrate_and_compare(uri, 32 * MIB, 10 * MIB);
+	unlink(uri + 5);
+}
+
+/*
+ * fd: the embedder hands rmig sockets it already has, here the two ends
+ * of a socketpair.
+ */
+static void test_fd_transport(void **state)
+{
+	struct dest_thread d;
+	struct source s;
+	char src_uri[32], dst_uri[32];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	snprintf(dst_uri, sizeof(dst_uri), "fd:%d", sv[0]);
+	snprintf(src_uri, sizeof(src_uri), "fd:%d", sv[1]);
+	dest_thread_start(&d, dst_uri);
+	source_init(&s, 16 * MIB, 2 * MIB, 0.5);
+	assert_int_equal(rmig_migration_start(s.mig, src_uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+struct transitions {
+	pthread_mutex_t lock;
+	enum rmig_state seen[16];
+	unsigned n;
+};
+
+static void record_transition(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t ns)
+{
+	struct transitions *t = opaque;
+
+	(void)from;
+	(void)ns;
+	pthread_mutex_lock(&t->lock);
+	if (t->n < RMIG_ARRAY_SIZE(t->seen))
+		t->seen[t->n++] = to;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/*
+ * A listener whose accept queue is full: the kernel drops further SYNs, so
+ * a connect to it stays in progress, which holds the migration in SETUP.
+ */
+static int full_listener(char *uri, size_t len, int *fillers, int nfillers)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	for (int i = 0; i < nfillers; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fillers[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	usleep(100 * 1000);
+	snprintf(uri, len, "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+	return fd;
+}
+
+static void test_cancel_during_setup(void **state)
+{
+	struct transitions t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct source s;
+	char uri[64];
+	int fillers[3], lfd;
+
+	(void)state;
+	lfd = full_listener(uri, sizeof(uri), fillers, 3);
+	source_init(&s, 8 * MIB, 1 * MIB, 0.25);
+	assert_int_equal(rmig_migration_add_listener(s.mig, record_transition, &t), 0);
+	assert_int_equal(rmig_migration_start(s.mig, uri), 0);
+	usleep(300 * 1000);
+	assert_int_equal(rmig_migration_state(s.mig), RMIG_STATE_SETUP);
+	assert_int_equal(rmig_migration_cancel(s.mig), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_CANCELLED);
+	assert_int_equal(t.n, 3);
+	assert_int_equal(t.seen[0], RMIG_STATE_SETUP);
+	assert_int_equal(t.seen[1], RMIG_STATE_CANCELLING);
+	assert_int_equal(t.seen[2], RMIG_STATE_CANCELLED);
+	assert_true(guest_still_writes(s.guest, 100));
+	/* A second cancel of a finished migration is refused, not a crash. */
+	assert_int_equal(rmig_migration_cancel(s.mig), -EBUSY);
+	source_fini(&s);
+	for (int i = 0; i < 3; i++)
+		close(fillers[i]);
+	close(lfd);
+}
+
+static void test_cancel_during_active(void **state)
+{
+	struct dest_thread d;
+	struct source s;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 64 * MIB, 4 * MIB, 0.0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "16M"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_true(wait_for_state(s.mig, RMIG_STATE_ACTIVE, 10000));
+	assert_true(wait_for_bytes(s.mig, 4 * MIB, 10000));
+	/* Changing parameters mid-migration is refused. */
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "1G"), -EBUSY);
+	assert_int_equal(rmig_migration_set_capability(s.mig, RMIG_CAP_VERIFY, false), -EBUSY);
+	assert_int_equal(rmig_migration_cancel(s.mig), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_CANCELLED);
+	assert_true(guest_still_writes(s.guest, 100));
+	/* The destination sees the stream end early and fails, cleanly. */
+	assert_true(dest_thread_join(&d) < 0);
+	assert_false(rmig_incoming_load_info(d.in)->verified);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+static void test_destination_killed(void **state)
+{
+	struct rmig_info info;
+	struct source s;
+	char uri[256];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = dest_child_start(uri, sizeof(uri));
+	source_init(&s, 64 * MIB, 4 * MIB, 0.0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "16M"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, uri), 0);
+	assert_true(wait_for_bytes(s.mig, 8 * MIB, 10000));
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_FAILED);
+	rmig_migration_query(s.mig, &info);
+	assert_true(info.error_desc[0] != '\0');
+	assert_true(rmig_migration_error(s.mig) < 0);
+	assert_true(guest_still_writes(s.guest, 100));
+	source_fini(&s);
+}
+
+static void test_source_killed(void **state)
+{
+	struct dest_thread d;
+	struct rmig_info info;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct source s;
+
+		source_init(&s, 64 * MIB, 4 * MIB, 0.0);
+		rmig_migration_set_param(s.mig, "max-bandwidth", "16M");
+		rmig_migration_start(s.mig, d.uri);
+		rmig_migration_wait(s.mig);
+		_exit(0);
+	}
+	/* Let some of the stream arrive, then kill the source mid-way. */
+	for (int i = 0; i < 1000; i++) {
+		rmig_incoming_query(d.in, &info);
+		if (info.ram.transferred >= 8 * MIB)
+			break;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	assert_true(dest_thread_join(&d) < 0);
+	rmig_incoming_query(d.in, &info);
+	assert_int_equal(info.status, RMIG_STATE_FAILED);
+	assert_non_null(strstr(info.error_desc, "truncated"));
+	dest_thread_fini(&d);
+}
+
+/* The average rate over the migration must not exceed the limit by more than 10%. */
+static void test_max_bandwidth(void **state)
+{
+	const uint64_t limit = 32 * MIB;
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+	double rate;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 48 * MIB, 0, 0.0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "32M"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	rmig_migration_query(s.mig, &info);
+	rate = (double)info.ram.transferred / ((double)(info.total_time_ms - info.setup_time_ms) / 1e3);
+	print_message("max-bandwidth %llu B/s, measured %.0f B/s (%.3f of the limit)\n",
+		      (unsigned long long)limit, rate, rate / (double)limit);
+	assert_true(rate <= 1.10 * (double)limit);
+	/* And the limiter is not absurdly conservative either. */
+	assert_true(rate >= 0.5 * (double)limit);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+/* With a dirty rate far below the link, downtime stays within the limit. */
+static void test_downtime_limit(void **state)
+{
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 128 * MIB, 8 * MIB, 0.25);
+	assert_int_equal(rmig_migration_set_param(s.mig, "downtime-limit", "100"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	rmig_migration_query(s.mig, &info);
+	print_message("downtime %llu ms (limit 100 ms), %llu syncs\n",
+		      (unsigned long long)info.downtime_ms,
+		      (unsigned long long)info.ram.dirty_sync_count);
+	assert_true(info.has_downtime);
+	assert_true(info.downtime_ms <= 100);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+/*
+ * A guest that dirties memory faster than any link can carry only converges
+ * because auto-converge throttles it: with a 1 ms downtime limit, a guest
+ * rewriting all of its RAM every few milliseconds never fits otherwise.
+ */
+static void test_auto_converge(void **state)
+{
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 64 * MIB, 8192 * MIB, 0.0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "downtime-limit", "1"), 0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "throttle-initial", "50"), 0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "throttle-increment", "20"), 0);
+	assert_int_equal(rmig_migration_set_capability(s.mig, RMIG_CAP_AUTO_CONVERGE, true), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	/* Watch the throttle rise while it runs. */
+	uint64_t max_throttle = 0;
+	while (!rmig_state_is_terminal(rmig_migration_state(s.mig))) {
+		rmig_migration_query(s.mig, &info);
+		if (info.throttle_pct > max_throttle)
+			max_throttle = info.throttle_pct;
+		usleep(5 * 1000);
+	}
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	print_message("auto-converge reached %llu%% throttle\n", (unsigned long long)max_throttle);
+	assert_true(max_throttle >= 50);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+static void test_refused_peer(void **state)
+{
+	struct source s;
+	struct rmig_info info;
+	char uri[64];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	/* A port that was just free: nothing listens there. */
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd);
+	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+	source_init(&s, 4 * MIB, 1 * MIB, 0.25);
+	assert_int_equal(rmig_migration_start(s.mig, uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_FAILED);
+	assert_int_equal(rmig_migration_error(s.mig), -ECONNREFUSED);
+	rmig_migration_query(s.mig, &info);
+	assert_non_null(strstr(info.error_desc, "refused"));
+	assert_true(guest_still_writes(s.guest, 50));
+	source_fini(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp_dirtying_guest),
+		cmocka_unit_test(test_tcp_ipv6),
+		cmocka_unit_test(test_unix_dirtying_guest),
+		cmocka_unit_test(test_fd_transport),
+		cmocka_unit_test(test_cancel_during_setup),
+		cmocka_unit_test(test_cancel_during_active),
+		cmocka_unit_test(test_destination_killed),
+		cmocka_unit_test(test_source_killed),
+		cmocka_unit_test(test_max_bandwidth),
+		cmocka_unit_test(test_downtime_limit),
+		cmocka_unit_test(test_auto_converge),
+		cmocka_unit_test(test_refused_peer),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
