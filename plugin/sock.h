@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to plugin/: the connection code shared by the tcp, unix and fd
+ * transports.  Every fd here is non-blocking; a call that would block
+ * polls the fd together with an eventfd that abort() signals, so abort
+ * unblocks readers and writers even on pipes, where shutdown() does not
+ * apply.
+ */
+#ifndef RMIG_SOCK_H
+#define RMIG_SOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "transport.h"
+
+#define RMIG_SOCK_NAME_MAX 160
+#define RMIG_SOCK_DEFAULT_TIMEOUT_MS 10000
+
+struct rmig_sock_conn {
+	struct rmig_conn base; /* first: the registry sees only this */
+	int fd;
+	int wake_fd;	/* eventfd, readable once abort() was called */
+	bool is_socket; /* else a pipe or tty: read()/write(), no shutdown() */
+	atomic_bool aborted;
+	char name[RMIG_SOCK_NAME_MAX]; /* "tcp:10.0.0.2:4444", for messages */
+};
+
+struct rmig_sock_listener {
+	struct rmig_listener base; /* first */
+	int fd;
+	char name[RMIG_SOCK_NAME_MAX]; /* the full bound URI: "tcp:127.0.0.1:40123" */
+	/* unix: the socket file to remove on close, if it is still the one we bound */
+	char *unlink_path;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Wrap @fd (which the new connection owns only on success) as a
+ * connection named @name.  Makes it non-blocking and close-on-exec.
+ */
+int rmig_sock_conn_new(int fd, const char *name, struct rmig_conn **out);
+
+ssize_t rmig_sock_write(struct rmig_conn *c, const void *buf, size_t len);
+ssize_t rmig_sock_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt);
+ssize_t rmig_sock_read(struct rmig_conn *c, void *buf, size_t len);
+void rmig_sock_abort(struct rmig_conn *c);
+void rmig_sock_close(struct rmig_conn *c);
+
+/*
+ * Allocate a listener around a bound, listening, non-blocking @fd (owned on
+ * success) whose full URI is @uri.
+ */
+int rmig_sock_listener_new(int fd, const char *uri, struct rmig_sock_listener **out);
+/*
+ * The accept slot: wait up to @timeout_ms (< 0: forever) for a peer and wrap
+ * it as a connection; TCP peers get TCP_NODELAY.  -ETIMEDOUT when none came
+ * (logged at debug level only: callers that poll in slices expect it).
+ */
+int rmig_sock_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
+int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len);
+void rmig_sock_listener_close(struct rmig_listener *l);
+
+/* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
+int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts);
+/* Milliseconds left until @deadline_ns (CLOCK_MONOTONIC), at least 0. */
+int rmig_sock_remaining_ms(uint64_t deadline_ns);
+/* Format a socket address as "host:port", "[v6]:port", a unix path or "@abstract". */
+void rmig_sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
+
+#endif /* RMIG_SOCK_H */
