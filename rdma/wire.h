@@ -49,7 +49,8 @@
  * request with len = 16 whatever the repeat, so batching is unsafe with it.
  */
 #define RMIG_RDMA_CAP_REG_BATCH 0x00020000u
-#define RMIG_RDMA_CAPS_KNOWN    (RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH)
+#define RMIG_RDMA_CAPS_KNOWN                                                                       \
+	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -134,7 +135,7 @@ struct rmig_rdma_block {
 	uint64_t remote_host_addr; /* destination's virtual address of the block start */
 	uint64_t offset;	   /* block's base in the destination's RAM space */
 	uint64_t length;
-	uint32_t rkey;		   /* whole-block rkey under pin-all, else 0 */
+	uint32_t rkey; /* whole-block rkey under pin-all, else 0 */
 };
 
 /*

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Semantic checks of decoded control messages (see validate.h).  Written
+ * for a hostile peer: every subtraction is preceded by the comparison that
+ * makes it non-negative, every addition by the one that rules out overflow.
+ */
+#include <errno.h>
+#include <inttypes.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "validate.h"
+
+int rmig_rdma_layout_bases(const struct rmig_ram *ram, uint64_t *bases, uint32_t nbases)
+{
+	uint64_t sum = 0;
+	uint32_t i;
+
+	if (nbases < ram->nblocks) {
+		rmig_error("rdma: room for %u block bases, RAM has %u blocks", nbases,
+			   ram->nblocks);
+		return -EINVAL;
+	}
+	for (i = 0; i < ram->nblocks; i++) {
+		uint64_t len = ram->blocks[i]->length;
+
+		bases[i] = sum;
+		if (len > UINT64_MAX - sum) {
+			rmig_error("rdma: RAM blocks up to '%s' exceed a 64-bit address space",
+				   ram->blocks[i]->name);
+			return -EINVAL;
+		}
+		sum += len;
+	}
+	return 0;
+}
+
+int rmig_rdma_validate_type(const struct rmig_rdma_hdr *h, uint32_t expected)
+{
+	if (h->type == RMIG_RDMA_MSG_ERROR) {
+		rmig_error("rdma: peer reported an error%s%s and is aborting the migration; "
+			   "see the peer's log",
+			   expected != RMIG_RDMA_MSG_NONE ? " while this side waited for " : "",
+			   expected != RMIG_RDMA_MSG_NONE ? rmig_rdma_msg_name(expected) : "");
+		return -ECONNABORTED;
+	}
+	if (expected != RMIG_RDMA_MSG_NONE && h->type != expected) {
+		rmig_error("rdma: protocol error: expected a %s message, got %s (type %u)",
+			   rmig_rdma_msg_name(expected), rmig_rdma_msg_name(h->type), h->type);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static const struct rmig_ramblock *need_block(const struct rmig_ram *ram, uint32_t idx,
+					      const char *what)
+{
+	const struct rmig_ramblock *b = rmig_ram_block(ram, idx);
+
+	if (!b)
+		rmig_error("rdma: %s names block %u, but there are only %u blocks", what, idx,
+			   ram->nblocks);
+	return b;
+}
+
+/*
+ * RAM-space address @addr -> offset in block @b based at @base; fails when
+ * @addr is below the base or at/after the block's end.
+ */
+static bool space_to_block(const struct rmig_ramblock *b, uint64_t base, uint64_t addr,
+			   uint64_t *off)
+{
+	if (addr < base || addr - base >= b->length)
+		return false;
+	*off = addr - base;
+	return true;
+}
+
+int rmig_rdma_validate_compress(const struct rmig_ram *ram, const uint64_t *bases,
+				const struct rmig_rdma_compress *c, uint64_t *block_off)
+{
+	const struct rmig_ramblock *b = need_block(ram, c->block_idx, "COMPRESS");
+	uint64_t off;
+
+	if (!b)
+		return -EPROTO;
+	if (c->value != 0) {
+		rmig_error("rdma: COMPRESS for block '%s' asks to fill with byte value %" PRIu32
+			   "; only zero fill is part of the protocol",
+			   b->name, c->value);
+		return -EPROTO;
+	}
+	if (c->length == 0) {
+		rmig_error("rdma: COMPRESS for block '%s' has length 0", b->name);
+		return -EPROTO;
+	}
+	if (!space_to_block(b, bases[c->block_idx], c->offset, &off) ||
+	    !rmig_rdma_range_in_block(b->length, off, c->length)) {
+		rmig_error("rdma: COMPRESS range [0x%" PRIx64 ", +0x%" PRIx64 ") is outside block "
+			   "'%s' [0x%" PRIx64 ", +0x%" PRIx64 ")",
+			   c->offset, c->length, b->name, bases[c->block_idx], b->length);
+		return -EPROTO;
+	}
+	*block_off = off;
+	return 0;
+}
+
+int rmig_rdma_validate_register(const struct rmig_ram *ram, const uint64_t *bases,
+				const struct rmig_rdma_register *r, uint64_t *first_chunk,
+				uint64_t *nchunks)
+{
+	const struct rmig_ramblock *b = need_block(ram, r->block_idx, "REGISTER REQUEST");
+	uint64_t off, chunk, count;
+
+	if (!b)
+		return -EPROTO;
+	if (!space_to_block(b, bases[r->block_idx], r->key, &off)) {
+		rmig_error("rdma: REGISTER REQUEST address 0x%" PRIx64 " is outside block '%s' "
+			   "[0x%" PRIx64 ", +0x%" PRIx64 ")",
+			   r->key, b->name, bases[r->block_idx], b->length);
+		return -EPROTO;
+	}
+	chunk = rmig_rdma_chunk_index(off);
+	count = rmig_rdma_chunk_count(b->length);
+	/* chunk < count here, so count - 1 - chunk is the room left after it. */
+	if (r->chunks > count - 1 - chunk) {
+		rmig_error("rdma: REGISTER REQUEST for block '%s' chunk %" PRIu64 " plus %" PRIu64
+			   " more runs past its last chunk %" PRIu64,
+			   b->name, chunk, r->chunks, count - 1);
+		return -EPROTO;
+	}
+	*first_chunk = chunk;
+	*nchunks = r->chunks + 1;
+	return 0;
+}
+
+int rmig_rdma_validate_unregister(const struct rmig_ram *ram, const struct rmig_rdma_register *r)
+{
+	const struct rmig_ramblock *b = need_block(ram, r->block_idx, "UNREGISTER REQUEST");
+	uint64_t count;
+
+	if (!b)
+		return -EPROTO;
+	count = rmig_rdma_chunk_count(b->length);
+	if (r->key >= count) {
+		rmig_error("rdma: UNREGISTER REQUEST for chunk %" PRIu64 " of block '%s', which "
+			   "has %" PRIu64 " chunks",
+			   r->key, b->name, count);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int check_dest_block(const struct rmig_ramblock *lb, uint32_t i,
+			    const struct rmig_rdma_block *b, bool pin_all)
+{
+	if (b->length != lb->length) {
+		rmig_error("rdma: block %u '%s' is %" PRIu64 " bytes here but %" PRIu64
+			   " bytes on the destination",
+			   i, lb->name, lb->length, b->length);
+		return -EPROTO;
+	}
+	if (b->length > UINT64_MAX - b->offset || b->length > UINT64_MAX - b->remote_host_addr) {
+		rmig_error("rdma: destination describes block %u '%s' at an address that wraps "
+			   "around (base 0x%" PRIx64 ", host 0x%" PRIx64 ")",
+			   i, lb->name, b->offset, b->remote_host_addr);
+		return -EPROTO;
+	}
+	if (pin_all && b->rkey == 0) {
+		rmig_error("rdma: destination agreed to pin all memory but sent no key for block "
+			   "%u '%s'",
+			   i, lb->name);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int check_dest_count(const struct rmig_ram *ram, uint32_t count)
+{
+	if (count != ram->nblocks) {
+		rmig_error("rdma: destination has %u RAM blocks, this side has %u; the two sides "
+			   "must be configured with the same memory layout",
+			   count, ram->nblocks);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int rmig_rdma_validate_blocks_result(const struct rmig_ram *ram, const struct rmig_rdma_block *b,
+				     uint32_t count, bool pin_all)
+{
+	uint32_t i;
+	int ret = check_dest_count(ram, count);
+
+	for (i = 0; !ret && i < count; i++)
+		ret = check_dest_block(ram->blocks[i], i, &b[i], pin_all);
+	return ret;
+}
+
+int rmig_rdma_blocks_result_parse(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
+				  const uint8_t *payload, bool pin_all, struct rmig_rdma_block *out)
+{
+	struct rmig_rdma_block tmp;
+	uint32_t count, i;
+	int ret;
+
+	ret = rmig_rdma_validate_type(h, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT);
+	if (ret)
+		return ret;
+	/* The count comes first: @out has room for exactly ram->nblocks. */
+	count = rmig_rdma_hdr_count(h);
+	ret = check_dest_count(ram, count);
+	if (ret)
+		return ret;
+	/* Check everything before writing anything, so @out is set only on success. */
+	for (i = 0; i < count; i++) {
+		rmig_rdma_block_decode(payload + (size_t)i * RMIG_RDMA_BLOCK_SIZE, &tmp);
+		ret = check_dest_block(ram->blocks[i], i, &tmp, pin_all);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < count; i++)
+		rmig_rdma_block_decode(payload + (size_t)i * RMIG_RDMA_BLOCK_SIZE, &out[i]);
+	return 0;
+}
+
+int rmig_rdma_validate_register_result(const struct rmig_rdma_hdr *h, uint32_t requested)
+{
+	int ret = rmig_rdma_validate_type(h, RMIG_RDMA_MSG_REGISTER_RESULT);
+
+	if (ret)
+		return ret;
+	if (h->repeat != requested) {
+		rmig_error("rdma: destination answered %u registrations with %u results", requested,
+			   h->repeat);
+		return -EPROTO;
+	}
+	return 0;
+}
