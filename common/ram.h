@@ -73,6 +73,13 @@ int rmig_ram_add(struct rmig_ram *ram, const char *name, void *host, uint64_t le
 int rmig_ram_alloc(struct rmig_ram *ram, const char *name, uint64_t length, uint32_t page_size,
 		   struct rmig_ramblock **out);
 
+/*
+ * Forget the blocks from index @nblocks on, as if they had never been
+ * added (owned memory is unmapped).  Lets an embedder that registers
+ * several blocks undo its own adds when a later step fails.
+ */
+void rmig_ram_truncate(struct rmig_ram *ram, uint32_t nblocks);
+
 struct rmig_ramblock *rmig_ram_find(const struct rmig_ram *ram, const char *name);
 static inline struct rmig_ramblock *rmig_ram_block(const struct rmig_ram *ram, uint32_t index)
 {
