@@ -44,6 +44,8 @@ enum rmig_record_type {
 
 #define RMIG_RECORD_SIZE 24
 #define RMIG_RECORD_MAX_PAGES 256
+/* Largest block length a header may announce (256 TiB). */
+#define RMIG_STREAM_MAX_BLOCK_LENGTH (1ULL << 48)
 
 struct rmig_record {
 	uint32_t type;
@@ -86,6 +88,15 @@ int rmig_format_read_record(struct rmig_stream *s, const struct rmig_stream_head
  * report the first difference.  -EINVAL / -ENOMEM.
  */
 int rmig_format_match_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram);
+
+/*
+ * Refuse (-ENOMEM, reported) headers whose blocks add up to more than
+ * @bytes when rmig_format_match_blocks() would allocate them.  0 restores
+ * the default, the host's physical memory: a header is hostile input, and
+ * without a bound it could have the destination map (and later checksum)
+ * terabytes.  UINT64_MAX disables the check.  Process-wide.
+ */
+void rmig_load_set_max_ram(uint64_t bytes);
 
 /* Per-block checksums of @ram, as the trailer carries them. */
 void rmig_ram_checksums(const struct rmig_ram *ram, uint64_t *sums);

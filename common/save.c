@@ -36,6 +36,16 @@ struct save_ctx {
 	bool hooks;
 	uint32_t flags;
 	struct rmig_bw bw;
+	/*
+	 * The link's speed, from windows in which the rate limit never slept.
+	 * A window that slept only timed how fast the kernel swallowed our
+	 * writes into an idle socket buffer, which can be many times the
+	 * link; trusting it would blow the downtime limit.  0 = not known.
+	 */
+	uint64_t link_bw;
+	bool slept_in_window;
+	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
+	uint64_t round_bw;
 	/* rate limit, per slice */
 	uint64_t rate_slice_start_ns;
 	uint64_t rate_slice_bytes;
@@ -118,6 +128,7 @@ static int save_rate_limit(struct save_ctx *c)
 		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(wait_ns, RMIG_NSEC_PER_MSEC)) > 0)
 			return -ECANCELED;
 		rmig_bw_note_sleep(&c->bw, rmig_now_ns() - now);
+		c->slept_in_window = true;
 	}
 	c->rate_slice_bytes = 0;
 	c->rate_slice_start_ns = rmig_now_ns();
@@ -129,8 +140,12 @@ static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
 	uint64_t sent = save_wire_bytes(c) - bytes_before;
 
 	c->rate_slice_bytes += sent;
-	if (rmig_bw_update(&c->bw, rmig_now_ns(), save_wire_bytes(c)))
+	if (rmig_bw_update(&c->bw, rmig_now_ns(), save_wire_bytes(c))) {
 		atomic_store(&c->m->stats.bandwidth, c->bw.bytes_per_sec);
+		if (!c->slept_in_window)
+			c->link_bw = c->bw.bytes_per_sec;
+		c->slept_in_window = false;
+	}
 	save_publish_bytes(c);
 }
 
@@ -290,7 +305,7 @@ static void save_measure_checksum(struct save_ctx *c)
 
 static uint64_t save_expected_downtime_ms(const struct save_ctx *c, uint64_t remaining)
 {
-	uint64_t bw = c->bw.bytes_per_sec, ms;
+	uint64_t bw = c->link_bw ? c->link_bw : c->round_bw, ms;
 	uint64_t total = rmig_ram_total_bytes(c->m->ram);
 
 	if (!bw)
@@ -451,10 +466,11 @@ static int save_iterate(struct save_ctx *c)
 			atomic_store(&st->dirty_pages_rate, (uint64_t)((double)dirtied * 1e9 / (double)dt));
 		remaining = rmig_ram_bitmap_bytes(ram);
 		atomic_store(&st->remaining, remaining);
-		/* A round shorter than the window still tells us the rate. */
-		if (!c->bw.bytes_per_sec && dt > c->bw.slept_ns)
-			c->bw.bytes_per_sec = (uint64_t)((double)(save_wire_bytes(c) - sent0) * 1e9 /
-							 (double)(dt - c->bw.slept_ns));
+		if (dt)
+			c->round_bw = (uint64_t)((double)(save_wire_bytes(c) - sent0) * 1e9 / (double)dt);
+		/* A round shorter than a window, with no sleep, still measured the link. */
+		if (!c->link_bw && !c->slept_in_window && !c->bw.slept_ns)
+			c->link_bw = c->round_bw;
 		expected = save_expected_downtime_ms(c, remaining);
 		atomic_store(&st->expected_downtime_ms, expected == UINT64_MAX ? 0 : expected);
 		if (expected <= c->params.downtime_limit_ms)

@@ -22,7 +22,7 @@
 struct rmig_conn;
 
 #define RMIG_STREAM_BUF_DEFAULT (256 * 1024)
-#define RMIG_STREAM_MAX_IOV 64
+#define RMIG_STREAM_MAX_IOV 512
 
 struct rmig_stream {
 	struct rmig_conn *conn;
@@ -74,5 +74,7 @@ int rmig_stream_get_u64(struct rmig_stream *s, uint64_t *v);
 struct rmig_conn *rmig_memconn_new(const void *data, size_t len, size_t chunk);
 const uint8_t *rmig_memconn_written(struct rmig_conn *c, size_t *len);
 void rmig_memconn_free(struct rmig_conn *c);
+/* Accept at most @chunk bytes per write/writev call (0 = no limit), to test partial writes. */
+void rmig_memconn_set_write_chunk(struct rmig_conn *c, size_t chunk);
 
 #endif /* RMIG_STREAM_H */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination end, for `rmig incoming` and `rmig loopback`.
+ *
+ * rmig_incoming_run() blocks until the stream is loaded, so it runs in a
+ * thread of its own: the main thread stays free to draw progress, to see
+ * Ctrl-C and, in loopback, to drive the source at the same time.  RAM
+ * starts empty: the library allocates blocks to match the source's header.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
+{
+	sigset_t saved;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	rmig_ram_init(&d->ram);
+	d->in = rmig_incoming_new(&d->ram);
+	if (!d->in) {
+		rmig_error("out of memory for the incoming migration");
+		rc = -ENOMEM;
+		goto err_ram;
+	}
+	rc = rmig_incoming_set_capability(d->in, RMIG_CAP_RDMA_PIN_ALL, accept_pin_all);
+	if (rc)
+		goto err_incoming;
+	/* A transport may start a helper thread here (rdma_cm events): keep signals off it. */
+	cli_signals_block(&saved);
+	rc = rmig_incoming_listen(d->in, uri);
+	cli_signals_restore(&saved);
+	if (rc)
+		goto err_incoming;
+	/* With port 0 only the listener knows the real address; fall back to what we asked for. */
+	if (rmig_incoming_uri(d->in, d->uri, sizeof(d->uri)) < 0)
+		snprintf(d->uri, sizeof(d->uri), "%s", uri);
+	return 0;
+
+err_incoming:
+	rmig_incoming_free(d->in);
+	d->in = NULL;
+err_ram:
+	rmig_ram_fini(&d->ram);
+	return rc;
+}
+
+static void *dest_thread(void *opaque)
+{
+	struct cli_dest *d = opaque;
+
+	d->rc = rmig_incoming_run(d->in, d->accept_timeout_ms);
+	atomic_store(&d->done, true);
+	return NULL;
+}
+
+int cli_dest_start(struct cli_dest *d, int accept_timeout_ms)
+{
+	sigset_t saved;
+	int rc;
+
+	d->accept_timeout_ms = accept_timeout_ms;
+	atomic_store(&d->done, false);
+	cli_signals_block(&saved);
+	rc = pthread_create(&d->thread, NULL, dest_thread, d);
+	cli_signals_restore(&saved);
+	if (rc) {
+		rmig_error("cannot start the incoming migration thread: %s", strerror(rc));
+		return -rc;
+	}
+	d->thread_started = true;
+	return 0;
+}
+
+bool cli_dest_done(struct cli_dest *d)
+{
+	return atomic_load(&d->done);
+}
+
+void cli_dest_cancel(struct cli_dest *d)
+{
+	if (d->in)
+		rmig_incoming_cancel(d->in);
+}
+
+int cli_dest_join(struct cli_dest *d)
+{
+	if (d->thread_started) {
+		pthread_join(d->thread, NULL);
+		d->thread_started = false;
+	}
+	return d->rc;
+}
+
+void cli_dest_fini(struct cli_dest *d)
+{
+	if (d->thread_started) {
+		cli_dest_cancel(d);
+		cli_dest_join(d);
+	}
+	rmig_incoming_free(d->in);
+	d->in = NULL;
+	rmig_ram_fini(&d->ram);
+}

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Help texts.  They are the product's documentation: every option, default,
+ * exit code and environment variable here is what the code does (options.c
+ * holds the defaults, report.c the exit codes).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "registry.h"
+
+static const char usage_main[] =
+    "Usage: rmig COMMAND [OPTIONS]\n"
+    "\n"
+    "Live-migrate memory between hosts over RDMA, TCP or unix sockets.\n"
+    "\n"
+    "Commands:\n"
+    "  incoming URI   wait for one migration on URI, receive and verify it\n"
+    "  migrate URI    run a synthetic guest and migrate it to URI\n"
+    "  loopback       both ends in this process; checks memory byte for byte\n"
+    "  bench          measure the data path (TCP goodput, zero scan, checksum)\n"
+    "  help [COMMAND] show this help, or a command's\n"
+    "\n"
+    "  rmig COMMAND --help    options of one command\n"
+    "  rmig --version         print the version\n";
+
+static const char text_uris[] =
+    "URIs:\n"
+    "  tcp:HOST:PORT, tcp:[IPV6]:PORT   TCP (port 0 on incoming: any free port)\n"
+    "  unix:PATH                        unix-domain socket\n"
+    "  fd:N                             an already-connected or listening descriptor\n"
+    "  rdma:HOST:PORT                   RDMA (rdma_cm), HOST an IP of the RDMA netdev\n";
+
+static const char text_guest[] =
+    "Guest options (the synthetic workload):\n"
+    "  --ram SIZE[,SIZE...]  one RAM block per size, e.g. 1G or 3M,5M (default 256M);\n"
+    "                        sizes take K, M, G, T suffixes (powers of 1024)\n"
+    "  --page-size N         page size in bytes, a power of two (default 4096)\n"
+    "  --zero-share F        share of pages left zero, 0..1 (default 0.25)\n"
+    "  --dirty-rate RATE     bytes/s the guest writes while migrating, e.g. 50M\n"
+    "                        (default 0: idle)\n"
+    "  --pattern P           uniform (any page) or hotset (default uniform)\n"
+    "  --hot-fraction F      hotset: share of each block that is hot, (0..1]\n"
+    "                        (default 0.1)\n"
+    "  --hot-share F         hotset: share of writes that go to the hot part, (0..1]\n"
+    "                        (default 0.9)\n"
+    "  --writers N           writer threads, 1..256 (default 1)\n"
+    "  --seed N              seed for contents and writes (default 1)\n";
+
+static const char text_migration[] =
+    "Migration options:\n"
+    "  --max-bandwidth RATE  bytes/s limit, e.g. 200M (default 0: unlimited)\n"
+    "  --downtime-limit MS   longest pause allowed for the final round (default 300)\n"
+    "  --pin-all             rdma: register all RAM up front (rdma-pin-all)\n"
+    "  --auto-converge       throttle the guest when it dirties faster than we send\n"
+    "  --no-zero-pages       send zero pages in full instead of as markers\n"
+    "  --no-verify           send no per-block checksums (the destination then\n"
+    "                        cannot verify)\n"
+    "  --connect-timeout S   cancel if the migration is still in setup (connecting,\n"
+    "                        transport setup) after S seconds; exit code 3.  The\n"
+    "                        transport's own connect limit (10 s for tcp) applies\n"
+    "                        too, so this can shorten the wait, not lengthen it\n";
+
+static const char text_output[] =
+    "Output options:\n"
+    "  --json                print the final query-migrate object (one line of\n"
+    "                        JSON, QEMU's field names) on stdout instead of the\n"
+    "                        text report\n"
+    "  -q, --quiet           no progress line and no text report; errors only\n"
+    "  -v, --verbose         more library messages (-vv: debug)\n"
+    "  --plugin-dir DIR      also load transport modules (*.so) from DIR\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "While it runs, a progress line is redrawn on stderr when stderr is a\n"
+    "terminal: state, percent done (bulk round), throughput, remaining,\n"
+    "dirty rate and round.  Ctrl-C cancels cleanly (the guest keeps running);\n"
+    "a second Ctrl-C exits at once.\n";
+
+static const char text_exit[] =
+    "Exit status:\n"
+    "  0    success (migration completed; incoming: stream complete and verified\n"
+    "       when the source sent checksums; loopback: memory identical too)\n"
+    "  1    migration failed, including a verification failure\n"
+    "  2    usage error: bad option, URI or value\n"
+    "  3    peer unreachable, refused, or timed out\n"
+    "  4    out of resources: memory, locked-memory limit, descriptors\n"
+    "  130  cancelled by Ctrl-C (SIGINT) or SIGTERM\n";
+
+static const char text_env[] =
+    "Environment:\n"
+    "  RMIG_PLUGIN_DIR   directory of transport modules loaded at start-up\n"
+    "                    (instead of the installed plugin directory).  When it is\n"
+    "                    unset and rmig runs from its build tree, modules are also\n"
+    "                    looked for in <dir of the rmig binary>/../rdma/module.\n"
+    "  RMIG_RDMA_ADDR    loopback: IP address of the RDMA netdev (as --addr)\n"
+    "  TMPDIR            loopback --transport unix: where the socket goes\n";
+
+static void print_transports(void)
+{
+	const struct rmig_transport_ops *t;
+
+	printf("Transports available now:\n");
+	for (unsigned i = 0; (t = rmig_transport_at(i)) != NULL; i++)
+		printf("  %-8s %s\n", t->scheme, t->description ? t->description : "");
+	if (!rmig_transport_find("rdma"))
+		printf("  (no rdma: build with libibverbs/librdmacm, or point RMIG_PLUGIN_DIR at\n"
+		       "   the directory holding rmig-rdma.so)\n");
+}
+
+void cli_help_main(void)
+{
+	printf("%s\n%s\n", usage_main, text_uris);
+	print_transports();
+	printf("\n%s\n%s", text_exit, text_env);
+}
+
+static void help_incoming(void)
+{
+	printf("Usage: rmig incoming URI [OPTIONS]\n"
+	       "\n"
+	       "Wait for one migration on URI, receive it into RAM allocated to match the\n"
+	       "source, check the stream's per-block checksums, and print a report.\n"
+	       "Prints the bound address first (useful with port 0).\n"
+	       "\n"
+	       "Options:\n"
+	       "  --accept-timeout S    give up if no source connects within S seconds\n"
+	       "                        (default: wait forever); exit code 3\n"
+	       "  --pin-all             accept the source's rdma-pin-all request (always\n"
+	       "                        accepted; the flag is kept for symmetry)\n"
+	       "\n%s\n%s\n",
+	       text_output, text_uris);
+	print_transports();
+	printf("\n%s", text_exit);
+}
+
+static void help_migrate(void)
+{
+	printf("Usage: rmig migrate URI [OPTIONS]\n"
+	       "\n"
+	       "Create the synthetic guest, start its writers and migrate it to URI\n"
+	       "(where `rmig incoming` waits).  The report ends with whether checksums\n"
+	       "were sent; the destination is the side that verifies them.\n"
+	       "\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_uris);
+	print_transports();
+	printf("\n%s", text_exit);
+}
+
+static void help_loopback(void)
+{
+	printf("Usage: rmig loopback [OPTIONS]\n"
+	       "\n"
+	       "Run both ends in this process: listen, migrate the synthetic guest to\n"
+	       "ourselves, then compare source and destination RAM byte for byte as a\n"
+	       "second check independent of the stream's checksums.\n"
+	       "\n"
+	       "Options:\n"
+	       "  --transport T         tcp, unix, rdma or auto (default auto: rdma when\n"
+	       "                        /sys/class/infiniband has a device, the rdma\n"
+	       "                        transport is loaded and an address is known from\n"
+	       "                        --addr or RMIG_RDMA_ADDR; otherwise tcp, and says why)\n"
+	       "  --addr A              tcp: host to listen on (default 127.0.0.1, port\n"
+	       "                        chosen); rdma: IP of the RDMA netdev; unix: socket\n"
+	       "                        path (default $TMPDIR/rmig-loopback-PID.sock)\n"
+	       "\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output);
+	print_transports();
+	printf("\n%s\n%s", text_exit, text_env);
+}
+
+static void help_bench(void)
+{
+	printf("Usage: rmig bench [--ram SIZE]\n"
+	       "\n"
+	       "Measure, and print as a table (best of 3 runs each):\n"
+	       "  - TCP loopback migration goodput of an idle guest of SIZE (default 1G;\n"
+	       "    random contents, no zero pages, verification off because this measures\n"
+	       "    the data path), beside raw socket throughput over 127.0.0.1 moving the\n"
+	       "    same bytes in the same 1 MiB writes, and the ratio of the two;\n"
+	       "  - zero-page scan speed, memcpy speed and checksum speed over 256 MiB.\n"
+	       "It is a benchmark, not a test: it prints figures and exits 0 unless a run\n"
+	       "fails.\n");
+}
+
+void cli_help_cmd_usage_hint(enum cli_cmd cmd)
+{
+	fprintf(stderr, "Try 'rmig %s --help'.\n", cli_cmd_name(cmd));
+}
+
+int cli_help_cmd(const char *name)
+{
+	switch (cli_cmd_from_name(name)) {
+	case CLI_CMD_INCOMING:
+		help_incoming();
+		return 0;
+	case CLI_CMD_MIGRATE:
+		help_migrate();
+		return 0;
+	case CLI_CMD_LOOPBACK:
+		help_loopback();
+		return 0;
+	case CLI_CMD_BENCH:
+		help_bench();
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The source end, for `rmig migrate` and `rmig loopback`: the synthetic
+ * guest and the migration of it, watched from the main thread.
+ *
+ * The main thread polls rather than blocking in rmig_migration_wait(): it
+ * has to redraw the progress line, notice Ctrl-C (the signal handler only
+ * sets a flag) and enforce --connect-timeout, and none of that can happen
+ * from inside pthread_join().
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+
+#define CLI_TICK_MS 200 /* ~5 redraws a second */
+
+/* Runs on the migration thread under the state lock: record, nothing more. */
+static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t when_ns)
+{
+	_Atomic bool *reached_active = opaque;
+
+	(void)from;
+	(void)when_ns;
+	if (to == RMIG_STATE_ACTIVE)
+		atomic_store(reached_active, true);
+}
+
+int cli_source_create(struct cli_source *s, const struct cli_options *o)
+{
+	sigset_t saved;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rmig_ram_init(&s->ram);
+	rc = rmig_guest_create(&o->guest, &s->ram, &s->guest);
+	if (rc)
+		goto err_ram;
+	s->emb = rmig_guest_embedder(s->guest);
+	s->mig = rmig_migration_new(&s->ram, &s->emb);
+	if (!s->mig) {
+		rmig_error("out of memory for the migration");
+		rc = -ENOMEM;
+		goto err_guest;
+	}
+	rc = rmig_migration_set_params(s->mig, &o->params);
+	if (rc)
+		goto err_migration;
+	rc = rmig_migration_add_listener(s->mig, on_state, &s->reached_active);
+	if (rc)
+		goto err_migration;
+	cli_signals_block(&saved);
+	rc = rmig_guest_start(s->guest);
+	cli_signals_restore(&saved);
+	if (rc)
+		goto err_migration;
+	return 0;
+
+err_migration:
+	rmig_migration_free(s->mig);
+	s->mig = NULL;
+err_guest:
+	rmig_guest_destroy(s->guest);
+	s->guest = NULL;
+err_ram:
+	rmig_ram_fini(&s->ram);
+	return rc;
+}
+
+static void source_cancel(struct cli_source *s, const char *why)
+{
+	cli_msg("%s: cancelling the migration", why);
+	rmig_migration_cancel(s->mig);
+}
+
+int cli_source_run(struct cli_source *s, const struct cli_options *o, const char *uri,
+		   struct cli_dest *dest, struct rmig_info *info)
+{
+	struct cli_progress prog;
+	enum rmig_state st;
+	bool cancel_sent = false;
+	uint64_t t0;
+	sigset_t saved;
+	int rc;
+
+	cli_progress_init(&prog, isatty(STDERR_FILENO) && !o->quiet);
+	t0 = rmig_now_ns();
+	cli_signals_block(&saved);
+	rc = rmig_migration_start(s->mig, uri);
+	cli_signals_restore(&saved);
+	if (rc) {
+		rmig_migration_query(s->mig, info);
+		return rc;
+	}
+	while (!rmig_state_is_terminal(st = rmig_migration_state(s->mig))) {
+		if (!cancel_sent && cli_interrupted()) {
+			/* Loopback: stop our own destination first, so it does not report the cut.
+			 */
+			if (dest)
+				cli_dest_cancel(dest);
+			source_cancel(s, "interrupted");
+			cancel_sent = true;
+		}
+		if (!cancel_sent && o->connect_timeout_ms > 0 && st == RMIG_STATE_SETUP &&
+		    rmig_now_ns() - t0 >= (uint64_t)o->connect_timeout_ms * RMIG_NSEC_PER_MSEC) {
+			cli_msg("no connection to %s within %.3g s (--connect-timeout)", uri,
+				o->connect_timeout_ms / 1e3);
+			s->timed_out = true;
+			rmig_migration_cancel(s->mig);
+			cancel_sent = true;
+		}
+		/* Loopback: a destination that gave up leaves the source nobody to talk to. */
+		if (!cancel_sent && dest && cli_dest_done(dest) && dest->rc != 0) {
+			source_cancel(s, "the destination failed");
+			cancel_sent = true;
+		}
+		rmig_migration_query(s->mig, info);
+		cli_progress_draw(&prog, info, false);
+		cli_sleep_ms(CLI_TICK_MS);
+	}
+	rmig_migration_wait(s->mig);
+	s->writes_at_end = rmig_guest_writes(s->guest);
+	rmig_migration_query(s->mig, info);
+	cli_progress_clear();
+	return 0;
+}
+
+enum cli_exit cli_source_exit_code(struct cli_source *s, const struct rmig_info *info)
+{
+	switch (info->status) {
+	case RMIG_STATE_COMPLETED:
+		return CLI_EXIT_OK;
+	case RMIG_STATE_CANCELLED:
+		if (s->timed_out)
+			return CLI_EXIT_UNREACHABLE;
+		return cli_interrupted() ? CLI_EXIT_CANCELLED : CLI_EXIT_FAILED;
+	default:
+		return cli_exit_for_error(rmig_migration_error(s->mig),
+					  !atomic_load(&s->reached_active));
+	}
+}
+
+void cli_source_report_guest(struct cli_source *s, const struct cli_options *o)
+{
+	uint64_t before, after;
+
+	if (!rmig_guest_is_running(s->guest)) {
+		cli_msg("the guest is NOT running on the source");
+		return;
+	}
+	if (o->guest.dirty_rate == 0) {
+		cli_msg("the guest is still running on the source (idle: --dirty-rate 0)");
+		return;
+	}
+	/* Show it: its writers make progress after the cancel. */
+	before = rmig_guest_writes(s->guest);
+	cli_sleep_ms(300);
+	after = rmig_guest_writes(s->guest);
+	if (after > before)
+		cli_msg("the guest is still running on the source (%" PRIu64 " pages written in "
+			"the last 0.3 s)",
+			after - before);
+	else
+		cli_msg("the guest is marked running on the source but wrote nothing in 0.3 s");
+}
+
+void cli_source_destroy(struct cli_source *s)
+{
+	rmig_migration_free(s->mig);
+	s->mig = NULL;
+	rmig_guest_destroy(s->guest);
+	s->guest = NULL;
+	rmig_ram_fini(&s->ram);
+}
