@@ -133,7 +133,7 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 		if (atomic_load(&in->cancel))
 			return -ECANCELED;
 		if (now >= deadline) {
-			rmig_error("no source connected within %d s", timeout_ms / 1000);
+			rmig_error("no source connected within %.1f s", (double)timeout_ms / 1e3);
 			return -ETIMEDOUT;
 		}
 		if (deadline != UINT64_MAX && deadline - now < (uint64_t)slice * RMIG_NSEC_PER_MSEC)
