@@ -28,11 +28,19 @@ _Static_assert(1ULL * RMIG_RECORD_MAX_PAGES * RMIG_PAGE_SIZE_MAX < RMIG_STREAM_M
 /* Total block bytes a header may ask this process to allocate (0 = the default). */
 static _Atomic uint64_t max_alloc_bytes;
 
+/*
+ * What the kernel can give us now, not the machine's size: the pages will
+ * be touched as they arrive, and running out half-way means the OOM killer,
+ * not an error message.
+ */
 static uint64_t default_max_alloc(void)
 {
+	uint64_t avail = rmig_mem_available();
 	long pages = sysconf(_SC_PHYS_PAGES);
 	long page_size = sysconf(_SC_PAGESIZE);
 
+	if (avail != UINT64_MAX)
+		return avail;
 	if (pages <= 0 || page_size <= 0)
 		return UINT64_MAX;
 	return (uint64_t)pages * (uint64_t)page_size;

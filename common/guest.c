@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "guest.h"
+#include "params.h"
 #include "log.h"
 #include "util.h"
 
@@ -284,6 +285,22 @@ static void guest_sync_fini(struct rmig_guest *g)
 	pthread_mutex_destroy(&g->lock);
 }
 
+/* The guest fills every page it maps, so it must fit in what the machine has free. */
+static int guest_check_memory(const struct rmig_guest_config *cfg)
+{
+	uint64_t want = 0, avail = rmig_mem_available();
+	char w[32], a[32];
+
+	for (unsigned i = 0; i < cfg->nblocks; i++)
+		want += cfg->block_size[i];
+	if (avail == UINT64_MAX || want <= avail)
+		return 0;
+	rmig_error("guest: %s of RAM requested but only %s of memory is available; "
+		   "use a smaller --ram",
+		   rmig_format_size(want, w, sizeof(w)), rmig_format_size(avail, a, sizeof(a)));
+	return -ENOMEM;
+}
+
 int rmig_guest_create(const struct rmig_guest_config *cfg, struct rmig_ram *ram,
 		      struct rmig_guest **out)
 {
@@ -299,6 +316,9 @@ int rmig_guest_create(const struct rmig_guest_config *cfg, struct rmig_ram *ram,
 	}
 	g->cfg = *cfg;
 	ret = config_check(&g->cfg, ram);
+	if (ret < 0)
+		goto err_free;
+	ret = guest_check_memory(&g->cfg);
 	if (ret < 0)
 		goto err_free;
 	g->page_shift = (uint32_t)__builtin_ctz(g->cfg.page_size);

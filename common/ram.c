@@ -457,3 +457,22 @@ bool rmig_ramblock_test_page(const struct rmig_ramblock *b, uint64_t page)
 		return false;
 	return (b->bitmap[page / BPL] >> (page % BPL)) & 1;
 }
+
+uint64_t rmig_mem_available(void)
+{
+	unsigned long long kib;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+	uint64_t avail = UINT64_MAX;
+
+	if (!f)
+		return avail;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+			avail = (uint64_t)kib * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return avail;
+}

@@ -89,6 +89,14 @@ static inline struct rmig_ramblock *rmig_ram_block(const struct rmig_ram *ram, u
 uint64_t rmig_ram_total_bytes(const struct rmig_ram *ram);
 
 /*
+ * Memory the kernel says it can give us without swapping (MemAvailable),
+ * in bytes; UINT64_MAX when it cannot be read.  Checked before mapping RAM
+ * that will be filled, so a too-large request fails with a message instead
+ * of summoning the OOM killer half-way through a migration.
+ */
+uint64_t rmig_mem_available(void);
+
+/*
  * Embedder side: pages overlapping [offset, offset+len) were written.
  * Lock-free, any thread.  Out-of-range parts are ignored.
  */
