@@ -1,0 +1,109 @@
+#!/bin/bash
+# The rmig command as an operator uses it: real processes, real sockets,
+# exit codes and messages.  Usage: test_cli.sh PATH/TO/rmig
+set -uo pipefail
+
+RMIG=${1:?usage: test_cli.sh PATH/TO/rmig}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+ok()   { pass=$((pass + 1)); echo "ok   - $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL - $*"; }
+
+# expect CODE PATTERN DESCRIPTION -- CMD...: exit status CODE and PATTERN on stderr
+expect() {
+  local code=$1 pattern=$2 what=$3
+  shift 4
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -ne "$code" ]; then
+    bad "$what: exit $got, expected $code"; sed 's/^/     /' "$tmp/err"; return
+  fi
+  if [ -n "$pattern" ] && ! grep -Eq "$pattern" "$tmp/err"; then
+    bad "$what: stderr lacks /$pattern/"; sed 's/^/     /' "$tmp/err"; return
+  fi
+  ok "$what"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# --- usage errors: exit 2, message names the bad value ---
+expect 2 "invalid size '8Q'" "bad size" -- "$RMIG" migrate tcp:127.0.0.1:1 --ram 8Q
+expect 2 "unknown transport 'bogus'" "unknown scheme" -- "$RMIG" migrate bogus:x --ram 8M
+expect 2 "port missing" "URI without port" -- "$RMIG" migrate tcp:127.0.0.1 --ram 8M
+expect 2 "zero-share" "zero share out of range" -- "$RMIG" loopback --zero-share 1.5
+expect 2 "downtime-limit" "downtime-limit 0" -- "$RMIG" loopback --downtime-limit 0
+expect 2 "" "unknown option" -- "$RMIG" loopback --no-such-option
+expect 0 "" "--help" -- "$RMIG" --help
+expect 0 "" "migrate --help" -- "$RMIG" migrate --help
+if "$RMIG" --help | grep -q "loopback" && "$RMIG" migrate --help | grep -q -- "--dirty-rate"; then
+  ok "help lists the commands and options"
+else
+  bad "help text incomplete"
+fi
+
+# --- unreachable peer: exit 3 ---
+port=$(free_port)
+expect 3 "refused" "refused peer" -- "$RMIG" migrate "tcp:127.0.0.1:$port" --ram 8M
+expect 3 "no source connected" "accept timeout" -- "$RMIG" incoming "tcp:127.0.0.1:$port" --accept-timeout 1
+
+# --- memory shortage: exit 4 ---
+expect 4 "available" "RAM larger than the machine" -- "$RMIG" loopback --ram 64T
+
+# --- a completed loopback with the JSON report ---
+"$RMIG" loopback --transport tcp --ram 32M --dirty-rate 8M --json >"$tmp/json" 2>"$tmp/err"
+code=$?
+if [ $code -eq 0 ] && python3 - "$tmp/json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "completed", r
+for k in ("total-time", "setup-time", "downtime"):
+    assert isinstance(r[k], int), k
+ram = r["ram"]
+for k in ("transferred", "remaining", "total", "duplicate", "normal", "normal-bytes",
+          "dirty-pages-rate", "mbps", "dirty-sync-count", "page-size"):
+    assert k in ram, k
+assert ram["total"] == 32 << 20 and ram["remaining"] == 0 and ram["page-size"] == 4096
+assert ram["duplicate"] > 0 and ram["normal"] > 0
+EOF
+then ok "loopback --json completes with a query-migrate report"
+else bad "loopback --json (exit $code)"; sed 's/^/     /' "$tmp/err" "$tmp/json"; fi
+
+# --- two processes: incoming + migrate over tcp and unix ---
+for uri in "tcp:127.0.0.1:$(free_port)" "unix:$tmp/mig.sock"; do
+  "$RMIG" incoming "$uri" --accept-timeout 20 --json >"$tmp/in.json" 2>"$tmp/in.err" &
+  inpid=$!
+  # Until the destination listens, a connect is refused (exit 3); retry that only.
+  for _ in $(seq 50); do
+    "$RMIG" migrate "$uri" --ram 24M,5M --dirty-rate 4M --quiet 2>"$tmp/mig.err"
+    [ $? -eq 3 ] || break
+    sleep 0.1
+  done
+  wait $inpid
+  code=$?
+  if [ $code -eq 0 ] && grep -q '"status":"completed"' "$tmp/in.json"; then
+    ok "incoming + migrate over ${uri%%:*}"
+  else
+    bad "incoming + migrate over ${uri%%:*} (incoming exit $code)"; sed 's/^/     /' "$tmp/in.err"
+  fi
+done
+
+# --- Ctrl-C on the source: cancelled, guest still running, non-zero exit ---
+"$RMIG" loopback --transport tcp --ram 256M --dirty-rate 16M --max-bandwidth 32M >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 2
+kill -INT $pid
+wait $pid
+code=$?
+if [ $code -eq 130 ] && grep -q "cancelled" "$tmp/err" "$tmp/out" && grep -q "still running" "$tmp/err"; then
+  ok "Ctrl-C cancels cleanly (exit 130, guest still running)"
+else
+  bad "Ctrl-C (exit $code)"; sed 's/^/     /' "$tmp/err" "$tmp/out"
+fi
+
+echo
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
