@@ -30,7 +30,7 @@
 
 #define RMIG_BLOCK_NAME_MAX 256	 /* including the NUL, as QEMU's idstr */
 #define RMIG_RAM_MAX_BLOCKS 1024
-#define RMIG_PAGE_SIZE_MIN 512
+#define RMIG_PAGE_SIZE_MIN 512u
 #define RMIG_PAGE_SIZE_MAX (1u << 30)
 #define RMIG_BITS_PER_LONG (8 * sizeof(unsigned long))
 

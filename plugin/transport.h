@@ -35,7 +35,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#define RMIG_TRANSPORT_ABI_VERSION 1
+#define RMIG_TRANSPORT_ABI_VERSION 1u
 #define RMIG_TRANSPORT_INIT_SYMBOL "rmig_transport_init"
 
 struct rmig_ram;
