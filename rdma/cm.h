@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection management: rdma_cm addressing, the one RC queue pair with its
+ * PD, completion channels and separate send/recv CQs (a CQ shared by both
+ * hung QEMU under soft-RoCE), and the capability exchange in private data.
+ *
+ * The connection state is an explicit enum driven by ONE switch over
+ * RDMA_CM_EVENT_* (rmig_rdma_cm_apply_event), as rdma-core's rping does.
+ * Every event is acked; DISCONNECTED and DEVICE_REMOVAL are honoured in
+ * every state.
+ */
+#ifndef RMIG_RDMA_CM_H
+#define RMIG_RDMA_CM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#include "wire.h"
+
+enum rmig_rdma_cm_state {
+	RMIG_RDMA_CM_IDLE = 0,
+	RMIG_RDMA_CM_ADDR_RESOLVING,
+	RMIG_RDMA_CM_ROUTE_RESOLVING,
+	RMIG_RDMA_CM_ROUTE_RESOLVED,
+	RMIG_RDMA_CM_CONNECTING,
+	RMIG_RDMA_CM_LISTENING,
+	RMIG_RDMA_CM_CONNECTED,
+	RMIG_RDMA_CM_DISCONNECTED,
+	RMIG_RDMA_CM_ERROR,
+};
+
+/* Queue sizes; the write engine and the control channel stay below them. */
+#define RMIG_RDMA_SQ_DEPTH 160
+#define RMIG_RDMA_RQ_DEPTH 40
+
+struct rmig_rdma_cm {
+	struct rdma_event_channel *ch;
+	struct rdma_cm_id *id;
+	enum rmig_rdma_cm_state state;
+	int error;		/* -errno once state is ERROR */
+	/* verbs resources, created by rmig_rdma_cm_resources_create() */
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *send_ch, *recv_ch;
+	struct ibv_cq *send_cq, *recv_cq;
+	struct ibv_qp *qp;
+	unsigned send_unacked, recv_unacked; /* CQ events not yet acked */
+	uint64_t max_mr_size;
+	/* capability exchange */
+	struct rmig_rdma_caps peer_caps; /* what the peer sent (request or answer) */
+	bool have_peer_caps;
+	/* pending connect request (listener only) */
+	struct rdma_cm_id *req_id;
+};
+
+const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s);
+const char *rmig_rdma_cm_event_name(enum rdma_cm_event_type e);
+
+/* The state machine: one switch over every event type. */
+void rmig_rdma_cm_apply_event(struct rmig_rdma_cm *cm, const struct rdma_cm_event *ev);
+
+/*
+ * Get, apply and ack one event; -EAGAIN when none is pending (the channel
+ * fd is non-blocking), other negative errno on failure.
+ */
+int rmig_rdma_cm_process_one(struct rmig_rdma_cm *cm);
+
+/*
+ * Wait until state == @want (0) or the state is ERROR / DISCONNECTED
+ * (its -errno, reported), or @deadline_ns passes (-ETIMEDOUT), or @cancel_fd
+ * (if >= 0) turns readable (-ECANCELED).  @what names the step for the
+ * operator ("address resolution of 10.0.0.2").
+ */
+int rmig_rdma_cm_wait(struct rmig_rdma_cm *cm, enum rmig_rdma_cm_state want, uint64_t deadline_ns,
+		      int cancel_fd, const char *what);
+
+/* Source: resolve @host:@port (via getaddrinfo) up to ROUTE_RESOLVED. */
+int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned port, int timeout_ms,
+			 int cancel_fd);
+/* Source: rdma_connect with @caps in private data, wait ESTABLISHED, keep the answer. */
+int rmig_rdma_cm_connect(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *caps,
+			 int timeout_ms, int cancel_fd);
+
+/* Listener: bind + listen on @host:@port (empty host = any; port 0 = pick). */
+int rmig_rdma_cm_listen(struct rmig_rdma_cm *cm, const char *host, unsigned port);
+/*
+ * Listener: wait for a CONNECT_REQUEST, move its id to a fresh channel in
+ * @conn_cm (private data copied to conn_cm->peer_caps).
+ */
+int rmig_rdma_cm_get_request(struct rmig_rdma_cm *lcm, int timeout_ms, int cancel_fd,
+			     struct rmig_rdma_cm *conn_cm);
+/* Destination: answer with @caps, wait ESTABLISHED. */
+int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *caps, int timeout_ms,
+			int cancel_fd);
+/* Refuse a connect request (bad version), best effort. */
+void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm);
+
+/* PD, channels, CQs (armed) and QP on cm->id's device. */
+int rmig_rdma_cm_resources_create(struct rmig_rdma_cm *cm);
+
+/* Best-effort rdma_disconnect; waits up to @timeout_ms for DISCONNECTED. */
+void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms);
+
+/*
+ * Free everything in reverse order of creation: QP, CQs, completion
+ * channels, PD, id, event channel.  Safe on a partly built cm.
+ * Memory regions are the caller's and must be gone already.
+ */
+void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm);
+
+/* Local "host:port" the id is bound to, as rdma:host:port in @buf. */
+int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len);
+
+#endif /* RMIG_RDMA_CM_H */

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to rdma/: one RDMA migration connection, shared by the plugin
+ * entry points (plugin.c), the source RAM hooks (source.c) and the
+ * destination's registration service (dest.c).
+ */
+#ifndef RMIG_RDMA_CONN_H
+#define RMIG_RDMA_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cm.h"
+#include "ctrl.h"
+#include "keycache.h"
+#include "ram.h"
+#include "reg.h"
+#include "stats.h"
+#include "transport.h"
+#include "write.h"
+
+#define RMIG_RDMA_REQ_BATCH 16	   /* chunks per REGISTER_REQUEST */
+#define RMIG_RDMA_REQ_INFLIGHT 2   /* REGISTER_REQUESTs awaiting their result */
+#define RMIG_RDMA_LOOKAHEAD 32	   /* chunks requested ahead of the write position */
+#define RMIG_RDMA_COMPRESS_BATCH 1024
+
+struct rmig_rdma_req {
+	uint32_t n;
+	uint32_t block[RMIG_RDMA_REQ_BATCH];
+	uint64_t chunk[RMIG_RDMA_REQ_BATCH];
+};
+
+struct rmig_rdma_conn {
+	struct rmig_conn base; /* first: the registry sees this */
+	struct rmig_rdma_cm cm;
+	struct rmig_rdma_ctrl ctrl;
+	bool ctrl_ready;
+	int abort_fd;
+	bool is_source;
+	bool pin_all;	/* negotiated */
+	bool credits;	/* negotiated */
+	bool reg_batch;	/* negotiated: several elements per REGISTER_REQUEST / COMPRESS */
+	bool closed_ok; /* orderly end seen */
+	struct rmig_ram *ram;
+	/* destination stream read: the QEMU_FILE message being consumed */
+	struct rmig_rdma_msg rd;
+	bool rd_have;
+	uint32_t rd_off;
+	/* source */
+	struct rmig_rdma_keycache *kc;
+	struct rmig_rdma_writer w;
+	struct rmig_ram_counters *acc;
+	uint64_t *next_prefetch;	/* per block: first chunk not yet considered */
+	struct rmig_rdma_req reqs[RMIG_RDMA_REQ_INFLIGHT];
+	uint32_t req_head, req_count;
+	uint8_t *cbuf;			/* COMPRESS elements being batched */
+	uint32_t ncomp;
+	struct rmig_rdma_compress last_comp;
+	bool setup_done;
+	/* destination */
+	struct rmig_rdma_dest_reg dreg;
+	bool dreg_ready;
+	uint64_t *bases;
+	/* statistics */
+	uint64_t reg_requests, reg_waits, compress_msgs;
+};
+
+static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)
+{
+	return (struct rmig_rdma_conn *)(void *)c;
+}
+
+/* source.c */
+int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
+int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);
+int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,
+			  uint64_t npages, struct rmig_ram_counters *acc);
+int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
+			   struct rmig_ram_counters *acc);
+void rmig_rdma_source_fini(struct rmig_rdma_conn *rc);
+
+/* dest.c */
+int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
+int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);
+void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc);
+
+/* plugin.c: the writer's wait callback (one blocking round of progress). */
+int rmig_rdma_conn_wait(void *opaque);
+/* plugin.c: the ops table (also what the module's init and the builtin hook return). */
+const struct rmig_transport_ops *rmig_rdma_ops(void);
+#if defined(RMIG_TRANSPORT_MODULE) && RMIG_TRANSPORT_MODULE
+/* The module entry point (RMIG_TRANSPORT_INIT_SYMBOL). */
+const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version);
+#endif
+
+#endif /* RMIG_RDMA_CONN_H */

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control channel: SEND/RECV of protocol messages over the QP, flow
+ * control, and the progress engine that waits on every event source.
+ *
+ * Flow control (QEMU v1): a message the peer did not ask for may only be
+ * sent with a credit, and credits come in READY messages.  The receiver
+ * has its RECV posted before it sends READY.  Responses (RAM_BLOCKS_RESULT,
+ * REGISTER_RESULT, UNREGISTER_FINISHED), READY and ERROR need no credit:
+ * the other side keeps spare RECVs posted for them.  QEMU grants one
+ * credit, lazily, when its receiver starts waiting; so do we without
+ * RMIG_RDMA_CAP_CREDITS, which keeps a QEMU peer happy.
+ *
+ * CREDITS extension (both peers set RMIG_RDMA_CAP_CREDITS): the receiver
+ * keeps RMIG_RDMA_CREDITS RECVs for unsolicited messages and grants them
+ * in batches: READY.repeat is the number of credits granted (QEMU always
+ * sends repeat = 1, the same meaning).  A peer never holds more than
+ * RMIG_RDMA_CREDITS credits; more is a protocol error.  So stream bytes
+ * flow without a round trip per message.
+ *
+ * Waiting (rmig_rdma_ctrl_progress) is poll() on the send CQ channel, the
+ * recv CQ channel, the CM event channel and the abort eventfd.  The CQ
+ * loop is: get event -> re-arm -> drain -> ack in batches.
+ * IBV_WC_WR_FLUSH_ERR means the QP is going down, not a new error.
+ */
+#ifndef RMIG_RDMA_CTRL_H
+#define RMIG_RDMA_CTRL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cm.h"
+#include "wire.h"
+
+#define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
+/* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR. */
+#define RMIG_RDMA_RECV_BUFS (2 * RMIG_RDMA_CREDITS + 4)
+#define RMIG_RDMA_SEND_BUFS (RMIG_RDMA_CREDITS + 4)
+#define RMIG_RDMA_PAYLOAD_MAX (RMIG_RDMA_CONTROL_MAX - RMIG_RDMA_HDR_SIZE)
+
+/* wr_id tags: kind in the top byte. */
+#define RMIG_RDMA_WRID_SEND (1ULL << 56)
+#define RMIG_RDMA_WRID_RECV (2ULL << 56)
+#define RMIG_RDMA_WRID_WRITE (3ULL << 56)
+#define RMIG_RDMA_WRID_KIND(id) ((id) & (0xffULL << 56))
+#define RMIG_RDMA_WRID_VALUE(id) ((id) & ((1ULL << 56) - 1))
+
+/* A received message, valid until rmig_rdma_ctrl_release(). */
+struct rmig_rdma_msg {
+	struct rmig_rdma_hdr hdr;
+	const uint8_t *payload; /* hdr.len bytes */
+	uint32_t buf;
+};
+
+typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
+
+struct rmig_rdma_ctrl {
+	struct rmig_rdma_cm *cm;
+	int abort_fd;	      /* eventfd; readable once aborted */
+	atomic_bool aborted;
+	int error;	      /* sticky -errno */
+	bool credits_mode;
+	uint32_t window;      /* credits we grant at most: 1, or RMIG_RDMA_CREDITS */
+	/* registered message buffers */
+	uint8_t *recv_mem, *send_mem;
+	struct ibv_mr *recv_mr, *send_mr;
+	bool send_busy[RMIG_RDMA_SEND_BUFS];
+	uint64_t send_wseq[RMIG_RDMA_SEND_BUFS]; /* writes posted before this send */
+	/* received messages waiting to be consumed, in arrival order */
+	uint32_t rxq_buf[RMIG_RDMA_RECV_BUFS];
+	uint32_t rxq_len[RMIG_RDMA_RECV_BUFS];
+	uint32_t rxq_head, rxq_count;
+	bool rx_granted[RMIG_RDMA_RECV_BUFS]; /* message in this buffer used a credit */
+	/* flow control */
+	uint32_t peer_credits; /* we may send this many unsolicited messages */
+	uint32_t granted;      /* credits the peer holds */
+	uint32_t to_grant;     /* free RECVs not yet granted */
+	bool peer_gone;	       /* DISCONNECTED seen or QP flushed */
+	bool peer_error;       /* the peer sent ERROR */
+	/* write completions go to the write engine */
+	rmig_rdma_write_done_fn write_done;
+	void *write_opaque;
+	const uint64_t *write_posted; /* the engine's posted count, stamped on each send */
+	/* statistics */
+	uint64_t bytes_sent;
+	uint64_t msgs_sent, msgs_received, readies_sent;
+};
+
+/*
+ * Allocate and register the buffers and post every RECV; call after the
+ * QP exists and before connect/accept.  @abort_fd is the connection's.
+ */
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd);
+/* Once the capabilities are known. */
+void rmig_rdma_ctrl_set_credits(struct rmig_rdma_ctrl *ctrl, bool on);
+/* Deregister and free the buffers (QP must be destroyed or flushed first). */
+void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl);
+
+/*
+ * One round of progress: drain both CQs; if nothing happened and @block,
+ * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
+ * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /
+ * -EPROTO on failures (each reported once).
+ */
+int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block);
+
+/*
+ * Send one message.  @need_credit: wait for a credit first (requests,
+ * stream bytes, COMPRESS, REGISTER_FINISHED); responses pass false.
+ * @payload may be NULL when @len is 0.
+ */
+int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t repeat,
+			const void *payload, uint32_t len, bool need_credit);
+
+/* Best effort ERROR to the peer (no credit, does not wait). */
+void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl);
+
+/*
+ * Next received message other than READY.  @grant: give the peer credits
+ * when it holds none (we wait for a request or stream bytes); false when
+ * we wait for a response, which needs none (a QEMU peer would choke on an
+ * unexpected READY).
+ * -ECONNRESET (not reported) when the peer disconnected and nothing is
+ * left, so the stream can call it end-of-file.
+ */
+int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bool grant);
+/* Is a non-READY message already queued? */
+bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl);
+/* Give the message's buffer back (re-post its RECV). */
+int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_msg *m);
+
+/*
+ * Wait (up to @timeout_ms) until every posted SEND completed, so a
+ * disconnect cannot flush the last stream bytes away.  Quiet.
+ */
+int rmig_rdma_ctrl_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms);
+
+/* Latch a local failure: further calls fail with @err. */
+void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err);
+
+#endif /* RMIG_RDMA_CTRL_H */

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Destination side: the registration service that runs while the source
+ * is inside a RAM hook round.  Every request is validated (validate.h)
+ * against our RAM before anything is registered or written; a bad one
+ * ends the migration with ERROR to the peer and a precise local report.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "conn.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+static int dest_protocol_error(struct rmig_rdma_conn *rc)
+{
+	rmig_rdma_ctrl_send_error(&rc->ctrl);
+	rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
+	return -EPROTO;
+}
+
+int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
+{
+	int ret;
+
+	if (rc->dreg_ready) {
+		rmig_error("rdma: RAM attached twice to one connection");
+		return -EBUSY;
+	}
+	rc->bases = calloc(ram->nblocks ? ram->nblocks : 1, sizeof(*rc->bases));
+	if (!rc->bases) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	ret = rmig_rdma_layout_bases(ram, rc->bases, ram->nblocks);
+	if (ret < 0)
+		return ret;
+	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->cm.pd);
+	if (ret < 0)
+		return ret;
+	rc->ram = ram;
+	rc->dreg_ready = true;
+	return 0;
+}
+
+void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc)
+{
+	if (rc->dreg_ready) {
+		rmig_rdma_dreg_fini(&rc->dreg);
+		rc->dreg_ready = false;
+	}
+	free(rc->bases);
+	rc->bases = NULL;
+}
+
+static int serve_blocks(struct rmig_rdma_conn *rc)
+{
+	uint32_t n = rc->ram->nblocks, i;
+	uint8_t *out;
+	int ret;
+
+	if ((uint64_t)n * RMIG_RDMA_BLOCK_SIZE > RMIG_RDMA_PAYLOAD_MAX || n > RMIG_RDMA_MAX_REPEAT) {
+		rmig_error("rdma: too many RAM blocks (%u) for one RAM_BLOCKS_RESULT", n);
+		return dest_protocol_error(rc);
+	}
+	if (rc->pin_all) {
+		/* Counted in the source's setup-time: this runs inside its SETUP hook. */
+		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->cm.max_mr_size);
+		if (ret < 0)
+			goto fail;
+		for (i = 0; i < n; i++) {
+			if (rc->dreg.blocks[i].nseg != 1) {
+				/* One rkey per block is all the v1 message can carry. */
+				rmig_error("rdma: RAM block '%s' is larger than this device's "
+					   "max_mr_size; pin-all cannot describe it with one key, "
+					   "use dynamic registration", rc->ram->blocks[i]->name);
+				ret = -E2BIG;
+				goto fail;
+			}
+		}
+	}
+	out = calloc(n ? n : 1, RMIG_RDMA_BLOCK_SIZE);
+	if (!out) {
+		rmig_error("rdma: out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct rmig_ramblock *b = rc->ram->blocks[i];
+		struct rmig_rdma_block e = {
+			.remote_host_addr = (uintptr_t)b->host,
+			.offset = rc->bases[i],
+			.length = b->length,
+			.rkey = rc->pin_all ? rc->dreg.blocks[i].seg_mr[0]->rkey : 0,
+		};
+
+		rmig_rdma_block_encode(&e, out + (size_t)i * RMIG_RDMA_BLOCK_SIZE);
+	}
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, n, out,
+				  n * RMIG_RDMA_BLOCK_SIZE, false);
+	free(out);
+	return ret;
+
+fail:
+	rmig_rdma_ctrl_send_error(&rc->ctrl);
+	rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+	return ret;
+}
+
+static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
+{
+	uint32_t n = m->hdr.repeat, i;
+	uint8_t *out;
+	int ret = 0;
+
+	out = malloc((size_t)(n ? n : 1) * RMIG_RDMA_REGISTER_RESULT_SIZE);
+	if (!out) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct rmig_rdma_register r;
+		struct rmig_rdma_register_result res;
+		uint64_t first, count;
+
+		rmig_rdma_register_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE, &r);
+		ret = rmig_rdma_validate_register(rc->ram, rc->bases, &r, &first, &count);
+		if (ret < 0) {
+			ret = dest_protocol_error(rc);
+			break;
+		}
+		if (rc->pin_all)
+			ret = rmig_rdma_dreg_pin_rkey(&rc->dreg, r.block_idx,
+						      rmig_rdma_chunk_start(first), &res.rkey);
+		else
+			ret = rmig_rdma_dreg_chunks(&rc->dreg, r.block_idx, first, count,
+						    &res.rkey);
+		if (ret < 0) {
+			rmig_rdma_ctrl_send_error(&rc->ctrl);
+			rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+			break;
+		}
+		res.host_addr = (uintptr_t)rc->ram->blocks[r.block_idx]->host;
+		rmig_rdma_register_result_encode(&res, out + (size_t)i * RMIG_RDMA_REGISTER_RESULT_SIZE);
+	}
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_RESULT, n, out,
+					  n * RMIG_RDMA_REGISTER_RESULT_SIZE, false);
+	free(out);
+	return ret;
+}
+
+static int serve_compress(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->hdr.repeat; i++) {
+		struct rmig_rdma_compress c;
+		uint64_t off;
+
+		rmig_rdma_compress_decode(m->payload + (size_t)i * RMIG_RDMA_COMPRESS_SIZE, &c);
+		if (rmig_rdma_validate_compress(rc->ram, rc->bases, &c, &off) < 0)
+			return dest_protocol_error(rc);
+		memset(rc->ram->blocks[c.block_idx]->host + off, (int)c.value, c.length);
+	}
+	return 0;
+}
+
+static int serve_unregister(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < m->hdr.repeat; i++) {
+		struct rmig_rdma_register r;
+
+		rmig_rdma_register_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE, &r);
+		if (rmig_rdma_validate_unregister(rc->ram, &r) < 0)
+			return dest_protocol_error(rc);
+		if (!rc->pin_all) {
+			ret = rmig_rdma_dreg_unregister(&rc->dreg, r.block_idx, r.key);
+			if (ret < 0)
+				return dest_protocol_error(rc);
+		}
+	}
+	return rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0, false);
+}
+
+int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
+{
+	(void)phase;
+	if (!rc->dreg_ready) {
+		rmig_error("rdma: RAM hook before the destination RAM was attached");
+		return -EINVAL;
+	}
+	for (;;) {
+		struct rmig_rdma_msg m;
+		bool done = false;
+		int ret;
+
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, true);
+		if (ret == -ECONNRESET) {
+			rmig_error("rdma: the source disconnected in the middle of a RAM round");
+			rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+		}
+		if (ret < 0)
+			return ret;
+		switch (m.hdr.type) {
+		case RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST:
+			ret = serve_blocks(rc);
+			break;
+		case RMIG_RDMA_MSG_REGISTER_REQUEST:
+			ret = serve_register(rc, &m);
+			break;
+		case RMIG_RDMA_MSG_COMPRESS:
+			ret = serve_compress(rc, &m);
+			break;
+		case RMIG_RDMA_MSG_UNREGISTER_REQUEST:
+			ret = serve_unregister(rc, &m);
+			break;
+		case RMIG_RDMA_MSG_REGISTER_FINISHED:
+			done = true;
+			break;
+		default:
+			rmig_error("rdma: unexpected %s from the source during a RAM round",
+				   rmig_rdma_msg_name(m.hdr.type));
+			ret = dest_protocol_error(rc);
+			break;
+		}
+		if (ret < 0)
+			return ret;
+		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
+		if (ret < 0)
+			return ret;
+		if (done)
+			return 0;
+	}
+}

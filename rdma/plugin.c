@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "rdma" transport: struct rmig_transport_ops over the pieces in this
+ * directory.  Built as a loadable module (RMIG_TRANSPORT_MODULE=1, exports
+ * rmig_transport_init) and, with -Drdma_builtin=true, into librmig
+ * (rmig_rdma_builtin_ops).
+ *
+ * Environment knobs (testing and interop):
+ *   RMIG_RDMA_NO_PIN_ALL=1   destination refuses pin-all
+ *   RMIG_RDMA_NO_CREDITS=1   offer neither CREDITS nor REG_BATCH: speak plain
+ *                            QEMU v1 (one READY per message, one element per
+ *                            request)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "conn.h"
+#include "glue.h"
+#include "log.h"
+#include "sockaddr.h"
+#include "util.h"
+
+#define RDMA_DEFAULT_TIMEOUT_MS 10000
+
+struct rmig_rdma_listener {
+	struct rmig_listener base;
+	struct rmig_rdma_cm cm;
+	int timeout_ms;
+};
+
+static bool env_on(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+static uint32_t offered_caps(void)
+{
+	uint32_t f = RMIG_RDMA_CAPS_KNOWN;
+
+	if (env_on("RMIG_RDMA_NO_CREDITS"))
+		f &= ~(RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH);
+	return f;
+}
+
+static int opts_timeout(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, timeout_ms) + sizeof(int) &&
+	    o->timeout_ms > 0)
+		return o->timeout_ms;
+	return RDMA_DEFAULT_TIMEOUT_MS;
+}
+
+static int opts_cancel_fd(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, cancel_fd) + sizeof(int) &&
+	    o->cancel_fd > 0)
+		return o->cancel_fd;
+	return -1;
+}
+
+static bool opts_pin_all(const struct rmig_conn_opts *o)
+{
+	return o && o->size >= offsetof(struct rmig_conn_opts, rdma_pin_all) + sizeof(bool) &&
+	       o->rdma_pin_all;
+}
+
+int rmig_rdma_conn_wait(void *opaque)
+{
+	struct rmig_rdma_conn *rc = opaque;
+	int ret = rmig_rdma_ctrl_progress(&rc->ctrl, true);
+
+	if (ret == -ECONNRESET) {
+		rmig_error("rdma: the peer disconnected while RDMA writes were in flight");
+		rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+	} else if (ret == -ECANCELED) {
+		rmig_error("rdma: cancelled");
+	}
+	return ret;
+}
+
+static struct rmig_rdma_conn *conn_alloc(bool source)
+{
+	struct rmig_rdma_conn *rc = calloc(1, sizeof(*rc));
+
+	if (!rc) {
+		rmig_error("rdma: out of memory");
+		return NULL;
+	}
+	rc->is_source = source;
+	rc->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rc->abort_fd < 0) {
+		rmig_error("rdma: cannot create an eventfd: %s", strerror(errno));
+		free(rc);
+		return NULL;
+	}
+	return rc;
+}
+
+/* Everything in reverse order of creation; safe on a partly built connection. */
+static void conn_free(struct rmig_rdma_conn *rc)
+{
+	if (rc->ctrl_ready) {
+		/* Tell the peer why we go (best effort), or let the last stream bytes out. */
+		bool failed = (rc->ctrl.error && rc->ctrl.error != -ECONNRESET) ||
+			      atomic_load(&rc->ctrl.aborted);
+
+		if (failed)
+			rmig_rdma_ctrl_send_error(&rc->ctrl);
+		(void)rmig_rdma_ctrl_flush_sends(&rc->ctrl, failed ? 500 : 5000);
+	}
+	rmig_rdma_cm_disconnect(&rc->cm, 1000);
+	if (rc->is_source)
+		rmig_rdma_source_fini(rc);
+	else
+		rmig_rdma_dest_fini(rc);
+	if (rc->ctrl_ready) {
+		rmig_rdma_ctrl_fini(&rc->ctrl);
+		rc->ctrl_ready = false;
+	}
+	rmig_rdma_cm_destroy(&rc->cm);
+	close(rc->abort_fd);
+	free(rc);
+}
+
+static int conn_start(struct rmig_rdma_conn *rc)
+{
+	int ret = rmig_rdma_cm_resources_create(&rc->cm);
+
+	if (ret < 0)
+		return ret;
+	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
+	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd);
+	if (ret < 0)
+		return ret;
+	rc->ctrl_ready = true;
+	return 0;
+}
+
+static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out)
+{
+	char host[RMIG_HOST_MAX];
+	unsigned port;
+	struct rmig_rdma_conn *rc;
+	struct rmig_rdma_caps caps = { .version = RMIG_RDMA_VERSION };
+	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
+	bool want_pin = opts_pin_all(opts);
+	int ret;
+
+	ret = rmig_hostport_parse(addr, host, sizeof(host), &port, 0);
+	if (ret < 0)
+		return ret;
+	rc = conn_alloc(true);
+	if (!rc)
+		return -ENOMEM;
+	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
+	if (ret < 0)
+		goto fail;
+	ret = conn_start(rc);
+	if (ret < 0)
+		goto fail;
+	caps.flags = offered_caps();
+	if (!want_pin)
+		caps.flags &= ~RMIG_RDMA_CAP_PIN_ALL;
+	ret = rmig_rdma_cm_connect(&rc->cm, &caps, timeout, cancel_fd);
+	if (ret < 0)
+		goto fail;
+	if (!rc->cm.have_peer_caps) {
+		/* A v1 peer always answers; without an answer assume plain v1. */
+		rc->cm.peer_caps = (struct rmig_rdma_caps){ .version = 1, .flags = 0 };
+	}
+	rc->pin_all = want_pin && (rc->cm.peer_caps.flags & RMIG_RDMA_CAP_PIN_ALL);
+	if (want_pin && !rc->pin_all)
+		rmig_warn("rdma: destination cannot pin all memory; registering memory "
+			  "dynamically instead");
+	rc->credits = (caps.flags & rc->cm.peer_caps.flags & RMIG_RDMA_CAP_CREDITS) != 0;
+	rc->reg_batch = (caps.flags & rc->cm.peer_caps.flags & RMIG_RDMA_CAP_REG_BATCH) != 0;
+	rmig_rdma_ctrl_set_credits(&rc->ctrl, rc->credits);
+	rmig_info("rdma: connected to %s (%s registration, %s flow control)", addr,
+		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
+	*out = &rc->base;
+	return 0;
+
+fail:
+	conn_free(rc);
+	return ret;
+}
+
+static int rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
+		       struct rmig_listener **out)
+{
+	char host[RMIG_HOST_MAX];
+	unsigned port;
+	struct rmig_rdma_listener *l;
+	int ret;
+
+	ret = rmig_hostport_parse(addr, host, sizeof(host), &port, 1);
+	if (ret < 0)
+		return ret;
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	l->timeout_ms = opts_timeout(opts);
+	ret = rmig_rdma_cm_listen(&l->cm, host, port);
+	if (ret < 0) {
+		rmig_rdma_cm_destroy(&l->cm);
+		free(l);
+		return ret;
+	}
+	*out = &l->base;
+	return 0;
+}
+
+static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_conn **out)
+{
+	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
+	struct rmig_rdma_caps answer;
+	struct rmig_rdma_conn *rc;
+	uint32_t supported = offered_caps();
+	int ret;
+
+	rc = conn_alloc(false);
+	if (!rc)
+		return -ENOMEM;
+	ret = rmig_rdma_cm_get_request(&l->cm, timeout_ms, -1, &rc->cm);
+	if (ret < 0)
+		goto fail;
+	if (!rc->cm.have_peer_caps) {
+		rmig_error("rdma: the connecting peer sent no capability data; not an RDMA "
+			   "migration source");
+		rmig_rdma_cm_reject(&rc->cm);
+		ret = -EPROTO;
+		goto fail;
+	}
+	if (env_on("RMIG_RDMA_NO_PIN_ALL"))
+		supported &= ~RMIG_RDMA_CAP_PIN_ALL;
+	ret = rmig_rdma_caps_negotiate(&rc->cm.peer_caps, supported, &answer);
+	if (ret < 0) {
+		rmig_rdma_cm_reject(&rc->cm);
+		goto fail;
+	}
+	ret = conn_start(rc);
+	if (ret < 0) {
+		rmig_rdma_cm_reject(&rc->cm);
+		goto fail;
+	}
+	rc->pin_all = (answer.flags & RMIG_RDMA_CAP_PIN_ALL) != 0;
+	rc->credits = (answer.flags & RMIG_RDMA_CAP_CREDITS) != 0;
+	rc->reg_batch = (answer.flags & RMIG_RDMA_CAP_REG_BATCH) != 0;
+	rmig_rdma_ctrl_set_credits(&rc->ctrl, rc->credits);
+	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
+	if (ret < 0)
+		goto fail;
+	rmig_info("rdma: accepted a migration (%s registration, %s flow control)",
+		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
+	*out = &rc->base;
+	return 0;
+
+fail:
+	conn_free(rc);
+	return ret;
+}
+
+static void rdma_listener_close(struct rmig_listener *base)
+{
+	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
+
+	rmig_rdma_cm_destroy(&l->cm);
+	free(l);
+}
+
+static int rdma_listener_uri(struct rmig_listener *base, char *buf, size_t len)
+{
+	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
+
+	return rmig_rdma_cm_local_uri(&l->cm, buf, len);
+}
+
+static ssize_t rdma_write(struct rmig_conn *c, const void *buf, size_t len)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		uint32_t n = (uint32_t)RMIG_MIN(len - done, (size_t)RMIG_RDMA_PAYLOAD_MAX);
+		int ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_QEMU_FILE, 1, p + done, n,
+					      true);
+
+		if (ret < 0)
+			return done ? (ssize_t)done : ret;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	while (!rc->rd_have) {
+		int ret = rmig_rdma_ctrl_recv(&rc->ctrl, &rc->rd, true);
+
+		if (ret == -ECONNRESET)
+			return 0; /* the peer hung up after its last message: end of stream */
+		if (ret < 0)
+			return ret;
+		if (rc->rd.hdr.type != RMIG_RDMA_MSG_QEMU_FILE) {
+			rmig_error("rdma: expected stream bytes, got %s from the peer",
+				   rmig_rdma_msg_name(rc->rd.hdr.type));
+			rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);
+			rmig_rdma_ctrl_send_error(&rc->ctrl);
+			rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
+			return -EPROTO;
+		}
+		if (rc->rd.hdr.len == 0) {
+			ret = rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		rc->rd_have = true;
+		rc->rd_off = 0;
+	}
+	len = RMIG_MIN(len, (size_t)(rc->rd.hdr.len - rc->rd_off));
+	memcpy(buf, rc->rd.payload + rc->rd_off, len);
+	rc->rd_off += (uint32_t)len;
+	if (rc->rd_off == rc->rd.hdr.len) {
+		int ret;
+
+		rc->rd_have = false;
+		ret = rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);
+		if (ret < 0 && ret != -ECONNRESET)
+			return ret;
+	}
+	return (ssize_t)len;
+}
+
+static void rdma_abort(struct rmig_conn *c)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint64_t one = 1;
+
+	atomic_store(&rc->ctrl.aborted, true);
+	if (write(rc->abort_fd, &one, sizeof(one)) < 0) {
+		/* Counter full means it is already readable; nothing else can fail here. */
+	}
+}
+
+static void rdma_close(struct rmig_conn *c)
+{
+	conn_free(rmig_rdma_conn_of(c));
+}
+
+static int rdma_ram_attach(struct rmig_conn *c, struct rmig_ram *ram)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	return rc->is_source ? rmig_rdma_source_attach(rc, ram) : rmig_rdma_dest_attach(rc, ram);
+}
+
+static int rdma_ram_before_iterate(struct rmig_conn *c, enum rmig_ram_phase phase)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	if (!rc->is_source)
+		return 0;
+	return rmig_rdma_source_before(rc, phase);
+}
+
+static int rdma_ram_save_page(struct rmig_conn *c, struct rmig_ramblock *b, uint64_t page,
+			      uint64_t npages, struct rmig_ram_counters *acc)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	if (!rc->is_source)
+		return RMIG_SAVE_PAGE_DECLINED;
+	return rmig_rdma_source_save(rc, b, page, npages, acc);
+}
+
+static int rdma_ram_after_iterate(struct rmig_conn *c, enum rmig_ram_phase phase,
+				  struct rmig_ram_counters *acc)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	if (!rc->is_source)
+		return 0;
+	return rmig_rdma_source_after(rc, phase, acc);
+}
+
+static int rdma_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	if (rc->is_source) {
+		rmig_error("rdma: ram_load called on the source side");
+		return -EINVAL;
+	}
+	return rmig_rdma_dest_load(rc, phase);
+}
+
+static const struct rmig_transport_ops rdma_ops = {
+	.size = sizeof(struct rmig_transport_ops),
+	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	.scheme = "rdma",
+	.description = "RDMA (rdma_cm, RC QP), QEMU RDMA protocol v1 + extensions",
+	.connect = rdma_op_connect,
+	.listen = rdma_op_listen,
+	.accept = rdma_op_accept,
+	.listener_close = rdma_listener_close,
+	.write = rdma_write,
+	.read = rdma_read,
+	.abort = rdma_abort,
+	.close = rdma_close,
+	.listener_uri = rdma_listener_uri,
+	.ram_attach = rdma_ram_attach,
+	.ram_before_iterate = rdma_ram_before_iterate,
+	.ram_save_page = rdma_ram_save_page,
+	.ram_after_iterate = rdma_ram_after_iterate,
+	.ram_load = rdma_ram_load,
+};
+
+const struct rmig_transport_ops *rmig_rdma_ops(void)
+{
+	return &rdma_ops;
+}
+
+#if defined(RMIG_TRANSPORT_MODULE) && RMIG_TRANSPORT_MODULE
+__attribute__((visibility("default")))
+const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version)
+{
+	if (abi_version != RMIG_TRANSPORT_ABI_VERSION)
+		return NULL;
+	return &rdma_ops;
+}
+#else
+const struct rmig_transport_ops *rmig_rdma_builtin_ops(void)
+{
+	return &rdma_ops;
+}
+#endif

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory registration helpers and the destination's registration table.
+ */
+#include "reg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "chunk.h"
+#include "glue.h"
+#include "log.h"
+#include "params.h"
+#include "util.h"
+
+int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
+			  struct ibv_mr **out)
+{
+	struct ibv_mr *mr;
+	int err = 0;
+
+	mr = rmig_rdma_g_reg_mr(pd, addr, len, access, &err);
+	if (!mr) {
+		struct rlimit rl;
+		char a[32], b[32];
+
+		if ((err == -ENOMEM || err == -EPERM || err == -EAGAIN) &&
+		    getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+			rmig_error("rdma: cannot register %s (%s): %s; the locked-memory limit is "
+				   "%s and RDMA needs at least the RAM being migrated plus ~16 MiB "
+				   "locked: raise it with 'ulimit -l unlimited' (root) or "
+				   "LimitMEMLOCK=infinity in the systemd unit",
+				   what, rmig_format_size(len, a, sizeof(a)), strerror(-err),
+				   rmig_format_size(rl.rlim_cur, b, sizeof(b)));
+		} else {
+			rmig_error("rdma: cannot register %s (%s) for RDMA: %s", what,
+				   rmig_format_size(len, a, sizeof(a)), strerror(-err));
+		}
+		return err;
+	}
+	*out = mr;
+	return 0;
+}
+
+uint64_t rmig_rdma_segment_len(uint64_t max_mr_size)
+{
+	uint64_t s = max_mr_size & ~(RMIG_RDMA_CHUNK_SIZE - 1);
+
+	return s ? s : RMIG_RDMA_CHUNK_SIZE;
+}
+
+int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, struct rmig_ram *ram, struct ibv_pd *pd)
+{
+	uint32_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->ram = ram;
+	d->pd = pd;
+	d->blocks = calloc(ram->nblocks ? ram->nblocks : 1, sizeof(*d->blocks));
+	if (!d->blocks)
+		goto nomem;
+	d->nblocks = ram->nblocks;
+	for (i = 0; i < ram->nblocks; i++) {
+		struct rmig_rdma_dest_block *db = &d->blocks[i];
+
+		db->nchunks = rmig_rdma_chunk_count(ram->blocks[i]->length);
+		db->chunk_mr = calloc(db->nchunks ? db->nchunks : 1, sizeof(*db->chunk_mr));
+		if (!db->chunk_mr)
+			goto nomem;
+	}
+	return 0;
+
+nomem:
+	rmig_error("rdma: out of memory for the registration table");
+	rmig_rdma_dreg_fini(d);
+	return -ENOMEM;
+}
+
+void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d)
+{
+	uint32_t i, s;
+	uint64_t c;
+
+	for (i = 0; d->blocks && i < d->nblocks; i++) {
+		struct rmig_rdma_dest_block *db = &d->blocks[i];
+
+		for (s = db->nseg; s-- > 0;)
+			rmig_rdma_g_dereg_mr(db->seg_mr[s]);
+		db->nseg = 0;
+		for (c = 0; db->chunk_mr && c < db->nchunks; c++)
+			if (db->chunk_mr[c])
+				rmig_rdma_g_dereg_mr(db->chunk_mr[c]);
+		free(db->chunk_mr);
+	}
+	free(d->blocks);
+	d->blocks = NULL;
+	d->nblocks = 0;
+}
+
+int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
+			  uint64_t n, uint32_t *rkey)
+{
+	struct rmig_ramblock *b = rmig_ram_block(d->ram, block);
+	struct rmig_rdma_dest_block *db;
+	uint64_t start, end;
+	char what[RMIG_BLOCK_NAME_MAX + 64];
+	struct ibv_mr *mr;
+	int ret;
+
+	if (!b || block >= d->nblocks || n == 0 || first >= d->blocks[block].nchunks ||
+	    n > d->blocks[block].nchunks - first) {
+		rmig_error("rdma: registration request outside the RAM (block %u chunk %llu+%llu)",
+			   block, (unsigned long long)first, (unsigned long long)n);
+		return -EPROTO;
+	}
+	db = &d->blocks[block];
+	if (db->chunk_mr[first]) {
+		mr = db->chunk_mr[first];
+		start = rmig_rdma_chunk_start(first);
+		end = rmig_rdma_chunk_end(b->length, first + n - 1);
+		/* Reuse only when the existing MR covers the whole requested range. */
+		if ((uint8_t *)mr->addr == b->host + start &&
+		    mr->length >= end - start) {
+			*rkey = mr->rkey;
+			return 0;
+		}
+		rmig_rdma_g_dereg_mr(mr);
+		db->chunk_mr[first] = NULL;
+	}
+	start = rmig_rdma_chunk_start(first);
+	end = rmig_rdma_chunk_end(b->length, first + n - 1);
+	snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'", (unsigned long long)first,
+		 b->name);
+	ret = rmig_rdma_mr_register(d->pd, b->host + start, end - start,
+				    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, what, &mr);
+	if (ret < 0)
+		return ret;
+	db->chunk_mr[first] = mr;
+	d->registered_bytes += end - start;
+	d->nregistrations++;
+	*rkey = mr->rkey;
+	return 0;
+}
+
+int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk)
+{
+	struct rmig_rdma_dest_block *db;
+
+	if (block >= d->nblocks || chunk >= d->blocks[block].nchunks)
+		return -EPROTO;
+	db = &d->blocks[block];
+	if (db->chunk_mr[chunk]) {
+		d->registered_bytes -= db->chunk_mr[chunk]->length;
+		rmig_rdma_g_dereg_mr(db->chunk_mr[chunk]);
+		db->chunk_mr[chunk] = NULL;
+	}
+	return 0;
+}
+
+int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
+{
+	uint64_t seg = rmig_rdma_segment_len(max_mr_size);
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < d->nblocks; i++) {
+		struct rmig_ramblock *b = d->ram->blocks[i];
+		struct rmig_rdma_dest_block *db = &d->blocks[i];
+		uint64_t off;
+
+		if (db->nseg)
+			continue; /* already pinned (a repeated RAM_BLOCKS_REQUEST) */
+		if (RMIG_DIV_ROUND_UP(b->length, seg) > RMIG_RDMA_MAX_SEGMENTS) {
+			rmig_error("rdma: RAM block '%s' needs more than %d registrations at this "
+				   "device's max_mr_size; use dynamic registration (no pin-all)",
+				   b->name, RMIG_RDMA_MAX_SEGMENTS);
+			return -E2BIG;
+		}
+		db->seg_len = seg;
+		for (off = 0; off < b->length; off += seg) {
+			char what[RMIG_BLOCK_NAME_MAX + 32];
+			uint64_t len = RMIG_MIN(seg, b->length - off);
+
+			snprintf(what, sizeof(what), "RAM block '%s'", b->name);
+			ret = rmig_rdma_mr_register(d->pd, b->host + off, len,
+						    IBV_ACCESS_LOCAL_WRITE |
+							    IBV_ACCESS_REMOTE_WRITE,
+						    what, &db->seg_mr[db->nseg]);
+			if (ret < 0)
+				return ret; /* fini deregisters what was pinned */
+			db->nseg++;
+			d->registered_bytes += len;
+			d->nregistrations++;
+		}
+	}
+	return 0;
+}
+
+int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t offset,
+			    uint32_t *rkey)
+{
+	const struct rmig_rdma_dest_block *db;
+	uint64_t s;
+
+	if (block >= d->nblocks)
+		return -ENOENT;
+	db = &d->blocks[block];
+	if (!db->nseg || !db->seg_len)
+		return -ENOENT;
+	s = offset / db->seg_len;
+	if (s >= db->nseg)
+		return -ENOENT;
+	*rkey = db->seg_mr[s]->rkey;
+	return 0;
+}

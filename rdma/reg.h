@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory registration: the one place ibv_reg_mr failures are explained to
+ * the operator (memlock limit), and the destination's table of what it has
+ * registered for the source to write into.
+ *
+ * Destination, dynamic mode: one MR per REGISTER_REQUEST element (a chunk,
+ * or a run of chunks), kept per first chunk so a repeated request returns
+ * the same key and UNREGISTER_REQUEST can drop it.  Pin-all: every block is
+ * registered during SETUP in segments no larger than the device's
+ * max_mr_size (chunk-aligned), one MR each.  Everything is deregistered at
+ * teardown.
+ */
+#ifndef RMIG_RDMA_REG_H
+#define RMIG_RDMA_REG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <infiniband/verbs.h>
+
+#include "ram.h"
+
+/*
+ * ibv_reg_mr with a useful error: names @what, and when the memlock limit
+ * is the likely cause, says which limit is needed and how to raise it.
+ */
+int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
+			  struct ibv_mr **out);
+
+#define RMIG_RDMA_MAX_SEGMENTS 64
+
+struct rmig_rdma_dest_block {
+	uint64_t nchunks;
+	struct ibv_mr **chunk_mr;  /* dynamic: MR registered at this first chunk */
+	struct ibv_mr *seg_mr[RMIG_RDMA_MAX_SEGMENTS]; /* pin-all */
+	uint32_t nseg;
+	uint64_t seg_len;
+};
+
+struct rmig_rdma_dest_reg {
+	struct rmig_ram *ram;
+	struct ibv_pd *pd;
+	uint32_t nblocks;
+	struct rmig_rdma_dest_block *blocks;
+	uint64_t registered_bytes;
+	uint64_t nregistrations;
+};
+
+int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, struct rmig_ram *ram, struct ibv_pd *pd);
+/* Deregister everything and free the table. */
+void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d);
+
+/*
+ * Dynamic: make chunks [first, first + n) of @block writable by the peer
+ * and return the rkey (an existing MR is reused).  Arguments validated.
+ */
+int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
+			  uint64_t n, uint32_t *rkey);
+/* Dynamic: drop the MR registered at @chunk (no-op when none). */
+int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk);
+
+/* Pin-all: register every block, split at @max_mr_size. */
+int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size);
+/* Pin-all: rkey of the segment holding @offset of @block; -ENOENT when none. */
+int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t offset,
+			    uint32_t *rkey);
+
+/* Largest chunk-aligned segment not above @max_mr_size (at least one chunk). */
+uint64_t rmig_rdma_segment_len(uint64_t max_mr_size);
+
+#endif /* RMIG_RDMA_REG_H */

@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Source side RAM hooks: RAM block exchange in SETUP, then per round the
+ * pages handed over by the migration thread become RDMA WRITEs.
+ *
+ * Dynamic registration is where rmig beats QEMU: QEMU asks the
+ * destination to register one chunk and waits for the answer before it
+ * writes that chunk.  Here REGISTER_REQUESTs carry up to 16 chunks and are
+ * sent for the dirty chunks ahead of the write position (up to 32 chunks
+ * ahead, 2 requests in flight), so by the time the writer reaches a chunk
+ * its key is normally there and the round trips overlap the WRITEs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "conn.h"
+#include "glue.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+#include "zero.h"
+
+static int source_protocol_error(struct rmig_rdma_conn *rc)
+{
+	rmig_rdma_ctrl_send_error(&rc->ctrl);
+	rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
+	return -EPROTO;
+}
+
+static void release_mr(void *opaque, uint32_t block, uint64_t chunk, void *mr)
+{
+	(void)opaque;
+	(void)block;
+	(void)chunk;
+	rmig_rdma_g_dereg_mr(mr);
+}
+
+void rmig_rdma_source_fini(struct rmig_rdma_conn *rc)
+{
+	if (rc->kc) {
+		rmig_rdma_keycache_release_all(rc->kc, release_mr, NULL);
+		rmig_rdma_keycache_destroy(rc->kc);
+		rc->kc = NULL;
+	}
+	free(rc->next_prefetch);
+	rc->next_prefetch = NULL;
+	free(rc->cbuf);
+	rc->cbuf = NULL;
+}
+
+/* --- register results --- */
+
+static int handle_register_result(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
+{
+	struct rmig_rdma_req *q;
+	uint32_t i;
+	int ret;
+
+	if (rc->req_count == 0) {
+		rmig_error("rdma: the destination sent a REGISTER_RESULT nobody asked for");
+		return source_protocol_error(rc);
+	}
+	q = &rc->reqs[rc->req_head];
+	ret = rmig_rdma_validate_register_result(&m->hdr, q->n);
+	if (ret < 0)
+		return source_protocol_error(rc);
+	for (i = 0; i < q->n; i++) {
+		struct rmig_rdma_register_result r;
+
+		rmig_rdma_register_result_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_RESULT_SIZE,
+						 &r);
+		ret = rmig_rdma_keycache_set_registered(rc->kc, q->block[i], q->chunk[i], r.rkey,
+							r.host_addr);
+		if (ret < 0)
+			return source_protocol_error(rc);
+	}
+	rc->req_head = (rc->req_head + 1) % RMIG_RDMA_REQ_INFLIGHT;
+	rc->req_count--;
+	return 0;
+}
+
+/* Handle every queued response; with @block, wait for at least one. */
+static int poll_responses(struct rmig_rdma_conn *rc, bool block)
+{
+	int ret;
+
+	if (!block) {
+		ret = rmig_rdma_ctrl_progress(&rc->ctrl, false);
+		if (ret < 0)
+			return ret;
+	}
+	while (block || rmig_rdma_ctrl_has_msg(&rc->ctrl)) {
+		struct rmig_rdma_msg m;
+
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
+		if (ret == -ECONNRESET) {
+			rmig_error("rdma: the destination disconnected during the RAM transfer");
+			rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+		}
+		if (ret < 0)
+			return ret;
+		if (m.hdr.type == RMIG_RDMA_MSG_REGISTER_RESULT) {
+			ret = handle_register_result(rc, &m);
+		} else {
+			rmig_error("rdma: unexpected %s from the destination during the RAM transfer",
+				   rmig_rdma_msg_name(m.hdr.type));
+			ret = source_protocol_error(rc);
+		}
+		if (ret < 0)
+			return ret;
+		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
+		if (ret < 0)
+			return ret;
+		block = false;
+	}
+	return 0;
+}
+
+/* --- register requests --- */
+
+static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk)
+{
+	uint64_t start = rmig_rdma_chunk_start(chunk);
+	uint64_t len = rmig_rdma_chunk_len(b->length, chunk);
+	uint64_t first = start >> b->page_shift, last = (start + len) >> b->page_shift, n;
+	uint64_t p;
+
+	if (rmig_rdma_keycache_state(rc->kc, b->index, chunk) != RMIG_RDMA_CHUNK_UNREGISTERED)
+		return false;
+	/* Only chunks this round will write, and not the all-zero ones (COMPRESS instead). */
+	p = rmig_ramblock_next_run(b, first, last - first, &n);
+	if (p >= last || n == 0)
+		return false;
+	return !rmig_buffer_is_zero(b->host + start, len);
+}
+
+/*
+ * Send one REGISTER_REQUEST for @need (UINT64_MAX for none) plus wanted
+ * chunks ahead.  Without @need this is a prefetch and never blocks: it is
+ * skipped when no credit or request slot is free.
+ */
+static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t need,
+			  uint64_t from)
+{
+	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
+	uint64_t nchunks = rmig_rdma_chunk_count(b->length);
+	uint64_t limit, c;
+	struct rmig_rdma_req *q;
+	uint32_t i, batch;
+	int ret;
+
+	if (need == UINT64_MAX &&
+	    (rc->req_count >= RMIG_RDMA_REQ_INFLIGHT || rc->ctrl.peer_credits == 0))
+		return 0;
+	while (rc->req_count >= RMIG_RDMA_REQ_INFLIGHT) {
+		ret = poll_responses(rc, true);
+		if (ret < 0)
+			return ret;
+	}
+	q = &rc->reqs[(rc->req_head + rc->req_count) % RMIG_RDMA_REQ_INFLIGHT];
+	q->n = 0;
+	if (need != UINT64_MAX) {
+		q->block[0] = b->index;
+		q->chunk[q->n++] = need;
+	}
+	limit = RMIG_MIN(nchunks, from + RMIG_RDMA_LOOKAHEAD);
+	/* Without REG_BATCH (a QEMU peer) one element per message: QEMU answers only one. */
+	batch = rc->reg_batch ? RMIG_RDMA_REQ_BATCH : 1;
+	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit && q->n < batch; c++) {
+		if (c != need && chunk_wanted(rc, b, c)) {
+			q->block[q->n] = b->index;
+			q->chunk[q->n++] = c;
+		}
+	}
+	rc->next_prefetch[b->index] = RMIG_MAX(rc->next_prefetch[b->index], c);
+	if (q->n == 0)
+		return 0;
+	for (i = 0; i < q->n; i++) {
+		struct rmig_rdma_register r = {
+			.key = rmig_rdma_keycache_remote_space_addr(rc->kc, q->block[i],
+								     rmig_rdma_chunk_start(q->chunk[i])),
+			.block_idx = q->block[i],
+			.chunks = 0,
+		};
+
+		rmig_rdma_register_encode(&r, payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE);
+		ret = rmig_rdma_keycache_mark_in_flight(rc->kc, q->block[i], q->chunk[i]);
+		if (ret < 0)
+			return ret;
+	}
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_REQUEST, q->n, payload,
+				  q->n * RMIG_RDMA_REGISTER_SIZE, true);
+	if (ret < 0)
+		return ret;
+	rc->req_count++;
+	rc->reg_requests++;
+	if (rc->acc)
+		rc->acc->transferred += RMIG_RDMA_HDR_SIZE + q->n * RMIG_RDMA_REGISTER_SIZE;
+	return 0;
+}
+
+/* --- COMPRESS batching --- */
+
+static int compress_flush(struct rmig_rdma_conn *rc)
+{
+	uint32_t len;
+	int ret;
+
+	if (rc->ncomp == 0)
+		return 0;
+	rmig_rdma_compress_encode(&rc->last_comp,
+				  rc->cbuf + (size_t)(rc->ncomp - 1) * RMIG_RDMA_COMPRESS_SIZE);
+	len = rc->ncomp * RMIG_RDMA_COMPRESS_SIZE;
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_COMPRESS, rc->ncomp, rc->cbuf, len, true);
+	if (ret < 0)
+		return ret;
+	if (rc->acc)
+		rc->acc->transferred += RMIG_RDMA_HDR_SIZE + len;
+	rc->compress_msgs++;
+	rc->ncomp = 0;
+	return 0;
+}
+
+static int compress_add(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offset, uint64_t len)
+{
+	uint64_t addr = rmig_rdma_keycache_remote_space_addr(rc->kc, block, offset);
+	int ret;
+
+	/* Contiguous zero runs of one block become one element. */
+	if (rc->ncomp && rc->last_comp.block_idx == block &&
+	    rc->last_comp.offset + rc->last_comp.length == addr) {
+		rc->last_comp.length += len;
+		return 0;
+	}
+	if (rc->ncomp) {
+		rmig_rdma_compress_encode(&rc->last_comp,
+					  rc->cbuf + (size_t)(rc->ncomp - 1) *
+							     RMIG_RDMA_COMPRESS_SIZE);
+		/* QEMU serves only the first element of a COMPRESS: batch only with REG_BATCH. */
+		if (rc->ncomp == (rc->reg_batch ? RMIG_RDMA_COMPRESS_BATCH : 1)) {
+			ret = compress_flush(rc);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	rc->last_comp = (struct rmig_rdma_compress){
+		.value = 0, .block_idx = block, .offset = addr, .length = len };
+	rc->ncomp++;
+	return 0;
+}
+
+/* --- the writer's resolver --- */
+
+static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk,
+		     uint64_t offset, uint64_t len, uint32_t *lkey)
+{
+	struct ibv_mr *mr = rmig_rdma_keycache_local_for(rc->kc, b->index, offset, len);
+	char what[RMIG_BLOCK_NAME_MAX + 64];
+	uint64_t start;
+	int ret;
+
+	if (!mr) {
+		/* Register the whole chunk once; later writes in it reuse the MR. */
+		start = rmig_rdma_chunk_start(chunk);
+		snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'",
+			 (unsigned long long)chunk, b->name);
+		ret = rmig_rdma_mr_register(rc->cm.pd, b->host + start,
+					    rmig_rdma_chunk_len(b->length, chunk), 0, what, &mr);
+		if (ret < 0)
+			return ret;
+		ret = rmig_rdma_keycache_set_local_mr(rc->kc, b->index, chunk, mr);
+		if (ret < 0) {
+			rmig_rdma_g_dereg_mr(mr);
+			return ret;
+		}
+	}
+	*lkey = mr->lkey;
+	return 0;
+}
+
+static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_rdma_wtarget *t)
+{
+	struct rmig_rdma_conn *rc = opaque;
+	struct rmig_ramblock *b = rmig_ram_block(rc->ram, p->block);
+	struct rmig_rdma_remote remote;
+	uint64_t pages = p->len >> b->page_shift;
+	int ret;
+
+	if (!rc->pin_all) {
+		enum rmig_rdma_chunk_state st = rmig_rdma_keycache_state(rc->kc, p->block, p->chunk);
+
+		if (st == RMIG_RDMA_CHUNK_UNREGISTERED) {
+			if (rmig_buffer_is_zero(b->host + p->offset, p->len)) {
+				if (rc->acc)
+					rc->acc->zero_pages += pages;
+				ret = compress_add(rc, p->block, p->offset, p->len);
+				return ret < 0 ? ret : RMIG_RDMA_RESOLVED_TAKEN;
+			}
+			ret = request_chunks(rc, b, p->chunk, p->chunk + 1);
+			if (ret < 0)
+				return ret;
+			rc->reg_waits++;
+		}
+		while (rmig_rdma_keycache_state(rc->kc, p->block, p->chunk) !=
+		       RMIG_RDMA_CHUNK_REGISTERED) {
+			ret = poll_responses(rc, true);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	ret = rmig_rdma_keycache_resolve(rc->kc, p->block, p->offset, p->len, &remote);
+	if (ret < 0) {
+		rmig_error("rdma: no remote key for block '%s' offset %llu", b->name,
+			   (unsigned long long)p->offset);
+		return ret == -ENOENT ? -EPROTO : ret;
+	}
+	ret = local_key(rc, b, p->chunk, p->offset, p->len, &t->lkey);
+	if (ret < 0)
+		return ret;
+	t->laddr = (uintptr_t)(b->host + p->offset);
+	t->raddr = remote.addr;
+	t->rkey = remote.rkey;
+	if (rc->acc) {
+		rc->acc->normal_pages += pages;
+		rc->acc->normal_bytes += p->len;
+		rc->acc->transferred += p->len;
+	}
+	if (!rc->pin_all) {
+		/* Keep the registrations ahead of us in flight (never blocks). */
+		ret = poll_responses(rc, false);
+		if (ret == 0 && p->chunk + RMIG_RDMA_LOOKAHEAD / 2 >= rc->next_prefetch[p->block])
+			ret = request_chunks(rc, b, UINT64_MAX, p->chunk + 1);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* --- hooks --- */
+
+static void write_done(void *opaque, uint64_t seq)
+{
+	rmig_rdma_writer_complete(opaque, seq);
+}
+
+int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
+{
+	uint64_t *lens;
+	uint32_t i;
+	int ret;
+
+	if (rc->kc) {
+		rmig_error("rdma: RAM attached twice to one connection");
+		return -EBUSY;
+	}
+	if (ram->nblocks == 0) {
+		rmig_error("rdma: nothing to migrate (no RAM blocks)");
+		return -EINVAL;
+	}
+	lens = calloc(ram->nblocks, sizeof(*lens));
+	rc->next_prefetch = calloc(ram->nblocks, sizeof(*rc->next_prefetch));
+	rc->cbuf = malloc((size_t)RMIG_RDMA_COMPRESS_BATCH * RMIG_RDMA_COMPRESS_SIZE);
+	if (!lens || !rc->next_prefetch || !rc->cbuf) {
+		free(lens);
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < ram->nblocks; i++)
+		lens[i] = ram->blocks[i]->length;
+	ret = rmig_rdma_keycache_create(ram->nblocks, lens, rc->pin_all, &rc->kc);
+	free(lens);
+	if (ret < 0)
+		return ret;
+	rc->ram = ram;
+	rmig_rdma_writer_init(&rc->w, rc->cm.qp, resolve, rmig_rdma_conn_wait, rc);
+	rc->ctrl.write_posted = &rc->w.posted;
+	rc->ctrl.write_done = write_done;
+	rc->ctrl.write_opaque = &rc->w;
+	return 0;
+}
+
+static int pin_all_local(struct rmig_rdma_conn *rc)
+{
+	uint64_t seg = rmig_rdma_segment_len(rc->cm.max_mr_size);
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < rc->ram->nblocks; i++) {
+		struct rmig_ramblock *b = rc->ram->blocks[i];
+		uint64_t off;
+
+		for (off = 0; off < b->length; off += seg) {
+			struct rmig_rdma_region r = { .start = off,
+						      .len = RMIG_MIN(seg, b->length - off) };
+			struct ibv_mr *mr;
+
+			ret = rmig_rdma_mr_register(rc->cm.pd, b->host + off, r.len, 0, b->name,
+						    &mr);
+			if (ret < 0)
+				return ret;
+			r.local_mr = mr;
+			ret = rmig_rdma_keycache_add_region(rc->kc, i, &r);
+			if (ret < 0) {
+				rmig_rdma_g_dereg_mr(mr);
+				return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+static int exchange_blocks(struct rmig_rdma_conn *rc)
+{
+	struct rmig_rdma_block *blocks;
+	struct rmig_rdma_msg m;
+	uint32_t i;
+	int ret;
+
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0, true);
+	if (ret < 0)
+		return ret;
+	ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
+	if (ret == -ECONNRESET)
+		rmig_error("rdma: the destination disconnected during the RAM block exchange");
+	if (ret < 0)
+		return ret;
+	if (m.hdr.type != RMIG_RDMA_MSG_RAM_BLOCKS_RESULT) {
+		rmig_error("rdma: expected RAM_BLOCKS_RESULT from the destination, got %s",
+			   rmig_rdma_msg_name(m.hdr.type));
+		return source_protocol_error(rc);
+	}
+	blocks = calloc(rc->ram->nblocks, sizeof(*blocks));
+	if (!blocks) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	ret = rmig_rdma_blocks_result_parse(rc->ram, &m.hdr, m.payload, rc->pin_all, blocks);
+	if (ret < 0) {
+		free(blocks);
+		return source_protocol_error(rc);
+	}
+	for (i = 0; i < rc->ram->nblocks && ret == 0; i++)
+		ret = rmig_rdma_keycache_set_remote_block(rc->kc, i, blocks[i].remote_host_addr,
+							  blocks[i].offset,
+							  rc->pin_all ? blocks[i].rkey : 0);
+	free(blocks);
+	if (ret < 0)
+		return source_protocol_error(rc);
+	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
+	if (ret < 0)
+		return ret;
+	if (rc->pin_all)
+		ret = pin_all_local(rc);
+	return ret;
+}
+
+int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
+{
+	if (!rc->kc) {
+		rmig_error("rdma: RAM hook before ram_attach");
+		return -EINVAL;
+	}
+	if (phase != RMIG_RAM_PHASE_SETUP && !rc->setup_done) {
+		rmig_error("rdma: RAM round before the SETUP exchange");
+		return -EINVAL;
+	}
+	/* Prefetch starts over each round: the dirty set is new. */
+	memset(rc->next_prefetch, 0, rc->ram->nblocks * sizeof(*rc->next_prefetch));
+	return rc->ctrl.error;
+}
+
+int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,
+			  uint64_t npages, struct rmig_ram_counters *acc)
+{
+	if (!rc->setup_done || b->index >= rc->ram->nblocks || rc->ram->blocks[b->index] != b)
+		return RMIG_SAVE_PAGE_DECLINED;
+	if (rc->ctrl.error)
+		return rc->ctrl.error;
+	rc->acc = acc;
+	if (rc->pin_all || !rc->reg_batch)
+		return rmig_rdma_writer_queue(&rc->w, b->index, b->length, page << b->page_shift,
+					      npages << b->page_shift);
+	/*
+	 * rmig peer, dynamic mode: zero pages go as COMPRESS ranges (24 bytes
+	 * for any run) wherever they are, so a mostly-zero guest neither
+	 * registers nor writes them.  Not with a QEMU peer, which serves only
+	 * one COMPRESS element per message.
+	 */
+	while (npages) {
+		uint64_t n = 0, off = page << b->page_shift;
+		bool zero = rmig_buffer_is_zero(b->host + off, b->page_size);
+		int ret;
+
+		do {
+			n++;
+		} while (n < npages && rmig_buffer_is_zero(b->host + ((page + n) << b->page_shift),
+							   b->page_size) == zero);
+		if (zero) {
+			ret = compress_add(rc, b->index, off, n << b->page_shift);
+			if (acc)
+				acc->zero_pages += n;
+		} else {
+			ret = rmig_rdma_writer_queue(&rc->w, b->index, b->length, off,
+						     n << b->page_shift);
+		}
+		if (ret < 0)
+			return ret;
+		page += n;
+		npages -= n;
+	}
+	return 0;
+}
+
+int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
+			   struct rmig_ram_counters *acc)
+{
+	int ret;
+
+	rc->acc = acc;
+	if (phase == RMIG_RAM_PHASE_SETUP && !rc->setup_done) {
+		ret = exchange_blocks(rc);
+		if (ret < 0)
+			return ret;
+		rc->setup_done = true;
+	}
+	ret = rmig_rdma_writer_flush(&rc->w, true);
+	if (ret == 0)
+		ret = compress_flush(rc);
+	/* Collect the results of prefetches nobody needed, so none is left dangling. */
+	while (ret == 0 && rc->req_count)
+		ret = poll_responses(rc, true);
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_FINISHED, 1, NULL, 0,
+					  true);
+	/* That SEND is signalled and follows every WRITE: its completion retires them all. */
+	if (ret == 0)
+		ret = rmig_rdma_writer_wait_all(&rc->w);
+	if (acc)
+		acc->transferred += RMIG_RDMA_HDR_SIZE;
+	rc->acc = NULL;
+	return ret;
+}

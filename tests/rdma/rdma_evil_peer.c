@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A hostile RDMA migration source, for the soft-RoCE integration test.
+ * Uses librdmacm / libibverbs directly (not rmig's glue, so it cannot share
+ * the victim's bugs).  Connects to `rmig incoming rdma:ADDR:PORT`, speaks
+ * just enough of the protocol to get the victim into its RAM hook (stream
+ * header + HOOK record), then sends one malformed control message and
+ * checks the victim answers with ERROR or hangs up, rather than crashing
+ * or obeying.
+ *
+ *   rdma_evil_peer ADDR PORT CASE
+ *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
+ *
+ * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
+ * failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+
+#define MSG_MAX (512 * 1024)
+#define NRECV 4
+#define T_ERROR 1
+#define T_READY 2
+#define T_QEMU_FILE 3
+#define T_COMPRESS 6
+#define T_REGISTER_REQUEST 7
+
+static struct rdma_event_channel *ch;
+static struct rdma_cm_id *id;
+static struct ibv_cq *cq;
+static struct ibv_mr *mr;
+static uint8_t *mem; /* NRECV receive buffers, then one send buffer */
+
+static void put32(uint8_t *p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
+
+static void die(const char *what)
+{
+	fprintf(stderr, "evil: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void wait_event(enum rdma_cm_event_type want)
+{
+	struct rdma_cm_event *ev;
+
+	if (rdma_get_cm_event(ch, &ev))
+		die("rdma_get_cm_event");
+	if (ev->event != want) {
+		fprintf(stderr, "evil: got %s, wanted %s\n", rdma_event_str(ev->event),
+			rdma_event_str(want));
+		exit(2);
+	}
+	rdma_ack_cm_event(ev);
+}
+
+static void post_recv(uint32_t i)
+{
+	struct ibv_sge sge = { (uintptr_t)(mem + (size_t)i * MSG_MAX), MSG_MAX, mr->lkey };
+	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 }, *bad;
+
+	if (ibv_post_recv(id->qp, &wr, &bad))
+		die("ibv_post_recv");
+}
+
+/* Send header + payload as given: the header fields may lie on purpose. */
+static void send_raw(uint32_t len_field, uint32_t type, uint32_t repeat, const void *payload,
+		     uint32_t real_len)
+{
+	uint8_t *b = mem + (size_t)NRECV * MSG_MAX;
+	struct ibv_sge sge = { (uintptr_t)b, 16 + real_len, mr->lkey };
+	struct ibv_send_wr wr = { .wr_id = 100, .sg_list = &sge, .num_sge = 1,
+				  .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED }, *bad;
+	struct ibv_wc wc;
+	int n;
+
+	put32(b, len_field);
+	put32(b + 4, type);
+	put32(b + 8, repeat);
+	put32(b + 12, 0);
+	if (real_len)
+		memcpy(b + 16, payload, real_len);
+	if (ibv_post_send(id->qp, &wr, &bad))
+		die("ibv_post_send");
+	/* Wait for our send; receive completions seen meanwhile are kept. */
+	for (;;) {
+		n = ibv_poll_cq(cq, 1, &wc);
+		if (n < 0)
+			die("ibv_poll_cq");
+		if (n == 0)
+			continue;
+		if (wc.wr_id == 100)
+			return;
+		fprintf(stderr, "evil: unexpected completion while sending\n");
+	}
+}
+
+/* Next received message type, or -1 on timeout/flush (victim went away). */
+static int next_msg(int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+	struct ibv_wc wc;
+
+	while (time(NULL) < end) {
+		int n = ibv_poll_cq(cq, 1, &wc);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			continue;
+		if (wc.status != IBV_WC_SUCCESS)
+			return -1;
+		if (wc.opcode & IBV_WC_RECV) {
+			int type = (int)get32(mem + (size_t)wc.wr_id * MSG_MAX + 4);
+
+			post_recv((uint32_t)wc.wr_id);
+			return type;
+		}
+	}
+	return -1;
+}
+
+static void wait_ready(void)
+{
+	int t = next_msg(30);
+
+	if (t != T_READY) {
+		fprintf(stderr, "evil: expected READY, got %d\n", t);
+		exit(2);
+	}
+}
+
+static void send_stream_preamble(void)
+{
+	uint8_t s[64];
+	size_t n = 0;
+
+	put32(s + n, 0x524d4947u); n += 4;	/* "RMIG" */
+	put32(s + n, 1); n += 4;		/* version */
+	put32(s + n, 0); n += 4;		/* flags */
+	put32(s + n, 1); n += 4;		/* nblocks */
+	s[n++] = 0; s[n++] = 4;			/* name_len */
+	memcpy(s + n, "evil", 4); n += 4;
+	put32(s + n, 4096); n += 4;		/* page size */
+	put64(s + n, 4 << 20); n += 8;		/* 4 MiB */
+	put32(s + n, 3); n += 4;		/* HOOK record */
+	put32(s + n, 0); n += 4;
+	put64(s + n, 0); n += 8;
+	put32(s + n, 0); n += 4;
+	put32(s + n, 1); n += 4;		/* phase SETUP */
+	send_raw((uint32_t)n, T_QEMU_FILE, 1, s, (uint32_t)n);
+}
+
+static void reg_elem(uint8_t *p, uint64_t key, uint32_t block, uint64_t chunks)
+{
+	put64(p, key);
+	put32(p + 8, block);
+	put32(p + 12, 0);
+	put64(p + 16, chunks);
+}
+
+static void compress_elem(uint8_t *p, uint32_t block, uint64_t off, uint64_t len)
+{
+	put32(p, 0);
+	put32(p + 4, block);
+	put64(p + 8, off);
+	put64(p + 16, len);
+}
+
+int main(int argc, char **argv)
+{
+	struct addrinfo *res;
+	struct ibv_qp_init_attr qa = { 0 };
+	struct rdma_conn_param cp = { 0 };
+	uint8_t pdata[8], p[64];
+	const char *c;
+	int t, i;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: rdma_evil_peer ADDR PORT CASE\n");
+		return 2;
+	}
+	c = argv[3];
+	if (getaddrinfo(argv[1], argv[2], NULL, &res))
+		die("getaddrinfo");
+	ch = rdma_create_event_channel();
+	if (!ch || rdma_create_id(ch, &id, NULL, RDMA_PS_TCP))
+		die("rdma_create_id");
+	if (rdma_resolve_addr(id, NULL, res->ai_addr, 5000))
+		die("rdma_resolve_addr");
+	wait_event(RDMA_CM_EVENT_ADDR_RESOLVED);
+	if (rdma_resolve_route(id, 5000))
+		die("rdma_resolve_route");
+	wait_event(RDMA_CM_EVENT_ROUTE_RESOLVED);
+	cq = ibv_create_cq(id->verbs, 16, NULL, NULL, 0);
+	if (!cq)
+		die("ibv_create_cq");
+	qa.send_cq = qa.recv_cq = cq;
+	qa.qp_type = IBV_QPT_RC;
+	qa.cap.max_send_wr = 8;
+	qa.cap.max_recv_wr = NRECV;
+	qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+	if (rdma_create_qp(id, NULL, &qa))
+		die("rdma_create_qp");
+	mem = calloc(NRECV + 1, MSG_MAX);
+	mr = ibv_reg_mr(id->qp->pd, mem, (size_t)(NRECV + 1) * MSG_MAX, IBV_ACCESS_LOCAL_WRITE);
+	if (!mem || !mr)
+		die("ibv_reg_mr");
+	for (i = 0; i < NRECV; i++)
+		post_recv((uint32_t)i);
+	put32(pdata, 1);
+	put32(pdata + 4, 0); /* plain v1: one credit at a time */
+	cp.private_data = pdata;
+	cp.private_data_len = sizeof(pdata);
+	cp.retry_count = 7;
+	cp.rnr_retry_count = 7;
+	cp.responder_resources = cp.initiator_depth = 1;
+	if (rdma_connect(id, &cp))
+		die("rdma_connect");
+	wait_event(RDMA_CM_EVENT_ESTABLISHED);
+
+	wait_ready();
+	send_stream_preamble();
+	wait_ready(); /* the victim is now in its RAM hook */
+
+	memset(p, 0, sizeof(p));
+	if (!strcmp(c, "badlen")) {
+		compress_elem(p, 0, 0, 4096);
+		send_raw(64, T_COMPRESS, 1, p, 24);		/* says 64, carries 24 */
+	} else if (!strcmp(c, "hugerepeat")) {
+		reg_elem(p, 0, 0, 0);
+		send_raw(24, T_REGISTER_REQUEST, 100000, p, 24);
+	} else if (!strcmp(c, "badblock")) {
+		reg_elem(p, 0, 7, 0);
+		send_raw(24, T_REGISTER_REQUEST, 1, p, 24);
+	} else if (!strcmp(c, "badoffset")) {
+		compress_elem(p, 0, (4 << 20) - 4096, 8192);	/* runs past the block */
+		send_raw(24, T_COMPRESS, 1, p, 24);
+	} else if (!strcmp(c, "badchunk")) {
+		reg_elem(p, 0, 0, 1000);			/* 1000 chunks past chunk 0 */
+		send_raw(24, T_REGISTER_REQUEST, 1, p, 24);
+	} else if (!strcmp(c, "nocredit")) {
+		compress_elem(p, 0, 0, 4096);
+		send_raw(24, T_COMPRESS, 1, p, 24);
+		send_raw(24, T_COMPRESS, 1, p, 24);		/* no READY in between */
+		send_raw(24, T_COMPRESS, 1, p, 24);
+	} else if (!strcmp(c, "badready")) {
+		send_raw(0, T_READY, 4000, NULL, 0);		/* grants absurdly many credits */
+	} else if (!strcmp(c, "badtype")) {
+		send_raw(0, 77, 1, NULL, 0);
+	} else {
+		fprintf(stderr, "evil: unknown case %s\n", c);
+		return 2;
+	}
+	/* Expect ERROR (skipping READYs the victim may send first) or a hang-up. */
+	for (;;) {
+		t = next_msg(30);
+		if (t == T_READY)
+			continue;
+		break;
+	}
+	printf("evil: case %s: victim answered %s\n", c,
+	       t == T_ERROR ? "ERROR" : t < 0 ? "by disconnecting" : "something else");
+	rdma_disconnect(id);
+	return t == T_ERROR || t < 0 ? 0 : 1;
+}
