@@ -19,15 +19,17 @@
 #include "transport.h"
 #include "write.h"
 
-#define RMIG_RDMA_REQ_BATCH 16	   /* chunks per REGISTER_REQUEST */
+#define RMIG_RDMA_REQ_BATCH 16	   /* elements (runs of chunks) per REGISTER_REQUEST */
 #define RMIG_RDMA_REQ_INFLIGHT 2   /* REGISTER_REQUESTs awaiting their result */
 #define RMIG_RDMA_LOOKAHEAD 32	   /* chunks requested ahead of the write position */
 #define RMIG_RDMA_COMPRESS_BATCH 1024
 
+/* One REGISTER_REQUEST awaiting its result: element i asks for chunks [chunk, chunk + count). */
 struct rmig_rdma_req {
 	uint32_t n;
 	uint32_t block[RMIG_RDMA_REQ_BATCH];
 	uint64_t chunk[RMIG_RDMA_REQ_BATCH];
+	uint64_t count[RMIG_RDMA_REQ_BATCH];
 };
 
 struct rmig_rdma_conn {
@@ -40,6 +42,8 @@ struct rmig_rdma_conn {
 	bool pin_all;	/* negotiated */
 	bool credits;	/* negotiated */
 	bool reg_batch;	/* negotiated: several elements per REGISTER_REQUEST / COMPRESS */
+	/* COMPRESS went out since the peer last proved it caught up (source.c). */
+	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */
 	struct rmig_ram *ram;
 	/* destination stream read: the QEMU_FILE message being consumed */

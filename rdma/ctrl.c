@@ -489,7 +489,8 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	struct rmig_rdma_hdr h = { .len = 0, .type = RMIG_RDMA_MSG_ERROR, .repeat = 1 };
 	uint32_t i;
 
-	if (!ctrl->send_mr || ctrl->peer_gone || !ctrl->cm->qp)
+	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
+	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->cm->qp)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)
 		return;
@@ -538,8 +539,14 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 		ret = state_check(ctrl);
 		if (ret < 0)
 			return ret;
-		/* About to block: the peer must be able to send us something. */
-		if (do_grant && ctrl->granted == 0 && ctrl->to_grant > 0) {
+		/*
+		 * About to block: hand back every buffer we have freed.  The
+		 * peer must be able to send us something; and a source that
+		 * waits for all its credits uses their return as proof that we
+		 * processed everything it sent (see rmig_rdma_source_after).
+		 * With one credit (QEMU v1) this is exactly QEMU's lazy READY.
+		 */
+		if (do_grant && ctrl->to_grant > 0) {
 			ret = grant(ctrl);
 			if (ret < 0)
 				return ret;

@@ -113,7 +113,7 @@ int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block);
 int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t repeat,
 			const void *payload, uint32_t len, bool need_credit);
 
-/* Best effort ERROR to the peer (no credit, does not wait). */
+/* Best effort ERROR to the peer (no credit, does not wait); never to a peer that sent ERROR. */
 void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl);
 
 /*

@@ -99,7 +99,8 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 
 		rmig_rdma_block_encode(&e, out + (size_t)i * RMIG_RDMA_BLOCK_SIZE);
 	}
-	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, n, out,
+	/* repeat 1 as QEMU sends it: the count is len / 32, and QEMU never reads repeat here. */
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, 1, out,
 				  n * RMIG_RDMA_BLOCK_SIZE, false);
 	free(out);
 	return ret;

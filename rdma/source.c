@@ -69,13 +69,18 @@ static int handle_register_result(struct rmig_rdma_conn *rc, const struct rmig_r
 		return source_protocol_error(rc);
 	for (i = 0; i < q->n; i++) {
 		struct rmig_rdma_register_result r;
+		uint64_t k;
 
 		rmig_rdma_register_result_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_RESULT_SIZE,
 						 &r);
-		ret = rmig_rdma_keycache_set_registered(rc->kc, q->block[i], q->chunk[i], r.rkey,
-							r.host_addr);
-		if (ret < 0)
-			return source_protocol_error(rc);
+		/* One key for the whole run: the destination registered it as one region. */
+		for (k = 0; k < q->count[i]; k++) {
+			ret = rmig_rdma_keycache_set_registered(rc->kc, q->block[i],
+								q->chunk[i] + k, r.rkey,
+								r.host_addr);
+			if (ret < 0)
+				return source_protocol_error(rc);
+		}
 	}
 	rc->req_head = (rc->req_head + 1) % RMIG_RDMA_REQ_INFLIGHT;
 	rc->req_count--;
@@ -138,6 +143,29 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uin
 }
 
 /*
+ * Add @chunk to request @q: with @merge (REG_BATCH) it extends the last
+ * element when it directly follows that element's run, so the destination
+ * registers one region for the run (one ibv_reg_mr, not one per chunk).
+ * Returns false when a new element is needed but @q already has @max.
+ */
+static bool req_add(struct rmig_rdma_req *q, uint32_t block, uint64_t chunk, bool merge,
+		    uint32_t max)
+{
+	uint32_t l = q->n - 1;
+
+	if (merge && q->n && q->block[l] == block && q->chunk[l] + q->count[l] == chunk) {
+		q->count[l]++;
+		return true;
+	}
+	if (q->n == max)
+		return false;
+	q->block[q->n] = block;
+	q->chunk[q->n] = chunk;
+	q->count[q->n++] = 1;
+	return true;
+}
+
+/*
  * Send one REGISTER_REQUEST for @need (UINT64_MAX for none) plus wanted
  * chunks ahead.  Without @need this is a prefetch and never blocks: it is
  * skipped when no credit or request slot is free.
@@ -147,7 +175,7 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 {
 	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
 	uint64_t nchunks = rmig_rdma_chunk_count(b->length);
-	uint64_t limit, c;
+	uint64_t limit, c, k;
 	struct rmig_rdma_req *q;
 	uint32_t i, batch;
 	int ret;
@@ -162,18 +190,18 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 	}
 	q = &rc->reqs[(rc->req_head + rc->req_count) % RMIG_RDMA_REQ_INFLIGHT];
 	q->n = 0;
-	if (need != UINT64_MAX) {
-		q->block[0] = b->index;
-		q->chunk[q->n++] = need;
-	}
-	limit = RMIG_MIN(nchunks, from + RMIG_RDMA_LOOKAHEAD);
-	/* Without REG_BATCH (a QEMU peer) one element per message: QEMU answers only one. */
+	/*
+	 * Without REG_BATCH (a QEMU peer) one single-chunk element per message:
+	 * QEMU answers only one, and runs are not exercised against it.
+	 */
 	batch = rc->reg_batch ? RMIG_RDMA_REQ_BATCH : 1;
-	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit && q->n < batch; c++) {
-		if (c != need && chunk_wanted(rc, b, c)) {
-			q->block[q->n] = b->index;
-			q->chunk[q->n++] = c;
-		}
+	if (need != UINT64_MAX)
+		req_add(q, b->index, need, false, batch);
+	limit = RMIG_MIN(nchunks, from + RMIG_RDMA_LOOKAHEAD);
+	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit; c++) {
+		if (c != need && chunk_wanted(rc, b, c) &&
+		    !req_add(q, b->index, c, rc->reg_batch, batch))
+			break;
 	}
 	rc->next_prefetch[b->index] = RMIG_MAX(rc->next_prefetch[b->index], c);
 	if (q->n == 0)
@@ -183,13 +211,16 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 			.key = rmig_rdma_keycache_remote_space_addr(rc->kc, q->block[i],
 								     rmig_rdma_chunk_start(q->chunk[i])),
 			.block_idx = q->block[i],
-			.chunks = 0,
+			.chunks = q->count[i] - 1, /* chunks after the first */
 		};
 
 		rmig_rdma_register_encode(&r, payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE);
-		ret = rmig_rdma_keycache_mark_in_flight(rc->kc, q->block[i], q->chunk[i]);
-		if (ret < 0)
-			return ret;
+		for (k = 0; k < q->count[i]; k++) {
+			ret = rmig_rdma_keycache_mark_in_flight(rc->kc, q->block[i],
+								q->chunk[i] + k);
+			if (ret < 0)
+				return ret;
+		}
 	}
 	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_REQUEST, q->n, payload,
 				  q->n * RMIG_RDMA_REGISTER_SIZE, true);
@@ -220,6 +251,7 @@ static int compress_flush(struct rmig_rdma_conn *rc)
 	if (rc->acc)
 		rc->acc->transferred += RMIG_RDMA_HDR_SIZE + len;
 	rc->compress_msgs++;
+	rc->compress_unsynced = true;
 	rc->ncomp = 0;
 	return 0;
 }
@@ -254,6 +286,24 @@ static int compress_add(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offs
 
 /* --- the writer's resolver --- */
 
+/*
+ * Access flags of the source's own registrations.  The NIC only reads this
+ * memory, but a registration without LOCAL_WRITE pins pages read-only, and
+ * for a page the guest never touched that is the kernel's shared zero page:
+ * when the guest later writes the page it gets a fresh copy, while the MR
+ * keeps the zero page and every later WRITE sends zeros (seen as a checksum
+ * mismatch under soft-RoCE).  LOCAL_WRITE makes the pin break the sharing
+ * first, so the MR and the guest see the same page, at the price of
+ * populating the untouched pages of what is registered.
+ */
+#define LOCAL_ACCESS IBV_ACCESS_LOCAL_WRITE
+
+/*
+ * Dynamic mode registers the source's own memory lazily, one chunk at a
+ * time as writes reach it, so only what the migration writes gets pinned.
+ * (Registering 16 MiB regions instead was measured under soft-RoCE: no
+ * difference beyond noise, and it pins and populates untouched pages.)
+ */
 static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk,
 		     uint64_t offset, uint64_t len, uint32_t *lkey)
 {
@@ -268,7 +318,8 @@ static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_
 		snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'",
 			 (unsigned long long)chunk, b->name);
 		ret = rmig_rdma_mr_register(rc->cm.pd, b->host + start,
-					    rmig_rdma_chunk_len(b->length, chunk), 0, what, &mr);
+					    rmig_rdma_chunk_len(b->length, chunk), LOCAL_ACCESS,
+					    what, &mr);
 		if (ret < 0)
 			return ret;
 		ret = rmig_rdma_keycache_set_local_mr(rc->kc, b->index, chunk, mr);
@@ -397,8 +448,8 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 						      .len = RMIG_MIN(seg, b->length - off) };
 			struct ibv_mr *mr;
 
-			ret = rmig_rdma_mr_register(rc->cm.pd, b->host + off, r.len, 0, b->name,
-						    &mr);
+			ret = rmig_rdma_mr_register(rc->cm.pd, b->host + off, r.len, LOCAL_ACCESS,
+						    b->name, &mr);
 			if (ret < 0)
 				return ret;
 			r.local_mr = mr;
@@ -457,6 +508,33 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 	return ret;
 }
 
+/*
+ * Barrier between rounds.  The destination applies COMPRESS with its CPU
+ * when it gets to the message, but the next round's WRITEs land in its
+ * memory as soon as the NIC moves them.  A zero page COMPRESSed in one
+ * round and rewritten (and WRITTEN) in the next would be zeroed after its
+ * new contents arrived.  With QEMU's single credit nothing could be sent
+ * before the peer had processed everything earlier, so the order held by
+ * itself; with several credits we wait, before the first WRITE of a round
+ * that follows a COMPRESS, until every credit is back, which the peer only
+ * does once it has processed and released every message we sent.
+ */
+static int wait_peer_caught_up(struct rmig_rdma_conn *rc)
+{
+	struct rmig_rdma_ctrl *ctrl = &rc->ctrl;
+
+	if (!ctrl->credits_mode || !rc->compress_unsynced)
+		return 0;
+	while (ctrl->peer_credits < ctrl->window) {
+		int ret = rmig_rdma_ctrl_progress(ctrl, true);
+
+		if (ret < 0)
+			return ret;
+	}
+	rc->compress_unsynced = false;
+	return 0;
+}
+
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 {
 	if (!rc->kc) {
@@ -469,7 +547,9 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	}
 	/* Prefetch starts over each round: the dirty set is new. */
 	memset(rc->next_prefetch, 0, rc->ram->nblocks * sizeof(*rc->next_prefetch));
-	return rc->ctrl.error;
+	if (rc->ctrl.error)
+		return rc->ctrl.error;
+	return wait_peer_caught_up(rc);
 }
 
 int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,

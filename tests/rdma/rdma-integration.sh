@@ -32,8 +32,9 @@ loop() {
 	return 0
 }
 
-wait_listen() { # wait until `rmig incoming` printed its bound URI
-	for _ in $(seq 100); do grep -q rdma: "$1" 2>/dev/null && return 0; sleep 0.1; done
+# Wait until `rmig incoming` (run without -q) says it listens, on stderr; slow under valgrind.
+wait_listen() {
+	for _ in $(seq 600); do grep -q "waiting for a migration" "$1" 2>/dev/null && return 0; sleep 0.2; done
 	return 1
 }
 
@@ -43,15 +44,26 @@ loop pin-all 0 -- --ram 32M --pin-all --dirty-rate 2M
 loop mostly-zero 0 -- --ram 48M --zero-share 0.97
 if grep -q '"duplicate":0,' "$T/mostly-zero.json"; then bad "mostly-zero: no zero pages sent as COMPRESS"; fi
 loop two-odd-blocks 0 -- --ram 3000K,5124K --dirty-rate 1M
+# Untouched (zero) pages that the guest writes after the source registered them: with read-only
+# local registrations (source.c, LOCAL_ACCESS) two-odd-blocks above lost data 2 times in 3.
+# These two did not reproduce it on their own, but keep that path (and pin-all's) covered.
+loop zero-then-dirtied 0 -- --ram 16M --zero-share 0.5 --dirty-rate 4M
+# Zero pages COMPRESSed in one round and WRITTEN in the next: without the
+# credits barrier (source.c, wait_peer_caught_up) the destination could apply
+# the COMPRESS after the WRITE landed; 5 of 24 such runs lost data.
+for seed in 1 2 3 4; do
+	loop "compress-then-write-$seed" 0 -- --ram 8M --zero-share 0.5 --dirty-rate 4M --seed $seed
+done
+loop zero-then-dirtied-pin-all 0 -- --ram 16M --zero-share 0.5 --dirty-rate 4M --pin-all
 loop v1-flow-control 0 RMIG_RDMA_NO_CREDITS=1 -- --ram 16M --dirty-rate 1M
 loop pin-all-refused 0 RMIG_RDMA_NO_PIN_ALL=1 -- --ram 16M --pin-all
 if grep -q "dynamically instead" "$T/pin-all-refused.err"; then ok "pin-all-refused: fallback warned"
 else bad "pin-all-refused: no fallback warning"; cat "$T/pin-all-refused.err"; fi
 
 # --- separate processes, incoming + migrate ---
-"$RMIG" incoming "rdma:$A:47010" -q >"$T/in1.out" 2>"$T/in1.err" &
+"$RMIG" incoming "rdma:$A:47010" >"$T/in1.out" 2>"$T/in1.err" &
 IN=$!
-wait_listen "$T/in1.out" || sleep 2
+wait_listen "$T/in1.err" || sleep 2
 timeout 300 "$RMIG" migrate "rdma:$A:47010" --ram 24M --dirty-rate 2M -q 2>"$T/mig1.err"
 rc=$?; wait $IN; irc=$?
 if [[ $rc == 0 && $irc == 0 ]]; then ok "incoming+migrate"; else bad "incoming+migrate: $rc/$irc"; cat "$T/mig1.err" "$T/in1.err"; fi
@@ -62,9 +74,9 @@ M=$!; sleep 2; kill -INT $M; wait $M; rc=$?
 if [[ $rc == 130 || $rc == 3 ]]; then ok "cancel-during-setup (rc $rc)"; else bad "cancel-during-setup: rc $rc"; cat "$T/cs.err"; fi
 
 # --- cancel during active ---
-"$RMIG" incoming "rdma:$A:47012" -q >"$T/in2.out" 2>"$T/in2.err" &
+"$RMIG" incoming "rdma:$A:47012" >"$T/in2.out" 2>"$T/in2.err" &
 IN=$!
-wait_listen "$T/in2.out" || sleep 2
+wait_listen "$T/in2.err" || sleep 2
 timeout 120 "$RMIG" migrate "rdma:$A:47012" --ram 96M --max-bandwidth 4M -q 2>"$T/ca.err" &
 M=$!; sleep 4; kill -INT $M; wait $M; rc=$?
 timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
@@ -72,35 +84,38 @@ if [[ $rc == 130 && $irc -ge 1 && $irc -lt 128 ]]; then ok "cancel-during-active
 else bad "cancel-during-active: src $rc dst $irc"; cat "$T/ca.err" "$T/in2.err"; fi
 
 # --- the destination killed mid-way: the source fails cleanly ---
-"$RMIG" incoming "rdma:$A:47013" -q >"$T/in3.out" 2>"$T/in3.err" &
+"$RMIG" incoming "rdma:$A:47013" >"$T/in3.out" 2>"$T/in3.err" &
 IN=$!
-wait_listen "$T/in3.out" || sleep 2
+wait_listen "$T/in3.err" || sleep 2
 timeout 120 "$RMIG" migrate "rdma:$A:47013" --ram 96M --max-bandwidth 4M -q 2>"$T/kd.err" &
 M=$!; sleep 4; kill -KILL $IN; wait $IN 2>/dev/null; wait $M; rc=$?
-if [[ $rc == 1 ]]; then ok "dest-killed: source failed cleanly ($(grep -m1 rdma "$T/kd.err"))"
+if [[ $rc == 1 ]]; then ok "dest-killed: source failed cleanly ($(grep -m1 'rdma: ' "$T/kd.err"))"
 else bad "dest-killed: source rc $rc"; cat "$T/kd.err"; fi
 
 # --- the source killed mid-way: the destination fails cleanly ---
-"$RMIG" incoming "rdma:$A:47014" -q >"$T/in4.out" 2>"$T/in4.err" &
+"$RMIG" incoming "rdma:$A:47014" >"$T/in4.out" 2>"$T/in4.err" &
 IN=$!
-wait_listen "$T/in4.out" || sleep 2
+wait_listen "$T/in4.err" || sleep 2
 "$RMIG" migrate "rdma:$A:47014" --ram 96M --max-bandwidth 4M -q 2>"$T/ks.err" &
 M=$!; sleep 4; kill -KILL $M; wait $M 2>/dev/null
 timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
-if [[ $irc -ge 1 && $irc -lt 128 ]]; then ok "source-killed: destination failed cleanly (rc $irc: $(grep -m1 rdma "$T/in4.err"))"
+if [[ $irc -ge 1 && $irc -lt 128 ]]; then ok "source-killed: destination failed cleanly (rc $irc: $(grep -m1 'rdma: ' "$T/in4.err"))"
 else bad "source-killed: destination rc $irc"; cat "$T/in4.err"; fi
 
 # --- a hostile peer ---
 port=47020
-for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype; do
+# "unregister" is well-formed (the victim must answer it); the victim still fails in the end
+# because the evil peer hangs up mid-round.
+for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype \
+	badunregchunk badunregblock unregister; do
 	port=$((port + 1))
-	"$RMIG" incoming "rdma:$A:$port" -q >"$T/ev.out" 2>"$T/ev-$c.err" &
+	"$RMIG" incoming "rdma:$A:$port" >"$T/ev.out" 2>"$T/ev-$c.err" &
 	IN=$!
-	wait_listen "$T/ev.out" || sleep 2
+	wait_listen "$T/ev-$c.err" || sleep 2
 	timeout 60 "$EVIL" "$A" "$port" "$c" >"$T/evil-$c.out" 2>&1; erc=$?
 	timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
 	if [[ $erc == 0 && $irc -ge 1 && $irc -lt 128 ]]; then
-		ok "evil $c: victim rc $irc: $(grep -m1 'rdma' "$T/ev-$c.err")"
+		ok "evil $c: victim rc $irc: $(grep -m1 'rdma: ' "$T/ev-$c.err")"
 	else
 		bad "evil $c: evil rc $erc, victim rc $irc"; cat "$T/evil-$c.out" "$T/ev-$c.err"
 	fi
@@ -108,12 +123,16 @@ done
 
 # --- valgrind, both ends, once ---
 if [[ ${RMIG_RDMA_VALGRIND:-0} == 1 ]] && command -v valgrind >/dev/null; then
-	# Leaks are listed but do not fail: librdmacm's process-lifetime globals (ucma_init's
-	# device table) show up as "definitely lost" once rmig dlcloses the module at exit.
-	VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=none)
-	"${VG[@]}" "$RMIG" incoming "rdma:$A:47050" -q >"$T/vg.out" 2>"$T/vg-in.err" &
+	# Any memory error or definite leak fails.  valgrind.supp covers exactly librdmacm's
+	# process-lifetime init state, which turns "definitely lost" only because rmig dlcloses
+	# the module (and with it librdmacm) at exit, and a glibc ld.so false positive;
+	# --keep-debuginfo keeps the names of the unloaded frames those entries match.
+	VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
+	    --errors-for-leak-kinds=definite --keep-debuginfo=yes --num-callers=40
+	    --suppressions="$(dirname "$0")/valgrind.supp")
+	"${VG[@]}" "$RMIG" incoming "rdma:$A:47050" >"$T/vg.out" 2>"$T/vg-in.err" &
 	IN=$!
-	wait_listen "$T/vg.out" || sleep 20
+	wait_listen "$T/vg-in.err" || sleep 20
 	timeout 600 "${VG[@]}" "$RMIG" migrate "rdma:$A:47050" --ram 4M -q 2>"$T/vg-mig.err"
 	rc=$?; wait $IN; irc=$?
 	if [[ $rc == 0 && $irc == 0 ]]; then ok "valgrind both ends clean"

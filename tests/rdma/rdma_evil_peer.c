@@ -10,9 +10,12 @@
  *
  *   rdma_evil_peer ADDR PORT CASE
  *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
+ *         badunregchunk badunregblock unregister
  *
  * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
- * failure.
+ * failure.  "unregister" is the one well-formed case: register chunk 0,
+ * unregister it (twice: the second finds nothing and must still be
+ * answered), register it again; exit 0 when every answer was the right one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +36,9 @@
 #define T_QEMU_FILE 3
 #define T_COMPRESS 6
 #define T_REGISTER_REQUEST 7
+#define T_REGISTER_RESULT 8
+#define T_UNREGISTER_REQUEST 10
+#define T_UNREGISTER_FINISHED 11
 
 static struct rdma_event_channel *ch;
 static struct rdma_cm_id *id;
@@ -177,6 +183,41 @@ static void compress_elem(uint8_t *p, uint32_t block, uint64_t off, uint64_t len
 	put64(p + 16, len);
 }
 
+/* Send one request and check the answer's type; v1 flow control: wait for the next READY. */
+static int ask(uint32_t type, const uint8_t *elem, int want, const char *what)
+{
+	int t;
+
+	send_raw(24, type, 1, elem, 24);
+	t = next_msg(30);
+	if (t != want) {
+		printf("evil: case unregister: %s answered with type %d, wanted %d\n", what, t, want);
+		return 1;
+	}
+	wait_ready();
+	return 0;
+}
+
+/* The victim must serve a valid UNREGISTER_REQUEST, and register the chunk again after it. */
+static int case_unregister(void)
+{
+	uint8_t reg[24], unreg[24];
+	int bad;
+
+	reg_elem(reg, 0, 0, 0);	  /* destination RAM-space address 0: block 0, chunk 0 */
+	reg_elem(unreg, 0, 0, 0); /* chunk index 0 of block 0 */
+	bad = ask(T_REGISTER_REQUEST, reg, T_REGISTER_RESULT, "REGISTER_REQUEST");
+	bad = bad || ask(T_UNREGISTER_REQUEST, unreg, T_UNREGISTER_FINISHED, "UNREGISTER_REQUEST");
+	bad = bad || ask(T_UNREGISTER_REQUEST, unreg, T_UNREGISTER_FINISHED,
+			 "UNREGISTER_REQUEST of an unregistered chunk");
+	bad = bad || ask(T_REGISTER_REQUEST, reg, T_REGISTER_RESULT, "REGISTER_REQUEST again");
+	if (!bad)
+		printf("evil: case unregister: registered, unregistered twice and registered "
+		       "again\n");
+	rdma_disconnect(id);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	struct addrinfo *res;
@@ -258,6 +299,14 @@ int main(int argc, char **argv)
 		send_raw(0, T_READY, 4000, NULL, 0);		/* grants absurdly many credits */
 	} else if (!strcmp(c, "badtype")) {
 		send_raw(0, 77, 1, NULL, 0);
+	} else if (!strcmp(c, "badunregchunk")) {
+		reg_elem(p, 1000, 0, 0);			/* the block has 4 chunks */
+		send_raw(24, T_UNREGISTER_REQUEST, 1, p, 24);
+	} else if (!strcmp(c, "badunregblock")) {
+		reg_elem(p, 0, 7, 0);				/* there is one block */
+		send_raw(24, T_UNREGISTER_REQUEST, 1, p, 24);
+	} else if (!strcmp(c, "unregister")) {
+		return case_unregister();
 	} else {
 		fprintf(stderr, "evil: unknown case %s\n", c);
 		return 2;

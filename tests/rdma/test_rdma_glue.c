@@ -699,6 +699,62 @@ static void test_zero_chunk_compress(void **state)
 	assert_reverse_teardown();
 }
 
+/* ---------------- dynamic mode: lazy per-chunk local registration ---------------- */
+
+static unsigned count_journal(unsigned from, const char *what)
+{
+	unsigned i, n = 0;
+
+	for (i = from; i < njournal; i++)
+		n += !strcmp(journal[i], what);
+	return n;
+}
+
+/* Writes to chunks 0 (twice), 1 and 17 of a 20 MiB block: one local MR per chunk written. */
+static void test_dynamic_local_mrs(void **state)
+{
+	static const uint64_t chunks[] = { 0, 1, 17 };
+	struct rmig_rdma_conn rc;
+	struct rmig_ram ram;
+	struct rmig_ramblock *b;
+	struct rmig_ram_counters acc = { 0 };
+	unsigned i, mark, nwrite = 0;
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_alloc(&ram, "dyn", 20 * MiB, 4096, &b), 0);
+	memset(b->host, 0xab, b->length);
+	make_conn(&rc, false);
+	assert_int_equal(rmig_rdma_source_attach(&rc, &ram), 0);
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(rc.kc, 0, 0x5000000, 0, 0), 0);
+	for (i = 0; i < 3; i++) {
+		/* as if REGISTER_RESULTs had come: no request traffic in this test */
+		assert_int_equal(rmig_rdma_keycache_mark_in_flight(rc.kc, 0, chunks[i]), 0);
+		assert_int_equal(rmig_rdma_keycache_set_registered(rc.kc, 0, chunks[i], 7, 0x5000000),
+				 0);
+	}
+	rc.setup_done = true;
+	nwrs = 0;
+	mark = njournal;
+	assert_int_equal(rmig_rdma_source_before(&rc, RMIG_RAM_PHASE_ROUND), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rmig_rdma_source_save(&rc, b, (chunks[i] * MiB) >> 12, 4, &acc),
+				 0);
+	/* a second, separate run in chunk 0 reuses its MR */
+	assert_int_equal(rmig_rdma_source_save(&rc, b, 8, 4, &acc), 0);
+	/* Post the WRITEs; the fake CQ never completes them, so retire them by hand. */
+	assert_int_equal(rmig_rdma_writer_flush(&rc.w, true), 0);
+	rmig_rdma_writer_complete(&rc.w, rc.w.posted);
+	for (i = 0; i < nwrs; i++)
+		nwrite += wrs[i].op == IBV_WR_RDMA_WRITE;
+	assert_int_equal(nwrite, 4);
+	assert_int_equal(count_journal(mark, "+mr"), 3);
+	assert_int_equal(acc.normal_pages, 16);
+	free_conn(&rc);
+	rmig_ram_fini(&ram);
+	assert_reverse_teardown();
+}
+
 /* ---------------- pin-all refused ---------------- */
 
 static void test_pin_all_refused_falls_back(void **state)
@@ -744,6 +800,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_signalling_bounded, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_dynamic_local_mrs, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_all_refused_falls_back, fake_setup,
 						fake_teardown),
 	};

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "rmig-config.h"
 
 #define MODULE(name) RMIG_TEST_MODULE_DIR "/" name ".so"
 
@@ -277,12 +278,15 @@ static void test_init_all(void **state)
 	assert_ok(rmig_transport_init_all());
 	while (rmig_transport_at(n))
 		n++;
-	assert_int_equal(n, 4);
+	/* -Drdma_builtin=true registers rdma right after the other built-ins. */
+	assert_int_equal(n, 4 + RMIG_RDMA_BUILTIN);
 	assert_string_equal(rmig_transport_at(0)->scheme, "tcp");
 	assert_string_equal(rmig_transport_at(1)->scheme, "unix");
 	assert_string_equal(rmig_transport_at(2)->scheme, "fd");
-	assert_string_equal(rmig_transport_at(3)->scheme, "loop");
-	assert_null(rmig_transport_at(4));
+	if (RMIG_RDMA_BUILTIN)
+		assert_string_equal(rmig_transport_at(3)->scheme, "rdma");
+	assert_string_equal(rmig_transport_at(3 + RMIG_RDMA_BUILTIN)->scheme, "loop");
+	assert_null(rmig_transport_at(4 + RMIG_RDMA_BUILTIN));
 	setenv("RMIG_PLUGIN_DIR", "", 1);
 }
 
