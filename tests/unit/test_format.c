@@ -15,30 +15,8 @@
 #include "format.h"
 #include "log.h"
 #include "transport.h"
+#include "test_quiet.h"
 #include "util.h"
-
-static void quiet(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque;
-	(void)level;
-	(void)msg;
-}
-
-static int setup_quiet(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(quiet, NULL);
-	rmig_error_clear();
-	return 0;
-}
-
-static int teardown_quiet(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(NULL, NULL);
-	rmig_load_set_max_ram(0);
-	return 0;
-}
 
 /* A hand-built wire image, for streams the writer would never produce. */
 struct wire {

@@ -13,29 +13,8 @@
 #include "log.h"
 #include "registry.h"
 #include "stream.h"
+#include "test_quiet.h"
 #include "util.h"
-
-static void quiet(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque;
-	(void)level;
-	(void)msg;
-}
-
-static int setup_quiet(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(quiet, NULL);
-	rmig_error_clear();
-	return 0;
-}
-
-static int teardown_quiet(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(NULL, NULL);
-	return 0;
-}
 
 static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
 {

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Group setup/teardown for tests that provoke errors on purpose: the
+ * library's messages are swallowed so the test output stays readable
+ * (tests that check a message use rmig_error_last()).
+ */
+#ifndef RMIG_TEST_QUIET_H
+#define RMIG_TEST_QUIET_H
+
+#include "format.h"
+#include "log.h"
+
+static inline void quiet(void *opaque, enum rmig_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	(void)msg;
+}
+
+static inline int setup_quiet(void **state)
+{
+	(void)state;
+	rmig_log_set_sink(quiet, NULL);
+	rmig_error_clear();
+	return 0;
+}
+
+static inline int teardown_quiet(void **state)
+{
+	(void)state;
+	rmig_log_set_sink(NULL, NULL);
+	rmig_load_set_max_ram(0);
+	return 0;
+}
+
+#endif /* RMIG_TEST_QUIET_H */
