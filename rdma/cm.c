@@ -248,6 +248,20 @@ static void no_device_hint(int ret)
 	}
 }
 
+/* Both ends start alike: the address, an event channel, and an id on it. */
+static int cm_open(struct rmig_rdma_cm *cm, const char *host, unsigned port, bool passive,
+		   struct sockaddr_storage *ss)
+{
+	int ret = lookup(host, port, passive, ss);
+
+	if (ret < 0)
+		return ret;
+	ret = cm_channel_create(cm);
+	if (ret < 0)
+		return ret;
+	return cm_id_create(cm);
+}
+
 int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned port, int timeout_ms,
 			 int cancel_fd)
 {
@@ -256,13 +270,7 @@ int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned por
 	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 	int ret;
 
-	ret = lookup(host, port, false, &ss);
-	if (ret < 0)
-		return ret;
-	ret = cm_channel_create(cm);
-	if (ret < 0)
-		return ret;
-	ret = cm_id_create(cm);
+	ret = cm_open(cm, host, port, false, &ss);
 	if (ret < 0)
 		return ret;
 	cm->state = RMIG_RDMA_CM_ADDR_RESOLVING;
@@ -319,13 +327,7 @@ int rmig_rdma_cm_listen(struct rmig_rdma_cm *cm, const char *host, unsigned port
 	struct sockaddr_storage ss;
 	int ret;
 
-	ret = lookup(host, port, true, &ss);
-	if (ret < 0)
-		return ret;
-	ret = cm_channel_create(cm);
-	if (ret < 0)
-		return ret;
-	ret = cm_id_create(cm);
+	ret = cm_open(cm, host, port, true, &ss);
 	if (ret < 0)
 		return ret;
 	ret = rmig_rdma_g_bind_addr(cm->id, (struct sockaddr *)&ss);
