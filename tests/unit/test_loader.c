@@ -18,27 +18,10 @@
 
 #include "log.h"
 #include "registry.h"
+#include "test_quiet.h"
 #include "rmig-config.h"
 
 #define MODULE(name) RMIG_TEST_MODULE_DIR "/" name ".so"
-
-static void quiet(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque, (void)level, (void)msg;
-}
-
-#define assert_ok(expr)                                                                            \
-	do {                                                                                       \
-		long long r_ = (expr);                                                             \
-		if (r_ < 0)                                                                        \
-			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_last());                   \
-	} while (0)
-
-#define assert_error_has(text)                                                                     \
-	do {                                                                                       \
-		if (!strstr(rmig_error_last(), text))                                              \
-			fail_msg("error '%s' lacks '%s'", rmig_error_last(), text);                \
-	} while (0)
 
 /* --- an in-test transport: records which slots the wrappers called --- */
 

@@ -33,4 +33,18 @@ static inline int teardown_quiet(void **state)
 	return 0;
 }
 
+/* Fail with the library's own error text when a call returns a negative errno. */
+#define assert_ok(expr)                                                                            \
+	do {                                                                                       \
+		long long r_ = (expr);                                                             \
+		if (r_ < 0)                                                                        \
+			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_last());                   \
+	} while (0)
+
+#define assert_error_has(text)                                                                     \
+	do {                                                                                       \
+		if (!strstr(rmig_error_last(), text))                                              \
+			fail_msg("error '%s' lacks '%s'", rmig_error_last(), text);                \
+	} while (0)
+
 #endif /* RMIG_TEST_QUIET_H */

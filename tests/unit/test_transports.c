@@ -24,23 +24,12 @@
 
 #include "log.h"
 #include "registry.h"
+#include "test_quiet.h"
 
 #define BIG (8u << 20)
 #define RMIG_TEST_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 static char tmpdir[64];
-
-static void quiet(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque, (void)level, (void)msg;
-}
-
-#define assert_ok(expr)                                                                            \
-	do {                                                                                       \
-		long long r_ = (expr);                                                             \
-		if (r_ < 0)                                                                        \
-			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_last());                   \
-	} while (0)
 
 static void write_all(struct rmig_conn *c, const void *buf, size_t len)
 {
