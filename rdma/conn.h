@@ -57,6 +57,14 @@ struct rmig_rdma_conn {
 	uint64_t *next_prefetch;	/* per block: first chunk not yet considered */
 	struct rmig_rdma_req reqs[RMIG_RDMA_REQ_INFLIGHT];
 	uint32_t req_head, req_count;
+	/*
+	 * Chunks the next REGISTER_REQUEST may ask for: 1 at the start of a
+	 * round, doubling per request up to RMIG_RDMA_LOOKAHEAD.  The
+	 * destination answers a request only once it has registered all of it
+	 * (first-touch faults of fresh memory, ~2-4 ms per MiB under
+	 * soft-RoCE), so a full first request would stall the first WRITE.
+	 */
+	uint64_t req_budget;
 	uint8_t *cbuf;			/* COMPRESS elements being batched */
 	uint32_t ncomp;
 	struct rmig_rdma_compress last_comp;
@@ -66,7 +74,7 @@ struct rmig_rdma_conn {
 	bool dreg_ready;
 	uint64_t *bases;
 	/* statistics */
-	uint64_t reg_requests, reg_waits, compress_msgs;
+	uint64_t reg_requests, reg_waits, reg_wait_ns, compress_msgs;
 };
 
 static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)

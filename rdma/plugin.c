@@ -115,6 +115,18 @@ static void conn_free(struct rmig_rdma_conn *rc)
 		(void)rmig_rdma_ctrl_flush_sends(&rc->ctrl, failed ? 500 : 5000);
 	}
 	rmig_rdma_cm_disconnect(&rc->cm, 1000);
+	/* What dynamic registration cost: the figures to look at when it is slow. */
+	if (rc->is_source && rc->kc)
+		rmig_debug("rdma: %llu REGISTER_REQUESTs, %llu writes waited %llu ms for a key, "
+			   "%llu COMPRESS messages",
+			   (unsigned long long)rc->reg_requests, (unsigned long long)rc->reg_waits,
+			   (unsigned long long)(rc->reg_wait_ns / 1000000),
+			   (unsigned long long)rc->compress_msgs);
+	else if (!rc->is_source && rc->dreg_ready)
+		rmig_debug("rdma: %llu registrations taking %llu ms, %llu MiB registered at the end",
+			   (unsigned long long)rc->dreg.nregistrations,
+			   (unsigned long long)(rc->dreg.reg_ns / 1000000),
+			   (unsigned long long)(rc->dreg.registered_bytes >> 20));
 	if (rc->is_source)
 		rmig_rdma_source_fini(rc);
 	else

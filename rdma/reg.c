@@ -108,6 +108,7 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 	uint64_t start, end;
 	char what[RMIG_BLOCK_NAME_MAX + 64];
 	struct ibv_mr *mr;
+	uint64_t t0;
 	int ret;
 
 	if (!b || block >= d->nblocks || n == 0 || first >= d->blocks[block].nchunks ||
@@ -134,8 +135,10 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 	end = rmig_rdma_chunk_end(b->length, first + n - 1);
 	snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'", (unsigned long long)first,
 		 b->name);
+	t0 = rmig_now_ns();
 	ret = rmig_rdma_mr_register(d->pd, b->host + start, end - start,
 				    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, what, &mr);
+	d->reg_ns += rmig_now_ns() - t0;
 	if (ret < 0)
 		return ret;
 	db->chunk_mr[first] = mr;

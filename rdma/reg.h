@@ -46,6 +46,7 @@ struct rmig_rdma_dest_reg {
 	struct rmig_rdma_dest_block *blocks;
 	uint64_t registered_bytes;
 	uint64_t nregistrations;
+	uint64_t reg_ns; /* time spent in ibv_reg_mr */
 };
 
 int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, struct rmig_ram *ram, struct ibv_pd *pd);

@@ -5,10 +5,11 @@
  *
  * Dynamic registration is where rmig beats QEMU: QEMU asks the
  * destination to register one chunk and waits for the answer before it
- * writes that chunk.  Here REGISTER_REQUESTs carry up to 16 chunks and are
- * sent for the dirty chunks ahead of the write position (up to 32 chunks
- * ahead, 2 requests in flight), so by the time the writer reaches a chunk
- * its key is normally there and the round trips overlap the WRITEs.
+ * writes that chunk.  Here REGISTER_REQUESTs are sent for the dirty chunks
+ * ahead of the write position (up to 32 chunks ahead, 2 requests in
+ * flight, sizes ramping up from one chunk each round), so by the time the
+ * writer reaches a chunk its key is normally there and the round trips
+ * overlap the WRITEs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -175,7 +176,7 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 {
 	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
 	uint64_t nchunks = rmig_rdma_chunk_count(b->length);
-	uint64_t limit, c, k;
+	uint64_t limit, c, k, added;
 	struct rmig_rdma_req *q;
 	uint32_t i, batch;
 	int ret;
@@ -198,10 +199,14 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 	if (need != UINT64_MAX)
 		req_add(q, b->index, need, false, batch);
 	limit = RMIG_MIN(nchunks, from + RMIG_RDMA_LOOKAHEAD);
-	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit; c++) {
-		if (c != need && chunk_wanted(rc, b, c) &&
-		    !req_add(q, b->index, c, rc->reg_batch, batch))
+	added = q->n;
+	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit && added < rc->req_budget;
+	     c++) {
+		if (c == need || !chunk_wanted(rc, b, c))
+			continue;
+		if (!req_add(q, b->index, c, rc->reg_batch, batch))
 			break;
+		added++;
 	}
 	rc->next_prefetch[b->index] = RMIG_MAX(rc->next_prefetch[b->index], c);
 	if (q->n == 0)
@@ -228,6 +233,7 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 		return ret;
 	rc->req_count++;
 	rc->reg_requests++;
+	rc->req_budget = RMIG_MIN(rc->req_budget * 2, RMIG_RDMA_LOOKAHEAD);
 	if (rc->acc)
 		rc->acc->transferred += RMIG_RDMA_HDR_SIZE + q->n * RMIG_RDMA_REGISTER_SIZE;
 	return 0;
@@ -353,13 +359,19 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 			ret = request_chunks(rc, b, p->chunk, p->chunk + 1);
 			if (ret < 0)
 				return ret;
-			rc->reg_waits++;
 		}
-		while (rmig_rdma_keycache_state(rc->kc, p->block, p->chunk) !=
-		       RMIG_RDMA_CHUNK_REGISTERED) {
-			ret = poll_responses(rc, true);
-			if (ret < 0)
-				return ret;
+		if (rmig_rdma_keycache_state(rc->kc, p->block, p->chunk) !=
+		    RMIG_RDMA_CHUNK_REGISTERED) {
+			uint64_t t0 = rmig_now_ns();
+
+			rc->reg_waits++;
+			do {
+				ret = poll_responses(rc, true);
+				if (ret < 0)
+					return ret;
+			} while (rmig_rdma_keycache_state(rc->kc, p->block, p->chunk) !=
+				 RMIG_RDMA_CHUNK_REGISTERED);
+			rc->reg_wait_ns += rmig_now_ns() - t0;
 		}
 	}
 	ret = rmig_rdma_keycache_resolve(rc->kc, p->block, p->offset, p->len, &remote);
@@ -426,6 +438,7 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
+	rc->req_budget = 1;
 	rmig_rdma_writer_init(&rc->w, rc->cm.qp, resolve, rmig_rdma_conn_wait, rc);
 	rc->ctrl.write_posted = &rc->w.posted;
 	rc->ctrl.write_done = write_done;
@@ -547,6 +560,7 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	}
 	/* Prefetch starts over each round: the dirty set is new. */
 	memset(rc->next_prefetch, 0, rc->ram->nblocks * sizeof(*rc->next_prefetch));
+	rc->req_budget = 1;
 	if (rc->ctrl.error)
 		return rc->ctrl.error;
 	return wait_peer_caught_up(rc);
