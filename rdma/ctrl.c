@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -466,7 +467,11 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 	if (ret < 0)
 		return ret;
 	while (need_credit && ctrl->peer_credits == 0) {
-		ret = wait_progress(ctrl, "waiting for the peer to be ready");
+		char what[64];
+
+		snprintf(what, sizeof(what), "we waited for its READY to send %s",
+			 rmig_rdma_msg_name(type));
+		ret = wait_progress(ctrl, what);
 		if (ret < 0)
 			return ret;
 	}
