@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #include "ram.h"
+#include "wire.h"
 
 /*
  * ibv_reg_mr with a useful error: names @what, and when the memlock limit
@@ -28,8 +29,6 @@
  */
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out);
-
-#define RMIG_RDMA_MAX_SEGMENTS 64
 
 struct rmig_rdma_dest_block {
 	uint64_t nchunks;
