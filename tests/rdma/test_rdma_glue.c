@@ -755,6 +755,46 @@ static void test_dynamic_local_mrs(void **state)
 	assert_reverse_teardown();
 }
 
+/* ---------------- RMIG_RDMA_MAX_MR_SIZE ---------------- */
+
+static int cm_with_knob(const char *value, uint64_t *max_mr_size)
+{
+	struct rmig_rdma_cm cm;
+	int ret;
+
+	memset(&cm, 0, sizeof(cm));
+	if (value)
+		setenv("RMIG_RDMA_MAX_MR_SIZE", value, 1);
+	else
+		unsetenv("RMIG_RDMA_MAX_MR_SIZE");
+	assert_int_equal(rmig_rdma_cm_resolve(&cm, "127.0.0.1", 4444, 1000, -1), 0);
+	ret = rmig_rdma_cm_resources_create(&cm);
+	*max_mr_size = cm.max_mr_size;
+	rmig_rdma_cm_destroy(&cm);
+	unsetenv("RMIG_RDMA_MAX_MR_SIZE");
+	return ret;
+}
+
+static void test_max_mr_size_knob(void **state)
+{
+	uint64_t m;
+
+	(void)state;
+	assert_int_equal(cm_with_knob(NULL, &m), 0);
+	assert_true(m == UINT64_MAX); /* the fake device's limit */
+	assert_int_equal(cm_with_knob("4194304", &m), 0);
+	assert_int_equal(m, 4 * MiB);
+	assert_int_equal(cm_with_knob("6M", &m), 0);
+	assert_int_equal(m, 6 * MiB);
+	assert_int_equal(cm_with_knob("", &m), 0);
+	assert_true(m == UINT64_MAX);
+	assert_int_equal(cm_with_knob("0", &m), -EINVAL);
+	assert_error_mentions("RMIG_RDMA_MAX_MR_SIZE");
+	assert_int_equal(cm_with_knob("lots", &m), -EINVAL);
+	assert_int_equal(cm_with_knob("-4M", &m), -EINVAL);
+	assert_reverse_teardown();
+}
+
 /* ---------------- pin-all refused ---------------- */
 
 static void test_pin_all_refused_falls_back(void **state)
@@ -802,6 +842,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_local_mrs, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_max_mr_size_knob, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_all_refused_falls_back, fake_setup,
 						fake_teardown),
 	};
