@@ -4,7 +4,8 @@
  * error-convention conversion, teardown in reverse order after a failure
  * at every setup step, the write engine's merging / chunk splitting /
  * selective signalling / bounded outstanding, COMPRESS for an all-zero
- * unregistered chunk, and the source falling back when pin-all is refused.
+ * unregistered chunk, the source falling back when pin-all is refused and
+ * which extensions a connect ends up with, and RMIG_RDMA_MAX_MR_SIZE.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -643,7 +644,7 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	assert_int_equal(rmig_rdma_cm_resources_create(&rc->cm), 0);
 	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd), 0);
 	rc->ctrl_ready = true;
-	rmig_rdma_ctrl_set_credits(&rc->ctrl, true);
+	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
 	rc->ctrl.peer_credits = RMIG_RDMA_CREDITS; /* as if the peer had sent READY */
 	rc->reg_batch = true;
 }
@@ -801,7 +802,9 @@ static void test_pin_all_refused_falls_back(void **state)
 {
 	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
 				       .rdma_pin_all = true };
-	struct rmig_rdma_caps answer = { .version = 1, .flags = RMIG_RDMA_CAP_CREDITS };
+	/* PIN_SEGMENTS granted without pin-all means nothing and is dropped. */
+	struct rmig_rdma_caps answer = { .version = 1,
+					 .flags = RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_PIN_SEGMENTS };
 	struct rmig_conn *c = NULL;
 	struct rmig_rdma_conn *rc;
 
@@ -811,6 +814,7 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_false(rc->pin_all);
+	assert_false(rc->pin_segments);
 	assert_true(rc->credits);
 	assert_int_equal(rdma_test_warnings, 1); /* "refused pin-all; falling back" */
 	rmig_rdma_ops()->close(c);
@@ -824,9 +828,29 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_true(rc->pin_all);
+	assert_false(rc->pin_segments);
 	assert_false(rc->credits);
 	assert_int_equal(rdma_test_warnings, 0);
 	rmig_rdma_ops()->close(c);
+	assert_reverse_teardown();
+
+	/* granted with PIN_SEGMENTS: blocks may come in several regions */
+	answer.flags = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS;
+	rmig_rdma_caps_encode(&answer, est_pdata);
+	njournal = 0;
+	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	rc = rmig_rdma_conn_of(c);
+	assert_true(rc->pin_all);
+	assert_true(rc->pin_segments);
+	assert_true((rc->ctrl.caps & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0);
+	rmig_rdma_ops()->close(c);
+	assert_reverse_teardown();
+
+	/* A destination answering an unknown version is refused (docs/rdma.txt section 2). */
+	answer.version = 2;
+	rmig_rdma_caps_encode(&answer, est_pdata);
+	njournal = 0;
+	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), -EPROTONOSUPPORT);
 	assert_reverse_teardown();
 }
 
