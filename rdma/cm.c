@@ -11,10 +11,12 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "glue.h"
 #include "log.h"
+#include "params.h"
 #include "util.h"
 
 const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
@@ -441,6 +443,34 @@ void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm)
 		rmig_rdma_g_reject(cm->id, NULL, 0);
 }
 
+/*
+ * RMIG_RDMA_MAX_MR_SIZE=<bytes> lowers the device's limit for this side.
+ * Soft-RoCE's limit is far above any test RAM, so without it the pin-all
+ * paths for blocks split into several memory regions would never run.
+ */
+static int max_mr_size_knob(struct rmig_rdma_cm *cm)
+{
+	const char *v = getenv("RMIG_RDMA_MAX_MR_SIZE");
+	uint64_t lim;
+	char a[32];
+
+	if (!v || !*v)
+		return 0;
+	if (rmig_parse_size(v, &lim) < 0 || lim == 0) {
+		rmig_error("rdma: RMIG_RDMA_MAX_MR_SIZE='%.64s' is not a size in bytes above 0 "
+			   "(e.g. 4194304 or 4M)",
+			   v);
+		return -EINVAL;
+	}
+	if (lim < cm->max_mr_size) {
+		cm->max_mr_size = lim;
+		rmig_info("rdma: largest memory registration limited to %s by "
+			  "RMIG_RDMA_MAX_MR_SIZE",
+			  rmig_format_size(lim, a, sizeof(a)));
+	}
+	return 0;
+}
+
 static void set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -463,6 +493,9 @@ int rmig_rdma_cm_resources_create(struct rmig_rdma_cm *cm)
 		return ret;
 	}
 	cm->max_mr_size = attr.max_mr_size ? attr.max_mr_size : UINT64_MAX;
+	ret = max_mr_size_knob(cm);
+	if (ret < 0)
+		return ret;
 	cm->pd = rmig_rdma_g_alloc_pd(verbs, &ret);
 	if (!cm->pd) {
 		rmig_error("rdma: cannot allocate a protection domain: %s", strerror(-ret));

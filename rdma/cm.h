@@ -47,7 +47,7 @@ struct rmig_rdma_cm {
 	struct ibv_cq *send_cq, *recv_cq;
 	struct ibv_qp *qp;
 	unsigned send_unacked, recv_unacked; /* CQ events not yet acked */
-	uint64_t max_mr_size;
+	uint64_t max_mr_size;		     /* the device's, lowered by RMIG_RDMA_MAX_MR_SIZE */
 	/* capability exchange */
 	struct rmig_rdma_caps peer_caps; /* what the peer sent (request or answer) */
 	bool have_peer_caps;

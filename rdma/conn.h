@@ -42,6 +42,7 @@ struct rmig_rdma_conn {
 	bool pin_all;	/* negotiated */
 	bool credits;	/* negotiated */
 	bool reg_batch;	/* negotiated: several elements per REGISTER_REQUEST / COMPRESS */
+	bool pin_segments; /* negotiated: pin-all blocks may be several regions (SEGMENTS_*) */
 	/* COMPRESS went out since the peer last proved it caught up (source.c). */
 	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */

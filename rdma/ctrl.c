@@ -103,8 +103,11 @@ fail:
 	return ret;
 }
 
-void rmig_rdma_ctrl_set_credits(struct rmig_rdma_ctrl *ctrl, bool on)
+void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps)
 {
+	bool on = (caps & RMIG_RDMA_CAP_CREDITS) != 0;
+
+	ctrl->caps = caps;
 	ctrl->credits_mode = on;
 	ctrl->window = on ? RMIG_RDMA_CREDITS : 1;
 	ctrl->to_grant = ctrl->window - ctrl->granted;
@@ -133,7 +136,7 @@ void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 static bool is_response(uint32_t type)
 {
 	return type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT || type == RMIG_RDMA_MSG_REGISTER_RESULT ||
-	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED;
+	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
 }
 
 static int protocol_error(struct rmig_rdma_ctrl *ctrl)
@@ -143,13 +146,20 @@ static int protocol_error(struct rmig_rdma_ctrl *ctrl)
 	return -EPROTO;
 }
 
+/* Extension types are messages only on a connection that negotiated them. */
+static int decode_hdr(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len,
+		      struct rmig_rdma_hdr *h)
+{
+	return rmig_rdma_hdr_decode_caps(recv_buf(ctrl, i), len, ctrl->caps, h);
+}
+
 static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 {
 	struct rmig_rdma_hdr h;
 	uint32_t slot;
 	int ret;
 
-	ret = rmig_rdma_hdr_decode(recv_buf(ctrl, i), len, &h);
+	ret = decode_hdr(ctrl, i, len, &h);
 	if (ret < 0) /* reported by the decoder */
 		return protocol_error(ctrl);
 	ctrl->msgs_received++;
@@ -534,7 +544,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			ctrl->rxq_head = (ctrl->rxq_head + 1) % RMIG_RDMA_RECV_BUFS;
 			ctrl->rxq_count--;
 			/* Decoded once already; cannot fail now. */
-			ret = rmig_rdma_hdr_decode(recv_buf(ctrl, i), len, &m->hdr);
+			ret = decode_hdr(ctrl, i, len, &m->hdr);
 			if (ret < 0)
 				return protocol_error(ctrl);
 			m->payload = recv_buf(ctrl, i) + RMIG_RDMA_HDR_SIZE;

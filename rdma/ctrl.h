@@ -6,10 +6,10 @@
  * Flow control (QEMU v1): a message the peer did not ask for may only be
  * sent with a credit, and credits come in READY messages.  The receiver
  * has its RECV posted before it sends READY.  Responses (RAM_BLOCKS_RESULT,
- * REGISTER_RESULT, UNREGISTER_FINISHED), READY and ERROR need no credit:
- * the other side keeps spare RECVs posted for them.  QEMU grants one
- * credit, lazily, when its receiver starts waiting; so do we without
- * RMIG_RDMA_CAP_CREDITS, which keeps a QEMU peer happy.
+ * REGISTER_RESULT, UNREGISTER_FINISHED, SEGMENTS_RESULT), READY and ERROR
+ * need no credit: the other side keeps spare RECVs posted for them.  QEMU
+ * grants one credit, lazily, when its receiver starts waiting; so do we
+ * without RMIG_RDMA_CAP_CREDITS, which keeps a QEMU peer happy.
  *
  * CREDITS extension (both peers set RMIG_RDMA_CAP_CREDITS): the receiver
  * keeps RMIG_RDMA_CREDITS RECVs for unsolicited messages and grants them
@@ -61,6 +61,7 @@ struct rmig_rdma_ctrl {
 	atomic_bool aborted;
 	int error;	      /* sticky -errno */
 	bool credits_mode;
+	uint32_t caps;	      /* effective capability flags: which extension types decode */
 	uint32_t window;      /* credits we grant at most: 1, or RMIG_RDMA_CREDITS */
 	/* registered message buffers */
 	uint8_t *recv_mem, *send_mem;
@@ -92,8 +93,8 @@ struct rmig_rdma_ctrl {
  * QP exists and before connect/accept.  @abort_fd is the connection's.
  */
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd);
-/* Once the capabilities are known. */
-void rmig_rdma_ctrl_set_credits(struct rmig_rdma_ctrl *ctrl, bool on);
+/* Once the capabilities are known: @caps is the effective set of flags. */
+void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */
 void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl);
 

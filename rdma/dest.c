@@ -71,12 +71,15 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->cm.max_mr_size);
 		if (ret < 0)
 			goto fail;
-		for (i = 0; i < n; i++) {
+		/* With PIN_SEGMENTS the other keys follow in SEGMENTS_RESULT. */
+		for (i = 0; i < n && !rc->pin_segments; i++) {
 			if (rc->dreg.blocks[i].nseg != 1) {
 				/* One rkey per block is all the v1 message can carry. */
 				rmig_error("rdma: RAM block '%s' is larger than this device's "
 					   "max_mr_size; pin-all cannot describe it with one key, "
-					   "use dynamic registration", rc->ram->blocks[i]->name);
+					   "use dynamic registration (rmig's PIN_SEGMENTS "
+					   "extension can, but was not negotiated)",
+					   rc->ram->blocks[i]->name);
 				ret = -E2BIG;
 				goto fail;
 			}
@@ -102,6 +105,59 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 	/* repeat 1 as QEMU sends it: the count is len / 32, and QEMU never reads repeat here. */
 	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, 1, out,
 				  n * RMIG_RDMA_BLOCK_SIZE, false);
+	free(out);
+	return ret;
+
+fail:
+	rmig_rdma_ctrl_send_error(&rc->ctrl);
+	rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+	return ret;
+}
+
+/*
+ * [PIN_SEGMENTS] Every memory region of every block, in block order and
+ * increasing start, so the source can pick the key for each WRITE.
+ */
+static int serve_segments(struct rmig_rdma_conn *rc)
+{
+	uint32_t n = 0, i, s, k = 0;
+	uint8_t *out;
+	int ret;
+
+	for (i = 0; rc->pin_all && i < rc->ram->nblocks; i++) {
+		if (rc->dreg.blocks[i].nseg == 0)
+			break;
+		n += rc->dreg.blocks[i].nseg;
+	}
+	if (n == 0 || i < rc->ram->nblocks) {
+		rmig_error("rdma: SEGMENTS REQUEST before the pinned RAM blocks were described "
+			   "(RAM BLOCKS REQUEST under pin-all comes first)");
+		return dest_protocol_error(rc);
+	}
+	if (n > RMIG_RDMA_MAX_REPEAT) {
+		rmig_error("rdma: %u pinned memory regions do not fit one SEGMENTS RESULT (at most "
+			   "%d); use dynamic registration",
+			   n, RMIG_RDMA_MAX_REPEAT);
+		ret = -E2BIG;
+		goto fail;
+	}
+	out = calloc(n, RMIG_RDMA_SEGMENT_SIZE);
+	if (!out) {
+		rmig_error("rdma: out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < rc->ram->nblocks; i++) {
+		for (s = 0; s < rc->dreg.blocks[i].nseg; s++) {
+			struct rmig_rdma_segment e;
+
+			/* Cannot fail: s < nseg of an existing block. */
+			(void)rmig_rdma_dreg_segment(&rc->dreg, i, s, &e);
+			rmig_rdma_segment_encode(&e, out + (size_t)k++ * RMIG_RDMA_SEGMENT_SIZE);
+		}
+	}
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_RESULT, n, out,
+				  n * RMIG_RDMA_SEGMENT_SIZE, false);
 	free(out);
 	return ret;
 
@@ -212,6 +268,9 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 		switch (m.hdr.type) {
 		case RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST:
 			ret = serve_blocks(rc);
+			break;
+		case RMIG_RDMA_MSG_SEGMENTS_REQUEST: /* decoded only under PIN_SEGMENTS */
+			ret = serve_segments(rc);
 			break;
 		case RMIG_RDMA_MSG_REGISTER_REQUEST:
 			ret = serve_register(rc, &m);

@@ -19,6 +19,13 @@ struct kc_chunk {
 	uint8_t state;
 };
 
+/* A destination memory region of a block (PIN_SEGMENTS). */
+struct kc_seg {
+	uint64_t start; /* block-relative */
+	uint64_t len;
+	uint32_t rkey;
+};
+
 struct kc_block {
 	uint64_t length;
 	uint64_t nchunks;
@@ -27,6 +34,8 @@ struct kc_block {
 	uint64_t remote_base;	   /* block's base in the destination's RAM space */
 	uint32_t remote_rkey;	   /* pin-all */
 	bool remote_known;
+	uint32_t nsegs;
+	struct kc_seg *segs; /* sorted by start; allocated with the first one */
 	uint32_t nregions;
 	struct rmig_rdma_region regions[RMIG_RDMA_KEYCACHE_MAX_REGIONS]; /* sorted by start */
 };
@@ -88,8 +97,10 @@ void rmig_rdma_keycache_destroy(struct rmig_rdma_keycache *kc)
 
 	if (!kc)
 		return;
-	for (i = 0; kc->blocks && i < kc->nblocks; i++)
+	for (i = 0; kc->blocks && i < kc->nblocks; i++) {
 		free(kc->blocks[i].chunks);
+		free(kc->blocks[i].segs);
+	}
 	free(kc->blocks);
 	free(kc);
 }
@@ -153,6 +164,94 @@ int rmig_rdma_keycache_set_remote_block(struct rmig_rdma_keycache *kc, uint32_t 
 	return 0;
 }
 
+int rmig_rdma_keycache_add_remote_segment(struct rmig_rdma_keycache *kc, uint32_t block,
+					  uint64_t start, uint64_t len, uint32_t rkey)
+{
+	struct kc_block *b = get_block(kc, block);
+	const struct kc_seg *last;
+
+	if (!kc->pin_all || !b || len == 0 || !rmig_rdma_range_in_block(b->length, start, len)) {
+		rmig_error("rdma: remote segment [%llu, +%llu) does not fit block %u%s",
+			   (unsigned long long)start, (unsigned long long)len, block,
+			   kc->pin_all ? "" : " (not in pin-all mode)");
+		return -EINVAL;
+	}
+	last = b->nsegs ? &b->segs[b->nsegs - 1] : NULL;
+	if (last && start < last->start + last->len) {
+		rmig_error("rdma: remote segment at %llu of block %u overlaps or precedes the "
+			   "one at %llu",
+			   (unsigned long long)start, block, (unsigned long long)last->start);
+		return -EINVAL;
+	}
+	if (b->nsegs == RMIG_RDMA_KEYCACHE_MAX_REGIONS) {
+		rmig_error("rdma: block %u has more than %d remote segments", block,
+			   RMIG_RDMA_KEYCACHE_MAX_REGIONS);
+		return -E2BIG;
+	}
+	if (!b->segs) {
+		b->segs = calloc(RMIG_RDMA_KEYCACHE_MAX_REGIONS, sizeof(*b->segs));
+		if (!b->segs) {
+			rmig_error("rdma: out of memory for the remote segments of block %u",
+				   block);
+			return -ENOMEM;
+		}
+	}
+	b->segs[b->nsegs++] = (struct kc_seg){.start = start, .len = len, .rkey = rkey};
+	return 0;
+}
+
+uint32_t rmig_rdma_keycache_remote_segments(const struct rmig_rdma_keycache *kc, uint32_t block)
+{
+	struct kc_block *b = get_block(kc, block);
+
+	return b ? b->nsegs : 0;
+}
+
+/* The last segment starting at or before @offset, or NULL. */
+static const struct kc_seg *seg_at(const struct kc_block *b, uint64_t offset)
+{
+	uint32_t lo = 0, hi = b->nsegs;
+
+	/* Binary search: this runs once per WRITE. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (b->segs[mid].start <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &b->segs[lo - 1] : NULL;
+}
+
+/* Pin-all: the block rkey, or the one of the segment holding the whole range. */
+static int resolve_pinned(const struct kc_block *b, uint32_t block, uint64_t offset, uint64_t len,
+			  struct rmig_rdma_remote *out)
+{
+	const struct kc_seg *s;
+
+	if (!b->remote_known)
+		return -ENOENT;
+	if (!b->nsegs) {
+		out->rkey = b->remote_rkey;
+		out->addr = b->remote_host_addr + offset;
+		return 0;
+	}
+	s = seg_at(b, offset);
+	if (!s || offset - s->start >= s->len)
+		return -ENOENT;
+	if (len > s->len - (offset - s->start)) {
+		rmig_error("rdma: write of %llu bytes at offset %llu of block %u crosses the end "
+			   "of the destination's memory region at %llu",
+			   (unsigned long long)len, (unsigned long long)offset, block,
+			   (unsigned long long)(s->start + s->len));
+		return -EPROTO;
+	}
+	out->rkey = s->rkey;
+	out->addr = b->remote_host_addr + offset;
+	return 0;
+}
+
 uint64_t rmig_rdma_keycache_remote_space_addr(const struct rmig_rdma_keycache *kc, uint32_t block,
 					      uint64_t offset)
 {
@@ -212,13 +311,8 @@ int rmig_rdma_keycache_resolve(const struct rmig_rdma_keycache *kc, uint32_t blo
 			   (unsigned long long)len, (unsigned long long)offset, block);
 		return -EINVAL;
 	}
-	if (kc->pin_all) {
-		if (!b->remote_known)
-			return -ENOENT;
-		out->rkey = b->remote_rkey;
-		out->addr = b->remote_host_addr + offset;
-		return 0;
-	}
+	if (kc->pin_all)
+		return resolve_pinned(b, block, offset, len, out);
 	chunk = rmig_rdma_chunk_index(offset);
 	if (rmig_rdma_chunk_piece(b->length, offset, len) != len) {
 		rmig_error("rdma: write of %llu bytes at offset %llu of block %u crosses the end "

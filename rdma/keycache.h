@@ -14,7 +14,9 @@
  *    A chunk sent as COMPRESS stays UNREGISTERED: QEMU does the same, and
  *    the next write to it is judged zero or not afresh.
  *  - pin-all: one rkey per block from RAM_BLOCKS_RESULT; chunk states are
- *    not used for the remote side.
+ *    not used for the remote side.  Under PIN_SEGMENTS a block may instead
+ *    have a list of remote segments from SEGMENTS_RESULT, each with its own
+ *    rkey, when the destination had to register it as several regions.
  *
  * Local registrations (both modes) are either per chunk
  * (rmig_rdma_keycache_set_local_mr) or a small sorted list of regions per
@@ -77,6 +79,18 @@ int rmig_rdma_keycache_set_remote_block(struct rmig_rdma_keycache *kc, uint32_t 
 					uint32_t rkey);
 
 /*
+ * Pin-all, PIN_SEGMENTS: append the destination region [start, start + len)
+ * of @block with its rkey.  Segments must be added in increasing start,
+ * not overlap, and lie inside the block: -EINVAL (reported) otherwise, or
+ * in dynamic mode; -E2BIG (reported) past RMIG_RDMA_KEYCACHE_MAX_REGIONS.
+ * Once a block has segments, resolve uses them instead of the block rkey.
+ */
+int rmig_rdma_keycache_add_remote_segment(struct rmig_rdma_keycache *kc, uint32_t block,
+					  uint64_t start, uint64_t len, uint32_t rkey);
+/* Remote segments stored for @block (0 for a bad index). */
+uint32_t rmig_rdma_keycache_remote_segments(const struct rmig_rdma_keycache *kc, uint32_t block);
+
+/*
  * Destination RAM-space address of block-relative @offset: what goes into
  * COMPRESS.offset and REGISTER_REQUEST.key.  UINT64_MAX for a bad block.
  */
@@ -105,10 +119,13 @@ int rmig_rdma_keycache_set_registered(struct rmig_rdma_keycache *kc, uint32_t bl
 
 /*
  * Remote side of a WRITE of [offset, offset + len) in @block: under pin-all
- * the block rkey, else the chunk's rkey, which needs the range to sit in one
- * REGISTERED chunk.  -ENOENT (not reported) when the chunk is not
- * registered yet, -EINVAL (reported) for a range outside the block or
- * crossing a chunk end in dynamic mode.
+ * the rkey of the remote segment holding the range, or the block rkey when
+ * the block has no segments; in dynamic mode the chunk's rkey, which needs
+ * the range to sit in one REGISTERED chunk.  -ENOENT (not reported) when
+ * the chunk is not registered yet or no segment holds @offset, -EINVAL
+ * (reported) for a range outside the block or crossing a chunk end in
+ * dynamic mode, -EPROTO (reported) for a range crossing a segment end
+ * (never for chunk-aligned segments: a WRITE stays within one chunk).
  */
 int rmig_rdma_keycache_resolve(const struct rmig_rdma_keycache *kc, uint32_t block, uint64_t offset,
 			       uint64_t len, struct rmig_rdma_remote *out);

@@ -7,9 +7,11 @@
  *
  * Environment knobs (testing and interop):
  *   RMIG_RDMA_NO_PIN_ALL=1   destination refuses pin-all
- *   RMIG_RDMA_NO_CREDITS=1   offer neither CREDITS nor REG_BATCH: speak plain
- *                            QEMU v1 (one READY per message, one element per
- *                            request)
+ *   RMIG_RDMA_NO_CREDITS=1   offer none of rmig's extensions (CREDITS,
+ *                            REG_BATCH, PIN_SEGMENTS): speak plain QEMU v1
+ *                            (one READY per message, one element per
+ *                            request, one rkey per pinned block)
+ *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (cm.c)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ static uint32_t offered_caps(void)
 	uint32_t f = RMIG_RDMA_CAPS_KNOWN;
 
 	if (env_on("RMIG_RDMA_NO_CREDITS"))
-		f &= ~(RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH);
+		f &= RMIG_RDMA_CAP_PIN_ALL; /* QEMU's one flag: no rmig extension at all */
 	return f;
 }
 
@@ -140,6 +142,16 @@ static void conn_free(struct rmig_rdma_conn *rc)
 	free(rc);
 }
 
+/* @eff: the flags both sides agreed on. */
+static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
+{
+	rc->pin_all = (eff & RMIG_RDMA_CAP_PIN_ALL) != 0;
+	rc->credits = (eff & RMIG_RDMA_CAP_CREDITS) != 0;
+	rc->reg_batch = (eff & RMIG_RDMA_CAP_REG_BATCH) != 0;
+	rc->pin_segments = (eff & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0;
+	rmig_rdma_ctrl_set_caps(&rc->ctrl, eff);
+}
+
 static int conn_start(struct rmig_rdma_conn *rc)
 {
 	int ret = rmig_rdma_cm_resources_create(&rc->cm);
@@ -162,6 +174,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	struct rmig_rdma_caps caps = { .version = RMIG_RDMA_VERSION };
 	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
 	bool want_pin = opts_pin_all(opts);
+	uint32_t eff;
 	int ret;
 
 	ret = rmig_hostport_parse(addr, host, sizeof(host), &port, 0);
@@ -178,7 +191,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 		goto fail;
 	caps.flags = offered_caps();
 	if (!want_pin)
-		caps.flags &= ~RMIG_RDMA_CAP_PIN_ALL;
+		caps.flags &= ~(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
 	ret = rmig_rdma_cm_connect(&rc->cm, &caps, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;
@@ -186,13 +199,11 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 		/* A v1 peer always answers; without an answer assume plain v1. */
 		rc->cm.peer_caps = (struct rmig_rdma_caps){ .version = 1, .flags = 0 };
 	}
-	rc->pin_all = want_pin && (rc->cm.peer_caps.flags & RMIG_RDMA_CAP_PIN_ALL);
-	if (want_pin && !rc->pin_all)
-		rmig_warn("rdma: destination cannot pin all memory; registering memory "
-			  "dynamically instead");
-	rc->credits = (caps.flags & rc->cm.peer_caps.flags & RMIG_RDMA_CAP_CREDITS) != 0;
-	rc->reg_batch = (caps.flags & rc->cm.peer_caps.flags & RMIG_RDMA_CAP_REG_BATCH) != 0;
-	rmig_rdma_ctrl_set_credits(&rc->ctrl, rc->credits);
+	/* Warns when pin-all was refused: the source then registers dynamically. */
+	ret = rmig_rdma_caps_accept(caps.flags, &rc->cm.peer_caps, &eff);
+	if (ret < 0)
+		goto fail;
+	conn_set_caps(rc, eff);
 	rmig_info("rdma: connected to %s (%s registration, %s flow control)", addr,
 		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
 	*out = &rc->base;
@@ -263,10 +274,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail;
 	}
-	rc->pin_all = (answer.flags & RMIG_RDMA_CAP_PIN_ALL) != 0;
-	rc->credits = (answer.flags & RMIG_RDMA_CAP_CREDITS) != 0;
-	rc->reg_batch = (answer.flags & RMIG_RDMA_CAP_REG_BATCH) != 0;
-	rmig_rdma_ctrl_set_credits(&rc->ctrl, rc->credits);
+	conn_set_caps(rc, answer.flags);
 	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
 	if (ret < 0)
 		goto fail;

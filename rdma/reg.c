@@ -219,3 +219,21 @@ int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, 
 	*rkey = db->seg_mr[s]->rkey;
 	return 0;
 }
+
+int rmig_rdma_dreg_segment(const struct rmig_rdma_dest_reg *d, uint32_t block, uint32_t seg,
+			   struct rmig_rdma_segment *out)
+{
+	const struct rmig_rdma_dest_block *db;
+	uint64_t start, length;
+
+	if (block >= d->nblocks || seg >= d->blocks[block].nseg)
+		return -ENOENT;
+	db = &d->blocks[block];
+	length = d->ram->blocks[block]->length;
+	start = (uint64_t)seg * db->seg_len;
+	out->block_idx = block;
+	out->rkey = db->seg_mr[seg]->rkey;
+	out->start = start;
+	out->length = RMIG_MIN(db->seg_len, length - start);
+	return 0;
+}

@@ -21,6 +21,7 @@
 #include <infiniband/verbs.h>
 
 #include "ram.h"
+#include "wire.h"
 
 /*
  * ibv_reg_mr with a useful error: names @what, and when the memlock limit
@@ -28,8 +29,6 @@
  */
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out);
-
-#define RMIG_RDMA_MAX_SEGMENTS 64
 
 struct rmig_rdma_dest_block {
 	uint64_t nchunks;
@@ -67,6 +66,9 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size);
 /* Pin-all: rkey of the segment holding @offset of @block; -ENOENT when none. */
 int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t offset,
 			    uint32_t *rkey);
+/* Pin-all: segment @seg of @block as SEGMENTS_RESULT describes it; -ENOENT when none. */
+int rmig_rdma_dreg_segment(const struct rmig_rdma_dest_reg *d, uint32_t block, uint32_t seg,
+			   struct rmig_rdma_segment *out);
 
 /* Largest chunk-aligned segment not above @max_mr_size (at least one chunk). */
 uint64_t rmig_rdma_segment_len(uint64_t max_mr_size);

@@ -476,6 +476,49 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 	return 0;
 }
 
+_Static_assert(RMIG_RDMA_MAX_SEGMENTS <= RMIG_RDMA_KEYCACHE_MAX_REGIONS,
+	       "the key cache must hold every segment a block may have");
+
+/*
+ * [PIN_SEGMENTS] A block the destination registered as several memory
+ * regions has a key per region; RAM_BLOCKS_RESULT (@blocks) carried only
+ * the first.  Fetch them all, so each WRITE uses the key of its region.
+ */
+static int exchange_segments(struct rmig_rdma_conn *rc, const struct rmig_rdma_block *blocks)
+{
+	struct rmig_rdma_segment *segs;
+	struct rmig_rdma_msg m;
+	uint32_t n, i;
+	int ret;
+
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0, true);
+	if (ret < 0)
+		return ret;
+	ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
+	if (ret == -ECONNRESET)
+		rmig_error("rdma: the destination disconnected during the segment exchange");
+	if (ret < 0)
+		return ret;
+	if (rmig_rdma_validate_type(&m.hdr, RMIG_RDMA_MSG_SEGMENTS_RESULT) < 0)
+		return source_protocol_error(rc);
+	n = rmig_rdma_hdr_count(&m.hdr);
+	segs = calloc(n ? n : 1, sizeof(*segs));
+	if (!segs) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	ret = rmig_rdma_segments_result_parse(rc->ram, blocks, &m.hdr, m.payload, segs);
+	for (i = 0; i < n && ret == 0; i++)
+		ret = rmig_rdma_keycache_add_remote_segment(
+		    rc->kc, segs[i].block_idx, segs[i].start, segs[i].length, segs[i].rkey);
+	free(segs);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret < 0)
+		return source_protocol_error(rc);
+	return rmig_rdma_ctrl_release(&rc->ctrl, &m);
+}
+
 static int exchange_blocks(struct rmig_rdma_conn *rc)
 {
 	struct rmig_rdma_block *blocks;
@@ -510,13 +553,15 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 		ret = rmig_rdma_keycache_set_remote_block(rc->kc, i, blocks[i].remote_host_addr,
 							  blocks[i].offset,
 							  rc->pin_all ? blocks[i].rkey : 0);
-	free(blocks);
-	if (ret < 0)
+	if (ret < 0) {
+		free(blocks);
 		return source_protocol_error(rc);
+	}
 	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
-	if (ret < 0)
-		return ret;
-	if (rc->pin_all)
+	if (ret == 0 && rc->pin_all && rc->pin_segments)
+		ret = exchange_segments(rc, blocks);
+	free(blocks);
+	if (ret == 0 && rc->pin_all)
 		ret = pin_all_local(rc);
 	return ret;
 }

@@ -237,3 +237,170 @@ int rmig_rdma_validate_register_result(const struct rmig_rdma_hdr *h, uint32_t r
 	}
 	return 0;
 }
+
+/* Where a SEGMENTS_RESULT walk stands: how far the current block is tiled. */
+struct seg_walk {
+	uint32_t block;
+	uint64_t end;  /* the block's bytes [0, end) are covered */
+	uint32_t nseg; /* segments seen for the block */
+};
+
+/* Moving on from w->block to @next is allowed only once w->block is covered. */
+static int seg_next_block(const struct rmig_ram *ram, struct seg_walk *w, uint32_t i, uint32_t next)
+{
+	const struct rmig_ramblock *b = ram->blocks[w->block];
+
+	if (next < w->block) {
+		rmig_error("rdma: SEGMENTS RESULT element %" PRIu32 " is for block %" PRIu32
+			   " after block %" PRIu32 ": blocks out of order",
+			   i, next, w->block);
+		return -EPROTO;
+	}
+	if (w->end != b->length) {
+		rmig_error("rdma: SEGMENTS RESULT covers block %" PRIu32
+			   " '%s' only up to 0x%" PRIx64 " of 0x%" PRIx64
+			   " bytes before it moves on to block %" PRIu32,
+			   w->block, b->name, w->end, b->length, next);
+		return -EPROTO;
+	}
+	if (next != w->block + 1) {
+		rmig_error("rdma: SEGMENTS RESULT jumps from block %" PRIu32 " to block %" PRIu32
+			   ": block %" PRIu32 " '%s' has no segments",
+			   w->block, next, w->block + 1, ram->blocks[w->block + 1]->name);
+		return -EPROTO;
+	}
+	w->block = next;
+	w->end = 0;
+	w->nseg = 0;
+	return 0;
+}
+
+static int seg_walk_one(const struct rmig_ram *ram, const struct rmig_rdma_block *blocks,
+			struct seg_walk *w, uint32_t i, const struct rmig_rdma_segment *s)
+{
+	const struct rmig_ramblock *b = need_block(ram, s->block_idx, "SEGMENTS RESULT");
+	int ret;
+
+	if (!b)
+		return -EPROTO;
+	if (s->block_idx != w->block) {
+		ret = seg_next_block(ram, w, i, s->block_idx);
+		if (ret)
+			return ret;
+	}
+	if (s->start & (RMIG_RDMA_CHUNK_SIZE - 1)) {
+		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' does not start on a chunk "
+			   "boundary",
+			   s->start, b->name);
+		return -EPROTO;
+	}
+	if (s->start != w->end && w->nseg == 0) {
+		rmig_error("rdma: the first segment of block '%s' starts at 0x%" PRIx64 ", not 0",
+			   b->name, s->start);
+		return -EPROTO;
+	}
+	if (s->start != w->end) {
+		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' %s the previous one, "
+			   "which ends at 0x%" PRIx64,
+			   s->start, b->name, s->start > w->end ? "leaves a gap after" : "overlaps",
+			   w->end);
+		return -EPROTO;
+	}
+	/* start == end <= length here, so length - start cannot wrap. */
+	if (s->length == 0 || s->length > b->length - s->start) {
+		rmig_error("rdma: segment [0x%" PRIx64 ", +0x%" PRIx64 ") of block '%s' is empty "
+			   "or runs past its end at 0x%" PRIx64,
+			   s->start, s->length, b->name, b->length);
+		return -EPROTO;
+	}
+	if (++w->nseg > RMIG_RDMA_MAX_SEGMENTS) {
+		rmig_error("rdma: block '%s' comes in more than %d segments", b->name,
+			   RMIG_RDMA_MAX_SEGMENTS);
+		return -EPROTO;
+	}
+	if (s->rkey == 0 || (w->nseg == 1 && s->rkey != blocks[w->block].rkey)) {
+		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' has key 0x%" PRIx32 "%s",
+			   s->start, b->name, s->rkey,
+			   s->rkey == 0 ? "" : ", not the block's key from RAM BLOCKS RESULT");
+		return -EPROTO;
+	}
+	w->end = s->start + s->length;
+	return 0;
+}
+
+static int seg_walk_end(const struct rmig_ram *ram, const struct seg_walk *w)
+{
+	const struct rmig_ramblock *b = ram->blocks[w->block];
+
+	if (w->end != b->length) {
+		rmig_error("rdma: SEGMENTS RESULT covers block %" PRIu32
+			   " '%s' only up to 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
+			   w->block, b->name, w->end, b->length);
+		return -EPROTO;
+	}
+	if (w->block + 1 != ram->nblocks) {
+		rmig_error("rdma: SEGMENTS RESULT ends after block %" PRIu32 "; block %" PRIu32
+			   " '%s' has no segments",
+			   w->block, w->block + 1, ram->blocks[w->block + 1]->name);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int rmig_rdma_validate_segments(const struct rmig_ram *ram, const struct rmig_rdma_block *blocks,
+				const struct rmig_rdma_segment *s, uint32_t count)
+{
+	struct seg_walk w = {0};
+	uint32_t i;
+	int ret;
+
+	if (ram->nblocks == 0) {
+		rmig_error("rdma: SEGMENTS RESULT for a RAM without blocks");
+		return -EPROTO;
+	}
+	for (i = 0; i < count; i++) {
+		ret = seg_walk_one(ram, blocks, &w, i, &s[i]);
+		if (ret)
+			return ret;
+	}
+	return seg_walk_end(ram, &w);
+}
+
+int rmig_rdma_segments_result_parse(const struct rmig_ram *ram,
+				    const struct rmig_rdma_block *blocks,
+				    const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				    struct rmig_rdma_segment *out)
+{
+	struct rmig_rdma_segment tmp;
+	struct seg_walk w = {0};
+	uint32_t count, i;
+	int ret;
+
+	ret = rmig_rdma_validate_type(h, RMIG_RDMA_MSG_SEGMENTS_RESULT);
+	if (ret)
+		return ret;
+	count = rmig_rdma_hdr_count(h);
+	if ((uint64_t)count * RMIG_RDMA_SEGMENT_SIZE != h->len) {
+		rmig_error("rdma: SEGMENTS RESULT has %" PRIu32 " payload bytes for %" PRIu32
+			   " segments of %d bytes",
+			   h->len, count, RMIG_RDMA_SEGMENT_SIZE);
+		return -EPROTO;
+	}
+	if (ram->nblocks == 0) {
+		rmig_error("rdma: SEGMENTS RESULT for a RAM without blocks");
+		return -EPROTO;
+	}
+	/* Check everything before writing anything, so @out is set only on success. */
+	for (i = 0; i < count; i++) {
+		rmig_rdma_segment_decode(payload + (size_t)i * RMIG_RDMA_SEGMENT_SIZE, &tmp);
+		ret = seg_walk_one(ram, blocks, &w, i, &tmp);
+		if (ret)
+			return ret;
+	}
+	ret = seg_walk_end(ram, &w);
+	if (ret)
+		return ret;
+	for (i = 0; i < count; i++)
+		rmig_rdma_segment_decode(payload + (size_t)i * RMIG_RDMA_SEGMENT_SIZE, &out[i]);
+	return 0;
+}

@@ -80,4 +80,31 @@ int rmig_rdma_blocks_result_parse(const struct rmig_ram *ram, const struct rmig_
  */
 int rmig_rdma_validate_register_result(const struct rmig_rdma_hdr *h, uint32_t requested);
 
+/*
+ * SEGMENTS_RESULT on the source [PIN_SEGMENTS], after RAM_BLOCKS_RESULT
+ * gave @blocks (already validated, in the source's order):
+ *  - len == count x 24 (the header decoder checked it; checked again here
+ *    so a hand-made header cannot lie);
+ *  - block_idx < block count, and blocks come in order: each block's
+ *    segments before the next block's, no block skipped, every block
+ *    covered;
+ *  - each start is chunk-aligned and equals the end of the block's
+ *    previous segment (0 for the first): no gap, no overlap;
+ *  - length > 0 and start + length <= block length (no overflow), the
+ *    last segment of a block ending exactly at its length;
+ *  - at most RMIG_RDMA_MAX_SEGMENTS segments per block;
+ *  - rkey != 0, and a block's first segment has the rkey RAM_BLOCKS_RESULT
+ *    gave for the block.
+ *
+ * rmig_rdma_segments_result_parse() checks the type, decodes and validates
+ * from raw payload bytes into @out, which must have room for
+ * rmig_rdma_hdr_count(@h) elements; @out is written only on success.
+ */
+int rmig_rdma_validate_segments(const struct rmig_ram *ram, const struct rmig_rdma_block *blocks,
+				const struct rmig_rdma_segment *s, uint32_t count);
+int rmig_rdma_segments_result_parse(const struct rmig_ram *ram,
+				    const struct rmig_rdma_block *blocks,
+				    const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				    struct rmig_rdma_segment *out);
+
 #endif /* RMIG_RDMA_VALIDATE_H */

@@ -17,10 +17,16 @@ _Static_assert(RMIG_RDMA_BLOCK_SIZE == 3 * 8 + 2 * 4, "RAM_BLOCKS_RESULT element
 _Static_assert(RMIG_RDMA_COMPRESS_SIZE == 2 * 4 + 2 * 8, "COMPRESS element");
 _Static_assert(RMIG_RDMA_REGISTER_SIZE == 8 + 2 * 4 + 8, "REGISTER element");
 _Static_assert(RMIG_RDMA_REGISTER_RESULT_SIZE == 2 * 4 + 8, "REGISTER_RESULT element");
+_Static_assert(RMIG_RDMA_SEGMENT_SIZE == 2 * 4 + 2 * 8, "SEGMENTS_RESULT element");
 _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_COMPRESS_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
 	       "a full batch must fit one control message");
-_Static_assert((RMIG_RDMA_CAP_PIN_ALL & (RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH)) == 0,
+_Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_SEGMENT_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
+	       "a full SEGMENTS_RESULT must fit one control message");
+_Static_assert(((RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH | RMIG_RDMA_CAP_PIN_SEGMENTS) &
+		0xffffu) == 0,
 	       "rmig extensions must not reuse QEMU flag bits");
+_Static_assert(RMIG_RDMA_MSG_SEGMENTS_REQUEST >= RMIG_RDMA_MSG__COUNT,
+	       "extension types must not overlap the v1 ones");
 
 static const char *const msg_names[RMIG_RDMA_MSG__COUNT] = {
     [RMIG_RDMA_MSG_NONE] = "NONE",
@@ -39,7 +45,14 @@ static const char *const msg_names[RMIG_RDMA_MSG__COUNT] = {
 
 const char *rmig_rdma_msg_name(uint32_t type)
 {
-	return type < RMIG_RDMA_MSG__COUNT ? msg_names[type] : "unknown";
+	switch (type) {
+	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
+		return "SEGMENTS REQUEST";
+	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
+		return "SEGMENTS RESULT";
+	default:
+		return type < RMIG_RDMA_MSG__COUNT ? msg_names[type] : "unknown";
+	}
 }
 
 /* --- capabilities --- */
@@ -70,6 +83,14 @@ static bool version_ok(uint32_t v)
 	return v >= 1 && v <= RMIG_RDMA_VERSION;
 }
 
+/* Drop flags that mean nothing without another one. */
+static uint32_t caps_consistent(uint32_t flags)
+{
+	if (!(flags & RMIG_RDMA_CAP_PIN_ALL))
+		flags &= ~RMIG_RDMA_CAP_PIN_SEGMENTS;
+	return flags;
+}
+
 int rmig_rdma_caps_negotiate(const struct rmig_rdma_caps *req, uint32_t supported,
 			     struct rmig_rdma_caps *answer)
 {
@@ -79,7 +100,7 @@ int rmig_rdma_caps_negotiate(const struct rmig_rdma_caps *req, uint32_t supporte
 		return -EPROTONOSUPPORT;
 	}
 	answer->version = req->version;
-	answer->flags = req->flags & supported & RMIG_RDMA_CAPS_KNOWN;
+	answer->flags = caps_consistent(req->flags & supported & RMIG_RDMA_CAPS_KNOWN);
 	return 0;
 }
 
@@ -94,7 +115,7 @@ int rmig_rdma_caps_accept(uint32_t requested, const struct rmig_rdma_caps *answe
 			   answer->version, RMIG_RDMA_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	eff = requested & answer->flags & RMIG_RDMA_CAPS_KNOWN;
+	eff = caps_consistent(requested & answer->flags & RMIG_RDMA_CAPS_KNOWN);
 	if ((requested & RMIG_RDMA_CAP_PIN_ALL) && !(eff & RMIG_RDMA_CAP_PIN_ALL))
 		rmig_warn("rdma: destination cannot pin all memory; registering memory "
 			  "dynamically instead");
@@ -116,6 +137,8 @@ size_t rmig_rdma_msg_elem_size(uint32_t type)
 		return RMIG_RDMA_REGISTER_SIZE;
 	case RMIG_RDMA_MSG_REGISTER_RESULT:
 		return RMIG_RDMA_REGISTER_RESULT_SIZE;
+	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
+		return RMIG_RDMA_SEGMENT_SIZE;
 	default:
 		return 0;
 	}
@@ -133,7 +156,37 @@ void rmig_rdma_hdr_encode(const struct rmig_rdma_hdr *h, uint8_t out[RMIG_RDMA_H
 static bool repeat_counts(uint32_t type)
 {
 	return type == RMIG_RDMA_MSG_COMPRESS || type == RMIG_RDMA_MSG_REGISTER_REQUEST ||
-	       type == RMIG_RDMA_MSG_UNREGISTER_REQUEST || type == RMIG_RDMA_MSG_REGISTER_RESULT;
+	       type == RMIG_RDMA_MSG_UNREGISTER_REQUEST || type == RMIG_RDMA_MSG_REGISTER_RESULT ||
+	       type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
+}
+
+/* The capability flag an extension type needs, or 0 for a type that is not one. */
+static uint32_t ext_type_cap(uint32_t type)
+{
+	switch (type) {
+	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
+	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
+		return RMIG_RDMA_CAP_PIN_SEGMENTS;
+	default:
+		return 0;
+	}
+}
+
+static int check_type(uint32_t type, uint32_t caps)
+{
+	uint32_t need = ext_type_cap(type);
+
+	if (need && !(caps & need)) {
+		rmig_error("rdma: control message of unknown type %u (%s is an rmig extension "
+			   "this connection did not negotiate)",
+			   type, rmig_rdma_msg_name(type));
+		return -EPROTO;
+	}
+	if (!need && (type == RMIG_RDMA_MSG_NONE || type >= RMIG_RDMA_MSG__COUNT)) {
+		rmig_error("rdma: control message of unknown type %u", type);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 static int check_shape(const struct rmig_rdma_hdr *h)
@@ -147,6 +200,7 @@ static int check_shape(const struct rmig_rdma_hdr *h)
 	case RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST:
 	case RMIG_RDMA_MSG_REGISTER_FINISHED:
 	case RMIG_RDMA_MSG_UNREGISTER_FINISHED:
+	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
 		if (h->len != 0) {
 			rmig_error("rdma: %s message carries %u payload bytes, expected none", name,
 				   h->len);
@@ -180,7 +234,8 @@ static int check_shape(const struct rmig_rdma_hdr *h)
 	return 0;
 }
 
-int rmig_rdma_hdr_decode(const void *buf, size_t received, struct rmig_rdma_hdr *h)
+int rmig_rdma_hdr_decode_caps(const void *buf, size_t received, uint32_t caps,
+			      struct rmig_rdma_hdr *h)
 {
 	const uint8_t *p = buf;
 	struct rmig_rdma_hdr t;
@@ -195,10 +250,9 @@ int rmig_rdma_hdr_decode(const void *buf, size_t received, struct rmig_rdma_hdr 
 	t.type = rmig_get_be32(p + 4);
 	t.repeat = rmig_get_be32(p + 8);
 
-	if (t.type == RMIG_RDMA_MSG_NONE || t.type >= RMIG_RDMA_MSG__COUNT) {
-		rmig_error("rdma: control message of unknown type %u", t.type);
-		return -EPROTO;
-	}
+	ret = check_type(t.type, caps);
+	if (ret)
+		return ret;
 	if (t.len > RMIG_RDMA_PAYLOAD_MAX) {
 		rmig_error("rdma: %s message claims %u payload bytes, the maximum is %d",
 			   rmig_rdma_msg_name(t.type), t.len, RMIG_RDMA_PAYLOAD_MAX);
@@ -214,6 +268,11 @@ int rmig_rdma_hdr_decode(const void *buf, size_t received, struct rmig_rdma_hdr 
 		return ret;
 	*h = t;
 	return 0;
+}
+
+int rmig_rdma_hdr_decode(const void *buf, size_t received, struct rmig_rdma_hdr *h)
+{
+	return rmig_rdma_hdr_decode_caps(buf, received, 0, h);
 }
 
 uint32_t rmig_rdma_hdr_count(const struct rmig_rdma_hdr *h)
@@ -306,4 +365,20 @@ void rmig_rdma_register_result_decode(const uint8_t *in, struct rmig_rdma_regist
 {
 	r->rkey = rmig_get_be32(in);
 	r->host_addr = rmig_get_be64(in + 8);
+}
+
+void rmig_rdma_segment_encode(const struct rmig_rdma_segment *s, uint8_t *out)
+{
+	rmig_put_be32(out, s->block_idx);
+	rmig_put_be32(out + 4, s->rkey);
+	rmig_put_be64(out + 8, s->start);
+	rmig_put_be64(out + 16, s->length);
+}
+
+void rmig_rdma_segment_decode(const uint8_t *in, struct rmig_rdma_segment *s)
+{
+	s->block_idx = rmig_get_be32(in);
+	s->rkey = rmig_get_be32(in + 4);
+	s->start = rmig_get_be64(in + 8);
+	s->length = rmig_get_be64(in + 16);
 }

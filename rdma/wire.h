@@ -49,8 +49,16 @@
  * request with len = 16 whatever the repeat, so batching is unsafe with it.
  */
 #define RMIG_RDMA_CAP_REG_BATCH 0x00020000u
+/*
+ * Pin-all with blocks split into several memory regions on the
+ * destination: SEGMENTS_REQUEST / SEGMENTS_RESULT after RAM_BLOCKS_RESULT
+ * carry every region's rkey, which v1's one rkey per block cannot.
+ * Meaningless without PIN_ALL, so it is never granted or kept without it.
+ */
+#define RMIG_RDMA_CAP_PIN_SEGMENTS 0x00040000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
-	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH)
+	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
+	 RMIG_RDMA_CAP_PIN_SEGMENTS)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -69,7 +77,8 @@ int rmig_rdma_caps_decode(const void *buf, size_t len, struct rmig_rdma_caps *ca
  * Destination side of the capability exchange: accept versions
  * 1..RMIG_RDMA_VERSION (else -EPROTONOSUPPORT), answer with the accepted
  * version and requested & supported & RMIG_RDMA_CAPS_KNOWN (as QEMU does:
- * its answer echoes the version and masks the flags).
+ * its answer echoes the version and masks the flags), less PIN_SEGMENTS
+ * when PIN_ALL is not in the answer.
  */
 int rmig_rdma_caps_negotiate(const struct rmig_rdma_caps *req, uint32_t supported,
 			     struct rmig_rdma_caps *answer);
@@ -78,8 +87,9 @@ int rmig_rdma_caps_negotiate(const struct rmig_rdma_caps *req, uint32_t supporte
  * Source side: judge the destination's answer to @requested flags.
  * Version outside 1..RMIG_RDMA_VERSION is -EPROTONOSUPPORT.  *@effective
  * gets requested & answer & KNOWN (a flag the peer grants unasked is
- * ignored).  Pin-all asked for but refused is not an error: it logs a
- * warning and the source falls back to dynamic registration, as QEMU does.
+ * ignored), less PIN_SEGMENTS when PIN_ALL is not in it.  Pin-all asked
+ * for but refused is not an error: it logs a warning and the source falls
+ * back to dynamic registration, as QEMU does.
  */
 int rmig_rdma_caps_accept(uint32_t requested, const struct rmig_rdma_caps *answer,
 			  uint32_t *effective);
@@ -105,14 +115,22 @@ enum rmig_rdma_msg_type {
 	RMIG_RDMA_MSG_REGISTER_FINISHED = 9,
 	RMIG_RDMA_MSG_UNREGISTER_REQUEST = 10, /* repeat x rmig_rdma_register */
 	RMIG_RDMA_MSG_UNREGISTER_FINISHED = 11,
-	RMIG_RDMA_MSG__COUNT,
+	RMIG_RDMA_MSG__COUNT, /* v1 types are below this */
+	/*
+	 * rmig extension types, numbered far from QEMU's so that a type QEMU
+	 * adds later cannot collide.  Known to the decoder only when their
+	 * capability flag was negotiated; unknown types otherwise.
+	 */
+	RMIG_RDMA_MSG_SEGMENTS_REQUEST = 0x100, /* [PIN_SEGMENTS] no payload */
+	RMIG_RDMA_MSG_SEGMENTS_RESULT = 0x101,	/* [PIN_SEGMENTS] repeat x rmig_rdma_segment */
 };
 
 struct rmig_rdma_hdr {
 	uint32_t len; /* payload bytes, header excluded */
 	uint32_t type;
 	/*
-	 * Element count for COMPRESS, (UN)REGISTER_REQUEST, REGISTER_RESULT.
+	 * Element count for COMPRESS, (UN)REGISTER_REQUEST, REGISTER_RESULT,
+	 * SEGMENTS_RESULT.
 	 * Meaningless for the other types (QEMU leaves it uninitialised in
 	 * QEMU_FILE and sends 1 in RAM_BLOCKS_RESULT), except READY under
 	 * RMIG_RDMA_CAP_CREDITS where it is the number of credits granted.
@@ -125,6 +143,14 @@ struct rmig_rdma_hdr {
 #define RMIG_RDMA_COMPRESS_SIZE	       24
 #define RMIG_RDMA_REGISTER_SIZE	       24
 #define RMIG_RDMA_REGISTER_RESULT_SIZE 16
+#define RMIG_RDMA_SEGMENT_SIZE	       24
+
+/*
+ * Most memory regions one block may be split into under pin-all: the
+ * destination refuses to register more, and the source refuses a
+ * SEGMENTS_RESULT with more.
+ */
+#define RMIG_RDMA_MAX_SEGMENTS 64
 
 /*
  * RAM_BLOCKS_RESULT element, destination -> source, one per block in the
@@ -171,6 +197,20 @@ struct rmig_rdma_register_result {
 	uint64_t host_addr;
 };
 
+/*
+ * SEGMENTS_RESULT element [PIN_SEGMENTS], destination -> source: one
+ * memory region of a block,
+ *   u32 block_idx, u32 rkey, u64 start, u64 length.
+ * @start is block-relative and chunk-aligned; the elements of a block tile
+ * it exactly, in increasing @start, and blocks come in the source's order.
+ */
+struct rmig_rdma_segment {
+	uint32_t block_idx;
+	uint32_t rkey;
+	uint64_t start;
+	uint64_t length;
+};
+
 /* "READY", "QEMU FILE", ...; "unknown" for anything else.  Never NULL. */
 const char *rmig_rdma_msg_name(uint32_t type);
 
@@ -182,17 +222,22 @@ size_t rmig_rdma_msg_elem_size(uint32_t type);
  *
  * Decode checks, reporting each failure with rmig_error and -EPROTO:
  *  - @received >= 16 and len + 16 == @received, len <= PAYLOAD_MAX;
- *  - type is 1..11 (NONE is never sent);
+ *  - type is 1..11 (NONE is never sent), or an extension type whose flag
+ *    is in @caps (the connection's effective capabilities);
  *  - payload shape:
  *    ERROR, READY, RAM_BLOCKS_REQUEST, REGISTER_FINISHED,
- *    UNREGISTER_FINISHED: len == 0 (repeat not judged);
+ *    UNREGISTER_FINISHED, SEGMENTS_REQUEST: len == 0 (repeat not judged);
  *    QEMU_FILE: any len (repeat not judged);
  *    RAM_BLOCKS_RESULT: len a multiple of 32 (repeat not judged);
- *    COMPRESS, (UN)REGISTER_REQUEST, REGISTER_RESULT:
+ *    COMPRESS, (UN)REGISTER_REQUEST, REGISTER_RESULT, SEGMENTS_RESULT:
  *    1 <= repeat <= MAX_REPEAT and len == repeat * element size.
  * The pad is ignored (QEMU does not clear it).
+ *
+ * rmig_rdma_hdr_decode() is the plain v1 decoder (@caps 0).
  */
 void rmig_rdma_hdr_encode(const struct rmig_rdma_hdr *h, uint8_t out[RMIG_RDMA_HDR_SIZE]);
+int rmig_rdma_hdr_decode_caps(const void *buf, size_t received, uint32_t caps,
+			      struct rmig_rdma_hdr *h);
 int rmig_rdma_hdr_decode(const void *buf, size_t received, struct rmig_rdma_hdr *h);
 
 /* Number of payload elements of a decoded header (0 for element-less types). */
@@ -210,6 +255,8 @@ void rmig_rdma_register_encode(const struct rmig_rdma_register *r, uint8_t *out)
 void rmig_rdma_register_decode(const uint8_t *in, struct rmig_rdma_register *r);
 void rmig_rdma_register_result_encode(const struct rmig_rdma_register_result *r, uint8_t *out);
 void rmig_rdma_register_result_decode(const uint8_t *in, struct rmig_rdma_register_result *r);
+void rmig_rdma_segment_encode(const struct rmig_rdma_segment *s, uint8_t *out);
+void rmig_rdma_segment_decode(const uint8_t *in, struct rmig_rdma_segment *s);
 
 /*
  * Whole-message helper: header {@len, @type, @repeat} followed by @len

@@ -25,6 +25,8 @@ static struct rmig_ramblock *blk_ptrs[3];
 static struct rmig_ram ram;
 static uint64_t bases[3];
 static struct rmig_rdma_keycache *kc;
+/* What RAM_BLOCKS_RESULT said, for SEGMENTS_RESULT's first-key check. */
+static struct rmig_rdma_block dest_blocks[3];
 
 static void silent(void *opaque, enum rmig_log_level level, const char *msg)
 {
@@ -52,6 +54,8 @@ static void init_once(void)
 		blk[i].length = lens[i];
 		blk[i].page_size = 4096;
 		blk_ptrs[i] = &blk[i];
+		dest_blocks[i].length = lens[i];
+		dest_blocks[i].rkey = 1;
 	}
 	ram.blocks = blk_ptrs;
 	ram.nblocks = 3;
@@ -60,6 +64,11 @@ static void init_once(void)
 	    rmig_rdma_keycache_create(3, lens, false, &kc))
 		abort();
 	rmig_log_set_sink(silent, NULL);
+}
+
+static uint64_t lens_of(uint32_t block)
+{
+	return blk[block].length;
 }
 
 static void one_register(const uint8_t *p, uint32_t type)
@@ -115,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rmig_rdma_hdr h;
 	struct rmig_rdma_caps caps, ans;
 	struct rmig_rdma_block out[3];
+	struct rmig_rdma_segment *segs;
 	uint32_t eff, count, i;
 	uint8_t *msg;
 
@@ -130,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!msg)
 		return 0;
 	memcpy(msg, data, size);
-	if (rmig_rdma_hdr_decode(msg, size, &h))
+	/* Every extension on: its types are reachable too. */
+	if (rmig_rdma_hdr_decode_caps(msg, size, RMIG_RDMA_CAPS_KNOWN, &h))
 		goto out;
 	count = rmig_rdma_hdr_count(&h);
 	check((size_t)count * rmig_rdma_msg_elem_size(h.type) <= h.len, "count fits payload");
@@ -159,6 +170,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rmig_rdma_blocks_result_parse(&ram, &h, msg + RMIG_RDMA_HDR_SIZE, size & 1, out);
 	if (h.type == RMIG_RDMA_MSG_REGISTER_RESULT)
 		rmig_rdma_validate_register_result(&h, 1);
+	if (h.type == RMIG_RDMA_MSG_SEGMENTS_RESULT) {
+		/* Exact size, so ASan catches a write past the count. */
+		segs = malloc((size_t)count * sizeof(*segs));
+		if (segs && !rmig_rdma_segments_result_parse(&ram, dest_blocks, &h,
+							     msg + RMIG_RDMA_HDR_SIZE, segs)) {
+			for (i = 0; i < count; i++)
+				check(segs[i].block_idx < 3 &&
+					  segs[i].start < lens_of(segs[i].block_idx) &&
+					  segs[i].length > 0 &&
+					  segs[i].length <=
+					      lens_of(segs[i].block_idx) - segs[i].start,
+				      "segment inside its block");
+		}
+		free(segs);
+	}
 out:
 	free(msg);
 	return 0;

@@ -60,6 +60,11 @@ loop pin-all-refused 0 RMIG_RDMA_NO_PIN_ALL=1 -- --ram 16M --pin-all
 if grep -q "dynamically instead" "$T/pin-all-refused.err"; then ok "pin-all-refused: fallback warned"
 else bad "pin-all-refused: no fallback warning"; cat "$T/pin-all-refused.err"; fi
 
+# Pin-all with blocks larger than max_mr_size (lowered to 4 MiB on both ends): the destination
+# registers each block as several memory regions and sends their keys in SEGMENTS_RESULT
+# (PIN_SEGMENTS).  Odd sizes: 9000K is 3 regions, the last short; 5124K is 2.
+loop pin-all-segments 0 RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M
+
 # --- separate processes, incoming + migrate ---
 "$RMIG" incoming "rdma:$A:47010" >"$T/in1.out" 2>"$T/in1.err" &
 IN=$!
@@ -67,6 +72,23 @@ wait_listen "$T/in1.err" || sleep 2
 timeout 300 "$RMIG" migrate "rdma:$A:47010" --ram 24M --dirty-rate 2M -q 2>"$T/mig1.err"
 rc=$?; wait $IN; irc=$?
 if [[ $rc == 0 && $irc == 0 ]]; then ok "incoming+migrate"; else bad "incoming+migrate: $rc/$irc"; cat "$T/mig1.err" "$T/in1.err"; fi
+
+# --- the same pin-all against a plain v1 destination: one key per block is all v1 can carry ---
+RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 "$RMIG" incoming "rdma:$A:47015" \
+	>"$T/in5.out" 2>"$T/in5.err" &
+IN=$!
+wait_listen "$T/in5.err" || sleep 2
+RMIG_RDMA_MAX_MR_SIZE=4194304 timeout 300 "$RMIG" migrate "rdma:$A:47015" --ram 9000K,5124K \
+	--pin-all --dirty-rate 1M 2>"$T/seg-v1.err"
+rc=$?
+timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
+if [[ $rc == 1 && $irc -ge 1 && $irc -lt 128 ]] &&
+	grep -q "larger than this device's max_mr_size" "$T/in5.err" &&
+	grep -q "still running" "$T/seg-v1.err"; then
+	ok "pin-all-segments-v1-dest: refused cleanly (src $rc, dst $irc: $(grep -m1 'max_mr_size' "$T/in5.err"))"
+else
+	bad "pin-all-segments-v1-dest: src $rc dst $irc"; cat "$T/seg-v1.err" "$T/in5.err"
+fi
 
 # --- cancel during setup: address resolution to a host that never answers ---
 timeout 60 "$RMIG" migrate "rdma:169.254.77.99:47011" --ram 8M -q 2>"$T/cs.err" &
@@ -106,15 +128,23 @@ else bad "source-killed: destination rc $irc"; cat "$T/in4.err"; fi
 port=47020
 # "unregister" is well-formed (the victim must answer it); the victim still fails in the end
 # because the evil peer hangs up mid-round.
+# segsunneg: SEGMENTS_REQUEST without PIN_SEGMENTS negotiated must be an unknown type;
+# segsearly: with it negotiated, but before the RAM blocks were pinned and described.
 for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype \
-	badunregchunk badunregblock unregister; do
+	badunregchunk badunregblock unregister segsunneg segsearly; do
 	port=$((port + 1))
 	"$RMIG" incoming "rdma:$A:$port" >"$T/ev.out" 2>"$T/ev-$c.err" &
 	IN=$!
 	wait_listen "$T/ev-$c.err" || sleep 2
 	timeout 60 "$EVIL" "$A" "$port" "$c" >"$T/evil-$c.out" 2>&1; erc=$?
 	timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
-	if [[ $erc == 0 && $irc -ge 1 && $irc -lt 128 ]]; then
+	# Where two cases send the same bytes, the victim's reason tells them apart.
+	case $c in
+	segsunneg) why="unknown type 256" ;;
+	segsearly) why="before the pinned RAM blocks" ;;
+	*) why="" ;;
+	esac
+	if [[ $erc == 0 && $irc -ge 1 && $irc -lt 128 ]] && grep -q "$why" "$T/ev-$c.err"; then
 		ok "evil $c: victim rc $irc: $(grep -m1 'rdma: ' "$T/ev-$c.err")"
 	else
 		bad "evil $c: evil rc $erc, victim rc $irc"; cat "$T/evil-$c.out" "$T/ev-$c.err"

@@ -10,7 +10,7 @@
  *
  *   rdma_evil_peer ADDR PORT CASE
  *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
- *         badunregchunk badunregblock unregister
+ *         badunregchunk badunregblock unregister segsunneg segsearly
  *
  * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
  * failure.  "unregister" is the one well-formed case: register chunk 0,
@@ -39,6 +39,9 @@
 #define T_REGISTER_RESULT 8
 #define T_UNREGISTER_REQUEST 10
 #define T_UNREGISTER_FINISHED 11
+#define T_SEGMENTS_REQUEST 0x100
+#define CAP_PIN_ALL 0x01
+#define CAP_PIN_SEGMENTS 0x00040000
 
 static struct rdma_event_channel *ch;
 static struct rdma_cm_id *id;
@@ -260,7 +263,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < NRECV; i++)
 		post_recv((uint32_t)i);
 	put32(pdata, 1);
-	put32(pdata + 4, 0); /* plain v1: one credit at a time */
+	/* Plain v1, one credit at a time; segsearly negotiates pin-all with PIN_SEGMENTS. */
+	put32(pdata + 4, strcmp(c, "segsearly") ? 0 : CAP_PIN_ALL | CAP_PIN_SEGMENTS);
 	cp.private_data = pdata;
 	cp.private_data_len = sizeof(pdata);
 	cp.retry_count = 7;
@@ -305,6 +309,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "badunregblock")) {
 		reg_elem(p, 0, 7, 0);				/* there is one block */
 		send_raw(24, T_UNREGISTER_REQUEST, 1, p, 24);
+	} else if (!strcmp(c, "segsunneg")) {
+		send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0);	/* extension not negotiated */
+	} else if (!strcmp(c, "segsearly")) {
+		send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0);	/* before RAM_BLOCKS_REQUEST */
 	} else if (!strcmp(c, "unregister")) {
 		return case_unregister();
 	} else {

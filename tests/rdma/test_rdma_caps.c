@@ -154,6 +154,56 @@ static void test_accept_rejects_bad_answers(void **state)
 	assert_int_equal(eff, RMIG_RDMA_CAP_CREDITS);
 }
 
+static void test_pin_segments_negotiation(void **state)
+{
+	(void)state;
+	const uint32_t pin = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS;
+	struct rmig_rdma_caps req = {.version = 1, .flags = RMIG_RDMA_CAPS_KNOWN}, ans;
+	uint32_t eff = 0xdead;
+
+	/* rmig to rmig: granted with pin-all. */
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags & pin, pin);
+	assert_int_equal(rmig_rdma_caps_accept(req.flags, &ans, &eff), 0);
+	assert_int_equal(eff & pin, pin);
+
+	/* A destination that refuses pin-all (RMIG_RDMA_NO_PIN_ALL) never grants it alone. */
+	assert_int_equal(
+	    rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_PIN_ALL, &ans), 0);
+	assert_int_equal(ans.flags & pin, 0);
+	/* Nor when only it was asked for. */
+	req.flags = RMIG_RDMA_CAP_PIN_SEGMENTS;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags, 0);
+
+	/* A source ignores it granted without pin-all. */
+	ans.flags = RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_CREDITS;
+	assert_int_equal(rmig_rdma_caps_accept(RMIG_RDMA_CAPS_KNOWN, &ans, &eff), 0);
+	assert_int_equal(eff, RMIG_RDMA_CAP_CREDITS);
+	assert_int_equal(rdma_test_warnings, 1); /* pin-all refused: dynamic instead */
+}
+
+static void test_pin_segments_v1_peer(void **state)
+{
+	(void)state;
+	/* A QEMU destination masks the flag off: the source is left with v1 pin-all. */
+	uint32_t want = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS, eff = 0xdead;
+	struct rmig_rdma_caps req = {.version = 1, .flags = want};
+	struct rmig_rdma_caps ans = qemu_dest_answer(req);
+
+	assert_int_equal(rmig_rdma_caps_accept(want, &ans, &eff), 0);
+	assert_int_equal(eff, RMIG_RDMA_CAP_PIN_ALL);
+
+	/* An rmig destination with RMIG_RDMA_NO_CREDITS=1 supports PIN_ALL only, too. */
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAP_PIN_ALL, &ans), 0);
+	assert_int_equal(ans.flags, RMIG_RDMA_CAP_PIN_ALL);
+
+	/* A QEMU source never asks; an rmig destination answers pin-all alone. */
+	req.flags = RMIG_RDMA_CAP_PIN_ALL;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags, RMIG_RDMA_CAP_PIN_ALL);
+}
+
 static void test_rmig_both_sides(void **state)
 {
 	(void)state;
@@ -182,6 +232,8 @@ int main(void)
 	    RDMA_TEST(test_qemu_source_rmig_dest),
 	    RDMA_TEST(test_source_falls_back_from_pin_all),
 	    RDMA_TEST(test_accept_rejects_bad_answers),
+	    RDMA_TEST(test_pin_segments_negotiation),
+	    RDMA_TEST(test_pin_segments_v1_peer),
 	    RDMA_TEST(test_rmig_both_sides),
 	};
 

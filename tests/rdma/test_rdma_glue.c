@@ -4,7 +4,8 @@
  * error-convention conversion, teardown in reverse order after a failure
  * at every setup step, the write engine's merging / chunk splitting /
  * selective signalling / bounded outstanding, COMPRESS for an all-zero
- * unregistered chunk, and the source falling back when pin-all is refused.
+ * unregistered chunk, the source falling back when pin-all is refused and
+ * which extensions a connect ends up with, and RMIG_RDMA_MAX_MR_SIZE.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -643,7 +644,7 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	assert_int_equal(rmig_rdma_cm_resources_create(&rc->cm), 0);
 	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd), 0);
 	rc->ctrl_ready = true;
-	rmig_rdma_ctrl_set_credits(&rc->ctrl, true);
+	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
 	rc->ctrl.peer_credits = RMIG_RDMA_CREDITS; /* as if the peer had sent READY */
 	rc->reg_batch = true;
 }
@@ -755,13 +756,55 @@ static void test_dynamic_local_mrs(void **state)
 	assert_reverse_teardown();
 }
 
+/* ---------------- RMIG_RDMA_MAX_MR_SIZE ---------------- */
+
+static int cm_with_knob(const char *value, uint64_t *max_mr_size)
+{
+	struct rmig_rdma_cm cm;
+	int ret;
+
+	memset(&cm, 0, sizeof(cm));
+	if (value)
+		setenv("RMIG_RDMA_MAX_MR_SIZE", value, 1);
+	else
+		unsetenv("RMIG_RDMA_MAX_MR_SIZE");
+	assert_int_equal(rmig_rdma_cm_resolve(&cm, "127.0.0.1", 4444, 1000, -1), 0);
+	ret = rmig_rdma_cm_resources_create(&cm);
+	*max_mr_size = cm.max_mr_size;
+	rmig_rdma_cm_destroy(&cm);
+	unsetenv("RMIG_RDMA_MAX_MR_SIZE");
+	return ret;
+}
+
+static void test_max_mr_size_knob(void **state)
+{
+	uint64_t m;
+
+	(void)state;
+	assert_int_equal(cm_with_knob(NULL, &m), 0);
+	assert_true(m == UINT64_MAX); /* the fake device's limit */
+	assert_int_equal(cm_with_knob("4194304", &m), 0);
+	assert_int_equal(m, 4 * MiB);
+	assert_int_equal(cm_with_knob("6M", &m), 0);
+	assert_int_equal(m, 6 * MiB);
+	assert_int_equal(cm_with_knob("", &m), 0);
+	assert_true(m == UINT64_MAX);
+	assert_int_equal(cm_with_knob("0", &m), -EINVAL);
+	assert_error_mentions("RMIG_RDMA_MAX_MR_SIZE");
+	assert_int_equal(cm_with_knob("lots", &m), -EINVAL);
+	assert_int_equal(cm_with_knob("-4M", &m), -EINVAL);
+	assert_reverse_teardown();
+}
+
 /* ---------------- pin-all refused ---------------- */
 
 static void test_pin_all_refused_falls_back(void **state)
 {
 	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
 				       .rdma_pin_all = true };
-	struct rmig_rdma_caps answer = { .version = 1, .flags = RMIG_RDMA_CAP_CREDITS };
+	/* PIN_SEGMENTS granted without pin-all means nothing and is dropped. */
+	struct rmig_rdma_caps answer = { .version = 1,
+					 .flags = RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_PIN_SEGMENTS };
 	struct rmig_conn *c = NULL;
 	struct rmig_rdma_conn *rc;
 
@@ -771,6 +814,7 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_false(rc->pin_all);
+	assert_false(rc->pin_segments);
 	assert_true(rc->credits);
 	assert_int_equal(rdma_test_warnings, 1); /* "refused pin-all; falling back" */
 	rmig_rdma_ops()->close(c);
@@ -784,9 +828,29 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_true(rc->pin_all);
+	assert_false(rc->pin_segments);
 	assert_false(rc->credits);
 	assert_int_equal(rdma_test_warnings, 0);
 	rmig_rdma_ops()->close(c);
+	assert_reverse_teardown();
+
+	/* granted with PIN_SEGMENTS: blocks may come in several regions */
+	answer.flags = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS;
+	rmig_rdma_caps_encode(&answer, est_pdata);
+	njournal = 0;
+	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	rc = rmig_rdma_conn_of(c);
+	assert_true(rc->pin_all);
+	assert_true(rc->pin_segments);
+	assert_true((rc->ctrl.caps & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0);
+	rmig_rdma_ops()->close(c);
+	assert_reverse_teardown();
+
+	/* A destination answering an unknown version is refused (docs/rdma.txt section 2). */
+	answer.version = 2;
+	rmig_rdma_caps_encode(&answer, est_pdata);
+	njournal = 0;
+	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), -EPROTONOSUPPORT);
 	assert_reverse_teardown();
 }
 
@@ -802,6 +866,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_local_mrs, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_max_mr_size_knob, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_all_refused_falls_back, fake_setup,
 						fake_teardown),
 	};

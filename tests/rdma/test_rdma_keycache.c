@@ -139,6 +139,110 @@ static void test_pin_all_resolve(void **state)
 	rmig_rdma_keycache_destroy(kc);
 }
 
+/* Block 0 is 3 MiB + 4 KiB: destination segments [0, 2M) [2M, 3M) [3M, 3M + 4K). */
+static void add_three_segments(struct rmig_rdma_keycache *kc)
+{
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(kc, 0, 0x7f0000000000ull, 0, 10), 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 0, 2 * MiB, 10), 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 2 * MiB, MiB, 11), 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 3 * MiB, 4096, 12), 0);
+	assert_int_equal(rmig_rdma_keycache_remote_segments(kc, 0), 3);
+}
+
+static void test_pin_all_segments_resolve(void **state)
+{
+	(void)state;
+	struct rmig_rdma_keycache *kc = make(true);
+	struct rmig_rdma_remote r;
+
+	add_three_segments(kc);
+	/* Each write gets the key of the segment holding it; the address is block start + offset.
+	 */
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 0, MiB, &r), 0);
+	assert_int_equal(r.rkey, 10);
+	assert_int_equal(r.addr, 0x7f0000000000ull);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 2 * MiB - 4096, 4096, &r), 0);
+	assert_int_equal(r.rkey, 10);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 2 * MiB, 4096, &r), 0);
+	assert_int_equal(r.rkey, 11);
+	assert_int_equal(r.addr, 0x7f0000000000ull + 2 * MiB);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 3 * MiB - 8192, 8192, &r), 0);
+	assert_int_equal(r.rkey, 11);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 3 * MiB, 4096, &r), 0);
+	assert_int_equal(r.rkey, 12);
+	assert_int_equal(r.addr, 0x7f0000000000ull + 3 * MiB);
+
+	/* A write over a segment end is refused, not split or sent with one key. */
+	r.rkey = 99;
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 2 * MiB - 4096, 8192, &r), -EPROTO);
+	assert_error_mentions("crosses the end");
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 0, 3 * MiB + 4096, &r), -EPROTO);
+	assert_int_equal(r.rkey, 99);
+	/* Past the block: outside, as before. */
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 3 * MiB, 8192, &r), -EINVAL);
+
+	/* Block 1 has no segments: its block rkey serves, as in plain v1 pin-all. */
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(kc, 1, 0x5000000, 0, 77), 0);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 1, 4096, 4096, &r), 0);
+	assert_int_equal(r.rkey, 77);
+	rmig_rdma_keycache_destroy(kc);
+}
+
+static void test_pin_all_segments_gap(void **state)
+{
+	(void)state;
+	struct rmig_rdma_keycache *kc = make(true);
+	struct rmig_rdma_remote r;
+
+	/* Nothing stored for [MiB, 2 MiB) and from 3 MiB on: no key for writes there. */
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(kc, 0, 0x1000000, 0, 10), 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 0, MiB, 10), 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 2 * MiB, MiB, 11), 0);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, MiB, 4096, &r), -ENOENT);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 3 * MiB, 4096, &r), -ENOENT);
+	assert_int_equal(rmig_rdma_keycache_resolve(kc, 0, 2 * MiB + 4096, 4096, &r), 0);
+	assert_int_equal(r.rkey, 11);
+	rmig_rdma_keycache_destroy(kc);
+}
+
+static void test_remote_segments_bad(void **state)
+{
+	(void)state;
+	struct rmig_rdma_keycache *kc = make(true), *dyn = make(false);
+	const uint64_t lens[] = {(RMIG_RDMA_KEYCACHE_MAX_REGIONS + 1) * MiB};
+	struct rmig_rdma_keycache *big;
+	unsigned i;
+
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 0, 2 * MiB, 1), 0);
+	/* Overlapping, or out of order. */
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, MiB, 2 * MiB, 2), -EINVAL);
+	assert_error_mentions("overlaps");
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 0, MiB, 2), -EINVAL);
+	/* Empty, past the end, wrapping, bad block. */
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 2 * MiB, 0, 2), -EINVAL);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 2 * MiB, 2 * MiB, 2),
+			 -EINVAL);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 0, 2 * MiB, UINT64_MAX - MiB, 2),
+			 -EINVAL);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(kc, 2, 0, MiB, 2), -EINVAL);
+	assert_int_equal(rmig_rdma_keycache_remote_segments(kc, 0), 1);
+	assert_int_equal(rmig_rdma_keycache_remote_segments(kc, 2), 0);
+	/* Dynamic mode has no segments. */
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(dyn, 0, 0, MiB, 1), -EINVAL);
+	assert_error_mentions("not in pin-all mode");
+
+	/* At most RMIG_RDMA_KEYCACHE_MAX_REGIONS per block. */
+	assert_int_equal(rmig_rdma_keycache_create(1, lens, true, &big), 0);
+	for (i = 0; i < RMIG_RDMA_KEYCACHE_MAX_REGIONS; i++)
+		assert_int_equal(rmig_rdma_keycache_add_remote_segment(big, 0, i * MiB, MiB, 1 + i),
+				 0);
+	assert_int_equal(rmig_rdma_keycache_add_remote_segment(big, 0, i * MiB, MiB, 1 + i),
+			 -E2BIG);
+	rmig_rdma_keycache_destroy(big);
+	rmig_rdma_keycache_destroy(dyn);
+	rmig_rdma_keycache_destroy(kc);
+}
+
 static void test_invalidate_returns_mr(void **state)
 {
 	(void)state;
@@ -273,11 +377,19 @@ static void test_release_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    RDMA_TEST(test_create_bad_args),	   RDMA_TEST(test_geometry),
-	    RDMA_TEST(test_dynamic_lifecycle),	   RDMA_TEST(test_unsolicited_result),
-	    RDMA_TEST(test_resolve_bounds),	   RDMA_TEST(test_pin_all_resolve),
-	    RDMA_TEST(test_invalidate_returns_mr), RDMA_TEST(test_regions),
-	    RDMA_TEST(test_region_limit),	   RDMA_TEST(test_release_all),
+	    RDMA_TEST(test_create_bad_args),
+	    RDMA_TEST(test_geometry),
+	    RDMA_TEST(test_dynamic_lifecycle),
+	    RDMA_TEST(test_unsolicited_result),
+	    RDMA_TEST(test_resolve_bounds),
+	    RDMA_TEST(test_pin_all_resolve),
+	    RDMA_TEST(test_pin_all_segments_resolve),
+	    RDMA_TEST(test_pin_all_segments_gap),
+	    RDMA_TEST(test_remote_segments_bad),
+	    RDMA_TEST(test_invalidate_returns_mr),
+	    RDMA_TEST(test_regions),
+	    RDMA_TEST(test_region_limit),
+	    RDMA_TEST(test_release_all),
 	};
 
 	return cmocka_run_group_tests_name("rdma_keycache", tests, NULL, NULL);

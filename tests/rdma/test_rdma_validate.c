@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -300,14 +301,240 @@ static void test_register_result(void **state)
 	assert_int_equal(rmig_rdma_validate_register_result(&h, 1), -ECONNABORTED);
 }
 
+/* ---- SEGMENTS_RESULT ---- */
+
+#define NSEG_GOOD 5
+
+/*
+ * pc.ram (4 MiB) in three segments of 2 + 1 + 1 MiB, vga.vram (1 MiB + 12 KiB)
+ * in two (the second short), pc.rom (64 KiB) in one.
+ */
+static void fill_segments(struct rmig_rdma_segment *s)
+{
+	const struct rmig_rdma_segment good[NSEG_GOOD + 1] = {
+	    {.block_idx = 0, .rkey = 0x100, .start = 0, .length = 2 * MiB},
+	    {.block_idx = 0, .rkey = 0x200, .start = 2 * MiB, .length = MiB},
+	    {.block_idx = 0, .rkey = 0x201, .start = 3 * MiB, .length = MiB},
+	    {.block_idx = 1, .rkey = 0x101, .start = 0, .length = MiB},
+	    {.block_idx = 1, .rkey = 0x202, .start = MiB, .length = 12 * KiB},
+	    {.block_idx = 2, .rkey = 0x102, .start = 0, .length = 64 * KiB},
+	};
+
+	memcpy(s, good, sizeof(good));
+}
+
+#define NSEG (NSEG_GOOD + 1)
+
+static void assert_segments_refused(const struct rmig_rdma_segment *s, uint32_t n, const char *why)
+{
+	struct rmig_rdma_block d[3];
+
+	fill_dest(d);
+	assert_int_equal(rmig_rdma_validate_segments(&ram, d, s, n), -EPROTO);
+	assert_error_mentions(why);
+}
+
+static void test_segments_ok(void **state)
+{
+	(void)state;
+	struct rmig_rdma_block d[3];
+	struct rmig_rdma_segment s[NSEG];
+
+	fill_dest(d);
+	fill_segments(s);
+	assert_int_equal(rmig_rdma_validate_segments(&ram, d, s, NSEG), 0);
+	/* One segment per block, as for blocks that fit one memory region. */
+	s[0].length = blk[0].length;
+	s[1] = s[3];
+	s[1].length = blk[1].length;
+	s[2] = s[5];
+	assert_int_equal(rmig_rdma_validate_segments(&ram, d, s, 3), 0);
+}
+
+static void test_segments_block_order(void **state)
+{
+	(void)state;
+	struct rmig_rdma_segment s[NSEG];
+
+	/* Index out of range. */
+	fill_segments(s);
+	s[5].block_idx = 3;
+	assert_segments_refused(s, NSEG, "only 3 blocks");
+	s[5].block_idx = UINT32_MAX;
+	assert_segments_refused(s, NSEG, "only 3 blocks");
+
+	/* Back to a block after the next one's segments. */
+	fill_segments(s);
+	s[5] = s[0];
+	assert_segments_refused(s, NSEG, "out of order");
+
+	/* Block 1 skipped. */
+	fill_segments(s);
+	assert_segments_refused((const struct rmig_rdma_segment[]){s[0], s[1], s[2], s[5]}, 4,
+				"block 1 'vga.vram' has no segments");
+	/* Block 2 missing at the end. */
+	assert_segments_refused(s, 5, "block 2 'pc.rom' has no segments");
+	/* Nothing at all. */
+	assert_segments_refused(s, 0, "only up to 0x0");
+	/* Block 0 not finished before block 1 starts. */
+	assert_segments_refused((const struct rmig_rdma_segment[]){s[0], s[1], s[3], s[4], s[5]}, 5,
+				"block 0 'pc.ram' only up to 0x300000");
+	/* The last block not finished. */
+	s[5].length = 60 * KiB;
+	assert_segments_refused(s, NSEG, "block 2 'pc.rom' only up to 0xf000");
+	/* The first segment of a block not at 0. */
+	fill_segments(s);
+	s[3].start = MiB;
+	assert_segments_refused(s, NSEG, "starts at 0x100000, not 0");
+}
+
+static void test_segments_tiling(void **state)
+{
+	(void)state;
+	struct rmig_rdma_segment s[NSEG];
+
+	/* Gap. */
+	fill_segments(s);
+	s[1].length = MiB / 2;
+	s[2].start = 3 * MiB;
+	assert_segments_refused(s, NSEG, "leaves a gap");
+	/* Overlap. */
+	fill_segments(s);
+	s[1].length = 2 * MiB;
+	assert_segments_refused(s, NSEG, "overlaps");
+	/* A repeated segment overlaps itself. */
+	fill_segments(s);
+	assert_segments_refused((const struct rmig_rdma_segment[]){s[0], s[0], s[1]}, 3,
+				"overlaps");
+	/* Misaligned start, even where it would tile. */
+	fill_segments(s);
+	s[3].length = MiB - 4 * KiB;
+	s[4].start = MiB - 4 * KiB;
+	s[4].length = 16 * KiB;
+	assert_segments_refused(s, NSEG, "chunk boundary");
+	/* Empty. */
+	fill_segments(s);
+	s[2].length = 0;
+	assert_segments_refused(s, NSEG, "empty");
+	/* Past the block end. */
+	fill_segments(s);
+	s[2].length = MiB + 4 * KiB;
+	assert_segments_refused(s, NSEG, "runs past its end");
+	/* start + length wrapping around. */
+	fill_segments(s);
+	s[2].length = UINT64_MAX - 3 * MiB + 1;
+	assert_segments_refused(s, NSEG, "runs past its end");
+	s[2].length = UINT64_MAX;
+	assert_segments_refused(s, NSEG, "runs past its end");
+	fill_segments(s);
+	s[1].start = UINT64_MAX & ~(MiB - 1);
+	s[1].length = 2 * MiB;
+	assert_segments_refused(s, NSEG, "leaves a gap");
+}
+
+static void test_segments_keys(void **state)
+{
+	(void)state;
+	struct rmig_rdma_segment s[NSEG];
+
+	fill_segments(s);
+	s[1].rkey = 0;
+	assert_segments_refused(s, NSEG, "has key 0x0");
+	fill_segments(s);
+	s[3].rkey = 0x999; /* RAM_BLOCKS_RESULT said 0x101 */
+	assert_segments_refused(s, NSEG, "not the block's key");
+}
+
+static void test_segments_too_many(void **state)
+{
+	(void)state;
+	static struct rmig_ramblock big;
+	static struct rmig_ramblock *big_ptr = &big;
+	struct rmig_ram one = {.blocks = &big_ptr, .nblocks = 1, .cap = 1};
+	struct rmig_rdma_block d = {.length = (RMIG_RDMA_MAX_SEGMENTS + 1) * MiB, .rkey = 1};
+	struct rmig_rdma_segment s[RMIG_RDMA_MAX_SEGMENTS + 1];
+	uint32_t i;
+
+	snprintf(big.name, sizeof(big.name), "big");
+	big.length = RMIG_RDMA_MAX_SEGMENTS * MiB;
+	for (i = 0; i <= RMIG_RDMA_MAX_SEGMENTS; i++)
+		s[i] = (struct rmig_rdma_segment){
+		    .block_idx = 0, .rkey = 1 + i, .start = i * MiB, .length = MiB};
+	assert_int_equal(rmig_rdma_validate_segments(&one, &d, s, RMIG_RDMA_MAX_SEGMENTS), 0);
+	big.length += MiB;
+	assert_int_equal(rmig_rdma_validate_segments(&one, &d, s, RMIG_RDMA_MAX_SEGMENTS + 1),
+			 -EPROTO);
+	assert_error_mentions("more than 64 segments");
+	/* No blocks at all: nothing to tile, and no block 0 to read. */
+	one.nblocks = 0;
+	assert_int_equal(rmig_rdma_validate_segments(&one, &d, s, 0), -EPROTO);
+}
+
+static void test_segments_result_parse(void **state)
+{
+	(void)state;
+	struct rmig_rdma_block d[3];
+	struct rmig_rdma_segment s[NSEG], out[NSEG];
+	uint8_t msg[16 + (NSEG + 1) * 24];
+	struct rmig_rdma_hdr h;
+	uint32_t len = NSEG * 24, i;
+
+	fill_dest(d);
+	fill_segments(s);
+	for (i = 0; i < NSEG; i++)
+		rmig_rdma_segment_encode(&s[i], msg + 16 + i * 24);
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_SEGMENTS_RESULT, NSEG, msg + 16, len,
+					     msg, sizeof(msg)),
+			 16 + len);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + len, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
+			 0);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), 0);
+	assert_int_equal(out[2].start, 3 * MiB);
+	assert_int_equal(out[2].rkey, 0x201);
+	assert_int_equal(out[4].length, 12 * KiB);
+	assert_int_equal(out[5].block_idx, 2);
+
+	/* Short and long payloads for the count: refused even if the header said so. */
+	memset(out, 0, sizeof(out));
+	h.len = len - 1;
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_error_mentions("payload bytes");
+	h.len = len + 24;
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	/* One segment too few (the count says 5, pc.rom is left out). */
+	h.len = len - 24;
+	h.repeat = NSEG - 1;
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_error_mentions("pc.rom");
+	/* A bad last element leaves out untouched. */
+	h.len = len;
+	h.repeat = NSEG;
+	s[5].length = 128 * KiB;
+	rmig_rdma_segment_encode(&s[5], msg + 16 + 5 * 24);
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(out[0].length, 0);
+	/* Wrong type; ERROR from the peer. */
+	h.type = RMIG_RDMA_MSG_RAM_BLOCKS_RESULT;
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	h.type = RMIG_RDMA_MSG_ERROR;
+	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out),
+			 -ECONNABORTED);
+	assert_int_equal(out[0].length, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, rdma_test_teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_layout_bases),    T(test_type),	    T(test_compress_ok),
-	    T(test_compress_bad),    T(test_register_ok),   T(test_register_bad),
-	    T(test_unregister),	     T(test_blocks_result), T(test_blocks_result_parse),
-	    T(test_register_result),
+	    T(test_layout_bases),	 T(test_type),
+	    T(test_compress_ok),	 T(test_compress_bad),
+	    T(test_register_ok),	 T(test_register_bad),
+	    T(test_unregister),		 T(test_blocks_result),
+	    T(test_blocks_result_parse), T(test_register_result),
+	    T(test_segments_ok),	 T(test_segments_block_order),
+	    T(test_segments_tiling),	 T(test_segments_keys),
+	    T(test_segments_too_many),	 T(test_segments_result_parse),
 	};
 #undef T
 

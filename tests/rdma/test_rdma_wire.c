@@ -243,6 +243,90 @@ static void test_hdr_truncated_every_length(void **state)
 	assert_int_equal(rmig_rdma_hdr_decode(msg, sizeof(msg) + 1, &h), -EPROTO);
 }
 
+static void test_hdr_segments_need_the_flag(void **state)
+{
+	(void)state;
+	uint8_t msg[16 + 2 * RMIG_RDMA_SEGMENT_SIZE];
+	struct rmig_rdma_hdr h = {.len = 77, .type = 77, .repeat = 77};
+	const uint32_t others = RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_PIN_SEGMENTS;
+
+	memset(msg, 0, sizeof(msg));
+	/* Without PIN_SEGMENTS negotiated both types are unknown, as to a v1 receiver. */
+	put_hdr(msg, 0, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1);
+	assert_int_equal(rmig_rdma_hdr_decode(msg, 16, &h), -EPROTO);
+	assert_error_mentions("unknown type 256");
+	assert_error_mentions("did not negotiate");
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, others, &h), -EPROTO);
+	put_hdr(msg, 48, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode(msg, 16 + 48, &h), -EPROTO);
+	assert_error_mentions("unknown type 257");
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 48, others, &h), -EPROTO);
+	assert_int_equal(h.type, 77);
+
+	/* With it, they decode. */
+	put_hdr(msg, 0, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_PIN_SEGMENTS, &h), 0);
+	assert_int_equal(h.type, RMIG_RDMA_MSG_SEGMENTS_REQUEST);
+	assert_int_equal(rmig_rdma_hdr_count(&h), 0);
+	put_hdr(msg, 48, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 48, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
+			 0);
+	assert_int_equal(h.type, RMIG_RDMA_MSG_SEGMENTS_RESULT);
+	assert_int_equal(rmig_rdma_hdr_count(&h), 2);
+
+	/* The flag opens those two types only. */
+	put_hdr(msg, 0, 0x102, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
+	assert_error_mentions("unknown type 258");
+	put_hdr(msg, 0, 0xff, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
+	put_hdr(msg, 0, RMIG_RDMA_MSG_NONE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
+}
+
+static void test_hdr_segments_shape(void **state)
+{
+	(void)state;
+	static uint8_t msg[16 + (RMIG_RDMA_MAX_REPEAT + 1) * RMIG_RDMA_SEGMENT_SIZE];
+	const uint32_t caps = RMIG_RDMA_CAP_PIN_SEGMENTS;
+	struct rmig_rdma_hdr h;
+	uint32_t len;
+
+	/* SEGMENTS_REQUEST carries nothing; its repeat is not judged. */
+	put_hdr(msg, 8, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 24, caps, &h), -EPROTO);
+	assert_error_mentions("SEGMENTS REQUEST");
+	put_hdr(msg, 0, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 0);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, caps, &h), 0);
+
+	/* SEGMENTS_RESULT: len must be exactly repeat elements, short or long. */
+	put_hdr(msg, 47, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 47, caps, &h), -EPROTO);
+	put_hdr(msg, 24, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 24, caps, &h), -EPROTO);
+	assert_error_mentions("SEGMENTS RESULT");
+	put_hdr(msg, 72, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 72, caps, &h), -EPROTO);
+	/* The header's len must match what arrived, too. */
+	put_hdr(msg, 48, RMIG_RDMA_MSG_SEGMENTS_RESULT, 2);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 47, caps, &h), -EPROTO);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 49, caps, &h), -EPROTO);
+	put_hdr(msg, 0, RMIG_RDMA_MSG_SEGMENTS_RESULT, 0);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, caps, &h), -EPROTO);
+	/* repeat * 24 overflowing 32 bits must not alias a small length. */
+	put_hdr(msg, 0, RMIG_RDMA_MSG_SEGMENTS_RESULT, 0xaaaaaaabu);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, caps, &h), -EPROTO);
+
+	len = RMIG_RDMA_MAX_REPEAT * RMIG_RDMA_SEGMENT_SIZE;
+	put_hdr(msg, len, RMIG_RDMA_MSG_SEGMENTS_RESULT, RMIG_RDMA_MAX_REPEAT);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + len, caps, &h), 0);
+	assert_int_equal(rmig_rdma_hdr_count(&h), RMIG_RDMA_MAX_REPEAT);
+	len += RMIG_RDMA_SEGMENT_SIZE;
+	put_hdr(msg, len, RMIG_RDMA_MSG_SEGMENTS_RESULT, RMIG_RDMA_MAX_REPEAT + 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + len, caps, &h), -EPROTO);
+	assert_error_mentions("4097");
+}
+
 static void test_block_layout(void **state)
 {
 	(void)state;
@@ -340,6 +424,30 @@ static void test_register_result_layout(void **state)
 	assert_int_equal(d.host_addr, 0xffeeddccbbaa9988ull);
 }
 
+static void test_segment_layout(void **state)
+{
+	(void)state;
+	const uint8_t want[24] = {
+	    0x00, 0x00, 0x01, 0x02,			    /* block_idx */
+	    0xde, 0xad, 0xbe, 0xef,			    /* rkey */
+	    0x00, 0x00, 0x00, 0x01, 0x00, 0x40, 0x00, 0x00, /* start */
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x23, 0x40, 0x00, /* length */
+	};
+	struct rmig_rdma_segment s = {
+	    .block_idx = 0x102, .rkey = 0xdeadbeef, .start = 0x100400000ull, .length = 0x234000};
+	struct rmig_rdma_segment d;
+	uint8_t got[24];
+
+	memset(got, 0x77, sizeof(got));
+	rmig_rdma_segment_encode(&s, got);
+	assert_memory_equal(got, want, 24);
+	rmig_rdma_segment_decode(want, &d);
+	assert_int_equal(d.block_idx, 0x102);
+	assert_int_equal(d.rkey, 0xdeadbeef);
+	assert_int_equal(d.start, 0x100400000ull);
+	assert_int_equal(d.length, 0x234000);
+}
+
 static void test_msg_names(void **state)
 {
 	(void)state;
@@ -347,6 +455,9 @@ static void test_msg_names(void **state)
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_UNREGISTER_FINISHED),
 			    "UNREGISTER FINISHED");
 	assert_string_equal(rmig_rdma_msg_name(12), "unknown");
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_REQUEST), "SEGMENTS REQUEST");
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_RESULT), "SEGMENTS RESULT");
+	assert_string_equal(rmig_rdma_msg_name(0x102), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(0xffffffffu), "unknown");
 	for (uint32_t t = 0; t < RMIG_RDMA_MSG__COUNT; t++)
 		assert_non_null(rmig_rdma_msg_name(t));
@@ -354,6 +465,8 @@ static void test_msg_names(void **state)
 	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_REGISTER_RESULT), 16);
 	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_RAM_BLOCKS_RESULT), 32);
 	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_QEMU_FILE), 0);
+	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_SEGMENTS_RESULT), 24);
+	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_SEGMENTS_REQUEST), 0);
 }
 
 static void test_msg_build(void **state)
@@ -394,10 +507,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hdr_unknown_type, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hdr_shape, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hdr_truncated_every_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hdr_segments_need_the_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hdr_segments_shape, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_block_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compress_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register_result_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_segment_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_build, setup, teardown),
 	};
