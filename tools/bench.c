@@ -196,7 +196,7 @@ static int64_t raw_once(const uint8_t *src, uint64_t len)
 	struct raw_reader r = {.len = len};
 	pthread_t th;
 	sigset_t saved;
-	uint64_t t0, t1;
+	uint64_t t0 = 0, t1 = 0; /* read only when rc == 0, which sets both */
 	int wfd = -1, rc;
 
 	r.dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

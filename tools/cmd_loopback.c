@@ -205,7 +205,11 @@ static enum cli_exit loopback_exit_code(struct cli_source *s, struct cli_dest *d
 	enum cli_exit code = cli_source_exit_code(s, info);
 	int err;
 
-	if (code == CLI_EXIT_CANCELLED || d->rc == 0)
+	/*
+	 * A failing destination makes loopback cancel the source, so the
+	 * source reads "cancelled" although nobody pressed Ctrl-C.
+	 */
+	if (d->rc == 0 || (code == CLI_EXIT_CANCELLED && cli_interrupted()))
 		return code;
 	err = rmig_incoming_error(d->in);
 	return cli_exit_for_error(err ? err : d->rc, false);

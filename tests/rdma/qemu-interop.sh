@@ -46,13 +46,15 @@ qemu_dest() {
 	timeout 60 "$QEMU" -M none -nodefaults -display none -incoming "rdma:$A:$PORT" \
 		>"$T/$name.qemu" 2>&1 &
 	local q=$!
-	# QEMU says which device it opened once it has bound its listener.
-	for _ in $(seq 100); do
-		grep -qs "RDMA Device opened" "$T/$name.qemu" && break
-		sleep 0.1
+	# QEMU says nothing when it listens: retry while nobody answers (exit 3).
+	local rc=3 n
+	for n in $(seq 30); do
+		timeout 60 "$RMIG" migrate "rdma:$A:$PORT" --ram 4M "$@" -v \
+			>"$T/$name.out" 2>"$T/$name.err"
+		rc=$?
+		[[ $rc == 3 ]] || break
+		sleep 0.5
 	done
-	timeout 60 "$RMIG" migrate "rdma:$A:$PORT" --ram 4M "$@" -v >"$T/$name.out" 2>"$T/$name.err"
-	local rc=$?
 	wait $q
 	local qrc=$?
 	if [[ $rc == 1 ]]; then ok "$name: rmig failed cleanly (rc 1)"

@@ -64,6 +64,11 @@ else bad "pin-all-refused: no fallback warning"; cat "$T/pin-all-refused.err"; f
 # registers each block as several memory regions and sends their keys in SEGMENTS_RESULT
 # (PIN_SEGMENTS).  Odd sizes: 9000K is 3 regions, the last short; 5124K is 2.
 loop pin-all-segments 0 RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M
+# A bad knob is a usage error on both ends, not "cancelled" (loopback cancels the source when its
+# destination fails, which once made it exit 130).
+loop bad-max-mr-size 2 RMIG_RDMA_MAX_MR_SIZE=junk -- --ram 4M
+if grep -q "RMIG_RDMA_MAX_MR_SIZE" "$T/bad-max-mr-size.err"; then ok "bad-max-mr-size: named"
+else bad "bad-max-mr-size: knob not named"; cat "$T/bad-max-mr-size.err"; fi
 
 # --- separate processes, incoming + migrate ---
 "$RMIG" incoming "rdma:$A:47010" >"$T/in1.out" 2>"$T/in1.err" &
