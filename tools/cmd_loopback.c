@@ -198,21 +198,25 @@ static void report_dest(const struct cli_options *o, struct cli_dest *d)
 		printf("dest verified: %s\n", verdict);
 }
 
-/* Source verdict first; a destination failure explains a source one better than the reverse. */
+/*
+ * Loopback cancels one side when the other fails, so a "cancelled" from
+ * either side without Ctrl-C only echoes the other side's failure: the
+ * verdict is the side that failed first.
+ */
 static enum cli_exit loopback_exit_code(struct cli_source *s, struct cli_dest *d,
 					const struct rmig_info *info)
 {
 	enum cli_exit code = cli_source_exit_code(s, info);
 	int err;
 
-	/*
-	 * A failing destination makes loopback cancel the source, so the
-	 * source reads "cancelled" although nobody pressed Ctrl-C.
-	 */
 	if (d->rc == 0 || (code == CLI_EXIT_CANCELLED && cli_interrupted()))
 		return code;
 	err = rmig_incoming_error(d->in);
-	return cli_exit_for_error(err ? err : d->rc, false);
+	if (!err)
+		err = d->rc;
+	if (err == -ECANCELED && code != CLI_EXIT_OK && !cli_interrupted())
+		return code;
+	return cli_exit_for_error(err, false);
 }
 
 int cli_cmd_loopback(const struct cli_options *o)
