@@ -286,9 +286,16 @@ void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info)
 	info->ram.dirty_sync_count = atomic_load(&st->dirty_sync_count);
 	info->ram.page_size = atomic_load(&st->page_size);
 	if (rmig_state_is_terminal(info->status)) {
-		/* Like QEMU: the final figure is the average over the whole run. */
-		if (elapsed_ns)
-			info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)elapsed_ns;
+		/*
+		 * Like QEMU's final mbps: the average over the transfer, setup
+		 * left out (where RDMA connects and pin-all registers memory).
+		 */
+		uint64_t xfer_ns = elapsed_ns;
+
+		if (active >= start && start && end > active)
+			xfer_ns = end - active;
+		if (xfer_ns)
+			info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)xfer_ns;
 	} else {
 		info->ram.mbps = (double)atomic_load(&st->bandwidth) * 8.0 / 1e6;
 	}

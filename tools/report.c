@@ -114,8 +114,8 @@ static void report_common(const struct rmig_info *info, const char *moved)
 		printf("downtime:      - (only measured for a completed migration)\n");
 	printf("%-15s%s (%" PRIu64 " bytes)\n", moved,
 	       rmig_format_size(info->ram.transferred, size, sizeof(size)), info->ram.transferred);
-	printf("throughput:    %.1f MiB/s (%.2f Gb/s, average over the total time)\n", mib_s,
-	       info->ram.mbps / 1e3);
+	printf("throughput:    %.1f MiB/s (%.2f Gb/s, average after setup, as QEMU's mbps)\n",
+	       mib_s, info->ram.mbps / 1e3);
 	printf("pages:         %" PRIu64 " normal, %" PRIu64 " zero (page size %" PRIu64 ")\n",
 	       info->ram.normal, info->ram.duplicate, info->ram.page_size);
 }
