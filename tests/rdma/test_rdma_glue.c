@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "ctrl.h"
+#include "fake_glue.h"
 #include "glue.h"
 #include "ram.h"
 #include "rdma_test_log.h"
@@ -30,328 +31,7 @@
 
 #define MiB (1024ull * 1024)
 
-/* ---------------- the fake ---------------- */
-
-#define LOG_MAX 256
-static char journal[LOG_MAX][32]; /* "+pd", "-pd", ... in call order */
-static unsigned njournal;
-static int live;		  /* objects created and not destroyed */
-static const char *fail_at;	  /* name of the create call to fail */
-static int fail_errno;
-
-static void note(char sign, const char *what)
-{
-	if (njournal < LOG_MAX)
-		snprintf(journal[njournal++], sizeof(journal[0]), "%c%s", sign, what);
-	live += sign == '+' ? 1 : -1;
-}
-
-static bool failing(const char *what)
-{
-	if (fail_at && !strcmp(fail_at, what)) {
-		errno = fail_errno;
-		return true;
-	}
-	return false;
-}
-
-/* recorded send WRs */
-struct rec_wr {
-	enum ibv_wr_opcode op;
-	unsigned flags;
-	uint64_t laddr, raddr;
-	uint32_t len, rkey;
-	uint64_t wr_id;
-	uint32_t msg_type; /* SEND: decoded header type */
-};
-static struct rec_wr wrs[4096];
-static unsigned nwrs;
-static int post_send_ret;
-static struct ibv_context fake_verbs;
-static uint8_t est_pdata[8];
-static bool est_pdata_set;
-
-/* CM events queued for get_cm_event */
-static enum rdma_cm_event_type evq[16];
-static unsigned evq_n;
-static struct rdma_cm_id *last_id;
-
-static void push_event(enum rdma_cm_event_type e)
-{
-	evq[evq_n++] = e;
-}
-
-static struct rdma_event_channel *f_create_event_channel(void)
-{
-	struct rdma_event_channel *ch;
-
-	if (failing("event_channel"))
-		return NULL;
-	ch = calloc(1, sizeof(*ch));
-	ch->fd = eventfd(1, EFD_CLOEXEC); /* always readable: waits never sleep */
-	note('+', "evch");
-	return ch;
-}
-
-static void f_destroy_event_channel(struct rdma_event_channel *ch)
-{
-	close(ch->fd);
-	free(ch);
-	note('-', "evch");
-}
-
-static int f_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx,
-		       enum rdma_port_space ps)
-{
-	(void)ps;
-	if (failing("id"))
-		return -1;
-	*id = calloc(1, sizeof(**id));
-	(*id)->channel = ch;
-	(*id)->context = ctx;
-	(*id)->verbs = &fake_verbs;
-	last_id = *id;
-	note('+', "id");
-	return 0;
-}
-
-static int f_destroy_id(struct rdma_cm_id *id)
-{
-	free(id);
-	note('-', "id");
-	return 0;
-}
-
-static int f_resolve_addr(struct rdma_cm_id *id, struct sockaddr *s, struct sockaddr *d, int t)
-{
-	(void)id, (void)s, (void)d, (void)t;
-	if (failing("resolve_addr"))
-		return -1;
-	push_event(RDMA_CM_EVENT_ADDR_RESOLVED);
-	return 0;
-}
-
-static int f_resolve_route(struct rdma_cm_id *id, int t)
-{
-	(void)id, (void)t;
-	push_event(RDMA_CM_EVENT_ROUTE_RESOLVED);
-	return 0;
-}
-
-static int f_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
-{
-	(void)id, (void)p;
-	push_event(RDMA_CM_EVENT_ESTABLISHED);
-	return 0;
-}
-
-static int f_disconnect(struct rdma_cm_id *id)
-{
-	(void)id;
-	push_event(RDMA_CM_EVENT_DISCONNECTED);
-	return 0;
-}
-
-static int f_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev)
-{
-	struct rdma_cm_event *e;
-	unsigned i;
-
-	(void)ch;
-	if (evq_n == 0) {
-		errno = EAGAIN;
-		return -1;
-	}
-	e = calloc(1, sizeof(*e));
-	e->event = evq[0];
-	e->id = last_id;
-	if (e->event == RDMA_CM_EVENT_ESTABLISHED && est_pdata_set) {
-		e->param.conn.private_data = est_pdata;
-		e->param.conn.private_data_len = sizeof(est_pdata);
-	}
-	for (i = 1; i < evq_n; i++)
-		evq[i - 1] = evq[i];
-	evq_n--;
-	*ev = e;
-	return 0;
-}
-
-static int f_ack_cm_event(struct rdma_cm_event *ev)
-{
-	free(ev);
-	return 0;
-}
-
-static int f_query_device(struct ibv_context *c, struct ibv_device_attr *a)
-{
-	(void)c;
-	if (failing("query_device"))
-		return EIO;
-	a->max_mr_size = UINT64_MAX;
-	return 0;
-}
-
-static struct ibv_pd *f_alloc_pd(struct ibv_context *c)
-{
-	struct ibv_pd *pd;
-
-	if (failing("pd"))
-		return NULL;
-	pd = calloc(1, sizeof(*pd));
-	pd->context = c;
-	note('+', "pd");
-	return pd;
-}
-
-static int f_dealloc_pd(struct ibv_pd *pd)
-{
-	free(pd);
-	note('-', "pd");
-	return 0;
-}
-
-static unsigned nchannels;
-static struct ibv_comp_channel *f_create_comp_channel(struct ibv_context *c)
-{
-	struct ibv_comp_channel *ch;
-
-	(void)c;
-	if (failing(nchannels % 2 ? "comp_channel2" : "comp_channel1"))
-		return NULL;
-	nchannels++;
-	ch = calloc(1, sizeof(*ch));
-	ch->fd = eventfd(0, EFD_CLOEXEC);
-	note('+', "compch");
-	return ch;
-}
-
-static int f_destroy_comp_channel(struct ibv_comp_channel *ch)
-{
-	close(ch->fd);
-	free(ch);
-	note('-', "compch");
-	return 0;
-}
-
-static unsigned ncqs;
-static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, void *ctx,
-				  struct ibv_comp_channel *ch, int v)
-{
-	struct ibv_cq *cq;
-
-	(void)c, (void)cqe, (void)ctx, (void)ch, (void)v;
-	if (failing(ncqs % 2 ? "cq2" : "cq1"))
-		return NULL;
-	ncqs++;
-	cq = calloc(1, sizeof(*cq));
-	note('+', "cq");
-	return cq;
-}
-
-static int f_destroy_cq(struct ibv_cq *cq)
-{
-	free(cq);
-	note('-', "cq");
-	return 0;
-}
-
-static int f_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a)
-{
-	(void)a;
-	if (failing("qp"))
-		return -1;
-	id->qp = calloc(1, sizeof(*id->qp));
-	id->qp->pd = pd;
-	note('+', "qp");
-	return 0;
-}
-
-static void f_destroy_qp(struct rdma_cm_id *id)
-{
-	free(id->qp);
-	id->qp = NULL;
-	note('-', "qp");
-}
-
-static uint32_t next_key = 100;
-static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
-{
-	struct ibv_mr *mr;
-
-	(void)access;
-	if (failing("mr"))
-		return NULL;
-	mr = calloc(1, sizeof(*mr));
-	mr->pd = pd;
-	mr->addr = addr;
-	mr->length = len;
-	mr->lkey = next_key++;
-	mr->rkey = next_key++;
-	note('+', "mr");
-	return mr;
-}
-
-static int f_dereg_mr(struct ibv_mr *mr)
-{
-	free(mr);
-	note('-', "mr");
-	return 0;
-}
-
-static int f_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq, void **ctx)
-{
-	(void)ch, (void)cq, (void)ctx;
-	errno = EAGAIN;
-	return -1;
-}
-
-static void f_ack_cq_events(struct ibv_cq *cq, unsigned n)
-{
-	(void)cq, (void)n;
-}
-
-static int f_req_notify_cq(struct ibv_cq *cq, int s)
-{
-	(void)cq, (void)s;
-	return failing("notify") ? EINVAL : 0;
-}
-
-static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
-{
-	(void)cq, (void)n, (void)wc;
-	return 0; /* completions are simulated through the writer's wait callback */
-}
-
-static int f_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
-{
-	(void)qp;
-	if (post_send_ret) {
-		*bad = wr;
-		return post_send_ret;
-	}
-	for (; wr; wr = wr->next) {
-		struct rec_wr *r = &wrs[nwrs++ % 4096];
-
-		r->op = wr->opcode;
-		r->flags = wr->send_flags;
-		r->laddr = wr->sg_list[0].addr;
-		r->len = wr->sg_list[0].length;
-		r->raddr = wr->wr.rdma.remote_addr;
-		r->rkey = wr->wr.rdma.rkey;
-		r->wr_id = wr->wr_id;
-		r->msg_type = wr->opcode == IBV_WR_SEND
-				      ? rmig_get_be32((const uint8_t *)(uintptr_t)r->laddr + 4)
-				      : 0;
-	}
-	return 0;
-}
-
-static int f_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
-{
-	(void)qp, (void)wr, (void)bad;
-	return 0;
-}
-
+/* The fake itself is fake_glue.c; these slots are swapped in to see the failure conventions. */
 static int f_bad_rdmacm(struct rdma_cm_id *id, int backlog)
 {
 	(void)id, (void)backlog;
@@ -365,54 +45,15 @@ static int f_poll_broken(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return -2;
 }
 
-static struct rmig_rdma_glue fake;
-
 static int fake_setup(void **state)
 {
-	fake = *rmig_rdma_glue_default();
-	fake.create_event_channel = f_create_event_channel;
-	fake.destroy_event_channel = f_destroy_event_channel;
-	fake.create_id = f_create_id;
-	fake.destroy_id = f_destroy_id;
-	fake.resolve_addr = f_resolve_addr;
-	fake.resolve_route = f_resolve_route;
-	fake.connect = f_connect;
-	fake.disconnect = f_disconnect;
-	fake.get_cm_event = f_get_cm_event;
-	fake.ack_cm_event = f_ack_cm_event;
-	fake.query_device = f_query_device;
-	fake.alloc_pd = f_alloc_pd;
-	fake.dealloc_pd = f_dealloc_pd;
-	fake.create_comp_channel = f_create_comp_channel;
-	fake.destroy_comp_channel = f_destroy_comp_channel;
-	fake.create_cq = f_create_cq;
-	fake.destroy_cq = f_destroy_cq;
-	fake.create_qp = f_create_qp;
-	fake.destroy_qp = f_destroy_qp;
-	fake.reg_mr = f_reg_mr;
-	fake.dereg_mr = f_dereg_mr;
-	fake.get_cq_event = f_get_cq_event;
-	fake.ack_cq_events = f_ack_cq_events;
-	fake.req_notify_cq = f_req_notify_cq;
-	fake.poll_cq = f_poll_cq;
-	fake.post_send = f_post_send;
-	fake.post_recv = f_post_recv;
-	rmig_rdma_glue_set(&fake);
-	njournal = 0;
-	live = 0;
-	fail_at = NULL;
-	fail_errno = ENOMEM;
-	nwrs = 0;
-	post_send_ret = 0;
-	evq_n = 0;
-	nchannels = ncqs = 0;
-	est_pdata_set = false;
+	rmig_fake_install();
 	return rdma_test_setup(state);
 }
 
 static int fake_teardown(void **state)
 {
-	rmig_rdma_glue_set(NULL);
+	rmig_fake_remove();
 	return rdma_test_teardown(state);
 }
 
@@ -429,60 +70,41 @@ static void test_error_conventions(void **state)
 
 	(void)state;
 	/* ibv_post_*: a positive errno. */
-	post_send_ret = EINVAL;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&fake, &swr), -EINVAL);
-	post_send_ret = ENOMEM;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&fake, &swr), -ENOMEM);
-	post_send_ret = 0;
-	assert_int_equal(rmig_rdma_g_post_recv((struct ibv_qp *)&fake, &rwr), 0);
+	rmig_fake.post_send_ret = EINVAL;
+	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -EINVAL);
+	rmig_fake.post_send_ret = ENOMEM;
+	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -ENOMEM);
+	rmig_fake.post_send_ret = 0;
+	assert_int_equal(rmig_rdma_g_post_recv((struct ibv_qp *)&rmig_fake, &rwr), 0);
 	/* rdmacm: -1 and errno. */
-	fail_at = "id";
-	fail_errno = ENODEV;
+	rmig_fake.fail_at = "id";
+	rmig_fake.fail_errno = ENODEV;
 	assert_int_equal(rmig_rdma_g_create_id(NULL, &id, NULL), -ENODEV);
-	fake.listen = f_bad_rdmacm;
+	rmig_fake.glue.listen = f_bad_rdmacm;
 	assert_int_equal(rmig_rdma_g_listen(NULL, 1), -EADDRINUSE);
 	/* constructors: NULL and errno, into *err. */
-	fail_at = "mr";
-	fail_errno = ENOMEM;
+	rmig_fake.fail_at = "mr";
+	rmig_fake.fail_errno = ENOMEM;
 	mr = rmig_rdma_g_reg_mr(NULL, NULL, 4096, 0, &err);
 	assert_null(mr);
 	assert_int_equal(err, -ENOMEM);
-	fail_at = "cq1";
-	fail_errno = EINVAL;
+	rmig_fake.fail_at = "cq1";
+	rmig_fake.fail_errno = EINVAL;
 	err = 0;
-	cq = rmig_rdma_g_create_cq(&fake_verbs, 4, NULL, &err);
+	cq = rmig_rdma_g_create_cq(&rmig_fake.verbs, 4, NULL, &err);
 	assert_null(cq);
 	assert_int_equal(err, -EINVAL);
 	/* ibv_poll_cq: a negative count without errno. */
-	fake.poll_cq = f_poll_broken;
+	rmig_fake.glue.poll_cq = f_poll_broken;
 	assert_int_equal(rmig_rdma_g_poll_cq(NULL, 1, NULL), -EIO);
 	/* ibv_query_device: a positive errno. */
-	fail_at = "query_device";
-	assert_int_equal(rmig_rdma_g_query_device(&fake_verbs, &(struct ibv_device_attr){ 0 }),
+	rmig_fake.fail_at = "query_device";
+	assert_int_equal(rmig_rdma_g_query_device(&rmig_fake.verbs, &(struct ibv_device_attr){ 0 }),
 			 -EIO);
-	assert_int_equal(live, 0);
+	assert_int_equal(rmig_fake.live, 0);
 }
 
 /* ---------------- teardown in reverse ---------------- */
-
-/* The journal's destroys mirror its creates exactly. */
-static void assert_reverse_teardown(void)
-{
-	char stack[LOG_MAX][32];
-	unsigned n = 0, i;
-
-	for (i = 0; i < njournal; i++) {
-		if (journal[i][0] == '+') {
-			strcpy(stack[n++], journal[i] + 1);
-		} else {
-			assert_true(n > 0);
-			assert_string_equal(stack[n - 1], journal[i] + 1);
-			n--;
-		}
-	}
-	assert_int_equal(n, 0);
-	assert_int_equal(live, 0);
-}
 
 static void setup_fails_at(const char *step)
 {
@@ -491,12 +113,12 @@ static void setup_fails_at(const char *step)
 	int ret, abort_fd = eventfd(0, 0);
 
 	memset(&cm, 0, sizeof(cm));
-	njournal = 0;
-	live = 0;
-	nchannels = ncqs = 0;
-	evq_n = 0;
-	fail_at = step;
-	fail_errno = ENOMEM;
+	rmig_fake.njournal = 0;
+	rmig_fake.live = 0;
+	rmig_fake.nchannels = rmig_fake.ncqs = 0;
+	rmig_fake.evq_n = 0;
+	rmig_fake.fail_at = step;
+	rmig_fake.fail_errno = ENOMEM;
 	ret = rmig_rdma_cm_resolve(&cm, "127.0.0.1", 4444, 1000, -1);
 	if (ret == 0)
 		ret = rmig_rdma_cm_resources_create(&cm);
@@ -511,7 +133,7 @@ static void setup_fails_at(const char *step)
 		assert_int_equal(ret, 0);
 	rmig_rdma_cm_destroy(&cm);
 	close(abort_fd);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 }
 
 static void test_teardown_reverse_each_step(void **state)
@@ -547,9 +169,10 @@ static int wr_wait(void *opaque)
 	unsigned i;
 
 	(void)opaque;
-	for (i = nwrs; i-- > 0;) {
-		if (wrs[i].flags & IBV_SEND_SIGNALED) {
-			rmig_rdma_writer_complete(the_w, RMIG_RDMA_WRID_VALUE(wrs[i].wr_id));
+	for (i = rmig_fake.nwrs; i-- > 0;) {
+		if (rmig_fake.wrs[i].flags & IBV_SEND_SIGNALED) {
+			rmig_rdma_writer_complete(the_w,
+						  RMIG_RDMA_WRID_VALUE(rmig_fake.wrs[i].wr_id));
 			return 0;
 		}
 	}
@@ -563,7 +186,7 @@ static int wr_post_checked(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv
 
 	if (out > max_seen_outstanding)
 		max_seen_outstanding = out;
-	return f_post_send(qp, wr, bad);
+	return rmig_fake_post_send(qp, wr, bad);
 }
 
 static void test_writer_merge_split(void **state)
@@ -573,7 +196,7 @@ static void test_writer_merge_split(void **state)
 
 	(void)state;
 	the_w = &w;
-	rmig_rdma_writer_init(&w, (struct ibv_qp *)&fake, wr_resolve, wr_wait, NULL);
+	rmig_rdma_writer_init(&w, (struct ibv_qp *)&rmig_fake, wr_resolve, wr_wait, NULL);
 	/* three contiguous runs in chunk 0 -> one WRITE */
 	assert_int_equal(rmig_rdma_writer_queue(&w, 0, blen, 0, 8192), 0);
 	assert_int_equal(rmig_rdma_writer_queue(&w, 0, blen, 8192, 4096), 0);
@@ -583,19 +206,19 @@ static void test_writer_merge_split(void **state)
 	/* another block, same offsets: never merged with block 0 */
 	assert_int_equal(rmig_rdma_writer_queue(&w, 1, blen, MiB + 8192, 4096), 0);
 	assert_int_equal(rmig_rdma_writer_flush(&w, true), 0);
-	assert_int_equal(nwrs, 4);
-	assert_int_equal(wrs[0].op, IBV_WR_RDMA_WRITE);
-	assert_int_equal(wrs[0].len, 16384);
-	assert_int_equal(wrs[0].raddr, 0x80000000);
-	assert_int_equal(wrs[1].len, 8192); /* up to the chunk end */
-	assert_int_equal(wrs[1].raddr, 0x80000000 + MiB - 8192);
-	assert_int_equal(wrs[1].rkey, 2);
-	assert_int_equal(wrs[2].len, 8192); /* the rest, in chunk 1 */
-	assert_int_equal(wrs[2].raddr, 0x80000000 + MiB);
-	assert_int_equal(wrs[2].rkey, 3);
-	assert_int_equal(wrs[3].len, 4096);
+	assert_int_equal(rmig_fake.nwrs, 4);
+	assert_int_equal(rmig_fake.wrs[0].op, IBV_WR_RDMA_WRITE);
+	assert_int_equal(rmig_fake.wrs[0].len, 16384);
+	assert_int_equal(rmig_fake.wrs[0].raddr, 0x80000000);
+	assert_int_equal(rmig_fake.wrs[1].len, 8192); /* up to the chunk end */
+	assert_int_equal(rmig_fake.wrs[1].raddr, 0x80000000 + MiB - 8192);
+	assert_int_equal(rmig_fake.wrs[1].rkey, 2);
+	assert_int_equal(rmig_fake.wrs[2].len, 8192); /* the rest, in chunk 1 */
+	assert_int_equal(rmig_fake.wrs[2].raddr, 0x80000000 + MiB);
+	assert_int_equal(rmig_fake.wrs[2].rkey, 3);
+	assert_int_equal(rmig_fake.wrs[3].len, 4096);
 	/* the flushed last one is signalled */
-	assert_true(wrs[3].flags & IBV_SEND_SIGNALED);
+	assert_true(rmig_fake.wrs[3].flags & IBV_SEND_SIGNALED);
 	assert_int_equal(rmig_rdma_writer_wait_all(&w), 0);
 	assert_int_equal(w.completed, w.posted);
 }
@@ -608,17 +231,17 @@ static void test_writer_signalling_bounded(void **state)
 	(void)state;
 	the_w = &w;
 	max_seen_outstanding = 0;
-	fake.post_send = wr_post_checked;
-	rmig_rdma_writer_init(&w, (struct ibv_qp *)&fake, wr_resolve, wr_wait, NULL);
+	rmig_fake.glue.post_send = wr_post_checked;
+	rmig_rdma_writer_init(&w, (struct ibv_qp *)&rmig_fake, wr_resolve, wr_wait, NULL);
 	/* 300 separate pages (every other page): 300 WRITEs */
 	for (i = 0; i < 300; i++)
 		assert_int_equal(rmig_rdma_writer_queue(&w, 0, 64 * MiB, (uint64_t)i * 8192, 4096),
 				 0);
 	assert_int_equal(rmig_rdma_writer_flush(&w, true), 0);
 	assert_int_equal(rmig_rdma_writer_wait_all(&w), 0);
-	assert_int_equal(nwrs, 300);
-	for (i = 0; i < nwrs; i++) {
-		if (wrs[i].flags & IBV_SEND_SIGNALED) {
+	assert_int_equal(rmig_fake.nwrs, 300);
+	for (i = 0; i < rmig_fake.nwrs; i++) {
+		if (rmig_fake.wrs[i].flags & IBV_SEND_SIGNALED) {
 			sig++;
 			since = 0;
 		} else if (++since > max_gap) {
@@ -627,7 +250,7 @@ static void test_writer_signalling_bounded(void **state)
 	}
 	assert_true(max_gap < RMIG_RDMA_SIGNAL_EVERY);	    /* every Nth is signalled */
 	assert_true(sig <= 300 / RMIG_RDMA_SIGNAL_EVERY + 2); /* and not many more */
-	assert_true(wrs[nwrs - 1].flags & IBV_SEND_SIGNALED); /* the last one */
+	assert_true(rmig_fake.wrs[rmig_fake.nwrs - 1].flags & IBV_SEND_SIGNALED); /* the last one */
 	assert_true(max_seen_outstanding <= RMIG_RDMA_MAX_OUTSTANDING);
 	assert_true(max_seen_outstanding > RMIG_RDMA_SIGNAL_EVERY); /* it did pipeline */
 }
@@ -673,21 +296,21 @@ static void test_zero_chunk_compress(void **state)
 	assert_int_equal(rmig_rdma_keycache_set_remote_block(rc.kc, 0, 0x5000000, 0, 0), 0);
 	rc.setup_done = true;
 	rmig_ram_bitmap_set_all(&ram);
-	nwrs = 0;
+	rmig_fake.nwrs = 0;
 	assert_int_equal(rmig_rdma_source_before(&rc, RMIG_RAM_PHASE_ROUND), 0);
 	/* the whole zero block, as runs of 64 pages */
 	for (i = 0; i < b->npages; i += 64)
 		assert_int_equal(rmig_rdma_source_save(&rc, b, i, 64, &acc), 0);
 	assert_int_equal(rmig_rdma_source_after(&rc, RMIG_RAM_PHASE_ROUND, &acc), 0);
-	for (i = 0; i < nwrs; i++) {
-		if (wrs[i].op == IBV_WR_RDMA_WRITE)
+	for (i = 0; i < rmig_fake.nwrs; i++) {
+		if (rmig_fake.wrs[i].op == IBV_WR_RDMA_WRITE)
 			nwrite++;
-		else if (wrs[i].msg_type == RMIG_RDMA_MSG_COMPRESS)
+		else if (rmig_fake.wrs[i].msg_type == RMIG_RDMA_MSG_COMPRESS)
 			ncomp++;
-		else if (wrs[i].msg_type == RMIG_RDMA_MSG_REGISTER_FINISHED)
+		else if (rmig_fake.wrs[i].msg_type == RMIG_RDMA_MSG_REGISTER_FINISHED)
 			nfin++;
 		else
-			fail_msg("unexpected message type %u", wrs[i].msg_type);
+			fail_msg("unexpected message type %u", rmig_fake.wrs[i].msg_type);
 	}
 	assert_int_equal(nwrite, 0);   /* nothing registered, nothing written */
 	assert_int_equal(ncomp, 1);    /* one batched COMPRESS message */
@@ -697,19 +320,10 @@ static void test_zero_chunk_compress(void **state)
 	assert_int_equal(rmig_rdma_keycache_registered_count(rc.kc), 0);
 	free_conn(&rc);
 	rmig_ram_fini(&ram);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 }
 
 /* ---------------- dynamic mode: lazy per-chunk local registration ---------------- */
-
-static unsigned count_journal(unsigned from, const char *what)
-{
-	unsigned i, n = 0;
-
-	for (i = from; i < njournal; i++)
-		n += !strcmp(journal[i], what);
-	return n;
-}
 
 /* Writes to chunks 0 (twice), 1 and 17 of a 20 MiB block: one local MR per chunk written. */
 static void test_dynamic_local_mrs(void **state)
@@ -735,8 +349,8 @@ static void test_dynamic_local_mrs(void **state)
 				 0);
 	}
 	rc.setup_done = true;
-	nwrs = 0;
-	mark = njournal;
+	rmig_fake.nwrs = 0;
+	mark = rmig_fake.njournal;
 	assert_int_equal(rmig_rdma_source_before(&rc, RMIG_RAM_PHASE_ROUND), 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(rmig_rdma_source_save(&rc, b, (chunks[i] * MiB) >> 12, 4, &acc),
@@ -746,14 +360,14 @@ static void test_dynamic_local_mrs(void **state)
 	/* Post the WRITEs; the fake CQ never completes them, so retire them by hand. */
 	assert_int_equal(rmig_rdma_writer_flush(&rc.w, true), 0);
 	rmig_rdma_writer_complete(&rc.w, rc.w.posted);
-	for (i = 0; i < nwrs; i++)
-		nwrite += wrs[i].op == IBV_WR_RDMA_WRITE;
+	for (i = 0; i < rmig_fake.nwrs; i++)
+		nwrite += rmig_fake.wrs[i].op == IBV_WR_RDMA_WRITE;
 	assert_int_equal(nwrite, 4);
-	assert_int_equal(count_journal(mark, "+mr"), 3);
+	assert_int_equal(rmig_fake_journal_count(mark, "+mr"), 3);
 	assert_int_equal(acc.normal_pages, 16);
 	free_conn(&rc);
 	rmig_ram_fini(&ram);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 }
 
 /* ---------------- RMIG_RDMA_MAX_MR_SIZE ---------------- */
@@ -793,7 +407,7 @@ static void test_max_mr_size_knob(void **state)
 	assert_error_mentions("RMIG_RDMA_MAX_MR_SIZE");
 	assert_int_equal(cm_with_knob("lots", &m), -EINVAL);
 	assert_int_equal(cm_with_knob("-4M", &m), -EINVAL);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 }
 
 /* ---------------- pin-all refused ---------------- */
@@ -809,8 +423,8 @@ static void test_pin_all_refused_falls_back(void **state)
 	struct rmig_rdma_conn *rc;
 
 	(void)state;
-	rmig_rdma_caps_encode(&answer, est_pdata);
-	est_pdata_set = true;
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.est_pdata_set = true;
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_false(rc->pin_all);
@@ -818,12 +432,12 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_true(rc->credits);
 	assert_int_equal(rdma_test_warnings, 1); /* "refused pin-all; falling back" */
 	rmig_rdma_ops()->close(c);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 
 	/* granted: pin-all stays on */
 	answer.flags = RMIG_RDMA_CAP_PIN_ALL;
-	rmig_rdma_caps_encode(&answer, est_pdata);
-	njournal = 0;
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.njournal = 0;
 	rdma_test_warnings = 0;
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
@@ -832,26 +446,26 @@ static void test_pin_all_refused_falls_back(void **state)
 	assert_false(rc->credits);
 	assert_int_equal(rdma_test_warnings, 0);
 	rmig_rdma_ops()->close(c);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 
 	/* granted with PIN_SEGMENTS: blocks may come in several regions */
 	answer.flags = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS;
-	rmig_rdma_caps_encode(&answer, est_pdata);
-	njournal = 0;
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.njournal = 0;
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_true(rc->pin_all);
 	assert_true(rc->pin_segments);
 	assert_true((rc->ctrl.caps & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0);
 	rmig_rdma_ops()->close(c);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 
 	/* A destination answering an unknown version is refused (docs/rdma.txt section 2). */
 	answer.version = 2;
-	rmig_rdma_caps_encode(&answer, est_pdata);
-	njournal = 0;
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.njournal = 0;
 	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), -EPROTONOSUPPORT);
-	assert_reverse_teardown();
+	rmig_fake_assert_reverse_teardown();
 }
 
 int main(void)
