@@ -22,6 +22,12 @@
 #define RMIG_RDMA_REQ_BATCH 16	   /* elements (runs of chunks) per REGISTER_REQUEST */
 #define RMIG_RDMA_REQ_INFLIGHT 2   /* REGISTER_REQUESTs awaiting their result */
 #define RMIG_RDMA_LOOKAHEAD 32	   /* chunks requested ahead of the write position */
+/*
+ * Chunks one REGISTER_REQUEST asks for at most.  A prefetch starts once
+ * the writer is within LOOKAHEAD / 2 of the last chunk asked for, so a
+ * request covers about that many anyway; the cap keeps the rule exact.
+ */
+#define RMIG_RDMA_REQ_MAX_CHUNKS (RMIG_RDMA_LOOKAHEAD / 2)
 #define RMIG_RDMA_COMPRESS_BATCH 1024
 
 /* One REGISTER_REQUEST awaiting its result: element i asks for chunks [chunk, chunk + count). */
@@ -60,7 +66,7 @@ struct rmig_rdma_conn {
 	uint32_t req_head, req_count;
 	/*
 	 * Chunks the next REGISTER_REQUEST may ask for: 1 at the start of a
-	 * round, doubling per request up to RMIG_RDMA_LOOKAHEAD.  The
+	 * round, doubling per request up to RMIG_RDMA_REQ_MAX_CHUNKS.  The
 	 * destination answers a request only once it has registered all of it
 	 * (first-touch faults of fresh memory, ~2-4 ms per MiB under
 	 * soft-RoCE), so a full first request would stall the first WRITE.

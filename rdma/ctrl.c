@@ -505,12 +505,14 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	uint32_t i;
 
 	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
-	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->cm->qp)
+	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->cm->qp ||
+	    ctrl->error_sent)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)
 		return;
 	rmig_rdma_hdr_encode(&h, send_buf(ctrl, i));
-	(void)post_send(ctrl, i, RMIG_RDMA_HDR_SIZE);
+	if (post_send(ctrl, i, RMIG_RDMA_HDR_SIZE) == 0)
+		ctrl->error_sent = true;
 }
 
 static int grant(struct rmig_rdma_ctrl *ctrl)

@@ -60,6 +60,7 @@ struct rmig_rdma_ctrl {
 	int abort_fd;	      /* eventfd; readable once aborted */
 	atomic_bool aborted;
 	int error;	      /* sticky -errno */
+	bool error_sent;      /* ERROR goes out once, however many paths fail */
 	bool credits_mode;
 	uint32_t caps;	      /* effective capability flags: which extension types decode */
 	uint32_t window;      /* credits we grant at most: 1, or RMIG_RDMA_CREDITS */

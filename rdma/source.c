@@ -127,6 +127,13 @@ static int poll_responses(struct rmig_rdma_conn *rc, bool block)
 
 /* --- register requests --- */
 
+static bool run_overlaps(const struct rmig_rdma_pending *r, uint32_t block, uint64_t start,
+			 uint64_t len)
+{
+	return !rmig_rdma_pending_empty(r) && r->block == block && r->offset < start + len &&
+	       start < r->offset + r->len;
+}
+
 static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk)
 {
 	uint64_t start = rmig_rdma_chunk_start(chunk);
@@ -136,7 +143,16 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uin
 
 	if (rmig_rdma_keycache_state(rc->kc, b->index, chunk) != RMIG_RDMA_CHUNK_UNREGISTERED)
 		return false;
-	/* Only chunks this round will write, and not the all-zero ones (COMPRESS instead). */
+	/*
+	 * Only chunks this round will write, and not the all-zero ones
+	 * (COMPRESS instead).  The migration thread clears a run's dirty bits
+	 * before it hands the run over, so the rest of the run being queued
+	 * (the next chunk, when the run crosses a chunk end) is no longer
+	 * dirty in the bitmap: ask the writer too.
+	 */
+	if (run_overlaps(&rc->w.rest, b->index, start, len) ||
+	    run_overlaps(&rc->w.pending, b->index, start, len))
+		return !rmig_buffer_is_zero(b->host + start, len);
 	p = rmig_ramblock_next_run(b, first, last - first, &n);
 	if (p >= last || n == 0)
 		return false;
@@ -233,7 +249,7 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 		return ret;
 	rc->req_count++;
 	rc->reg_requests++;
-	rc->req_budget = RMIG_MIN(rc->req_budget * 2, RMIG_RDMA_LOOKAHEAD);
+	rc->req_budget = RMIG_MIN(rc->req_budget * 2, RMIG_RDMA_REQ_MAX_CHUNKS);
 	if (rc->acc)
 		rc->acc->transferred += RMIG_RDMA_HDR_SIZE + q->n * RMIG_RDMA_REGISTER_SIZE;
 	return 0;
@@ -438,7 +454,6 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
-	rc->req_budget = 1;
 	rmig_rdma_writer_init(&rc->w, rc->cm.qp, resolve, rmig_rdma_conn_wait, rc);
 	rc->ctrl.write_posted = &rc->w.posted;
 	rc->ctrl.write_done = write_done;

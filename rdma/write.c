@@ -22,6 +22,7 @@ void rmig_rdma_writer_init(struct rmig_rdma_writer *w, struct ibv_qp *qp,
 	w->wait = wait;
 	w->opaque = opaque;
 	rmig_rdma_pending_clear(&w->pending);
+	rmig_rdma_pending_clear(&w->rest);
 }
 
 void rmig_rdma_writer_complete(struct rmig_rdma_writer *w, uint64_t seq)
@@ -111,7 +112,10 @@ int rmig_rdma_writer_queue(struct rmig_rdma_writer *w, uint32_t block, uint64_t 
 			len -= n;
 			continue;
 		}
+		w->rest = (struct rmig_rdma_pending){ .block = block, .offset = offset, .len = len,
+						      .chunk = rmig_rdma_chunk_index(offset) };
 		ret = rmig_rdma_writer_flush(w, false);
+		rmig_rdma_pending_clear(&w->rest);
 		if (ret < 0)
 			return ret;
 		n = rmig_rdma_pending_start(&w->pending, block_len, block, offset, len);

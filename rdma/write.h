@@ -52,6 +52,12 @@ struct rmig_rdma_writer {
 	void *opaque;
 	struct rmig_rdma_pending pending;
 	uint64_t pending_block_len;
+	/*
+	 * While a queue call flushes: the rest of the run it was given.
+	 * Those pages are dirty but already cleared from the bitmap, so the
+	 * resolver's look-ahead must learn about them here.
+	 */
+	struct rmig_rdma_pending rest;
 	uint64_t posted;    /* WRITEs posted (a sequence number) */
 	uint64_t completed; /* WRITEs known complete */
 	uint32_t unsignalled;
