@@ -494,6 +494,25 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 _Static_assert(RMIG_RDMA_MAX_SEGMENTS <= RMIG_RDMA_KEYCACHE_MAX_REGIONS,
 	       "the key cache must hold every segment a block may have");
 
+/* One set-up exchange: @req (empty, needs a credit), then its answer @resp in @m. */
+static int request_answer(struct rmig_rdma_conn *rc, uint32_t req, uint32_t resp,
+			  const char *during, struct rmig_rdma_msg *m)
+{
+	int ret = rmig_rdma_ctrl_send(&rc->ctrl, req, 1, NULL, 0, true);
+
+	if (ret < 0)
+		return ret;
+	ret = rmig_rdma_ctrl_recv(&rc->ctrl, m, false);
+	if (ret == -ECONNRESET)
+		rmig_error("rdma: the destination disconnected during %s", during);
+	if (ret < 0)
+		return ret;
+	ret = rmig_rdma_validate_type(&m->hdr, resp);
+	if (ret == -EPROTO)
+		return source_protocol_error(rc);
+	return ret;
+}
+
 /*
  * [PIN_SEGMENTS] A block the destination registered as several memory
  * regions has a key per region; RAM_BLOCKS_RESULT (@blocks) carried only
@@ -506,16 +525,10 @@ static int exchange_segments(struct rmig_rdma_conn *rc, const struct rmig_rdma_b
 	uint32_t n, i;
 	int ret;
 
-	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0, true);
+	ret = request_answer(rc, RMIG_RDMA_MSG_SEGMENTS_REQUEST, RMIG_RDMA_MSG_SEGMENTS_RESULT,
+			     "the segment exchange", &m);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
-	if (ret == -ECONNRESET)
-		rmig_error("rdma: the destination disconnected during the segment exchange");
-	if (ret < 0)
-		return ret;
-	if (rmig_rdma_validate_type(&m.hdr, RMIG_RDMA_MSG_SEGMENTS_RESULT) < 0)
-		return source_protocol_error(rc);
 	n = rmig_rdma_hdr_count(&m.hdr);
 	segs = calloc(n ? n : 1, sizeof(*segs));
 	if (!segs) {
@@ -541,19 +554,10 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 	uint32_t i;
 	int ret;
 
-	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0, true);
+	ret = request_answer(rc, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT,
+			     "the RAM block exchange", &m);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
-	if (ret == -ECONNRESET)
-		rmig_error("rdma: the destination disconnected during the RAM block exchange");
-	if (ret < 0)
-		return ret;
-	if (m.hdr.type != RMIG_RDMA_MSG_RAM_BLOCKS_RESULT) {
-		rmig_error("rdma: expected RAM_BLOCKS_RESULT from the destination, got %s",
-			   rmig_rdma_msg_name(m.hdr.type));
-		return source_protocol_error(rc);
-	}
 	blocks = calloc(rc->ram->nblocks, sizeof(*blocks));
 	if (!blocks) {
 		rmig_error("rdma: out of memory");
