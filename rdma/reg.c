@@ -14,6 +14,7 @@
 #include "glue.h"
 #include "log.h"
 #include "params.h"
+#include "populate.h"
 #include "util.h"
 
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
@@ -183,6 +184,12 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
 			return -E2BIG;
 		}
 		db->seg_len = seg;
+		/*
+		 * Fault the block in on every CPU first; registering then only
+		 * pins.  Advisory: on failure the registration faults the pages
+		 * in itself and reports what goes wrong, with the memlock advice.
+		 */
+		(void)rmig_mem_populate(b->host, b->length, rmig_populate_threads());
 		for (off = 0; off < b->length; off += seg) {
 			char what[RMIG_BLOCK_NAME_MAX + 32];
 			uint64_t len = RMIG_MIN(seg, b->length - off);

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "glue.h"
 #include "log.h"
+#include "populate.h"
 #include "util.h"
 #include "validate.h"
 #include "zero.h"
@@ -471,6 +472,8 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 		struct rmig_ramblock *b = rc->ram->blocks[i];
 		uint64_t off;
 
+		/* As the destination does (rdma/reg.c); advisory. */
+		(void)rmig_mem_populate(b->host, b->length, rmig_populate_threads());
 		for (off = 0; off < b->length; off += seg) {
 			struct rmig_rdma_region r = { .start = off,
 						      .len = RMIG_MIN(seg, b->length - off) };
