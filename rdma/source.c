@@ -497,15 +497,12 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 _Static_assert(RMIG_RDMA_MAX_SEGMENTS <= RMIG_RDMA_KEYCACHE_MAX_REGIONS,
 	       "the key cache must hold every segment a block may have");
 
-/* One set-up exchange: @req (empty, needs a credit), then its answer @resp in @m. */
-static int request_answer(struct rmig_rdma_conn *rc, uint32_t req, uint32_t resp,
-			  const char *during, struct rmig_rdma_msg *m)
+/* The answer @resp to a set-up request, in @m. */
+static int answer_recv(struct rmig_rdma_conn *rc, uint32_t resp, const char *during,
+		       struct rmig_rdma_msg *m)
 {
-	int ret = rmig_rdma_ctrl_send(&rc->ctrl, req, 1, NULL, 0, true);
+	int ret = rmig_rdma_ctrl_recv(&rc->ctrl, m, false);
 
-	if (ret < 0)
-		return ret;
-	ret = rmig_rdma_ctrl_recv(&rc->ctrl, m, false);
 	if (ret == -ECONNRESET)
 		rmig_error("rdma: the destination disconnected during %s", during);
 	if (ret < 0)
@@ -514,6 +511,15 @@ static int request_answer(struct rmig_rdma_conn *rc, uint32_t req, uint32_t resp
 	if (ret == -EPROTO)
 		return source_protocol_error(rc);
 	return ret;
+}
+
+/* One set-up exchange: @req (empty, needs a credit), then its answer @resp in @m. */
+static int request_answer(struct rmig_rdma_conn *rc, uint32_t req, uint32_t resp,
+			  const char *during, struct rmig_rdma_msg *m)
+{
+	int ret = rmig_rdma_ctrl_send(&rc->ctrl, req, 1, NULL, 0, true);
+
+	return ret < 0 ? ret : answer_recv(rc, resp, during, m);
 }
 
 /*
@@ -557,8 +563,15 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 	uint32_t i;
 	int ret;
 
-	ret = request_answer(rc, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT,
-			     "the RAM block exchange", &m);
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0, true);
+	/*
+	 * Under pin-all the destination now registers all its RAM; register
+	 * ours meanwhile rather than after its answer.
+	 */
+	if (ret == 0 && rc->pin_all)
+		ret = pin_all_local(rc);
+	if (ret == 0)
+		ret = answer_recv(rc, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, "the RAM block exchange", &m);
 	if (ret < 0)
 		return ret;
 	blocks = calloc(rc->ram->nblocks, sizeof(*blocks));
@@ -583,8 +596,6 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 	if (ret == 0 && rc->pin_all && rc->pin_segments)
 		ret = exchange_segments(rc, blocks);
 	free(blocks);
-	if (ret == 0 && rc->pin_all)
-		ret = pin_all_local(rc);
 	return ret;
 }
 
