@@ -7,10 +7,11 @@
  *
  * Environment knobs (testing and interop):
  *   RMIG_RDMA_NO_PIN_ALL=1   destination refuses pin-all
- *   RMIG_RDMA_NO_CREDITS=1   offer none of rmig's extensions (CREDITS,
- *                            REG_BATCH, PIN_SEGMENTS): speak plain QEMU v1
- *                            (one READY per message, one element per
- *                            request, one rkey per pinned block)
+ *   RMIG_RDMA_NO_CREDITS=1   offer neither CREDITS nor REG_BATCH: QEMU's
+ *                            flow (one READY per message, one element per
+ *                            request); PIN_SEGMENTS stays
+ *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
+ *                            v1, one rkey per pinned block too
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (cm.c)
  */
 #include <errno.h>
@@ -45,8 +46,10 @@ static uint32_t offered_caps(void)
 {
 	uint32_t f = RMIG_RDMA_CAPS_KNOWN;
 
+	if (env_on("RMIG_RDMA_NO_EXTENSIONS"))
+		return f & RMIG_RDMA_CAP_PIN_ALL; /* QEMU's one flag */
 	if (env_on("RMIG_RDMA_NO_CREDITS"))
-		f &= RMIG_RDMA_CAP_PIN_ALL; /* QEMU's one flag: no rmig extension at all */
+		f &= ~(RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH);
 	return f;
 }
 

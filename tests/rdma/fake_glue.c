@@ -109,7 +109,12 @@ static int f_resolve_route(struct rdma_cm_id *id, int t)
 
 static int f_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
 {
-	(void)id, (void)p;
+	(void)id;
+	rmig_fake.conn_pdata_len = 0;
+	if (p && p->private_data && p->private_data_len >= sizeof(rmig_fake.conn_pdata)) {
+		memcpy(rmig_fake.conn_pdata, p->private_data, sizeof(rmig_fake.conn_pdata));
+		rmig_fake.conn_pdata_len = sizeof(rmig_fake.conn_pdata);
+	}
 	push_event(RDMA_CM_EVENT_ESTABLISHED);
 	return 0;
 }

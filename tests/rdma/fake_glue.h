@@ -61,6 +61,9 @@ struct rmig_fake {
 	/* private data of the ESTABLISHED event (the destination's caps answer) */
 	uint8_t est_pdata[8];
 	bool est_pdata_set;
+	/* what the last rdma_connect offered in its private data */
+	uint8_t conn_pdata[8];
+	uint8_t conn_pdata_len;
 	/* CM events queued for get_cm_event */
 	enum rdma_cm_event_type evq[16];
 	unsigned evq_n;

@@ -64,6 +64,12 @@ else bad "pin-all-refused: no fallback warning"; cat "$T/pin-all-refused.err"; f
 # registers each block as several memory regions and sends their keys in SEGMENTS_RESULT
 # (PIN_SEGMENTS).  Odd sizes: 9000K is 3 regions, the last short; 5124K is 2.
 loop pin-all-segments 0 RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M
+# The same with QEMU's one-credit READY flow: SEGMENTS_REQUEST waits for its READY like any request.
+loop pin-all-segments-ready 0 RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 -- \
+	--ram 9000K,5124K --pin-all --dirty-rate 1M -v
+if grep -q "pin-all registration, v1 READY flow control" "$T/pin-all-segments-ready.err"; then
+	ok "pin-all-segments-ready: pin-all under READY flow control"
+else bad "pin-all-segments-ready: not pin-all with READY flow"; cat "$T/pin-all-segments-ready.err"; fi
 # A bad knob is a usage error on both ends, not "cancelled" (loopback cancels the source when its
 # destination fails, which once made it exit 130).
 loop bad-max-mr-size 2 RMIG_RDMA_MAX_MR_SIZE=junk -- --ram 4M
@@ -79,7 +85,7 @@ rc=$?; wait $IN; irc=$?
 if [[ $rc == 0 && $irc == 0 ]]; then ok "incoming+migrate"; else bad "incoming+migrate: $rc/$irc"; cat "$T/mig1.err" "$T/in1.err"; fi
 
 # --- the same pin-all against a plain v1 destination: one key per block is all v1 can carry ---
-RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 "$RMIG" incoming "rdma:$A:47015" \
+RMIG_RDMA_NO_EXTENSIONS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 "$RMIG" incoming "rdma:$A:47015" \
 	>"$T/in5.out" 2>"$T/in5.err" &
 IN=$!
 wait_listen "$T/in5.err" || sleep 2

@@ -194,7 +194,7 @@ static void test_pin_segments_v1_peer(void **state)
 	assert_int_equal(rmig_rdma_caps_accept(want, &ans, &eff), 0);
 	assert_int_equal(eff, RMIG_RDMA_CAP_PIN_ALL);
 
-	/* An rmig destination with RMIG_RDMA_NO_CREDITS=1 supports PIN_ALL only, too. */
+	/* An rmig destination with RMIG_RDMA_NO_EXTENSIONS=1 supports PIN_ALL only, too. */
 	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAP_PIN_ALL, &ans), 0);
 	assert_int_equal(ans.flags, RMIG_RDMA_CAP_PIN_ALL);
 

@@ -468,6 +468,43 @@ static void test_pin_all_refused_falls_back(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* ---------------- what the source offers under each knob ---------------- */
+
+static uint32_t offered_with(const char *knob)
+{
+	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
+				       .rdma_pin_all = true };
+	struct rmig_rdma_caps answer = { .version = 1, .flags = 0 }, offer;
+	struct rmig_conn *c = NULL;
+
+	if (knob)
+		setenv(knob, "1", 1);
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.est_pdata_set = true;
+	rmig_fake.njournal = 0;
+	rdma_test_warnings = 0;
+	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	if (knob)
+		unsetenv(knob);
+	rmig_rdma_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+	assert_int_equal(rmig_fake.conn_pdata_len, RMIG_RDMA_CAPS_SIZE);
+	assert_int_equal(rmig_rdma_caps_decode(rmig_fake.conn_pdata, RMIG_RDMA_CAPS_SIZE, &offer),
+			 0);
+	return offer.flags;
+}
+
+static void test_offered_caps_knobs(void **state)
+{
+	(void)state;
+	assert_int_equal(offered_with(NULL), RMIG_RDMA_CAPS_KNOWN);
+	/* QEMU's flow, but pin-all may still come in several regions */
+	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"),
+			 RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
+	/* plain v1: what QEMU itself would offer */
+	assert_int_equal(offered_with("RMIG_RDMA_NO_EXTENSIONS"), RMIG_RDMA_CAP_PIN_ALL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_max_mr_size_knob, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_all_refused_falls_back, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_offered_caps_knobs, fake_setup, fake_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
