@@ -1,35 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to plugin/ (and the rdma sources when built in): the ops tables
- * of the built-in transports, and the registry entry points the module
- * loader needs beyond registry.h.
+ * The list of transports rmig knows at build time, in one place (as
+ * libfabric's ofi_prov.h lists its providers).  Each transport is in one of
+ * three modes:
+ *
+ *   built in   its ops function is linked into librmig and listed here;
+ *   module     it is built as a .so that exports RMIG_TRANSPORT_INIT_SYMBOL
+ *              and is found by the loader at run time; listed as NULL;
+ *   absent     not built at all; listed as NULL.
+ *
+ * A transport's source opens its entry point with its RMIG_<NAME>_INI
+ * macro, so the same file builds in either of the first two modes.  The
+ * engine (common/engine/transports.c) walks RMIG_BUILTIN_TRANSPORTS; the
+ * registry below it never calls a transport by name.
  */
 #ifndef RMIG_BUILTIN_H
 #define RMIG_BUILTIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "transport.h"
+#include <rmig/transport.h>
 
+#include "rmig-config.h"
+
+typedef const struct rmig_transport_ops *(*rmig_builtin_ops_fn)(void);
+
+/* The socket transports are always built in. */
 const struct rmig_transport_ops *rmig_tcp_ops(void);
 const struct rmig_transport_ops *rmig_unix_ops(void);
 const struct rmig_transport_ops *rmig_fd_ops(void);
-/* Implemented by rdma/ when RMIG_RDMA_BUILTIN is 1. */
-const struct rmig_transport_ops *rmig_rdma_builtin_ops(void);
 
-/*
- * Validate @ops without registering or reporting anything: returns 0, or a
- * negative errno with the reason written to @why, so the loader can name
- * the module file in its own report.
- */
-int rmig_transport_check(const struct rmig_transport_ops *ops, char *why, size_t whylen);
+#if RMIG_HAVE_RDMA && RMIG_RDMA_BUILTIN
+const struct rmig_transport_ops *rmig_rdma_ops(void);
+#define RMIG_RDMA_OPS rmig_rdma_ops
+#elif RMIG_HAVE_RDMA
+#define RMIG_RDMA_INI const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version)
+#define RMIG_RDMA_OPS NULL
+#else
+#define RMIG_RDMA_OPS NULL
+#endif
 
-/*
- * Register an already-checked table, taking ownership of @dl_handle (may be
- * NULL), which rmig_transport_reset() dlcloses.  Quietly returns -EEXIST if
- * the scheme is taken (the caller then still owns @dl_handle), -ENOSPC
- * (reported) when the table is full.
- */
-int rmig_transport_add(const struct rmig_transport_ops *ops, void *dl_handle);
+/* NULL entries are transports that are modules or absent in this build. */
+#define RMIG_BUILTIN_TRANSPORTS                                                                    \
+	{                                                                                          \
+		rmig_tcp_ops, rmig_unix_ops, rmig_fd_ops, RMIG_RDMA_OPS,                           \
+	}
 
 #endif /* RMIG_BUILTIN_H */

@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "builtin.h"
-#include "log.h"
-#include "sock.h"
-#include "util.h"
+#include "plugin/builtin.h"
+#include <rmig/log.h>
+#include "plugin/sock.h"
+#include "common/base/util.h"
 
 struct fd_listener {
 	struct rmig_listener base; /* first */

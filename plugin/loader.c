@@ -13,9 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "builtin.h"
-#include "log.h"
-#include "registry.h"
+#include "plugin/builtin.h"
+#include <rmig/log.h>
+#include "plugin/loader.h"
+#include "plugin/registry.h"
 
 int rmig_transport_load(const char *path)
 {

@@ -5,7 +5,7 @@
  * optional slots exist in exactly one place (libfabric's FI_CHECK_OP idea).
  *
  * Locking: table_lock guards the table; init_lock serialises
- * rmig_transport_init_all() and rmig_transport_reset().  Order: init_lock
+ * rmig_transport_init_once() and rmig_transport_reset().  Order: init_lock
  * before table_lock.  Registered ops are never unregistered except by
  * reset, which the caller must not race with live connections.
  */
@@ -16,11 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "builtin.h"
-#include "log.h"
-#include "registry.h"
-#include "rmig-config.h"
-#include "util.h"
+#include <rmig/log.h>
+#include "plugin/registry.h"
+#include "common/base/util.h"
 
 #define SCHEME_MAX 15
 
@@ -206,65 +204,15 @@ void rmig_transport_reset(void)
 	pthread_mutex_unlock(&init_lock);
 }
 
-static int add_builtin(const struct rmig_transport_ops *ops)
+int rmig_transport_init_once(int (*init)(void))
 {
-	char why[200];
-	int r;
-
-	/* A NULL table means "not available here" (an rdma build on a host without devices). */
-	if (!ops)
-		return 0;
-	r = rmig_transport_check(ops, why, sizeof(why));
-	if (r < 0) {
-		rmig_error("built-in transport '%s' is broken: %s", ops->scheme ? ops->scheme : "?",
-			   why);
-		return r;
-	}
-	r = rmig_transport_add(ops, NULL);
-	/* Someone registered that scheme before us (a test double): theirs wins. */
-	return r == -EEXIST ? 0 : r;
-}
-
-/* Load modules from every directory of a ':'-separated list; empty entries are skipped. */
-static void load_dirs(const char *list)
-{
-	char *copy = strdup(list), *dir, *save = NULL;
-
-	if (!copy) {
-		rmig_error("out of memory reading the transport module path '%s'", list);
-		return;
-	}
-	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
-		rmig_transport_load_dir(dir);
-	free(copy);
-}
-
-int rmig_transport_init_all(void)
-{
-	const char *dirs;
-	int r;
+	int r = 0;
 
 	pthread_mutex_lock(&init_lock);
-	if (initialised) {
-		r = 0;
-		goto unlock;
+	if (!initialised) {
+		r = init();
+		initialised = r == 0;
 	}
-	r = add_builtin(rmig_tcp_ops());
-	if (r == 0)
-		r = add_builtin(rmig_unix_ops());
-	if (r == 0)
-		r = add_builtin(rmig_fd_ops());
-#if RMIG_RDMA_BUILTIN
-	if (r == 0)
-		r = add_builtin(rmig_rdma_builtin_ops());
-#endif
-	if (r < 0)
-		goto unlock;
-	/* Set but empty means "no modules", which tests and sandboxes want. */
-	dirs = getenv("RMIG_PLUGIN_DIR");
-	load_dirs(dirs ? dirs : RMIG_PLUGIN_DIR);
-	initialised = true;
-unlock:
 	pthread_mutex_unlock(&init_lock);
 	return r;
 }
@@ -303,8 +251,6 @@ int rmig_transport_resolve(const char *uri, const struct rmig_transport_ops **op
 			   uri ? uri : "");
 		return -EINVAL;
 	}
-	/* Embedders that never called init_all still get the built-ins. */
-	rmig_transport_init_all();
 	pthread_mutex_lock(&table_lock);
 	e = find_locked(uri, (size_t)(colon - uri));
 	if (e)
@@ -337,7 +283,7 @@ static struct rmig_conn_opts full_opts(const struct rmig_conn_opts *opts)
 	return o;
 }
 
-int rmig_connect(const char *uri, const struct rmig_conn_opts *opts, struct rmig_conn **out)
+int rmig_conn_open(const char *uri, const struct rmig_conn_opts *opts, struct rmig_conn **out)
 {
 	const struct rmig_transport_ops *ops;
 	struct rmig_conn_opts o = full_opts(opts);
@@ -356,7 +302,7 @@ int rmig_connect(const char *uri, const struct rmig_conn_opts *opts, struct rmig
 	return 0;
 }
 
-int rmig_listen(const char *uri, const struct rmig_conn_opts *opts, struct rmig_listener **out)
+int rmig_listener_open(const char *uri, const struct rmig_conn_opts *opts, struct rmig_listener **out)
 {
 	const struct rmig_transport_ops *ops;
 	struct rmig_conn_opts o = full_opts(opts);
@@ -375,7 +321,7 @@ int rmig_listen(const char *uri, const struct rmig_conn_opts *opts, struct rmig_
 	return 0;
 }
 
-int rmig_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out)
+int rmig_listener_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out)
 {
 	struct rmig_conn *c;
 	int r;

@@ -1,44 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The transport registry: maps URI schemes to transports, loads transport
- * modules, and provides the thin wrappers that are the only callers of the
- * ops slots (so the size/NULL checks for optional slots live in one place).
+ * The transport registry: maps URI schemes to transports, and provides the
+ * thin wrappers that are the only callers of the ops slots (so the
+ * size/NULL checks for optional slots live in one place).
+ *
+ * rmig_transport_register() and rmig_transport_load() are public, in
+ * <rmig/transport.h>.
  */
 #ifndef RMIG_REGISTRY_H
 #define RMIG_REGISTRY_H
 
-#include "transport.h"
+#include <rmig/transport.h>
 
 #define RMIG_TRANSPORT_MAX 16
 
 /*
- * Validate and add @ops: ABI version, size, scheme (lower-case letters,
- * digits, '+', '-', '.', at most 15 chars), the mandatory slots, and that
- * the RAM hooks are all-or-none.  -EEXIST if the scheme is taken,
- * -EPROTO/-EINVAL for a bad table (reported with the reason).
+ * Validate @ops without registering or reporting anything: returns 0, or a
+ * negative errno with the reason written to @why, so the loader can name
+ * the module file in its own report.
  */
-int rmig_transport_register(const struct rmig_transport_ops *ops);
+int rmig_transport_check(const struct rmig_transport_ops *ops, char *why, size_t whylen);
 
 /*
- * Load one module: dlopen, find RMIG_TRANSPORT_INIT_SYMBOL, call it,
- * register the result.  On any rejection the module is dlclosed and the
- * reason reported, naming the file ("wrong ABI version 7, this rmig speaks
- * 1", "no symbol rmig_transport_init", ...).
+ * Register an already-checked table, taking ownership of @dl_handle (may be
+ * NULL), which rmig_transport_reset() dlcloses.  Quietly returns -EEXIST if
+ * the scheme is taken (the caller then still owns @dl_handle), -ENOSPC
+ * (reported) when the table is full.
  */
-int rmig_transport_load(const char *path);
+int rmig_transport_add(const struct rmig_transport_ops *ops, void *dl_handle);
 
 /*
- * Load every "*.so" in @dir.  A missing directory is not an error; a bad
- * module is reported and skipped.  Returns how many were loaded.
+ * Run @init once, under the registry's init lock, unless an earlier call
+ * succeeded since the last reset.  The layer above uses it to register the
+ * built-in transports and load modules (common/engine/transports.c).
  */
-int rmig_transport_load_dir(const char *dir);
-
-/*
- * Register the built-in transports (tcp, unix, fd, and rdma when built in)
- * and load modules from $RMIG_PLUGIN_DIR, else the install's plugin dir.
- * Idempotent.
- */
-int rmig_transport_init_all(void);
+int rmig_transport_init_once(int (*init)(void));
 
 /* Look up by scheme; NULL if none. */
 const struct rmig_transport_ops *rmig_transport_find(const char *scheme);
@@ -56,9 +52,10 @@ int rmig_transport_resolve(const char *uri, const struct rmig_transport_ops **op
 			   const char **addr);
 
 /* Wrappers: resolve + call, setting conn->ops / listener->ops. */
-int rmig_connect(const char *uri, const struct rmig_conn_opts *opts, struct rmig_conn **out);
-int rmig_listen(const char *uri, const struct rmig_conn_opts *opts, struct rmig_listener **out);
-int rmig_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
+int rmig_conn_open(const char *uri, const struct rmig_conn_opts *opts, struct rmig_conn **out);
+int rmig_listener_open(const char *uri, const struct rmig_conn_opts *opts,
+		       struct rmig_listener **out);
+int rmig_listener_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
 void rmig_listener_close(struct rmig_listener *l);
 /* -ENOTSUP when the transport cannot tell. */
 int rmig_listener_uri(struct rmig_listener *l, char *buf, size_t len);

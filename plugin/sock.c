@@ -24,9 +24,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "sock.h"
-#include "util.h"
+#include <rmig/log.h>
+#include "plugin/sock.h"
+#include "common/base/util.h"
 
 static struct rmig_sock_conn *to_sock(struct rmig_conn *c)
 {

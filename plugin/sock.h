@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "transport.h"
+#include <rmig/transport.h>
 
 #define RMIG_SOCK_NAME_MAX 160
 #define RMIG_SOCK_DEFAULT_TIMEOUT_MS 10000

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "log.h"
-#include "sockaddr.h"
+#include <rmig/log.h>
+#include "plugin/sockaddr.h"
 
 static bool is_alnum(char ch)
 {

@@ -15,11 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "builtin.h"
-#include "log.h"
-#include "sock.h"
-#include "sockaddr.h"
-#include "util.h"
+#include "plugin/builtin.h"
+#include <rmig/log.h>
+#include "plugin/sock.h"
+#include "plugin/sockaddr.h"
+#include "common/base/util.h"
 
 #define TCP_BACKLOG 16
 

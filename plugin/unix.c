@@ -14,10 +14,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "builtin.h"
-#include "log.h"
-#include "sock.h"
-#include "util.h"
+#include "plugin/builtin.h"
+#include <rmig/log.h>
+#include "plugin/sock.h"
+#include "common/base/util.h"
 
 #define UNIX_BACKLOG 16
 

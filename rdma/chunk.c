@@ -4,7 +4,7 @@
  * total and overflow-safe, because block lengths and offsets can come from
  * a peer before or after validation and the fast path must not trap.
  */
-#include "chunk.h"
+#include "rdma/chunk.h"
 
 uint64_t rmig_rdma_chunk_count(uint64_t block_len)
 {

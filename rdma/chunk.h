@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "wire.h"
+#include "rdma/wire.h"
 
 /* Chunks in a block of @block_len bytes: DIV_ROUND_UP(block_len, 1 MiB). */
 uint64_t rmig_rdma_chunk_count(uint64_t block_len);

@@ -3,7 +3,7 @@
  * rdma_cm connection setup and teardown, and the verbs resources of the
  * one RC queue pair.
  */
-#include "cm.h"
+#include "rdma/cm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "glue.h"
-#include "log.h"
-#include "params.h"
-#include "util.h"
+#include "rdma/glue.h"
+#include <rmig/log.h>
+#include "common/base/size.h"
+#include "common/base/util.h"
 
 const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
 {
@@ -456,7 +456,7 @@ static int max_mr_size_knob(struct rmig_rdma_cm *cm)
 
 	if (!v || !*v)
 		return 0;
-	if (rmig_parse_size(v, &lim) < 0 || lim == 0) {
+	if (rmig_size_parse(v, &lim) < 0 || lim == 0) {
 		rmig_error("rdma: RMIG_RDMA_MAX_MR_SIZE='%.64s' is not a size in bytes above 0 "
 			   "(e.g. 4194304 or 4M)",
 			   v);
@@ -466,7 +466,7 @@ static int max_mr_size_knob(struct rmig_rdma_cm *cm)
 		cm->max_mr_size = lim;
 		rmig_info("rdma: largest memory registration limited to %s by "
 			  "RMIG_RDMA_MAX_MR_SIZE",
-			  rmig_format_size(lim, a, sizeof(a)));
+			  rmig_size_format(lim, a, sizeof(a)));
 	}
 	return 0;
 }

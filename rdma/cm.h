@@ -18,7 +18,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
-#include "wire.h"
+#include "rdma/wire.h"
 
 enum rmig_rdma_cm_state {
 	RMIG_RDMA_CM_IDLE = 0,

@@ -10,14 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cm.h"
-#include "ctrl.h"
-#include "keycache.h"
-#include "ram.h"
-#include "reg.h"
-#include "stats.h"
-#include "transport.h"
-#include "write.h"
+#include "rdma/cm.h"
+#include "rdma/ctrl.h"
+#include "rdma/keycache.h"
+#include "common/ram/ram.h"
+#include "rdma/reg.h"
+#include <rmig/transport.h>
+#include "rdma/write.h"
 
 #define RMIG_RDMA_REQ_BATCH 16	   /* elements (runs of chunks) per REGISTER_REQUEST */
 #define RMIG_RDMA_REQ_INFLIGHT 2   /* REGISTER_REQUESTs awaiting their result */
@@ -105,11 +104,7 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc);
 
 /* plugin.c: the writer's wait callback (one blocking round of progress). */
 int rmig_rdma_conn_wait(void *opaque);
-/* plugin.c: the ops table (also what the module's init and the builtin hook return). */
+/* plugin.c: the ops table (also what the module's init returns). */
 const struct rmig_transport_ops *rmig_rdma_ops(void);
-#if defined(RMIG_TRANSPORT_MODULE) && RMIG_TRANSPORT_MODULE
-/* The module entry point (RMIG_TRANSPORT_INIT_SYMBOL). */
-const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version);
-#endif
 
 #endif /* RMIG_RDMA_CONN_H */

@@ -3,7 +3,7 @@
  * Control channel and progress engine; see ctrl.h for the flow-control
  * rules.
  */
-#include "ctrl.h"
+#include "rdma/ctrl.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -13,10 +13,10 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
-#include "glue.h"
-#include "log.h"
-#include "reg.h"
-#include "util.h"
+#include "rdma/glue.h"
+#include <rmig/log.h>
+#include "rdma/reg.h"
+#include "common/base/util.h"
 
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16

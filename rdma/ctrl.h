@@ -30,8 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cm.h"
-#include "wire.h"
+#include "rdma/cm.h"
+#include "rdma/wire.h"
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
 /* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR. */

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk.h"
-#include "conn.h"
-#include "log.h"
-#include "util.h"
-#include "validate.h"
+#include "rdma/chunk.h"
+#include "rdma/conn.h"
+#include <rmig/log.h>
+#include "common/base/util.h"
+#include "rdma/validate.h"
 
 static int dest_protocol_error(struct rmig_rdma_conn *rc)
 {

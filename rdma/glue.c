@@ -3,7 +3,7 @@
  * The default glue table (the real librdmacm / libibverbs) and the
  * wrappers that convert their three error conventions into negative errno.
  */
-#include "glue.h"
+#include "rdma/glue.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "chunk.h"
-#include "keycache.h"
-#include "log.h"
+#include "rdma/chunk.h"
+#include "rdma/keycache.h"
+#include <rmig/log.h>
 
 struct kc_chunk {
 	void *local_mr;

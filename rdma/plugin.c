@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The "rdma" transport: struct rmig_transport_ops over the pieces in this
- * directory.  Built as a loadable module (RMIG_TRANSPORT_MODULE=1, exports
- * rmig_transport_init) and, with -Drdma_builtin=true, into librmig
- * (rmig_rdma_builtin_ops).
+ * directory.  Built as a loadable module that exports only
+ * rmig_transport_init or, with -Drdma_builtin=true, into librmig instead
+ * (plugin/builtin.h lists it then).
  *
  * Environment knobs (testing and interop):
  *   RMIG_RDMA_NO_PIN_ALL=1   destination refuses pin-all
@@ -20,12 +20,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "builtin.h"
-#include "conn.h"
-#include "glue.h"
-#include "log.h"
-#include "sockaddr.h"
-#include "util.h"
+#include "plugin/builtin.h"
+#include "rdma/conn.h"
+#include "rdma/glue.h"
+#include <rmig/log.h>
+#include "plugin/sockaddr.h"
+#include "common/base/util.h"
 
 #define RDMA_DEFAULT_TIMEOUT_MS 10000
 
@@ -455,17 +455,12 @@ const struct rmig_transport_ops *rmig_rdma_ops(void)
 	return &rdma_ops;
 }
 
-#if defined(RMIG_TRANSPORT_MODULE) && RMIG_TRANSPORT_MODULE
-__attribute__((visibility("default")))
-const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version)
+#if !RMIG_RDMA_BUILTIN
+/* Module mode: the one symbol the module exports. */
+RMIG_RDMA_INI
 {
 	if (abi_version != RMIG_TRANSPORT_ABI_VERSION)
 		return NULL;
-	return &rdma_ops;
-}
-#else
-const struct rmig_transport_ops *rmig_rdma_builtin_ops(void)
-{
 	return &rdma_ops;
 }
 #endif

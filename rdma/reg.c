@@ -2,7 +2,7 @@
 /*
  * Memory registration helpers and the destination's registration table.
  */
-#include "reg.h"
+#include "rdma/reg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "chunk.h"
-#include "glue.h"
-#include "log.h"
-#include "params.h"
-#include "populate.h"
-#include "util.h"
+#include "rdma/chunk.h"
+#include "rdma/glue.h"
+#include <rmig/log.h>
+#include "common/base/size.h"
+#include "common/ram/populate.h"
+#include "common/base/util.h"
 
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out)
@@ -34,11 +34,11 @@ int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access,
 				   "%s and RDMA needs at least the RAM being migrated plus ~16 MiB "
 				   "locked: raise it with 'ulimit -l unlimited' (root) or "
 				   "LimitMEMLOCK=infinity in the systemd unit",
-				   what, rmig_format_size(len, a, sizeof(a)), strerror(-err),
-				   rmig_format_size(rl.rlim_cur, b, sizeof(b)));
+				   what, rmig_size_format(len, a, sizeof(a)), strerror(-err),
+				   rmig_size_format(rl.rlim_cur, b, sizeof(b)));
 		} else {
 			rmig_error("rdma: cannot register %s (%s) for RDMA: %s", what,
-				   rmig_format_size(len, a, sizeof(a)), strerror(-err));
+				   rmig_size_format(len, a, sizeof(a)), strerror(-err));
 		}
 		return err;
 	}

@@ -20,8 +20,8 @@
 
 #include <infiniband/verbs.h>
 
-#include "ram.h"
-#include "wire.h"
+#include "common/ram/ram.h"
+#include "rdma/wire.h"
 
 /*
  * ibv_reg_mr with a useful error: names @what, and when the memlock limit

@@ -16,14 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk.h"
-#include "conn.h"
-#include "glue.h"
-#include "log.h"
-#include "populate.h"
-#include "util.h"
-#include "validate.h"
-#include "zero.h"
+#include "rdma/chunk.h"
+#include "rdma/conn.h"
+#include "rdma/glue.h"
+#include <rmig/log.h>
+#include "common/ram/populate.h"
+#include "common/base/util.h"
+#include "rdma/validate.h"
+#include "common/ram/zero.h"
 
 static int source_protocol_error(struct rmig_rdma_conn *rc)
 {

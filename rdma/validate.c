@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#include "chunk.h"
-#include "log.h"
-#include "validate.h"
+#include "rdma/chunk.h"
+#include <rmig/log.h>
+#include "rdma/validate.h"
 
 int rmig_rdma_layout_bases(const struct rmig_ram *ram, uint64_t *bases, uint32_t nbases)
 {

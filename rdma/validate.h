@@ -17,8 +17,8 @@
 
 #include <stdint.h>
 
-#include "ram.h"
-#include "wire.h"
+#include "common/ram/ram.h"
+#include "rdma/wire.h"
 
 /*
  * Fill @bases[0..ram->nblocks-1] with the RAM-space bases rmig advertises.

@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "log.h"
-#include "util.h"
-#include "wire.h"
+#include <rmig/log.h>
+#include "common/base/util.h"
+#include "rdma/wire.h"
 
 _Static_assert(RMIG_RDMA_HDR_SIZE == 4 * sizeof(uint32_t), "control header is 4 x u32");
 _Static_assert(RMIG_RDMA_BLOCK_SIZE == 3 * 8 + 2 * 4, "RAM_BLOCKS_RESULT element");

@@ -21,7 +21,7 @@
 
 #include <infiniband/verbs.h>
 
-#include "chunk.h"
+#include "rdma/chunk.h"
 
 #define RMIG_RDMA_MAX_OUTSTANDING 64
 #define RMIG_RDMA_SIGNAL_EVERY 16

@@ -25,11 +25,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "checksum.h"
-#include "cli.h"
-#include "log.h"
-#include "util.h"
-#include "zero.h"
+#include "common/ram/checksum.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "common/base/util.h"
+#include "common/ram/zero.h"
 
 #define BENCH_REPS	  3
 #define BENCH_CHUNK	  (1u << 20)   /* the stream's largest run: 256 pages of 4 KiB */
@@ -398,7 +398,7 @@ static void print_table(uint64_t ram, const struct net_figs *n, const struct mem
 	double mig = gib_s(ram, n->mig_active_ns), raw = gib_s(ram, n->raw_ns);
 	char size[32], title[96], label[64];
 
-	rmig_format_size(ram, size, sizeof(size));
+	rmig_size_format(ram, size, sizeof(size));
 	printf("rmig bench: best of %d runs per figure\n", BENCH_REPS);
 	print_load();
 	snprintf(title, sizeof(title), "TCP over 127.0.0.1, %s idle guest, random pages", size);

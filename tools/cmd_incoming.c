@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
 
 #define CLI_TICK_MS 200
 

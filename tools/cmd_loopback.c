@@ -17,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
-#include "registry.h"
-#include "util.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "plugin/registry.h"
+#include "common/base/util.h"
 
 #define CLI_DEST_GRACE_MS 30000 /* a completed source's destination has only the trailer left */
 
@@ -161,7 +161,7 @@ static int compare_ram(const struct rmig_ram *src, const struct rmig_ram *dst, b
 	}
 	if (!quiet)
 		printf("memory verified: %u block%s, %s identical\n", src->nblocks,
-		       src->nblocks == 1 ? "" : "s", rmig_format_size(bytes, size, sizeof(size)));
+		       src->nblocks == 1 ? "" : "s", rmig_size_format(bytes, size, sizeof(size)));
 	return 0;
 }
 

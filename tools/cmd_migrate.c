@@ -9,9 +9,9 @@
  */
 #include <stdio.h>
 
-#include "cli.h"
-#include "log.h"
-#include "registry.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "plugin/registry.h"
 
 /* Refuse a bad scheme before allocating a guest: that is a usage error, said early. */
 static int check_uri(const struct cli_options *o)

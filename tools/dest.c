@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "log.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
 
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
 {

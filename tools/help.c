@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "registry.h"
+#include "tools/cli.h"
+#include "plugin/registry.h"
 
 static const char usage_main[] =
     "Usage: rmig COMMAND [OPTIONS]\n"

@@ -7,7 +7,7 @@
  * and the subcommand instead of being silently ignored.  Values are checked
  * here, before anything is allocated or connected, and every complaint
  * names the option and the value it did not like.  Sizes go through the
- * library's own rmig_parse_size() so the tool and the API agree on what
+ * library's own rmig_size_parse() so the tool and the API agree on what
  * "1.5G" means.
  */
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "log.h"
-#include "util.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "common/base/util.h"
 
 #define FOR_I	(1u << CLI_CMD_INCOMING)
 #define FOR_M	(1u << CLI_CMD_MIGRATE)
@@ -205,7 +205,7 @@ int cli_parse_ram_list(const char *s, struct rmig_guest_config *cfg)
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		rc = rmig_parse_size(item, &sizes[n]);
+		rc = rmig_size_parse(item, &sizes[n]);
 		if (rc)
 			return rc;
 		if (sizes[n] == 0) {
@@ -260,7 +260,7 @@ static int parse_page_size(struct cli_options *o, const char *val)
 	uint64_t v;
 	char why[160];
 
-	if (rmig_parse_size(val, &v))
+	if (rmig_size_parse(val, &v))
 		return bad_value_lib(o, "page-size");
 	if (!RMIG_IS_POW2(v) || v < RMIG_PAGE_SIZE_MIN || v > RMIG_PAGE_SIZE_MAX) {
 		snprintf(why, sizeof(why),
@@ -338,7 +338,7 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return rc ? bad_number(o, name, val, rc, "seconds (e.g. 30 or 0.5)") : 0;
 	case OPT_RAM:
 		if (o->cmd == CLI_CMD_BENCH) {
-			if (rmig_parse_size(val, &u))
+			if (rmig_size_parse(val, &u))
 				return bad_value_lib(o, name);
 			if (u < (1u << 20))
 				return bad_value(o, name, "the benchmark needs at least 1M");
@@ -356,7 +356,7 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		rc = cli_parse_fraction(val, 0.0, 1.0, false, &o->guest.hot_share);
 		return rc ? bad_number(o, name, val, rc, "a fraction above 0, at most 1") : 0;
 	case OPT_DIRTY_RATE:
-		if (rmig_parse_size(val, &o->guest.dirty_rate))
+		if (rmig_size_parse(val, &o->guest.dirty_rate))
 			return bad_value_lib(o, name);
 		return 0;
 	case OPT_PATTERN:

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
-#include "params.h"
-#include "util.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "common/engine/params.h"
+#include "common/base/util.h"
 
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool line_drawn; /* the progress line is on screen, cursor at its end */
@@ -103,11 +103,11 @@ void cli_msg(const char *fmt, ...)
 
 const char *cli_format_rate(double bytes_per_sec, char *buf, unsigned len)
 {
-	char size[32];
+	char size[24]; /* "1023.96 EiB" at most */
 
 	if (bytes_per_sec < 0)
 		bytes_per_sec = 0;
-	rmig_format_size((uint64_t)bytes_per_sec, size, sizeof(size));
+	rmig_size_format((uint64_t)bytes_per_sec, size, sizeof(size));
 	snprintf(buf, len, "%s/s", size);
 	return buf;
 }
@@ -163,7 +163,7 @@ static void format_source_line(char *line, size_t len, const struct rmig_info *i
 		n += (size_t)snprintf(line + n, len - n, " %5.1f%%",
 				      100.0 * (double)(info->ram.total - info->ram.remaining) /
 					  (double)info->ram.total);
-	rmig_format_size(info->ram.remaining, rem, sizeof(rem));
+	rmig_size_format(info->ram.remaining, rem, sizeof(rem));
 	/* The dirty rate is measured at each sync; before the first one there is none yet. */
 	if (in_bulk_round(info))
 		snprintf(dirty, sizeof(dirty), "-");
@@ -191,7 +191,7 @@ static void format_dest_line(char *line, size_t len, const struct rmig_info *inf
 			 rmig_state_name(info->status), waited_s);
 		return;
 	}
-	rmig_format_size(info->ram.transferred, got, sizeof(got));
+	rmig_size_format(info->ram.transferred, got, sizeof(got));
 	snprintf(line, len, "[%s] received %s  %s", rmig_state_name(info->status), got,
 		 cli_format_rate(rate, r, sizeof(r)));
 }

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "log.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
 
 enum cli_exit cli_exit_for_error(int err, bool in_setup)
 {
@@ -113,7 +113,7 @@ static void report_common(const struct rmig_info *info, const char *moved)
 	else
 		printf("downtime:      - (only measured for a completed migration)\n");
 	printf("%-15s%s (%" PRIu64 " bytes)\n", moved,
-	       rmig_format_size(info->ram.transferred, size, sizeof(size)), info->ram.transferred);
+	       rmig_size_format(info->ram.transferred, size, sizeof(size)), info->ram.transferred);
 	printf("throughput:    %.1f MiB/s (%.2f Gb/s, average after setup, as QEMU's mbps)\n",
 	       mib_s, info->ram.mbps / 1e3);
 	printf("pages:         %" PRIu64 " normal, %" PRIu64 " zero (page size %" PRIu64 ")\n",

@@ -12,9 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
-#include "registry.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "common/engine/transports.h"
+#include "plugin/loader.h"
+#include "plugin/registry.h"
 #include "rmig-config.h"
 
 /*

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "log.h"
-#include "util.h"
+#include "tools/cli.h"
+#include <rmig/log.h>
+#include "common/base/util.h"
 
 #define CLI_TICK_MS 200 /* ~5 redraws a second */
 

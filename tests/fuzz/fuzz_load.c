@@ -10,9 +10,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "format.h"
-#include "log.h"
-#include "stream.h"
+#include "common/engine/format.h"
+#include "tests/support/memconn.h"
+#include <rmig/log.h>
+#include "common/engine/stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunk.h"
-#include "keycache.h"
-#include "log.h"
-#include "validate.h"
-#include "wire.h"
+#include "rdma/chunk.h"
+#include "rdma/keycache.h"
+#include <rmig/log.h>
+#include "rdma/validate.h"
+#include "rdma/wire.h"
 
 #define MiB (1024ull * 1024)
 

@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format.h"
-#include "log.h"
-#include "stream.h"
-#include "transport.h"
-#include "zero.h"
+#include "common/engine/format.h"
+#include "tests/support/memconn.h"
+#include <rmig/log.h>
+#include "common/engine/stream.h"
+#include <rmig/transport.h>
+#include "common/ram/zero.h"
 
 struct seed {
 	const char *name;

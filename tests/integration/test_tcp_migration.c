@@ -22,8 +22,8 @@
 
 #include <cmocka.h>
 
-#include "harness.h"
-#include "util.h"
+#include "tests/support/harness.h"
+#include "common/base/util.h"
 
 #define MIB (1024ULL * 1024)
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "chunk.h"
-#include "rdma_test_log.h"
+#include "rdma/chunk.h"
+#include "tests/support/rdma_test_log.h"
 
 #define MiB (1024ull * 1024)
 #define KiB 1024ull

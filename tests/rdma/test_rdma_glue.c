@@ -20,14 +20,14 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
-#include "ctrl.h"
-#include "fake_glue.h"
-#include "glue.h"
-#include "ram.h"
-#include "rdma_test_log.h"
-#include "util.h"
-#include "write.h"
+#include "rdma/conn.h"
+#include "rdma/ctrl.h"
+#include "tests/support/fake_glue.h"
+#include "rdma/glue.h"
+#include "common/ram/ram.h"
+#include "tests/support/rdma_test_log.h"
+#include "common/base/util.h"
+#include "rdma/write.h"
 
 #define MiB (1024ull * 1024)
 

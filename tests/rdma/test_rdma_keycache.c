@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "keycache.h"
-#include "rdma_test_log.h"
+#include "rdma/keycache.h"
+#include "tests/support/rdma_test_log.h"
 
 #define MiB (1024ull * 1024)
 

@@ -26,13 +26,13 @@
 
 #include <cmocka.h>
 
-#include "conn.h"
-#include "fake_glue.h"
-#include "format.h"
-#include "ram.h"
-#include "rdma_test_log.h"
-#include "util.h"
-#include "wire.h"
+#include "rdma/conn.h"
+#include "tests/support/fake_glue.h"
+#include "common/engine/format.h"
+#include "common/ram/ram.h"
+#include "tests/support/rdma_test_log.h"
+#include "common/base/util.h"
+#include "rdma/wire.h"
 
 #define MiB	    (1024ull * 1024)
 #define CHUNK	    RMIG_RDMA_CHUNK_SIZE

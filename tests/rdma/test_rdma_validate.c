@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "rdma_test_log.h"
-#include "validate.h"
+#include "tests/support/rdma_test_log.h"
+#include "rdma/validate.h"
 
 #define MiB (1024ull * 1024)
 #define KiB 1024ull

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "wire.h"
+#include <rmig/log.h>
+#include "rdma/wire.h"
 
 static unsigned n_logged;
 

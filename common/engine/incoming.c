@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination: listen, accept one source, hand the connection to the
+ * stream loader, and keep the same state machine and query-migrate report
+ * as the source.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/engine/incoming.h"
+#include "common/engine/params.h"
+#include "common/engine/state.h"
+#include "common/engine/stats.h"
+#include "common/engine/transports.h"
+#include <rmig/log.h>
+#include "plugin/registry.h"
+#include "common/engine/stream.h"
+#include "common/base/util.h"
+
+/* accept() is called in slices this long so a cancel is noticed promptly. */
+#define INCOMING_ACCEPT_SLICE_MS 200
+
+struct rmig_incoming {
+	struct rmig_ram *ram;
+	struct rmig_state_machine sm;
+	struct rmig_stats stats;
+	struct rmig_params params;
+	struct rmig_listener *listener;
+	struct rmig_load_info load_info;
+
+	pthread_mutex_t lock; /* conn, error */
+	struct rmig_conn *conn;
+	int error;
+	char error_desc[RMIG_ERROR_MAX];
+	_Atomic bool cancel;
+
+	_Atomic uint64_t start_ns, end_ns;
+};
+
+struct rmig_incoming *rmig_incoming_new(struct rmig_ram *ram)
+{
+	struct rmig_incoming *in;
+
+	if (!ram) {
+		rmig_error("incoming: a RAM registry is required");
+		return NULL;
+	}
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	in->ram = ram;
+	rmig_state_init(&in->sm);
+	rmig_stats_init(&in->stats);
+	rmig_params_init(&in->params);
+	/* The destination accepts pin-all unless told not to. */
+	in->params.caps[RMIG_CAP_RDMA_PIN_ALL] = true;
+	pthread_mutex_init(&in->lock, NULL);
+	return in;
+}
+
+void rmig_incoming_free(struct rmig_incoming *in)
+{
+	if (!in)
+		return;
+	if (in->listener)
+		rmig_listener_close(in->listener);
+	pthread_mutex_destroy(&in->lock);
+	rmig_state_destroy(&in->sm);
+	free(in);
+}
+
+int rmig_incoming_add_listener(struct rmig_incoming *in, rmig_state_listener_fn fn, void *opaque)
+{
+	return rmig_state_add_listener(&in->sm, fn, opaque);
+}
+
+int rmig_incoming_set_capability(struct rmig_incoming *in, enum rmig_capability cap, bool on)
+{
+	if ((unsigned)cap >= RMIG_CAP__COUNT) {
+		rmig_error("unknown capability %d", (int)cap);
+		return -EINVAL;
+	}
+	if (in->listener) {
+		rmig_error("cannot change %s after the destination started listening",
+			   rmig_capability_name(cap));
+		return -EBUSY;
+	}
+	in->params.caps[cap] = on;
+	return 0;
+}
+
+int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
+{
+	struct rmig_conn_opts opts = {
+		.size = sizeof(opts),
+		.rdma_pin_all = in->params.caps[RMIG_CAP_RDMA_PIN_ALL],
+	};
+
+	if (in->listener) {
+		rmig_error("incoming: already listening");
+		return -EBUSY;
+	}
+	return rmig_listener_open(uri, &opts, &in->listener);
+}
+
+int rmig_incoming_uri(struct rmig_incoming *in, char *buf, size_t len)
+{
+	if (!in->listener)
+		return -ENOTCONN;
+	return rmig_listener_uri(in->listener, buf, len);
+}
+
+static void incoming_set_error(struct rmig_incoming *in, int err)
+{
+	pthread_mutex_lock(&in->lock);
+	if (!in->error) {
+		in->error = err;
+		snprintf(in->error_desc, sizeof(in->error_desc), "%s",
+			 *rmig_error_last() ? rmig_error_last() : strerror(-err));
+	}
+	pthread_mutex_unlock(&in->lock);
+}
+
+static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig_conn **out)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+					   : rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+
+	for (;;) {
+		uint64_t now = rmig_now_ns();
+		int slice = INCOMING_ACCEPT_SLICE_MS, ret;
+
+		if (atomic_load(&in->cancel))
+			return -ECANCELED;
+		if (now >= deadline) {
+			rmig_error("no source connected within %.1f s", (double)timeout_ms / 1e3);
+			return -ETIMEDOUT;
+		}
+		if (deadline != UINT64_MAX && deadline - now < (uint64_t)slice * RMIG_NSEC_PER_MSEC)
+			slice = (int)RMIG_DIV_ROUND_UP(deadline - now, RMIG_NSEC_PER_MSEC);
+		ret = rmig_listener_accept(in->listener, slice, out);
+		if (ret != -ETIMEDOUT)
+			return ret;
+	}
+}
+
+int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
+{
+	struct rmig_conn *conn = NULL;
+	struct rmig_stream stream;
+	enum rmig_state s;
+	int ret;
+
+	if (!in->listener) {
+		rmig_error("incoming: not listening");
+		return -ENOTCONN;
+	}
+	rmig_error_clear();
+	atomic_store(&in->start_ns, rmig_now_ns());
+	ret = rmig_state_transition(&in->sm, RMIG_STATE_NONE, RMIG_STATE_SETUP);
+	if (ret) {
+		rmig_error("incoming: already used (state %s)",
+			   rmig_state_name(rmig_state_get(&in->sm)));
+		return -EBUSY;
+	}
+	ret = incoming_accept(in, accept_timeout_ms, &conn);
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&in->lock);
+	in->conn = conn;
+	pthread_mutex_unlock(&in->lock);
+	if (atomic_load(&in->cancel)) {
+		ret = -ECANCELED;
+		goto out_close;
+	}
+	ret = rmig_stream_init(&stream, conn, 0);
+	if (ret)
+		goto out_close;
+	if (rmig_state_transition(&in->sm, RMIG_STATE_SETUP, RMIG_STATE_ACTIVE)) {
+		ret = -ECANCELED;
+		goto out_fini_stream;
+	}
+	atomic_store(&in->stats.total, 0);
+	ret = rmig_load(&stream, in->ram, &in->stats, &in->load_info);
+	if (!ret)
+		atomic_store(&in->stats.total, rmig_ram_total_bytes(in->ram));
+
+out_fini_stream:
+	rmig_stream_fini(&stream);
+out_close:
+	pthread_mutex_lock(&in->lock);
+	in->conn = NULL;
+	pthread_mutex_unlock(&in->lock);
+	rmig_conn_close(conn);
+out:
+	atomic_store(&in->end_ns, rmig_now_ns());
+	if (ret && atomic_load(&in->cancel))
+		ret = -ECANCELED;
+	if (!ret && rmig_state_transition(&in->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
+		return 0;
+	if (!ret)
+		ret = -ECANCELED;
+	if (ret != -ECANCELED)
+		incoming_set_error(in, ret);
+	for (;;) {
+		s = rmig_state_get(&in->sm);
+		if (s == RMIG_STATE_CANCELLING) {
+			rmig_state_transition(&in->sm, s, RMIG_STATE_CANCELLED);
+			break;
+		}
+		if (rmig_state_transition(&in->sm, s, RMIG_STATE_FAILED) != -EBUSY)
+			break;
+	}
+	return ret;
+}
+
+void rmig_incoming_cancel(struct rmig_incoming *in)
+{
+	enum rmig_state s;
+
+	atomic_store(&in->cancel, true);
+	do {
+		s = rmig_state_get(&in->sm);
+		if (s != RMIG_STATE_SETUP && s != RMIG_STATE_ACTIVE)
+			break;
+	} while (rmig_state_transition(&in->sm, s, RMIG_STATE_CANCELLING) == -EBUSY);
+	pthread_mutex_lock(&in->lock);
+	if (in->conn)
+		rmig_conn_abort(in->conn);
+	pthread_mutex_unlock(&in->lock);
+}
+
+int rmig_incoming_error(struct rmig_incoming *in)
+{
+	int err;
+
+	pthread_mutex_lock(&in->lock);
+	err = in->error;
+	pthread_mutex_unlock(&in->lock);
+	return err;
+}
+
+void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
+{
+	const struct rmig_stats *st = &in->stats;
+	uint64_t start = atomic_load(&in->start_ns), end = atomic_load(&in->end_ns);
+	uint64_t active = rmig_state_entered_ns(&in->sm, RMIG_STATE_ACTIVE), elapsed = 0;
+
+	memset(info, 0, sizeof(*info));
+	info->status = rmig_state_get(&in->sm);
+	if (start) {
+		/* The clock starts when the source connects, not while we idle in accept. */
+		uint64_t from = active >= start ? active : start;
+
+		elapsed = (end ? end : rmig_now_ns()) - from;
+		if (end && end < from)
+			elapsed = 0;
+		info->total_time_ms = elapsed / RMIG_NSEC_PER_MSEC;
+	}
+	info->ram.transferred = atomic_load(&st->transferred);
+	info->ram.total = atomic_load(&st->total);
+	info->ram.duplicate = atomic_load(&st->duplicate);
+	info->ram.normal = atomic_load(&st->normal);
+	info->ram.normal_bytes = atomic_load(&st->normal_bytes);
+	info->ram.page_size = in->ram->nblocks ? in->ram->blocks[0]->page_size : 0;
+	info->ram.dirty_sync_count = in->load_info.rounds;
+	if (elapsed)
+		info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)elapsed;
+	if (info->status == RMIG_STATE_FAILED) {
+		pthread_mutex_lock(&in->lock);
+		snprintf(info->error_desc, sizeof(info->error_desc), "%s", in->error_desc);
+		pthread_mutex_unlock(&in->lock);
+	}
+}
+
+const struct rmig_load_info *rmig_incoming_load_info(struct rmig_incoming *in)
+{
+	return &in->load_info;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination's side of the stream: apply records to RAM until
+ * END_OF_STREAM.  rmig_format_read_record() has checked every record
+ * against the blocks before we act on it, so DATA payloads are read
+ * straight into guest memory without an intermediate copy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/engine/format.h"
+#include <rmig/log.h>
+#include "plugin/registry.h"
+#include "common/ram/zero.h"
+
+struct load_ctx {
+	struct rmig_stream *s;
+	struct rmig_ram *ram;
+	const struct rmig_stream_header *h;
+	struct rmig_stats *st;
+	bool hooks;
+	uint64_t rounds;
+	struct rmig_ram_counters cnt; /* not yet added to st */
+	uint64_t counted_in;	      /* s->bytes_in already added to st */
+};
+
+/* Publish progress as it happens, so query-migrate on the destination is live. */
+static void account(struct load_ctx *c)
+{
+	c->cnt.transferred = c->s->bytes_in - c->counted_in;
+	c->counted_in = c->s->bytes_in;
+	if (c->st)
+		rmig_stats_add(c->st, &c->cnt);
+	memset(&c->cnt, 0, sizeof(c->cnt));
+}
+
+/*
+ * Clear only pages that are not zero already: a fresh destination block is
+ * untouched anonymous memory, and writing zeros to it would fault in (and
+ * commit) every page of a mostly-empty guest for nothing.
+ */
+static void apply_zero(struct rmig_ramblock *b, uint64_t offset, uint32_t npages)
+{
+	uint8_t *p = b->host + offset;
+	uint32_t i;
+
+	for (i = 0; i < npages; i++, p += b->page_size) {
+		if (!rmig_buffer_is_zero(p, b->page_size))
+			memset(p, 0, b->page_size);
+	}
+}
+
+static int apply_hook(struct load_ctx *c, uint32_t phase)
+{
+	const char *scheme = c->s->conn->ops->scheme;
+
+	if (!c->hooks) {
+		rmig_error(
+		    "stream asks for transport RAM hook (phase %u) but transport %s has none",
+		    phase, scheme ? scheme : "?");
+		return -EPROTO;
+	}
+	return rmig_conn_ram_load(c->s->conn, (enum rmig_ram_phase)phase);
+}
+
+/* After END_OF_STREAM: checksums when announced, then the end magic. */
+static int read_trailer(struct load_ctx *c, bool *verified)
+{
+	const struct rmig_stream_header *h = c->h;
+	uint64_t *theirs = NULL, *ours = NULL;
+	uint32_t i, magic;
+	int rc = 0;
+
+	if (h->flags & RMIG_STREAM_F_VERIFY) {
+		theirs = calloc(h->nblocks, sizeof(*theirs));
+		ours = calloc(h->nblocks, sizeof(*ours));
+		if (!theirs || !ours) {
+			rmig_error("out of memory for %u block checksums", h->nblocks);
+			rc = -ENOMEM;
+			goto free_sums;
+		}
+		for (i = 0; i < h->nblocks && rc == 0; i++)
+			rc = rmig_stream_get_u64(c->s, &theirs[i]);
+		if (rc)
+			goto free_sums;
+	}
+	rc = rmig_stream_get_u32(c->s, &magic);
+	if (rc)
+		goto free_sums;
+	if (magic != RMIG_STREAM_END_MAGIC) {
+		rmig_error(
+		    "stream trailer ends with 0x%08x instead of 0x%08x (\"RMGE\"): the stream "
+		    "is corrupt",
+		    magic, RMIG_STREAM_END_MAGIC);
+		rc = -EPROTO;
+		goto free_sums;
+	}
+	if (h->flags & RMIG_STREAM_F_VERIFY) {
+		rmig_ram_checksums(c->ram, ours);
+		for (i = 0; i < h->nblocks; i++) {
+			if (ours[i] != theirs[i]) {
+				rmig_error(
+				    "RAM block \"%s\" differs from the source after migration "
+				    "(checksum 0x%016llx, source 0x%016llx)",
+				    c->ram->blocks[i]->name, (unsigned long long)ours[i],
+				    (unsigned long long)theirs[i]);
+				rc = -EIO;
+				goto free_sums;
+			}
+		}
+	}
+	*verified = (h->flags & RMIG_STREAM_F_VERIFY) != 0;
+
+free_sums:
+	free(ours);
+	free(theirs);
+	return rc;
+}
+
+/* Apply one checked record: 0 to go on, 1 at END_OF_STREAM, or a negative errno. */
+static int apply_record(struct load_ctx *c, const struct rmig_record *r)
+{
+	struct rmig_ramblock *b;
+	uint64_t bytes;
+	int rc;
+
+	switch (r->type) {
+	case RMIG_REC_DATA:
+		b = rmig_ram_block(c->ram, r->block);
+		bytes = (uint64_t)r->npages * b->page_size;
+		rc = rmig_stream_read(c->s, b->host + r->offset, bytes);
+		if (rc)
+			return rc;
+		c->cnt.normal_pages += r->npages;
+		c->cnt.normal_bytes += bytes;
+		return 0;
+	case RMIG_REC_ZERO:
+		apply_zero(rmig_ram_block(c->ram, r->block), r->offset, r->npages);
+		c->cnt.zero_pages += r->npages;
+		return 0;
+	case RMIG_REC_HOOK:
+		return apply_hook(c, r->arg);
+	case RMIG_REC_EOR:
+		c->rounds++;
+		return 0;
+	case RMIG_REC_EOS:
+		return 1;
+	}
+	/* rmig_format_read_record() lets no other type through. */
+	rmig_error("internal error: record type %u reached the loader", r->type);
+	return -EPROTO;
+}
+
+int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st,
+	      struct rmig_load_info *info)
+{
+	struct rmig_stream_header h;
+	struct load_ctx c = {.s = s, .ram = ram, .h = &h, .st = st, .counted_in = s->bytes_in};
+	bool verified = false;
+	struct rmig_record r;
+	int rc;
+
+	rc = rmig_format_read_header(s, &h);
+	if (rc)
+		goto count;
+	rc = rmig_format_match_blocks(&h, ram);
+	if (rc)
+		goto free_header;
+	if (rmig_conn_has_ram_hooks(s->conn)) {
+		rc = rmig_conn_ram_attach(s->conn, ram);
+		if (rc)
+			goto free_header;
+		c.hooks = true;
+	}
+	do {
+		rc = rmig_format_read_record(s, &h, ram, &r);
+		if (rc)
+			goto free_header;
+		rc = apply_record(&c, &r);
+		account(&c);
+	} while (rc == 0);
+	if (rc < 0)
+		goto free_header;
+	rc = read_trailer(&c, &verified);
+	if (rc)
+		goto free_header;
+	if (info) {
+		info->flags = h.flags;
+		info->rounds = c.rounds;
+		info->verified = verified;
+	}
+
+free_header:
+	rmig_format_header_free(&h);
+count:
+	/* Also on failure: the bytes did cross the wire, and stats should say so. */
+	account(&c);
+	return rc;
+}

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The source-side migration object: its lifetime, configuration, cancel and
+ * query.  What the migration thread actually does lives in save.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/engine/migration_int.h"
+#include "plugin/registry.h"
+#include "common/base/util.h"
+
+struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmig_embedder *emb)
+{
+	struct rmig_migration *m;
+
+	if (!ram || !emb || !emb->stop || !emb->cont) {
+		rmig_error("migration: a RAM registry and an embedder with stop/cont are required");
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->cancel_fd < 0) {
+		rmig_error("migration: eventfd: %s", strerror(errno));
+		goto err_free;
+	}
+	m->ram = ram;
+	m->emb = *emb;
+	rmig_state_init(&m->sm);
+	rmig_stats_init(&m->stats);
+	rmig_params_init(&m->params);
+	pthread_mutex_init(&m->lock, NULL);
+	return m;
+
+err_free:
+	free(m);
+	return NULL;
+}
+
+void rmig_migration_free(struct rmig_migration *m)
+{
+	if (!m)
+		return;
+	if (m->thread_started) {
+		rmig_migration_cancel(m);
+		rmig_migration_wait(m);
+	}
+	close(m->cancel_fd);
+	pthread_mutex_destroy(&m->lock);
+	rmig_state_destroy(&m->sm);
+	free(m->uri);
+	free(m);
+}
+
+/* Configuration may change only before the migration starts or after it ends. */
+static int migration_check_idle(struct rmig_migration *m, const char *what)
+{
+	enum rmig_state s = rmig_state_get(&m->sm);
+
+	if (s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE || s == RMIG_STATE_CANCELLING) {
+		rmig_error("cannot change %s while a migration is %s", what, rmig_state_name(s));
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int rmig_migration_set_capability(struct rmig_migration *m, enum rmig_capability cap, bool on)
+{
+	int ret;
+
+	if ((unsigned)cap >= RMIG_CAP__COUNT) {
+		rmig_error("unknown capability %d", (int)cap);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	ret = migration_check_idle(m, rmig_capability_name(cap));
+	if (!ret)
+		m->params.caps[cap] = on;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int rmig_migration_set_param(struct rmig_migration *m, const char *name, const char *value)
+{
+	struct rmig_params p;
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = migration_check_idle(m, name);
+	if (ret)
+		goto out_unlock;
+	p = m->params;
+	ret = rmig_params_set(&p, name, value);
+	if (!ret)
+		m->params = p;
+out_unlock:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int rmig_migration_set_params(struct rmig_migration *m, const struct rmig_params *p)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = migration_check_idle(m, "parameters");
+	if (!ret)
+		ret = rmig_params_validate(p);
+	if (!ret)
+		m->params = *p;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void rmig_migration_get_params(struct rmig_migration *m, struct rmig_params *p)
+{
+	pthread_mutex_lock(&m->lock);
+	*p = m->params;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int rmig_migration_add_listener(struct rmig_migration *m, rmig_state_listener_fn fn, void *opaque)
+{
+	return rmig_state_add_listener(&m->sm, fn, opaque);
+}
+
+int rmig_migration_start(struct rmig_migration *m, const char *uri)
+{
+	int ret;
+
+	if (!uri || !*uri) {
+		rmig_error("migration: no destination URI given");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	ret = rmig_params_validate(&m->params);
+	if (ret)
+		goto out_unlock;
+	if (m->ram->nblocks == 0) {
+		rmig_error("migration: there is no RAM to migrate");
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+	free(m->uri);
+	m->uri = strdup(uri);
+	if (!m->uri) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	pthread_mutex_unlock(&m->lock);
+
+	/* Listeners hear about SETUP before the thread exists, so they can prepare. */
+	atomic_store(&m->start_ns, rmig_now_ns());
+	ret = rmig_state_transition(&m->sm, RMIG_STATE_NONE, RMIG_STATE_SETUP);
+	if (ret) {
+		rmig_error("migration: already started (state %s)",
+			   rmig_state_name(rmig_state_get(&m->sm)));
+		return -EBUSY;
+	}
+	ret = pthread_create(&m->thread, NULL, rmig_save_thread, m);
+	if (ret) {
+		rmig_error("migration: cannot start the migration thread: %s", strerror(ret));
+		rmig_migration_set_error(m, -ret);
+		atomic_store(&m->end_ns, rmig_now_ns());
+		rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_FAILED);
+		return -ret;
+	}
+	m->thread_started = true;
+	return 0;
+
+out_unlock:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int rmig_migration_cancel(struct rmig_migration *m)
+{
+	uint64_t one = 1;
+	enum rmig_state s;
+
+	/*
+	 * Retry the CAS until it lands or the state is one we cannot cancel
+	 * from: the thread may move setup -> active under our feet.
+	 */
+	for (;;) {
+		s = rmig_state_get(&m->sm);
+		if (s != RMIG_STATE_SETUP && s != RMIG_STATE_ACTIVE)
+			return s == RMIG_STATE_CANCELLING ? 0 : -EBUSY;
+		if (rmig_state_transition(&m->sm, s, RMIG_STATE_CANCELLING) == 0)
+			break;
+	}
+	atomic_store(&m->cancel_requested, true);
+	if (write(m->cancel_fd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow with one write per cancel; ignore. */
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->conn)
+		rmig_conn_abort(m->conn);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+enum rmig_state rmig_migration_wait(struct rmig_migration *m)
+{
+	if (m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	return rmig_state_get(&m->sm);
+}
+
+enum rmig_state rmig_migration_state(struct rmig_migration *m)
+{
+	return rmig_state_get(&m->sm);
+}
+
+void rmig_migration_set_error(struct rmig_migration *m, int err)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->error) {
+		m->error = err;
+		snprintf(m->error_desc, sizeof(m->error_desc), "%s",
+			 *rmig_error_last() ? rmig_error_last() : strerror(-err));
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+int rmig_migration_error(struct rmig_migration *m)
+{
+	int err;
+
+	pthread_mutex_lock(&m->lock);
+	err = m->error;
+	pthread_mutex_unlock(&m->lock);
+	return err;
+}
+
+static uint64_t ns_to_ms(uint64_t ns)
+{
+	return ns / RMIG_NSEC_PER_MSEC;
+}
+
+void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info)
+{
+	const struct rmig_stats *st = &m->stats;
+	uint64_t now = rmig_now_ns(), start, end, active, stop, elapsed_ns;
+
+	memset(info, 0, sizeof(*info));
+	info->status = rmig_state_get(&m->sm);
+	start = atomic_load(&m->start_ns);
+	end = atomic_load(&m->end_ns);
+	active = rmig_state_entered_ns(&m->sm, RMIG_STATE_ACTIVE);
+	stop = atomic_load(&m->stop_ns);
+
+	if (start) {
+		elapsed_ns = (end ? end : now) - start;
+		info->total_time_ms = ns_to_ms(elapsed_ns);
+		if (active >= start)
+			info->setup_time_ms = ns_to_ms(active - start);
+	} else {
+		elapsed_ns = 0;
+	}
+	if (info->status == RMIG_STATE_COMPLETED && stop && end >= stop) {
+		info->downtime_ms = ns_to_ms(end - stop);
+		info->has_downtime = true;
+	}
+	if (info->status == RMIG_STATE_ACTIVE) {
+		info->expected_downtime_ms = atomic_load(&st->expected_downtime_ms);
+		info->has_expected_downtime = true;
+	}
+	info->throttle_pct = atomic_load(&st->throttle_pct);
+	info->ram.transferred = atomic_load(&st->transferred);
+	info->ram.remaining = atomic_load(&st->remaining);
+	info->ram.total = atomic_load(&st->total);
+	info->ram.duplicate = atomic_load(&st->duplicate);
+	info->ram.normal = atomic_load(&st->normal);
+	info->ram.normal_bytes = atomic_load(&st->normal_bytes);
+	info->ram.dirty_pages_rate = atomic_load(&st->dirty_pages_rate);
+	info->ram.dirty_sync_count = atomic_load(&st->dirty_sync_count);
+	info->ram.page_size = atomic_load(&st->page_size);
+	if (rmig_state_is_terminal(info->status)) {
+		/*
+		 * Like QEMU's final mbps: the average over the transfer, setup
+		 * left out (where RDMA connects and pin-all registers memory).
+		 */
+		uint64_t xfer_ns = elapsed_ns;
+
+		if (active >= start && start && end > active)
+			xfer_ns = end - active;
+		if (xfer_ns)
+			info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)xfer_ns;
+	} else {
+		info->ram.mbps = (double)atomic_load(&st->bandwidth) * 8.0 / 1e6;
+	}
+	if (info->status == RMIG_STATE_FAILED) {
+		pthread_mutex_lock(&m->lock);
+		snprintf(info->error_desc, sizeof(info->error_desc), "%s", m->error_desc);
+		pthread_mutex_unlock(&m->lock);
+	}
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration object beyond <rmig/migration.h>: whole-parameter-set
+ * access for rmig's own front ends (the CLI, the benchmark).
+ */
+#ifndef RMIG_MIGRATION_H
+#define RMIG_MIGRATION_H
+
+#include <rmig/migration.h>
+
+#include "common/engine/params.h"
+#include "common/engine/stats.h"
+#include "common/ram/ram.h"
+
+int rmig_migration_set_params(struct rmig_migration *m, const struct rmig_params *p);
+void rmig_migration_get_params(struct rmig_migration *m, struct rmig_params *p);
+
+#endif /* RMIG_MIGRATION_H */

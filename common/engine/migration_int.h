@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to migration.c (the object and its API) and save.c (what the
+ * migration thread does).  Not installed.
+ */
+#ifndef RMIG_MIGRATION_INT_H
+#define RMIG_MIGRATION_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rmig/embedder.h>
+#include <rmig/log.h>
+#include "common/engine/migration.h"
+#include "common/engine/params.h"
+#include "common/ram/ram.h"
+#include "common/engine/state.h"
+#include "common/engine/stats.h"
+
+struct rmig_conn;
+
+struct rmig_migration {
+	struct rmig_ram *ram;
+	struct rmig_embedder emb;
+	struct rmig_state_machine sm;
+	struct rmig_stats stats;
+
+	/* Protects params, uri, conn and the error fields. */
+	pthread_mutex_t lock;
+	struct rmig_params params;
+	char *uri;
+	struct rmig_conn *conn;
+	int error;
+	char error_desc[RMIG_ERROR_MAX];
+
+	pthread_t thread;
+	bool thread_started;
+	/* Readable once cancel is asked; lets a blocking connect give up. */
+	int cancel_fd;
+	_Atomic bool cancel_requested;
+
+	/* Written by the migration thread, read by query(). */
+	_Atomic uint64_t start_ns;     /* entered SETUP */
+	_Atomic uint64_t stop_ns;      /* guest stopped for the final round; 0 = never */
+	_Atomic uint64_t end_ns;       /* reached a terminal state */
+	_Atomic bool guest_stopped;
+};
+
+/* The migration thread's body (save.c). */
+void *rmig_save_thread(void *opaque);
+
+/* Record the first failure of the migration (thread-safe). */
+void rmig_migration_set_error(struct rmig_migration *m, int err);
+
+#endif /* RMIG_MIGRATION_INT_H */

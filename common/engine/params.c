@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capabilities, parameters and their validation.  All text parsing here is
+ * done by hand rather than with strtoull/strtod: those accept leading blanks,
+ * signs ("-1" wraps to 2^64-1) and locale-specific decimal points, none of
+ * which an operator typing "1.5G" means.
+ */
+#include "common/engine/params.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <rmig/log.h>
+#include "common/base/size.h"
+#include "common/base/util.h"
+
+static const char *const cap_names[RMIG_CAP__COUNT] = {
+	[RMIG_CAP_RDMA_PIN_ALL] = "rdma-pin-all",
+	[RMIG_CAP_ZERO_PAGES] = "zero-pages",
+	[RMIG_CAP_AUTO_CONVERGE] = "auto-converge",
+	[RMIG_CAP_VERIFY] = "verify",
+};
+
+void rmig_params_init(struct rmig_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->caps[RMIG_CAP_ZERO_PAGES] = true;
+	p->caps[RMIG_CAP_VERIFY] = true;
+	p->max_bandwidth = 0;
+	p->downtime_limit_ms = RMIG_DOWNTIME_LIMIT_DEFAULT_MS;
+	p->throttle_initial = RMIG_THROTTLE_INITIAL_DEFAULT;
+	p->throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
+}
+
+const char *rmig_capability_name(enum rmig_capability cap)
+{
+	/* Never NULL: callers pass the result straight to "%s". */
+	return (unsigned)cap < RMIG_CAP__COUNT ? cap_names[cap] : "invalid";
+}
+
+/* Silent lookup, so rmig_params_set() can recognise a capability name without reporting. */
+static int capability_lookup(const char *name)
+{
+	for (int i = 0; i < RMIG_CAP__COUNT; i++)
+		if (strcmp(name, cap_names[i]) == 0)
+			return i;
+	return -ENOENT;
+}
+
+int rmig_capability_from_name(const char *name)
+{
+	int cap = name ? capability_lookup(name) : -ENOENT;
+
+	if (cap < 0)
+		rmig_error("unknown capability '%.64s': known capabilities are rdma-pin-all, "
+			   "zero-pages, auto-converge and verify",
+			   name ? name : "");
+	return cap;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int parse_bounded(const char *name, const char *value, const char *unit, uint64_t min,
+			 uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	bool overflow = false;
+	const char *p = value;
+
+	if (!is_digit(*p))
+		goto bad;
+	for (; is_digit(*p); p++)
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+			overflow = true;
+	if (*p)
+		goto bad;
+	if (overflow || v < min || v > max) {
+		rmig_error("%s %.64s is out of range: expected %s from %" PRIu64 " to %" PRIu64,
+			   name, value, unit, min, max);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+bad:
+	rmig_error("invalid %s '%.64s': expected a whole number of %s from %" PRIu64 " to %" PRIu64,
+		   name, value, unit, min, max);
+	return -EINVAL;
+}
+
+int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
+{
+	uint64_t v;
+	int rc;
+
+	if (!p || !name || !value) {
+		rmig_error("cannot set a migration parameter: %s missing",
+			   !name ? "name" : !value ? "value" : "parameter object");
+		return -EINVAL;
+	}
+	if (strcmp(name, "max-bandwidth") == 0) {
+		rc = rmig_size_parse(value, &v);
+		if (rc)
+			return rc;
+		p->max_bandwidth = v;
+	} else if (strcmp(name, "downtime-limit") == 0) {
+		rc = parse_bounded(name, value, "milliseconds", 1, RMIG_DOWNTIME_LIMIT_MAX_MS, &v);
+		if (rc)
+			return rc;
+		p->downtime_limit_ms = v;
+	} else if (strcmp(name, "throttle-initial") == 0) {
+		rc = parse_bounded(name, value, "percent", 1, RMIG_THROTTLE_MAX, &v);
+		if (rc)
+			return rc;
+		p->throttle_initial = (unsigned)v;
+	} else if (strcmp(name, "throttle-increment") == 0) {
+		rc = parse_bounded(name, value, "percent", 1, RMIG_THROTTLE_MAX, &v);
+		if (rc)
+			return rc;
+		p->throttle_increment = (unsigned)v;
+	} else if (capability_lookup(name) >= 0) {
+		rmig_error("'%s' is a capability, not a parameter: turn it on or off instead",
+			   name);
+		return -ENOENT;
+	} else {
+		rmig_error("unknown migration parameter '%.64s': known parameters are "
+			   "max-bandwidth, downtime-limit, throttle-initial and throttle-increment",
+			   name);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int rmig_params_validate(const struct rmig_params *p)
+{
+	if (!p) {
+		rmig_error("no migration parameters given");
+		return -EINVAL;
+	}
+	if (p->downtime_limit_ms < 1 || p->downtime_limit_ms > RMIG_DOWNTIME_LIMIT_MAX_MS) {
+		rmig_error("downtime-limit %" PRIu64 " ms is out of range: expected 1 to %u",
+			   p->downtime_limit_ms, (unsigned)RMIG_DOWNTIME_LIMIT_MAX_MS);
+		return -EINVAL;
+	}
+	if (p->throttle_initial < 1 || p->throttle_initial > RMIG_THROTTLE_MAX) {
+		rmig_error("throttle-initial %u%% is out of range: expected 1 to %u",
+			   p->throttle_initial, (unsigned)RMIG_THROTTLE_MAX);
+		return -EINVAL;
+	}
+	if (p->throttle_increment < 1 || p->throttle_increment > RMIG_THROTTLE_MAX) {
+		rmig_error("throttle-increment %u%% is out of range: expected 1 to %u",
+			   p->throttle_increment, (unsigned)RMIG_THROTTLE_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}

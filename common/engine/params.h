@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Migration capabilities and parameters, with their validation.
+ *
+ * The names are QEMU's where QEMU has one ("rdma-pin-all", "auto-converge",
+ * "max-bandwidth", "downtime-limit"), so operators need learn nothing new.
+ * The migration object refuses changes while a migration runs (see
+ * rmig_migration_set_capability()); this file only knows what a valid
+ * value is.
+ */
+#ifndef RMIG_PARAMS_H
+#define RMIG_PARAMS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rmig/params.h>
+
+struct rmig_params {
+	bool caps[RMIG_CAP__COUNT];
+	uint64_t max_bandwidth;	   /* bytes/s; 0 = unlimited */
+	uint64_t downtime_limit_ms;  /* 1 .. RMIG_DOWNTIME_LIMIT_MAX_MS */
+	unsigned throttle_initial;   /* percent, 1..99 */
+	unsigned throttle_increment; /* percent, 1..99 */
+};
+
+/* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */
+void rmig_params_init(struct rmig_params *p);
+
+
+/*
+ * Set a parameter by its QEMU name from text: "max-bandwidth" takes a size
+ * ("1G", "125M", "0"), "downtime-limit" milliseconds, "throttle-initial" and
+ * "throttle-increment" a percentage.  Returns 0, -ENOENT for an unknown
+ * name, or -EINVAL / -ERANGE for a bad value; on error @p is unchanged and
+ * the reason was reported with rmig_error().
+ */
+int rmig_params_set(struct rmig_params *p, const char *name, const char *value);
+
+/* Whole-object check, e.g. before a migration starts. 0 or -EINVAL (reported). */
+int rmig_params_validate(const struct rmig_params *p);
+
+#endif /* RMIG_PARAMS_H */

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration thread: setup, a bulk round, dirty rounds, and the final
+ * stop-and-copy.  One thread drives the stream; transports that place pages
+ * themselves (RDMA) are called through the RAM hooks in the same order on
+ * every round, so the stream never says "round done" before the pages are
+ * in the destination's memory.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/ram/checksum.h"
+#include "common/engine/format.h"
+#include "common/engine/migration_int.h"
+#include "plugin/registry.h"
+#include "common/engine/stream.h"
+#include "common/base/util.h"
+#include "common/ram/zero.h"
+
+/* Pages handed to the stream or the transport in one go (1 MiB of 4 KiB pages). */
+#define SAVE_RUN_PAGES RMIG_RECORD_MAX_PAGES
+/* Rate-limit slices: short enough that a limit is smooth, long enough to be cheap. */
+#define SAVE_RATE_SLICE_NS (10ULL * RMIG_NSEC_PER_MSEC)
+/* Rounds that fail to shrink before auto-converge throttles (QEMU waits for 2 too). */
+#define SAVE_THROTTLE_TRIGGER 2
+
+struct save_ctx {
+	struct rmig_migration *m;
+	struct rmig_params params;
+	struct rmig_conn *conn;
+	struct rmig_stream stream;
+	bool hooks;
+	uint32_t flags;
+	struct rmig_bw bw;
+	/*
+	 * The link's speed, from windows in which the rate limit never slept.
+	 * A window that slept only timed how fast the kernel swallowed our
+	 * writes into an idle socket buffer, which can be many times the
+	 * link; trusting it would blow the downtime limit.  0 = not known.
+	 */
+	uint64_t link_bw;
+	bool slept_in_window;
+	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
+	uint64_t round_bw;
+	/* rate limit, per slice */
+	uint64_t rate_slice_start_ns;
+	uint64_t rate_slice_bytes;
+	bool unlimited; /* final round: downtime beats the limit */
+	/* bytes on the wire: stream + transport */
+	uint64_t transport_bytes;
+	uint64_t checksum_ns_per_gib; /* measured cost of the verify trailer */
+	unsigned throttle;
+	unsigned bad_rounds;
+	uint64_t round;
+};
+
+static bool save_cancelled(const struct save_ctx *c)
+{
+	return atomic_load(&c->m->cancel_requested);
+}
+
+/*
+ * Bytes committed to the wire: flushed, or queued in the stream (page
+ * contents are queued by reference and may wait for many runs before a
+ * flush).  Counting at queue time is what lets the rate limit see a round
+ * of by-reference pages before they all leave in one burst.
+ */
+static uint64_t save_wire_bytes(const struct save_ctx *c)
+{
+	return c->stream.bytes_out + c->stream.iov_bytes + c->transport_bytes;
+}
+
+static void save_publish_bytes(struct save_ctx *c)
+{
+	atomic_store(&c->m->stats.transferred, save_wire_bytes(c));
+}
+
+static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc)
+{
+	struct rmig_stats *st = &c->m->stats;
+
+	atomic_fetch_add(&st->duplicate, acc->zero_pages);
+	atomic_fetch_add(&st->normal, acc->normal_pages);
+	atomic_fetch_add(&st->normal_bytes, acc->normal_bytes);
+	c->transport_bytes += acc->transferred;
+	save_publish_bytes(c);
+}
+
+/*
+ * Sleep off whatever the current slice has overspent against max-bandwidth.
+ * The sleep is reported to the bandwidth estimator, which leaves it out: a
+ * throttled migration must still know how fast the link really is, or it
+ * would never believe the rest fits in the downtime.
+ */
+static int save_rate_limit(struct save_ctx *c)
+{
+	uint64_t limit = c->params.max_bandwidth, now, allowed, wait_ns;
+	struct pollfd pfd = { .fd = c->m->cancel_fd, .events = POLLIN };
+
+	if (!limit || c->unlimited)
+		return 0;
+	now = rmig_now_ns();
+	if (now - c->rate_slice_start_ns >= SAVE_RATE_SLICE_NS) {
+		/* Carry debt forward so bursts larger than a slice are paid for. */
+		allowed = (uint64_t)((double)limit * (double)(now - c->rate_slice_start_ns) / 1e9);
+		c->rate_slice_bytes = c->rate_slice_bytes > allowed ? c->rate_slice_bytes - allowed : 0;
+		c->rate_slice_start_ns = now;
+	}
+	allowed = (uint64_t)((double)limit * (double)SAVE_RATE_SLICE_NS / 1e9);
+	if (c->rate_slice_bytes <= allowed)
+		return 0;
+	/* Time the excess needs at the limit, minus what the slice already took. */
+	wait_ns = (uint64_t)((double)(c->rate_slice_bytes) * 1e9 / (double)limit);
+	if (wait_ns > now - c->rate_slice_start_ns)
+		wait_ns -= now - c->rate_slice_start_ns;
+	else
+		wait_ns = 0;
+	if (wait_ns) {
+		int r = rmig_stream_flush(&c->stream);
+
+		if (r)
+			return r;
+		/* poll() on the cancel fd so a cancel does not wait out the limit. */
+		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(wait_ns, RMIG_NSEC_PER_MSEC)) > 0)
+			return -ECANCELED;
+		rmig_bw_note_sleep(&c->bw, rmig_now_ns() - now);
+		c->slept_in_window = true;
+	}
+	c->rate_slice_bytes = 0;
+	c->rate_slice_start_ns = rmig_now_ns();
+	return 0;
+}
+
+static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
+{
+	uint64_t sent = save_wire_bytes(c) - bytes_before;
+
+	c->rate_slice_bytes += sent;
+	if (rmig_bw_update(&c->bw, rmig_now_ns(), save_wire_bytes(c))) {
+		atomic_store(&c->m->stats.bandwidth, c->bw.bytes_per_sec);
+		if (!c->slept_in_window)
+			c->link_bw = c->bw.bytes_per_sec;
+		c->slept_in_window = false;
+	}
+	save_publish_bytes(c);
+}
+
+/* A run of pages through the stream: ZERO records for zero pages, DATA for the rest. */
+static int save_run_stream(struct save_ctx *c, struct rmig_ramblock *b, uint64_t page,
+			   uint64_t npages)
+{
+	struct rmig_stats *st = &c->m->stats;
+	bool zero_pages = c->params.caps[RMIG_CAP_ZERO_PAGES];
+	uint64_t i = 0;
+
+	while (i < npages) {
+		uint8_t *p = b->host + ((page + i) << b->page_shift);
+		bool zero = zero_pages && rmig_buffer_is_zero(p, b->page_size);
+		uint64_t j = i + 1;
+		struct rmig_record r;
+		int ret;
+
+		/* Extend the run while pages keep the same kind. */
+		while (j < npages) {
+			uint8_t *q = b->host + ((page + j) << b->page_shift);
+
+			if ((zero_pages && rmig_buffer_is_zero(q, b->page_size)) != zero)
+				break;
+			j++;
+		}
+		r = (struct rmig_record){
+			.type = zero ? RMIG_REC_ZERO : RMIG_REC_DATA,
+			.block = b->index,
+			.offset = (page + i) << b->page_shift,
+			.npages = (uint32_t)(j - i),
+		};
+		ret = rmig_format_write_record(&c->stream, &r);
+		if (!ret && !zero)
+			ret = rmig_stream_write_ref(&c->stream, p, (j - i) << b->page_shift);
+		if (ret)
+			return ret;
+		if (zero) {
+			atomic_fetch_add(&st->duplicate, j - i);
+		} else {
+			atomic_fetch_add(&st->normal, j - i);
+			atomic_fetch_add(&st->normal_bytes, (j - i) << b->page_shift);
+		}
+		i = j;
+	}
+	return 0;
+}
+
+/*
+ * Send every page set in the bitmaps, clearing as we go.  The bitmap bit is
+ * cleared before the page is read, so a guest write racing with the send is
+ * caught by the dirty log and resent next round, never lost.
+ */
+static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
+{
+	struct rmig_ram *ram = c->m->ram;
+	struct rmig_stats *st = &c->m->stats;
+	uint64_t remaining = rmig_ram_bitmap_bytes(ram);
+	struct rmig_record eor = { .type = RMIG_REC_EOR, .arg = (uint32_t)c->round };
+	int ret;
+
+	atomic_store(&st->remaining, remaining);
+	atomic_fetch_add(&st->iterations, 1);
+	if (c->hooks) {
+		struct rmig_record hook = { .type = RMIG_REC_HOOK, .arg = phase };
+
+		ret = rmig_format_write_record(&c->stream, &hook);
+		if (!ret)
+			ret = rmig_stream_flush(&c->stream);
+		if (!ret)
+			ret = rmig_conn_ram_before_iterate(c->conn, phase);
+		if (ret)
+			return ret;
+	}
+
+	for (uint32_t bi = 0; bi < ram->nblocks; bi++) {
+		struct rmig_ramblock *b = ram->blocks[bi];
+		uint64_t page = 0, npages;
+
+		for (;;) {
+			uint64_t before = save_wire_bytes(c);
+
+			page = rmig_ramblock_next_run(b, page, SAVE_RUN_PAGES, &npages);
+			if (!npages)
+				break;
+			if (save_cancelled(c))
+				return -ECANCELED;
+			rmig_ramblock_clear_pages(b, page, npages);
+			if (c->hooks) {
+				struct rmig_ram_counters acc = { 0 };
+
+				ret = rmig_conn_ram_save_page(c->conn, b, page, npages, &acc);
+				if (ret == RMIG_SAVE_PAGE_DECLINED) {
+					rmig_error("transport %s declined pages inside its own RAM round",
+						   c->conn->ops->scheme);
+					ret = -EPROTO;
+				}
+				if (!ret)
+					save_account(c, &acc);
+			} else {
+				ret = save_run_stream(c, b, page, npages);
+			}
+			if (ret)
+				return ret;
+			remaining -= RMIG_MIN(remaining, npages << b->page_shift);
+			atomic_store(&st->remaining, remaining);
+			save_note_progress(c, before);
+			ret = save_rate_limit(c);
+			if (ret)
+				return ret;
+			page += npages;
+		}
+	}
+
+	if (c->hooks) {
+		struct rmig_ram_counters acc = { 0 };
+
+		ret = rmig_conn_ram_after_iterate(c->conn, phase, &acc);
+		if (ret)
+			return ret;
+		save_account(c, &acc);
+	}
+	ret = rmig_format_write_record(&c->stream, &eor);
+	if (!ret)
+		ret = rmig_stream_flush(&c->stream);
+	save_publish_bytes(c);
+	c->round++;
+	return ret;
+}
+
+/*
+ * The trailer's checksums are computed with the guest stopped, so they are
+ * part of the downtime.  Measure their cost once, on a sample, so the
+ * switch-over decision can budget for it.
+ */
+static void save_measure_checksum(struct save_ctx *c)
+{
+	struct rmig_ramblock *b = c->m->ram->blocks[0];
+	uint64_t len = RMIG_MIN(b->length, 16ULL << 20), t0, dt, sum_ms;
+	volatile uint64_t sink;
+
+	if (!(c->flags & RMIG_STREAM_F_VERIFY))
+		return;
+	t0 = rmig_now_ns();
+	sink = rmig_checksum(b->host, len, 0);
+	(void)sink;
+	dt = rmig_now_ns() - t0;
+	c->checksum_ns_per_gib = (uint64_t)((double)dt * (double)(1ULL << 30) / (double)len);
+	sum_ms = (uint64_t)((double)rmig_ram_total_bytes(c->m->ram) / (double)(1ULL << 30) *
+			    (double)c->checksum_ns_per_gib / 1e6);
+	if (sum_ms >= c->params.downtime_limit_ms)
+		rmig_warn("verify: checksumming the RAM takes about %" PRIu64 " ms with the guest "
+			  "stopped, more than the %" PRIu64 " ms downtime limit; expect a longer "
+			  "downtime or disable the verify capability",
+			  sum_ms, c->params.downtime_limit_ms);
+}
+
+static uint64_t save_expected_downtime_ms(const struct save_ctx *c, uint64_t remaining)
+{
+	uint64_t bw = c->link_bw ? c->link_bw : c->round_bw, ms;
+	uint64_t total = rmig_ram_total_bytes(c->m->ram);
+
+	if (!bw)
+		return UINT64_MAX;
+	ms = (uint64_t)((double)remaining * 1e3 / (double)bw);
+	if (c->flags & RMIG_STREAM_F_VERIFY) {
+		uint64_t sum_ms = (uint64_t)((double)total / (double)(1ULL << 30) *
+					     (double)c->checksum_ns_per_gib / 1e6);
+
+		/*
+		 * A checksum that alone overruns the limit would make the
+		 * migration chase a target it can never meet; budget only the
+		 * data then (the operator was warned at setup).
+		 */
+		if (sum_ms < c->params.downtime_limit_ms)
+			ms += sum_ms;
+	}
+	return ms;
+}
+
+/*
+ * Auto-converge, QEMU's rule: if the guest dirtied more than half of what we
+ * managed to send in a round, twice, slow it down, and more each time.
+ */
+static void save_auto_converge(struct save_ctx *c, uint64_t dirtied, uint64_t sent)
+{
+	struct rmig_migration *m = c->m;
+
+	if (!c->params.caps[RMIG_CAP_AUTO_CONVERGE] || !m->emb.throttle)
+		return;
+	if (dirtied * 2 <= sent) {
+		c->bad_rounds = 0;
+		return;
+	}
+	if (++c->bad_rounds < SAVE_THROTTLE_TRIGGER)
+		return;
+	c->bad_rounds = 0;
+	c->throttle = c->throttle ? c->throttle + c->params.throttle_increment
+				  : c->params.throttle_initial;
+	if (c->throttle > RMIG_THROTTLE_MAX)
+		c->throttle = RMIG_THROTTLE_MAX;
+	m->emb.throttle(m->emb.opaque, c->throttle);
+	atomic_store(&m->stats.throttle_pct, c->throttle);
+	rmig_info("auto-converge: throttling the guest to %u%%", c->throttle);
+}
+
+static int save_setup(struct save_ctx *c)
+{
+	struct rmig_migration *m = c->m;
+	struct rmig_conn_opts opts = {
+		.size = sizeof(opts),
+		.rdma_pin_all = c->params.caps[RMIG_CAP_RDMA_PIN_ALL],
+		.cancel_fd = m->cancel_fd,
+	};
+	struct rmig_conn *conn;
+	int ret;
+
+	ret = rmig_conn_open(m->uri, &opts, &conn);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->conn = conn;
+	pthread_mutex_unlock(&m->lock);
+	c->conn = conn;
+	/* A cancel that came while we were connecting found no conn to abort. */
+	if (save_cancelled(c))
+		return -ECANCELED;
+
+	ret = rmig_stream_init(&c->stream, conn, 0);
+	if (ret)
+		return ret;
+	c->hooks = rmig_conn_has_ram_hooks(conn);
+	if (c->hooks) {
+		ret = rmig_conn_ram_attach(conn, m->ram);
+		if (ret)
+			return ret;
+	}
+	ret = rmig_format_write_header(&c->stream, c->flags, m->ram);
+	if (ret)
+		return ret;
+	if (c->hooks) {
+		/* RDMA connects, exchanges blocks and pins here: setup-time counts it. */
+		struct rmig_record hook = { .type = RMIG_REC_HOOK, .arg = RMIG_RAM_PHASE_SETUP };
+		struct rmig_ram_counters acc = { 0 };
+
+		ret = rmig_format_write_record(&c->stream, &hook);
+		if (!ret)
+			ret = rmig_stream_flush(&c->stream);
+		if (!ret)
+			ret = rmig_conn_ram_before_iterate(conn, RMIG_RAM_PHASE_SETUP);
+		if (!ret)
+			ret = rmig_conn_ram_after_iterate(conn, RMIG_RAM_PHASE_SETUP, &acc);
+		if (ret)
+			return ret;
+		save_account(c, &acc);
+	}
+	ret = rmig_stream_flush(&c->stream);
+	save_publish_bytes(c);
+	return ret;
+}
+
+static int save_complete(struct save_ctx *c)
+{
+	struct rmig_migration *m = c->m;
+	struct rmig_ram *ram = m->ram;
+	struct rmig_record eos = { .type = RMIG_REC_EOS };
+	uint64_t *sums = NULL;
+	int ret;
+
+	m->emb.stop(m->emb.opaque);
+	atomic_store(&m->stop_ns, rmig_now_ns());
+	atomic_store(&m->guest_stopped, true);
+	c->unlimited = true;
+
+	rmig_ram_sync(ram);
+	atomic_fetch_add(&m->stats.dirty_sync_count, 1);
+	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
+	if (ret)
+		return ret;
+	if (c->flags & RMIG_STREAM_F_VERIFY) {
+		sums = calloc(ram->nblocks, sizeof(*sums));
+		if (!sums)
+			return -ENOMEM;
+		rmig_ram_checksums(ram, sums);
+	}
+	ret = rmig_format_write_record(&c->stream, &eos);
+	if (!ret)
+		ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
+	if (!ret)
+		ret = rmig_stream_flush(&c->stream);
+	free(sums);
+	atomic_store(&m->stats.remaining, 0);
+	save_publish_bytes(c);
+	return ret;
+}
+
+static int save_iterate(struct save_ctx *c)
+{
+	struct rmig_migration *m = c->m;
+	struct rmig_ram *ram = m->ram;
+	struct rmig_stats *st = &m->stats;
+	int ret;
+
+	/* Bulk round: everything.  Writes from now on land in the dirty log. */
+	rmig_ram_dirty_log_clear(ram);
+	rmig_ram_bitmap_set_all(ram);
+	for (;;) {
+		uint64_t t0 = rmig_now_ns(), sent0 = save_wire_bytes(c), dirtied, remaining, dt;
+		uint64_t expected;
+
+		ret = save_round(c, RMIG_RAM_PHASE_ROUND);
+		if (ret)
+			return ret;
+		dirtied = rmig_ram_sync(ram);
+		atomic_fetch_add(&st->dirty_sync_count, 1);
+		dt = rmig_now_ns() - t0;
+		if (dt)
+			atomic_store(&st->dirty_pages_rate, (uint64_t)((double)dirtied * 1e9 / (double)dt));
+		remaining = rmig_ram_bitmap_bytes(ram);
+		atomic_store(&st->remaining, remaining);
+		if (dt)
+			c->round_bw = (uint64_t)((double)(save_wire_bytes(c) - sent0) * 1e9 / (double)dt);
+		/* A round shorter than a window, with no sleep, still measured the link. */
+		if (!c->link_bw && !c->slept_in_window && !c->bw.slept_ns)
+			c->link_bw = c->round_bw;
+		expected = save_expected_downtime_ms(c, remaining);
+		atomic_store(&st->expected_downtime_ms, expected == UINT64_MAX ? 0 : expected);
+		if (expected <= c->params.downtime_limit_ms)
+			return 0;
+		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), save_wire_bytes(c) - sent0);
+		if (save_cancelled(c))
+			return -ECANCELED;
+	}
+}
+
+static void save_finish(struct save_ctx *c, int ret)
+{
+	struct rmig_migration *m = c->m;
+	enum rmig_state s = rmig_state_get(&m->sm);
+
+	if (!ret) {
+		atomic_store(&m->end_ns, rmig_now_ns());
+		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
+			return;
+		/* Cancel landed after the last byte went out; honour it. */
+		ret = -ECANCELED;
+		s = rmig_state_get(&m->sm);
+	}
+	/* The workload must never stay stopped, or throttled, on a source that keeps it. */
+	if (c->throttle && m->emb.throttle)
+		m->emb.throttle(m->emb.opaque, 0);
+	atomic_store(&m->stats.throttle_pct, 0);
+	if (atomic_exchange(&m->guest_stopped, false))
+		m->emb.cont(m->emb.opaque);
+	atomic_store(&m->end_ns, rmig_now_ns());
+	/* A cancel may land between reading the state and failing; retry on -EBUSY. */
+	for (;;) {
+		if (s == RMIG_STATE_CANCELLING) {
+			rmig_state_transition(&m->sm, RMIG_STATE_CANCELLING, RMIG_STATE_CANCELLED);
+			return;
+		}
+		rmig_migration_set_error(m, ret);
+		if (rmig_state_transition(&m->sm, s, RMIG_STATE_FAILED) != -EBUSY)
+			return;
+		s = rmig_state_get(&m->sm);
+	}
+}
+
+void *rmig_save_thread(void *opaque)
+{
+	struct rmig_migration *m = opaque;
+	struct save_ctx c = { .m = m };
+	struct rmig_ram *ram = m->ram;
+	int ret;
+
+	rmig_error_clear();
+	rmig_migration_get_params(m, &c.params);
+	c.flags = (c.params.caps[RMIG_CAP_VERIFY] ? RMIG_STREAM_F_VERIFY : 0) |
+		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0);
+	atomic_store(&m->stats.total, rmig_ram_total_bytes(ram));
+	atomic_store(&m->stats.remaining, rmig_ram_total_bytes(ram));
+	atomic_store(&m->stats.page_size, ram->blocks[0]->page_size);
+
+	ret = save_setup(&c);
+	if (ret)
+		goto out;
+	if (rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_ACTIVE)) {
+		ret = -ECANCELED;
+		goto out;
+	}
+	save_measure_checksum(&c);
+	rmig_bw_init(&c.bw, rmig_now_ns(), save_wire_bytes(&c));
+	c.rate_slice_start_ns = rmig_now_ns();
+	ret = save_iterate(&c);
+	if (!ret)
+		ret = save_complete(&c);
+out:
+	if (ret && save_cancelled(&c))
+		ret = -ECANCELED;
+	save_finish(&c, ret);
+	pthread_mutex_lock(&m->lock);
+	m->conn = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (c.stream.buf)
+		rmig_stream_fini(&c.stream);
+	if (c.conn)
+		rmig_conn_close(c.conn);
+	return NULL;
+}

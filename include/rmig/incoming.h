@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination side: listen, accept one source, load its stream into
+ * RAM (allocating blocks to match, or checking the embedder's), verify, and
+ * report.  The state machine is the same as the source's: setup from listen
+ * until the stream header is in and the blocks exist, active while loading.
+ */
+#ifndef RMIG_PUBLIC_INCOMING_H
+#define RMIG_PUBLIC_INCOMING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <rmig/defs.h>
+#include <rmig/info.h>
+#include <rmig/params.h>
+#include <rmig/ram.h>
+#include <rmig/state.h>
+
+struct rmig_incoming;
+
+RMIG_API struct rmig_incoming *rmig_incoming_new(struct rmig_ram *ram);
+RMIG_API void rmig_incoming_free(struct rmig_incoming *in);
+
+RMIG_API int rmig_incoming_add_listener(struct rmig_incoming *in, rmig_state_listener_fn fn, void *opaque);
+/* Must be set before listen; only rdma-pin-all matters here (what we accept). */
+RMIG_API int rmig_incoming_set_capability(struct rmig_incoming *in, enum rmig_capability cap, bool on);
+
+/*
+ * Bind to @uri.  After this, rmig_incoming_uri() gives the bound address
+ * (useful with port 0).
+ */
+RMIG_API int rmig_incoming_listen(struct rmig_incoming *in, const char *uri);
+RMIG_API int rmig_incoming_uri(struct rmig_incoming *in, char *buf, size_t len);
+/*
+ * Accept one source within @accept_timeout_ms (< 0: forever) and load it.
+ * Returns 0 when the stream completed (and verified, if the source asked).
+ */
+RMIG_API int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms);
+/* Any thread: make run() return -ECANCELED promptly. */
+RMIG_API void rmig_incoming_cancel(struct rmig_incoming *in);
+
+/* The -errno that failed the load, 0 if none. */
+RMIG_API int rmig_incoming_error(struct rmig_incoming *in);
+RMIG_API void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info);
+
+#endif /* RMIG_PUBLIC_INCOMING_H */

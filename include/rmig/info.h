@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A snapshot of a migration, in query-migrate terms.  It is a plain value:
+ * rmig fills it in, the caller owns it, nothing in it points back into rmig.
+ */
+#ifndef RMIG_PUBLIC_INFO_H
+#define RMIG_PUBLIC_INFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rmig/defs.h>
+#include <rmig/state.h>
+
+/* Times in ms; mbps is Mbit/s (10^6). */
+struct rmig_info {
+	enum rmig_state status;
+	uint64_t total_time_ms;	 /* setup -> now, or -> end when terminal */
+	uint64_t setup_time_ms;	 /* setup -> active (0 until active) */
+	uint64_t downtime_ms;	 /* guest stopped -> completed */
+	bool has_downtime;	 /* only once completed */
+	uint64_t expected_downtime_ms;
+	bool has_expected_downtime; /* only while active */
+	uint64_t throttle_pct;	 /* "cpu-throttle-percentage" */
+	struct {
+		uint64_t transferred, remaining, total, duplicate, normal, normal_bytes;
+		uint64_t dirty_pages_rate, dirty_sync_count, page_size;
+		double mbps;
+	} ram;
+	char error_desc[512];	 /* set when status == failed */
+};
+
+/*
+ * Writes the query-migrate object, e.g.
+ *   {"status":"completed","total-time":1234,"setup-time":5,"downtime":40,
+ *    "ram":{"transferred":...,"remaining":0,"total":...,"duplicate":...,
+ *           "normal":...,"normal-bytes":...,"dirty-pages-rate":...,
+ *           "mbps":9123.4,"dirty-sync-count":4,"page-size":4096}}
+ * Optional members (downtime, expected-downtime, setup-time before active,
+ * cpu-throttle-percentage when 0, error-desc) are omitted when not
+ * meaningful, as QEMU does.  Strings are JSON-escaped.
+ * Returns the length it needed (like snprintf), or -EINVAL.
+ */
+RMIG_API int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len);
+
+#endif /* RMIG_PUBLIC_INFO_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Migration capabilities and parameters, by QEMU's names where QEMU has
+ * one ("rdma-pin-all", "auto-converge", "max-bandwidth", "downtime-limit"),
+ * so operators need learn nothing new.
+ */
+#ifndef RMIG_PUBLIC_PARAMS_H
+#define RMIG_PUBLIC_PARAMS_H
+
+#include <rmig/defs.h>
+
+enum rmig_capability {
+	RMIG_CAP_RDMA_PIN_ALL = 0, /* "rdma-pin-all": register all RAM up front */
+	RMIG_CAP_ZERO_PAGES,	   /* "zero-pages": send zero pages as markers */
+	RMIG_CAP_AUTO_CONVERGE,	   /* "auto-converge": throttle writers that outrun us */
+	RMIG_CAP_VERIFY,	   /* "verify": end-to-end per-block checksums */
+	RMIG_CAP__COUNT,
+};
+
+#define RMIG_DOWNTIME_LIMIT_DEFAULT_MS 300
+#define RMIG_DOWNTIME_LIMIT_MAX_MS 2000000 /* QEMU's ceiling */
+#define RMIG_THROTTLE_INITIAL_DEFAULT 20
+#define RMIG_THROTTLE_INCREMENT_DEFAULT 10
+#define RMIG_THROTTLE_MAX 99
+
+RMIG_API const char *rmig_capability_name(enum rmig_capability cap);
+/* Returns the capability, or -ENOENT for an unknown name. */
+RMIG_API int rmig_capability_from_name(const char *name);
+
+#endif /* RMIG_PUBLIC_PARAMS_H */

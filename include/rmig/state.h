@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The states of a migration, as QEMU's query-migrate names them.
+ *
+ *   none -> setup -> active -> completed
+ *             |        |
+ *             |        +----> failed
+ *             +--> failed
+ *   setup | active -> cancelling -> cancelled
+ *                         +-------> failed
+ *
+ * Listeners see every transition, in order, on the thread that made it;
+ * they must be quick and must not drive the migration themselves.
+ */
+#ifndef RMIG_PUBLIC_STATE_H
+#define RMIG_PUBLIC_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rmig/defs.h>
+
+enum rmig_state {
+	RMIG_STATE_NONE = 0,
+	RMIG_STATE_SETUP,
+	RMIG_STATE_ACTIVE,
+	RMIG_STATE_CANCELLING,
+	RMIG_STATE_COMPLETED,
+	RMIG_STATE_FAILED,
+	RMIG_STATE_CANCELLED,
+	RMIG_STATE__COUNT,
+};
+
+/* @when_ns is CLOCK_MONOTONIC. */
+typedef void (*rmig_state_listener_fn)(void *opaque, enum rmig_state from, enum rmig_state to,
+				       uint64_t when_ns);
+
+/* QEMU's spelling: "none", "setup", "active", "cancelling", "completed", "failed", "cancelled". */
+RMIG_API const char *rmig_state_name(enum rmig_state s);
+RMIG_API bool rmig_state_is_terminal(enum rmig_state s);
+
+#endif /* RMIG_PUBLIC_STATE_H */

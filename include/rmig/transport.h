@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport plugin ABI.
+ *
+ * A transport is one struct rmig_transport_ops.  Built-in transports hand it
+ * to rmig_transport_register(); a loadable module exports
+ *
+ *     const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version);
+ *
+ * (RMIG_TRANSPORT_INIT_SYMBOL), which receives the ABI version of the rmig
+ * that loads it and returns its ops, or NULL to decline.  The same source
+ * builds either way, as libfabric providers do.
+ *
+ * Versioning: the table starts with its own size, as libfabric's ops
+ * structs do.  Slots are only ever appended; rmig treats a slot that lies
+ * beyond a module's size as NULL (RMIG_TRANSPORT_HAS()), so an older module
+ * keeps working with a newer rmig.  abi_version changes only when an
+ * existing slot changes meaning, and a module built for another major
+ * version is refused.
+ *
+ * Reentrancy (as SQLite documents for its VFS): a connection is used by one
+ * thread at a time, except abort(), which any thread may call at any moment
+ * to make blocked calls on that connection return promptly with an error.
+ * The registry wrappers (plugin/registry.h) are the only callers of these
+ * slots.  Transport code may use <rmig/log.h> and <rmig/ram.h>; nothing else
+ * of rmig.
+ *
+ * All slots return 0 or a byte count on success and a negative errno on
+ * failure, having reported the failure with rmig_error().
+ */
+#ifndef RMIG_TRANSPORT_H
+#define RMIG_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <rmig/defs.h>
+
+#define RMIG_TRANSPORT_ABI_VERSION 1u
+#define RMIG_TRANSPORT_INIT_SYMBOL "rmig_transport_init"
+
+struct rmig_ram;
+struct rmig_ramblock;
+struct rmig_transport_ops;
+
+/*
+ * A connection.  Transports embed it as the first member of their own
+ * connection struct; the registry fills in ops after connect/accept.
+ */
+struct rmig_conn {
+	const struct rmig_transport_ops *ops;
+};
+
+struct rmig_listener {
+	const struct rmig_transport_ops *ops;
+};
+
+/* Options for connect and listen; grows at the end, like the ops table. */
+struct rmig_conn_opts {
+	uint32_t size;		/* sizeof(struct rmig_conn_opts) as the caller built it */
+	int timeout_ms;		/* connect / address resolution; <= 0 means 10 s */
+	bool rdma_pin_all;	/* ask for pin-all registration (rdma) */
+	/*
+	 * An fd that becomes readable when the caller gives up (cancel during
+	 * SETUP); connect polls it alongside the connection attempt and
+	 * returns -ECANCELED.  Used only when > 0, so a zero-initialised
+	 * struct means "none" (fd 0 is stdin, never an eventfd of ours).
+	 */
+	int cancel_fd;
+};
+
+/* What a RAM hook sent, added to the migration's totals by rmig. */
+struct rmig_ram_counters {
+	uint64_t zero_pages;   /* pages sent as "zero" markers (duplicate) */
+	uint64_t normal_pages; /* pages whose contents were sent */
+	uint64_t normal_bytes; /* contents bytes of those pages */
+	uint64_t transferred;  /* bytes that crossed the wire, headers included */
+};
+
+/* Phase argument of the RAM hooks. */
+enum rmig_ram_phase {
+	RMIG_RAM_PHASE_SETUP = 1, /* once, during the SETUP state */
+	RMIG_RAM_PHASE_ROUND = 2, /* a bulk or dirty round */
+	RMIG_RAM_PHASE_FINAL = 3, /* the last round, guest stopped */
+};
+
+/* ram_save_page() return value meaning "not mine, put it in the stream". */
+#define RMIG_SAVE_PAGE_DECLINED 1
+
+struct rmig_transport_ops {
+	uint32_t size;	      /* sizeof(struct rmig_transport_ops) as the module built it */
+	uint32_t abi_version; /* RMIG_TRANSPORT_ABI_VERSION the module was built for */
+	const char *scheme;   /* URI scheme without the colon: "tcp", "rdma" */
+	const char *description;
+
+	/* --- connection (mandatory) --- */
+
+	/* @addr is the URI after "scheme:". */
+	int (*connect)(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out);
+	int (*listen)(const char *addr, const struct rmig_conn_opts *opts, struct rmig_listener **out);
+	/* Wait up to @timeout_ms (< 0: forever) for one peer; -ETIMEDOUT if none came. */
+	int (*accept)(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
+	void (*listener_close)(struct rmig_listener *l);
+
+	/* Stream bytes.  May be partial; 0 from read means orderly end of stream. */
+	ssize_t (*write)(struct rmig_conn *c, const void *buf, size_t len);
+	ssize_t (*read)(struct rmig_conn *c, void *buf, size_t len);
+	/* Make blocked and future calls on @c fail with -ECANCELED.  Any thread. */
+	void (*abort)(struct rmig_conn *c);
+	void (*close)(struct rmig_conn *c);
+
+	/* --- optional --- */
+
+	/* Gather write; without it the stream falls back to write(). */
+	ssize_t (*writev)(struct rmig_conn *c, const struct iovec *iov, int iovcnt);
+	/* The address a listener is bound to, as a full URI ("tcp:127.0.0.1:40123"). */
+	int (*listener_uri)(struct rmig_listener *l, char *buf, size_t len);
+
+	/*
+	 * RAM hooks, for transports that place pages themselves (RDMA).  All
+	 * or none of them are set.  The flow, mirrored on both sides:
+	 *
+	 *   source                               destination
+	 *   ram_attach(ram)                      ram_attach(ram)   (after the block list)
+	 *   stream: HOOK record, flush     --->  reads HOOK record:
+	 *   ram_before_iterate(phase)              ram_load(phase) serves the
+	 *   ram_save_page() per dirty run          transport's own requests until
+	 *   ram_after_iterate(phase)       --->    the source's after_iterate says done
+	 *   stream: END-OF-ROUND record    --->  reads END-OF-ROUND
+	 *
+	 * Between the HOOK record and after_iterate the source writes nothing
+	 * to the stream.  after_iterate returns only when every page saved in
+	 * the round is in the destination's memory, so "round done" in the
+	 * stream can never overtake the pages.
+	 */
+	int (*ram_attach)(struct rmig_conn *c, struct rmig_ram *ram);
+	int (*ram_before_iterate)(struct rmig_conn *c, enum rmig_ram_phase phase);
+	/*
+	 * Take @npages pages of @b starting at page @page (never more than
+	 * the caller's run; they may cross chunk boundaries, the transport
+	 * splits).  Returns 0 when taken, adding what it sent to @acc, or
+	 * RMIG_SAVE_PAGE_DECLINED to leave them to the stream.
+	 */
+	int (*ram_save_page)(struct rmig_conn *c, struct rmig_ramblock *b, uint64_t page,
+			     uint64_t npages, struct rmig_ram_counters *acc);
+	int (*ram_after_iterate)(struct rmig_conn *c, enum rmig_ram_phase phase,
+				 struct rmig_ram_counters *acc);
+	int (*ram_load)(struct rmig_conn *c, enum rmig_ram_phase phase);
+};
+
+/* Is slot @member inside the table the module actually provided? */
+#define RMIG_TRANSPORT_HAS(ops, member)                                                            \
+	((ops)->size >= offsetof(struct rmig_transport_ops, member) + sizeof((ops)->member) &&     \
+	 (ops)->member != NULL)
+
+/* The smallest table rmig accepts: everything up to and including close. */
+#define RMIG_TRANSPORT_OPS_MIN_SIZE                                                                \
+	(offsetof(struct rmig_transport_ops, close) + sizeof(((struct rmig_transport_ops *)0)->close))
+
+typedef const struct rmig_transport_ops *(*rmig_transport_init_fn)(uint32_t abi_version);
+
+/*
+ * The entry point a module defines (and the only symbol it need export).
+ * Declared here so that the definition is visible from the module even
+ * when it is compiled with -fvisibility=hidden.
+ */
+RMIG_API const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version);
+
+/*
+ * Add a transport that lives in the embedder's own code (SQLite's
+ * sqlite3_vfs_register() idea).  Checks the table as for a module: ABI
+ * version, size, scheme (lower-case letters, digits, '+', '-', '.', at
+ * most 15 chars), mandatory slots, RAM hooks all or none.  -EEXIST if the
+ * scheme is taken, -EPROTO/-EINVAL for a bad table (reported).
+ */
+RMIG_API int rmig_transport_register(const struct rmig_transport_ops *ops);
+
+/*
+ * Load one module file: dlopen, find RMIG_TRANSPORT_INIT_SYMBOL, call it,
+ * register the result.  On any rejection the module is dlclosed and the
+ * reason reported, naming the file.
+ */
+RMIG_API int rmig_transport_load(const char *path);
+
+#endif /* RMIG_TRANSPORT_H */

@@ -1,0 +1,688 @@
+/* SPDX-License-Identifier: MIT */
+/* Stream format: encoding round trips and every reader validation, one by one. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/ram/checksum.h"
+#include "common/engine/format.h"
+#include "tests/support/memconn.h"
+#include <rmig/log.h>
+#include <rmig/transport.h>
+#include "tests/support/test_quiet.h"
+#include "common/base/util.h"
+
+/* A hand-built wire image, for streams the writer would never produce. */
+struct wire {
+	uint8_t d[8192];
+	size_t n;
+};
+
+static void w16(struct wire *w, uint16_t v)
+{
+	rmig_put_be16(w->d + w->n, v);
+	w->n += 2;
+}
+
+static void w32(struct wire *w, uint32_t v)
+{
+	rmig_put_be32(w->d + w->n, v);
+	w->n += 4;
+}
+
+static void w64(struct wire *w, uint64_t v)
+{
+	rmig_put_be64(w->d + w->n, v);
+	w->n += 8;
+}
+
+static void wbytes(struct wire *w, const void *p, size_t len)
+{
+	memcpy(w->d + w->n, p, len);
+	w->n += len;
+}
+
+static void whdr(struct wire *w, uint32_t magic, uint32_t version, uint32_t flags, uint32_t nblocks)
+{
+	w32(w, magic);
+	w32(w, version);
+	w32(w, flags);
+	w32(w, nblocks);
+}
+
+static void wblock(struct wire *w, const char *name, uint32_t page_size, uint64_t length)
+{
+	w16(w, (uint16_t)strlen(name));
+	wbytes(w, name, strlen(name));
+	w32(w, page_size);
+	w64(w, length);
+}
+
+static void wrec(struct wire *w, uint32_t type, uint32_t block, uint64_t offset, uint32_t npages,
+		 uint32_t arg)
+{
+	w32(w, type);
+	w32(w, block);
+	w64(w, offset);
+	w32(w, npages);
+	w32(w, arg);
+}
+
+/* The standard two-block header most record tests use. */
+#define PC_LEN	(64 * 1024)
+#define VGA_LEN (8 * 1024)
+static void wstd(struct wire *w, uint32_t flags)
+{
+	whdr(w, RMIG_STREAM_MAGIC, 1, flags, 2);
+	wblock(w, "pc.ram", 4096, PC_LEN);
+	wblock(w, "vga.vram", 512, VGA_LEN);
+}
+
+/* Parse a header from @w; returns the reader's result. */
+static int parse_header(const struct wire *w, struct rmig_stream_header *h)
+{
+	struct rmig_conn *c = rmig_memconn_new(w->d, w->n, 0);
+	struct rmig_stream s;
+	int rc;
+
+	assert_non_null(c);
+	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
+	rc = rmig_format_read_header(&s, h);
+	rmig_stream_fini(&s);
+	rmig_memconn_free(c);
+	return rc;
+}
+
+static void expect_header_error(const struct wire *w, int err, const char *words)
+{
+	struct rmig_stream_header h = {.nblocks = 12345};
+
+	rmig_error_clear();
+	assert_int_equal(parse_header(w, &h), err);
+	assert_int_equal(h.nblocks, 12345); /* out-parameter untouched */
+	assert_null(h.blocks);
+	if (words && !strstr(rmig_error_last(), words))
+		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), words);
+}
+
+/* Parse the standard header plus one record; returns read_record's result. */
+static int parse_record(uint32_t flags, uint32_t type, uint32_t block, uint64_t offset,
+			uint32_t npages, uint32_t arg, struct rmig_record *out)
+{
+	struct wire w = {.n = 0};
+	struct rmig_stream_header h;
+	struct rmig_ram ram;
+	struct rmig_conn *c;
+	struct rmig_stream s;
+	struct rmig_record r = {.type = 0xfeed};
+	int rc;
+
+	wstd(&w, flags);
+	wrec(&w, type, block, offset, npages, arg);
+	c = rmig_memconn_new(w.d, w.n, 0);
+	assert_non_null(c);
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
+	assert_int_equal(rmig_format_read_header(&s, &h), 0);
+	assert_int_equal(rmig_format_match_blocks(&h, &ram), 0);
+	rmig_error_clear();
+	rc = rmig_format_read_record(&s, &h, &ram, &r);
+	if (rc)
+		assert_int_equal(r.type, 0xfeed); /* untouched on failure */
+	else if (out)
+		*out = r;
+	rmig_format_header_free(&h);
+	rmig_stream_fini(&s);
+	rmig_memconn_free(c);
+	rmig_ram_fini(&ram);
+	return rc;
+}
+
+static void expect_record_error(uint32_t flags, uint32_t type, uint32_t block, uint64_t offset,
+				uint32_t npages, uint32_t arg, const char *words)
+{
+	int rc = parse_record(flags, type, block, offset, npages, arg, NULL);
+
+	if (rc != -EPROTO)
+		fail_msg("record type %u block %u offset 0x%llx npages %u arg %u: got %d", type,
+			 block, (unsigned long long)offset, npages, arg, rc);
+	if (words && !strstr(rmig_error_last(), words))
+		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), words);
+}
+
+/* --- header --- */
+
+static void test_header_roundtrip(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_conn *c = rmig_memconn_new(NULL, 0, 0);
+	struct rmig_stream s;
+	struct rmig_stream_header h;
+	const uint8_t *out;
+	size_t len;
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_alloc(&ram, "pc.ram", 1 << 20, 4096, NULL), 0);
+	assert_int_equal(rmig_ram_alloc(&ram, "vga", 1 << 16, 512, NULL), 0);
+	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
+	assert_int_equal(rmig_format_write_header(&s, RMIG_STREAM_F_VERIFY, &ram), 0);
+	assert_int_equal(rmig_stream_flush(&s), 0);
+	out = rmig_memconn_written(c, &len);
+	/* 16 fixed + (2 + 6 + 12) + (2 + 3 + 12) */
+	assert_int_equal(len, 16 + 20 + 17);
+	assert_int_equal(rmig_get_be32(out), RMIG_STREAM_MAGIC);
+	assert_memory_equal(out, "RMIG", 4);
+	assert_int_equal(rmig_get_be32(out + 4), 1);
+	assert_int_equal(rmig_get_be32(out + 8), RMIG_STREAM_F_VERIFY);
+	assert_int_equal(rmig_get_be32(out + 12), 2);
+	assert_int_equal(rmig_get_be16(out + 16), 6);
+	assert_memory_equal(out + 18, "pc.ram", 6);
+
+	{
+		struct wire w = {.n = len};
+
+		memcpy(w.d, out, len);
+		assert_int_equal(parse_header(&w, &h), 0);
+	}
+	assert_int_equal(h.version, 1);
+	assert_int_equal(h.flags, RMIG_STREAM_F_VERIFY);
+	assert_int_equal(h.nblocks, 2);
+	assert_string_equal(h.blocks[0].name, "pc.ram");
+	assert_int_equal(h.blocks[0].page_size, 4096);
+	assert_int_equal(h.blocks[0].length, 1 << 20);
+	assert_string_equal(h.blocks[1].name, "vga");
+	assert_int_equal(h.blocks[1].page_size, 512);
+	assert_int_equal(h.blocks[1].length, 1 << 16);
+	rmig_format_header_free(&h);
+	assert_null(h.blocks);
+	rmig_stream_fini(&s);
+	rmig_memconn_free(c);
+	rmig_ram_fini(&ram);
+}
+
+static void test_writer_refuses_bad_input(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_conn *c = rmig_memconn_new(NULL, 0, 0);
+	struct rmig_stream s;
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
+	assert_int_equal(rmig_format_write_header(&s, 0, &ram), -EINVAL);
+	assert_int_equal(rmig_ram_alloc(&ram, "a", 4096, 4096, NULL), 0);
+	assert_int_equal(rmig_format_write_header(&s, 0x80, &ram), -EINVAL);
+	rmig_stream_fini(&s);
+	rmig_memconn_free(c);
+	rmig_ram_fini(&ram);
+}
+
+static void test_header_bad_magic(void **state)
+{
+	struct wire w = {.n = 0};
+
+	(void)state;
+	whdr(&w, 0x51455649, 1, 0, 1); /* "QEVI" */
+	wblock(&w, "a", 4096, 4096);
+	expect_header_error(&w, -EPROTO, "magic");
+}
+
+static void test_header_bad_version(void **state)
+{
+	static const uint32_t versions[] = {0, 2, 3, 0xffffffff, 0x01000000};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(versions); i++) {
+		struct wire w = {.n = 0};
+		char words[80];
+
+		whdr(&w, RMIG_STREAM_MAGIC, versions[i], 0, 1);
+		wblock(&w, "a", 4096, 4096);
+		snprintf(words, sizeof(words), "unsupported stream version %u (this rmig reads 1)",
+			 versions[i]);
+		expect_header_error(&w, -EPROTONOSUPPORT, words);
+	}
+}
+
+static void test_header_unknown_flags(void **state)
+{
+	static const uint32_t flags[] = {0x4, 0x80000000, 0xffffffff, 0x7};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(flags); i++) {
+		struct wire w = {.n = 0};
+
+		whdr(&w, RMIG_STREAM_MAGIC, 1, flags[i], 1);
+		wblock(&w, "a", 4096, 4096);
+		expect_header_error(&w, -EPROTO, "unknown flags");
+	}
+}
+
+static void test_header_nblocks(void **state)
+{
+	struct wire w = {.n = 0};
+
+	(void)state;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 0);
+	expect_header_error(&w, -EPROTO, "0 RAM blocks");
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, RMIG_RAM_MAX_BLOCKS + 1);
+	wblock(&w, "a", 4096, 4096);
+	expect_header_error(&w, -EPROTO, "1025 RAM blocks");
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 0xffffffff);
+	expect_header_error(&w, -EPROTO, "RAM blocks");
+	/* Fewer blocks than announced: the stream just ends. */
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 3);
+	wblock(&w, "a", 4096, 4096);
+	wblock(&w, "b", 4096, 4096);
+	expect_header_error(&w, -EPIPE, "truncated");
+}
+
+static void test_header_name_len(void **state)
+{
+	struct wire w = {.n = 0};
+	char name[300];
+
+	(void)state;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	w16(&w, 0);
+	w32(&w, 4096);
+	w64(&w, 4096);
+	expect_header_error(&w, -EPROTO, "name of 0 bytes");
+
+	memset(name, 'x', sizeof(name));
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	w16(&w, 256);
+	wbytes(&w, name, 256);
+	w32(&w, 4096);
+	w64(&w, 4096);
+	expect_header_error(&w, -EPROTO, "name of 256 bytes");
+
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	w16(&w, 0xffff);
+	wbytes(&w, name, 300);
+	expect_header_error(&w, -EPROTO, "name of 65535 bytes");
+
+	/* 255 is the longest allowed. */
+	w.n = 0;
+	name[255] = '\0';
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	wblock(&w, name, 4096, 4096);
+	{
+		struct rmig_stream_header h;
+
+		assert_int_equal(parse_header(&w, &h), 0);
+		assert_int_equal(strlen(h.blocks[0].name), 255);
+		rmig_format_header_free(&h);
+	}
+}
+
+static void test_header_name_unprintable(void **state)
+{
+	/* Exactly five bytes each; one bad byte among printable ones. */
+	static const char names[][6] = {"a\nbcd", "tab\th", "nul\0x", "dele\x7f", "hi\x80\xffz"};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(names); i++) {
+		struct wire w = {.n = 0};
+
+		whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+		w16(&w, 5);
+		wbytes(&w, names[i], 5);
+		w32(&w, 4096);
+		w64(&w, 4096);
+		expect_header_error(&w, -EPROTO, "non-printable");
+	}
+}
+
+static void test_header_duplicate_names(void **state)
+{
+	struct wire w = {.n = 0};
+
+	(void)state;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 3);
+	wblock(&w, "pc.ram", 4096, 4096);
+	wblock(&w, "vga", 4096, 4096);
+	wblock(&w, "pc.ram", 4096, 8192);
+	expect_header_error(&w, -EPROTO, "both named \"pc.ram\"");
+}
+
+static void test_header_page_size(void **state)
+{
+	static const uint32_t bad[] = {0,    1,	   256,	    511,      513,
+				       4095, 4097, 3 << 12, 1u << 31, 0xffffffff};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(bad); i++) {
+		struct wire w = {.n = 0};
+
+		whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+		wblock(&w, "a", bad[i], 1ull << 32);
+		expect_header_error(&w, -EPROTO, "page size");
+	}
+}
+
+static void test_header_length(void **state)
+{
+	static const uint64_t bad[] = {
+	    0, 1, 4095, 4097, 6144, (1ull << 48) + 4096, UINT64_MAX, UINT64_MAX - 4095};
+	struct rmig_stream_header h;
+	struct wire w = {.n = 0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(bad); i++) {
+		w.n = 0;
+		whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+		wblock(&w, "a", 4096, bad[i]);
+		expect_header_error(&w, -EPROTO, "length");
+	}
+	/* The largest allowed length parses (it is not allocated here). */
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	wblock(&w, "a", 1u << 30, RMIG_STREAM_MAX_BLOCK_LENGTH);
+	assert_int_equal(parse_header(&w, &h), 0);
+	assert_true(h.blocks[0].length == RMIG_STREAM_MAX_BLOCK_LENGTH);
+	rmig_format_header_free(&h);
+}
+
+/* --- records --- */
+
+static void test_record_roundtrip(void **state)
+{
+	struct rmig_record in = {.type = RMIG_REC_DATA, .block = 1, .offset = 512, .npages = 3};
+	struct rmig_record out;
+	struct rmig_conn *c = rmig_memconn_new(NULL, 0, 0);
+	struct rmig_stream s;
+	const uint8_t *bytes;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
+	assert_int_equal(rmig_format_write_record(&s, &in), 0);
+	assert_int_equal(rmig_stream_flush(&s), 0);
+	bytes = rmig_memconn_written(c, &len);
+	assert_int_equal(len, RMIG_RECORD_SIZE);
+	assert_int_equal(rmig_get_be32(bytes), RMIG_REC_DATA);
+	assert_int_equal(rmig_get_be32(bytes + 4), 1);
+	assert_true(rmig_get_be64(bytes + 8) == 512);
+	assert_int_equal(rmig_get_be32(bytes + 16), 3);
+	assert_int_equal(rmig_get_be32(bytes + 20), 0);
+	rmig_stream_fini(&s);
+	rmig_memconn_free(c);
+
+	assert_int_equal(parse_record(0, RMIG_REC_DATA, 1, 512, 3, 0, &out), 0);
+	assert_int_equal(out.type, in.type);
+	assert_int_equal(out.block, in.block);
+	assert_true(out.offset == in.offset);
+	assert_int_equal(out.npages, in.npages);
+	assert_int_equal(
+	    parse_record(RMIG_STREAM_F_ZERO_PAGES, RMIG_REC_ZERO, 0, PC_LEN - 4096, 1, 0, &out), 0);
+	assert_int_equal(parse_record(0, RMIG_REC_DATA, 0, 0, PC_LEN / 4096, 0, NULL), 0);
+	assert_int_equal(parse_record(0, RMIG_REC_DATA, 1, 0, VGA_LEN / 512, 0, NULL), 0);
+	assert_int_equal(parse_record(0, RMIG_REC_HOOK, 0, 0, 0, RMIG_RAM_PHASE_SETUP, NULL), 0);
+	assert_int_equal(parse_record(0, RMIG_REC_HOOK, 0, 0, 0, RMIG_RAM_PHASE_FINAL, NULL), 0);
+	assert_int_equal(parse_record(0, RMIG_REC_EOR, 0, 0, 0, 0xffffffff, &out), 0);
+	assert_int_equal(out.arg, 0xffffffff);
+	assert_int_equal(parse_record(0, RMIG_REC_EOS, 0, 0, 0, 0, NULL), 0);
+}
+
+static void test_record_unknown_type(void **state)
+{
+	static const uint32_t types[] = {0, 6, 7, 0x100, 0xffffffff};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < RMIG_ARRAY_SIZE(types); i++)
+		expect_record_error(0, types[i], 0, 0, 0, 0, "unknown type");
+}
+
+static void test_record_block_index(void **state)
+{
+	(void)state;
+	expect_record_error(0, RMIG_REC_DATA, 2, 0, 1, 0, "RAM block 2");
+	expect_record_error(0, RMIG_REC_DATA, 0xffffffff, 0, 1, 0, "RAM block 4294967295");
+	expect_record_error(RMIG_STREAM_F_ZERO_PAGES, RMIG_REC_ZERO, 1024, 0, 1, 0, "RAM block");
+}
+
+static void test_record_unaligned_offset(void **state)
+{
+	(void)state;
+	expect_record_error(0, RMIG_REC_DATA, 0, 1, 1, 0, "not a multiple");
+	expect_record_error(0, RMIG_REC_DATA, 0, 512, 1, 0, "not a multiple");
+	expect_record_error(0, RMIG_REC_DATA, 1, 256, 1, 0, "not a multiple");
+	expect_record_error(RMIG_STREAM_F_ZERO_PAGES, RMIG_REC_ZERO, 0, 4095, 1, 0,
+			    "not a multiple");
+}
+
+static void test_record_npages(void **state)
+{
+	(void)state;
+	expect_record_error(0, RMIG_REC_DATA, 0, 0, 0, 0, "0 pages");
+	expect_record_error(0, RMIG_REC_DATA, 1, 0, RMIG_RECORD_MAX_PAGES + 1, 0, "257 pages");
+	expect_record_error(0, RMIG_REC_DATA, 0, 0, 0xffffffff, 0, "pages");
+	expect_record_error(RMIG_STREAM_F_ZERO_PAGES, RMIG_REC_ZERO, 0, 0, 0, 0, "0 pages");
+}
+
+static void test_record_range(void **state)
+{
+	(void)state;
+	/* One page past the end, and a run that starts inside but ends outside. */
+	expect_record_error(0, RMIG_REC_DATA, 0, PC_LEN, 1, 0, "past its end");
+	expect_record_error(0, RMIG_REC_DATA, 0, PC_LEN - 4096, 2, 0, "past its end");
+	expect_record_error(0, RMIG_REC_DATA, 1, VGA_LEN - 512, 2, 0, "past its end");
+	/* Offsets whose sum with the run's size would wrap around. */
+	expect_record_error(0, RMIG_REC_DATA, 0, UINT64_MAX - 4095, 1, 0, "past its end");
+	expect_record_error(0, RMIG_REC_DATA, 0, UINT64_MAX - 4095, 2, 0, "past its end");
+	expect_record_error(0, RMIG_REC_DATA, 1, UINT64_MAX - 511, 256, 0, "past its end");
+	expect_record_error(0, RMIG_REC_DATA, 0, 1ull << 63, 1, 0, "past its end");
+	expect_record_error(RMIG_STREAM_F_ZERO_PAGES, RMIG_REC_ZERO, 0, UINT64_MAX - 4095, 1, 0,
+			    "past its end");
+}
+
+static void test_record_zero_needs_flag(void **state)
+{
+	(void)state;
+	expect_record_error(0, RMIG_REC_ZERO, 0, 0, 1, 0, "zero pages");
+	expect_record_error(RMIG_STREAM_F_VERIFY, RMIG_REC_ZERO, 0, 0, 1, 0, "zero pages");
+}
+
+static void test_record_reserved_and_control(void **state)
+{
+	(void)state;
+	expect_record_error(0, RMIG_REC_DATA, 0, 0, 1, 1, "reserved");
+	expect_record_error(0, RMIG_REC_EOS, 0, 0, 0, 5, "reserved");
+	expect_record_error(0, RMIG_REC_HOOK, 0, 0, 0, 0, "unknown RAM phase 0");
+	expect_record_error(0, RMIG_REC_HOOK, 0, 0, 0, 4, "unknown RAM phase 4");
+	expect_record_error(0, RMIG_REC_HOOK, 1, 0, 0, 1, "page range");
+	expect_record_error(0, RMIG_REC_HOOK, 0, 4096, 0, 1, "page range");
+	expect_record_error(0, RMIG_REC_EOR, 0, 0, 1, 1, "page range");
+	expect_record_error(0, RMIG_REC_EOS, 0, 1, 0, 0, "page range");
+}
+
+/* --- blocks --- */
+
+static int match(const struct wire *w, struct rmig_ram *ram)
+{
+	struct rmig_stream_header h;
+	int rc;
+
+	assert_int_equal(parse_header(w, &h), 0);
+	rmig_error_clear();
+	rc = rmig_format_match_blocks(&h, ram);
+	rmig_format_header_free(&h);
+	return rc;
+}
+
+static void test_match_allocates_when_empty(void **state)
+{
+	struct wire w = {.n = 0};
+	struct rmig_ram ram;
+
+	(void)state;
+	wstd(&w, 0);
+	rmig_ram_init(&ram);
+	assert_int_equal(match(&w, &ram), 0);
+	assert_int_equal(ram.nblocks, 2);
+	assert_string_equal(ram.blocks[0]->name, "pc.ram");
+	assert_int_equal(ram.blocks[0]->length, PC_LEN);
+	assert_int_equal(ram.blocks[0]->page_size, 4096);
+	assert_true(ram.blocks[0]->owned);
+	assert_string_equal(ram.blocks[1]->name, "vga.vram");
+	assert_int_equal(ram.blocks[1]->length, VGA_LEN);
+	assert_int_equal(ram.blocks[1]->page_size, 512);
+	assert_int_equal(ram.blocks[1]->host[VGA_LEN - 1], 0);
+	/* Matching again against what it made is fine. */
+	assert_int_equal(match(&w, &ram), 0);
+	rmig_ram_fini(&ram);
+}
+
+static void expect_mismatch(const struct wire *w, const char *const *words)
+{
+	struct rmig_ram ram;
+	static uint8_t pc[PC_LEN], vga[VGA_LEN];
+
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_add(&ram, "pc.ram", pc, PC_LEN, 4096, NULL), 0);
+	assert_int_equal(rmig_ram_add(&ram, "vga.vram", vga, VGA_LEN, 512, NULL), 0);
+	assert_int_equal(match(w, &ram), -EINVAL);
+	for (; *words; words++) {
+		if (!strstr(rmig_error_last(), *words))
+			fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), *words);
+	}
+	assert_int_equal(ram.nblocks, 2);
+	rmig_ram_fini(&ram);
+}
+
+static void test_match_mismatch(void **state)
+{
+	struct wire w = {.n = 0};
+
+	(void)state;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 2);
+	wblock(&w, "pc.ram", 4096, PC_LEN * 2);
+	wblock(&w, "vga.vram", 512, VGA_LEN);
+	expect_mismatch(&w, (const char *const[]){"pc.ram", "131072", "65536", NULL});
+
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 2);
+	wblock(&w, "pc.ram", 4096, PC_LEN);
+	wblock(&w, "vga.vram", 4096, VGA_LEN);
+	expect_mismatch(&w,
+			(const char *const[]){"block 1", "page size 4096", "page size 512", NULL});
+
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 2);
+	wblock(&w, "vga.vram", 512, VGA_LEN);
+	wblock(&w, "pc.ram", 4096, PC_LEN);
+	expect_mismatch(&w, (const char *const[]){"block 0", "vga.vram", "pc.ram", NULL});
+
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	wblock(&w, "pc.ram", 4096, PC_LEN);
+	expect_mismatch(&w, (const char *const[]){"vga.vram", "8192", NULL});
+
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 3);
+	wblock(&w, "pc.ram", 4096, PC_LEN);
+	wblock(&w, "vga.vram", 512, VGA_LEN);
+	wblock(&w, "rom", 4096, 4096);
+	expect_mismatch(&w, (const char *const[]){"\"rom\"", "4096", NULL});
+}
+
+static void test_match_limit(void **state)
+{
+	struct wire w = {.n = 0};
+	struct rmig_ram ram;
+
+	(void)state;
+	wstd(&w, 0);
+	rmig_ram_init(&ram);
+	rmig_load_set_max_ram(PC_LEN + VGA_LEN - 1);
+	assert_int_equal(match(&w, &ram), -ENOMEM);
+	assert_non_null(strstr(rmig_error_last(), "limit"));
+	assert_int_equal(ram.nblocks, 0);
+	rmig_load_set_max_ram(PC_LEN + VGA_LEN);
+	assert_int_equal(match(&w, &ram), 0);
+	assert_int_equal(ram.nblocks, 2);
+	rmig_ram_fini(&ram);
+
+	/* By default a header cannot ask for more than the host's memory (128 TiB here). */
+	rmig_load_set_max_ram(0);
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 2);
+	wblock(&w, "small", 4096, 4096);
+	wblock(&w, "huge", 1u << 30, 1ull << 47);
+	rmig_ram_init(&ram);
+	assert_int_equal(match(&w, &ram), -ENOMEM);
+	assert_int_equal(ram.nblocks, 0);
+	rmig_ram_fini(&ram);
+}
+
+static void test_checksums(void **state)
+{
+	struct rmig_ram ram;
+	uint64_t sums[2];
+	struct rmig_ramblock *a, *b;
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_alloc(&ram, "a", 8192, 4096, &a), 0);
+	assert_int_equal(rmig_ram_alloc(&ram, "b", 4096, 512, &b), 0);
+	memset(a->host, 0x5a, 8192);
+	b->host[100] = 1;
+	rmig_ram_checksums(&ram, sums);
+	assert_true(sums[0] == rmig_checksum(a->host, 8192, 0));
+	assert_true(sums[1] == rmig_checksum(b->host, 4096, 0));
+	assert_true(sums[0] != sums[1]);
+	rmig_ram_fini(&ram);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet, teardown_quiet)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_header_roundtrip),
+	    T(test_writer_refuses_bad_input),
+	    T(test_header_bad_magic),
+	    T(test_header_bad_version),
+	    T(test_header_unknown_flags),
+	    T(test_header_nblocks),
+	    T(test_header_name_len),
+	    T(test_header_name_unprintable),
+	    T(test_header_duplicate_names),
+	    T(test_header_page_size),
+	    T(test_header_length),
+	    T(test_record_roundtrip),
+	    T(test_record_unknown_type),
+	    T(test_record_block_index),
+	    T(test_record_unaligned_offset),
+	    T(test_record_npages),
+	    T(test_record_range),
+	    T(test_record_zero_needs_flag),
+	    T(test_record_reserved_and_control),
+	    T(test_match_allocates_when_empty),
+	    T(test_match_mismatch),
+	    T(test_match_limit),
+	    T(test_checksums),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

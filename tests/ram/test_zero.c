@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/*
+ * The variants are static, and the start-up choice hides all but one of
+ * them; include the source so every variant this CPU can run is checked.
+ */
+#include "common/ram/zero.c"
+
+struct variant {
+	const char *name;
+	is_zero_fn fn;
+};
+
+static struct variant variants[4];
+static size_t nvariants;
+
+static int setup_variants(void **state)
+{
+	(void)state;
+	variants[nvariants++] = (struct variant){"generic", is_zero_generic};
+#if ZERO_HAVE_X86
+	variants[nvariants++] = (struct variant){"sse2", is_zero_sse2};
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		variants[nvariants++] = (struct variant){"avx2", is_zero_avx2};
+#endif
+	/* And whatever the public entry point picked. */
+	variants[nvariants++] = (struct variant){"public", rmig_buffer_is_zero};
+	return 0;
+}
+
+static is_zero_fn is_zero;
+
+#define MAXLEN 9000
+#define GUARD 128
+
+static void test_impl_name(void **state)
+{
+	const char *name = rmig_buffer_is_zero_impl();
+
+	(void)state;
+	assert_non_null(name);
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		assert_string_equal(name, "avx2");
+	else
+		assert_string_equal(name, "sse2");
+#else
+	assert_string_equal(name, "generic");
+#endif
+}
+
+static void test_empty_and_tiny_one(void **state)
+{
+	static const unsigned char one = 1, zero;
+
+	(void)state;
+	assert_true(is_zero(NULL, 0));
+	assert_true(rmig_buffer_is_zero_scalar(NULL, 0));
+	assert_true(is_zero(&one, 0));
+	assert_false(is_zero(&one, 1));
+	assert_true(is_zero(&zero, 1));
+}
+
+/* Checks one window [off, off + len) of a buffer whose outside is all 0xff. */
+static void check_window(unsigned char *buf, size_t off, size_t len, size_t pos_step)
+{
+	unsigned char *p = buf + GUARD + off;
+	static const unsigned char vals[] = {0x01, 0x80, 0xff, 0x10};
+
+	memset(buf, 0xff, GUARD + off);
+	memset(p, 0, len);
+	memset(p + len, 0xff, GUARD + 64);
+	/* Any read outside the window would see 0xff and answer false. */
+	assert_true(is_zero(p, len));
+	assert_true(rmig_buffer_is_zero_scalar(p, len));
+	for (size_t pos = 0; pos < len; pos += pos_step) {
+		p[pos] = vals[pos % 4];
+		assert_false(is_zero(p, len));
+		assert_false(rmig_buffer_is_zero_scalar(p, len));
+		p[pos] = 0;
+	}
+	if (len) {
+		/* The very last byte is where tail handling goes wrong. */
+		p[len - 1] = 0x02;
+		assert_false(is_zero(p, len));
+		p[len - 1] = 0;
+		assert_true(is_zero(p, len));
+	}
+}
+
+static void test_all_lengths_alignments_one(void **state)
+{
+	unsigned char *buf = malloc(MAXLEN + 2 * GUARD + 128);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t len = 0; len <= 300; len++)
+		for (size_t off = 0; off < 64; off++)
+			check_window(buf, off, len, 1);
+	free(buf);
+}
+
+static void test_page_sizes_one(void **state)
+{
+	static const size_t lens[] = {511, 512, 513, 1000, 4095, 4096, 4097, 8191, 8192, MAXLEN};
+	unsigned char *buf = malloc(MAXLEN + 2 * GUARD + 128);
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t off = 0; off < 64; off += 3)
+			check_window(buf, off, lens[i], 1 + lens[i] / 97);
+	/* Every byte of a page, at one awkward alignment. */
+	check_window(buf, 17, 4096, 1);
+	free(buf);
+}
+
+/* Exact-size heap buffers, so AddressSanitizer flags any read past either end. */
+static void test_exact_allocations_one(void **state)
+{
+	(void)state;
+	for (size_t len = 1; len <= 600; len++) {
+		unsigned char *p = calloc(1, len);
+
+		assert_non_null(p);
+		assert_true(is_zero(p, len));
+		p[len - 1] = 3;
+		assert_false(is_zero(p, len));
+		p[len - 1] = 0;
+		p[len / 2] = 0x40;
+		assert_false(is_zero(p, len));
+		free(p);
+	}
+}
+
+static void test_random_against_scalar_one(void **state)
+{
+	unsigned char *buf = calloc(1, 1 << 16);
+	uint64_t s = 42;
+	int zeros = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	for (int k = 0; k < 20000; k++) {
+		size_t off, len;
+		int expect, got;
+
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		off = (s >> 33) % 4096;
+		len = (s >> 13) % 20000;
+		/* Few, sparse non-zero bytes: many windows are all zero, many are not. */
+		if (k % 8 == 0)
+			buf[(s >> 40) % (1 << 16)] = (unsigned char)(s | 1);
+		if (k % 50 == 49)
+			memset(buf, 0, 1 << 16);
+		expect = rmig_buffer_is_zero_scalar(buf + off, len);
+		got = is_zero(buf + off, len);
+		assert_int_equal(got, expect);
+		zeros += expect;
+	}
+	/* Both answers were exercised many times. */
+	assert_true(zeros > 2000 && zeros < 18000);
+	free(buf);
+}
+
+static void test_empty_and_tiny(void **state)
+{
+	for (size_t i = 0; i < nvariants; i++) {
+		print_message("variant %s\n", variants[i].name);
+		is_zero = variants[i].fn;
+		test_empty_and_tiny_one(state);
+	}
+}
+
+static void test_all_lengths_alignments(void **state)
+{
+	for (size_t i = 0; i < nvariants; i++) {
+		print_message("variant %s\n", variants[i].name);
+		is_zero = variants[i].fn;
+		test_all_lengths_alignments_one(state);
+	}
+}
+
+static void test_page_sizes(void **state)
+{
+	for (size_t i = 0; i < nvariants; i++) {
+		print_message("variant %s\n", variants[i].name);
+		is_zero = variants[i].fn;
+		test_page_sizes_one(state);
+	}
+}
+
+static void test_exact_allocations(void **state)
+{
+	for (size_t i = 0; i < nvariants; i++) {
+		print_message("variant %s\n", variants[i].name);
+		is_zero = variants[i].fn;
+		test_exact_allocations_one(state);
+	}
+}
+
+static void test_random_against_scalar(void **state)
+{
+	for (size_t i = 0; i < nvariants; i++) {
+		print_message("variant %s\n", variants[i].name);
+		is_zero = variants[i].fn;
+		test_random_against_scalar_one(state);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_impl_name),
+		cmocka_unit_test(test_empty_and_tiny),
+		cmocka_unit_test(test_all_lengths_alignments),
+		cmocka_unit_test(test_page_sizes),
+		cmocka_unit_test(test_exact_allocations),
+		cmocka_unit_test(test_random_against_scalar),
+	};
+
+	return cmocka_run_group_tests(tests, setup_variants, NULL);
+}

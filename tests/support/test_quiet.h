@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Group setup/teardown for tests that provoke errors on purpose: the
+ * library's messages are swallowed so the test output stays readable
+ * (tests that check a message use rmig_error_last()).
+ */
+#ifndef RMIG_TEST_QUIET_H
+#define RMIG_TEST_QUIET_H
+
+#include "common/engine/format.h"
+#include <rmig/log.h>
+
+static inline void quiet(void *opaque, enum rmig_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	(void)msg;
+}
+
+static inline int setup_quiet(void **state)
+{
+	(void)state;
+	rmig_log_set_sink(quiet, NULL);
+	rmig_error_clear();
+	return 0;
+}
+
+static inline int teardown_quiet(void **state)
+{
+	(void)state;
+	rmig_log_set_sink(NULL, NULL);
+	rmig_load_set_max_ram(0);
+	return 0;
+}
+
+/* Fail with the library's own error text when a call returns a negative errno. */
+#define assert_ok(expr)                                                                            \
+	do {                                                                                       \
+		long long r_ = (expr);                                                             \
+		if (r_ < 0)                                                                        \
+			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_last());                   \
+	} while (0)
+
+#define assert_error_has(text)                                                                     \
+	do {                                                                                       \
+		if (!strstr(rmig_error_last(), text))                                              \
+			fail_msg("error '%s' lacks '%s'", rmig_error_last(), text);                \
+	} while (0)
+
+#endif /* RMIG_TEST_QUIET_H */
