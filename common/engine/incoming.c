@@ -99,7 +99,11 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 		.size = sizeof(opts),
 		.rdma_pin_all = in->params.caps[RMIG_CAP_RDMA_PIN_ALL],
 	};
+	int ret;
 
+	ret = rmig_transport_init_all();
+	if (ret)
+		return ret;
 	if (in->listener) {
 		rmig_error("incoming: already listening");
 		return -EBUSY;

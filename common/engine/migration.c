@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/engine/migration_int.h"
+#include "common/engine/transports.h"
 #include "plugin/registry.h"
 #include "common/base/util.h"
 
@@ -139,6 +140,10 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 		rmig_error("migration: no destination URI given");
 		return -EINVAL;
 	}
+	/* An embedder need not know about transports: the built-ins and modules come here. */
+	ret = rmig_transport_init_all();
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&m->lock);
 	ret = rmig_params_validate(&m->params);
 	if (ret)
