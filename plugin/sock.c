@@ -322,9 +322,9 @@ static struct rmig_sock_listener *to_listener(struct rmig_listener *l)
 	return rmig_container_of(l, struct rmig_sock_listener, base);
 }
 
-int rmig_sock_listener_new(int fd, const char *uri, struct rmig_sock_listener **out)
+int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_sock_listener **out)
 {
-	struct rmig_sock_listener *l = calloc(1, sizeof(*l));
+	struct rmig_sock_listener *l = calloc(1, RMIG_MAX(size, sizeof(*l)));
 
 	if (!l) {
 		rmig_error("%s: out of memory for a listener", uri);
@@ -353,17 +353,11 @@ int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len)
 void rmig_sock_listener_close(struct rmig_listener *l)
 {
 	struct rmig_sock_listener *sl;
-	struct stat st;
 
 	if (!l)
 		return;
 	sl = to_listener(l);
-	/* Someone may have replaced the file since (a newer listener): leave theirs alone. */
-	if (sl->unlink_path && stat(sl->unlink_path, &st) == 0 && st.st_dev == sl->dev &&
-	    st.st_ino == sl->ino)
-		unlink(sl->unlink_path);
 	close(sl->fd);
-	free(sl->unlink_path);
 	free(sl);
 }
 

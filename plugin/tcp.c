@@ -220,7 +220,7 @@ static int tcp_listen(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	rmig_sock_addr_str((struct sockaddr *)&ss, sslen, where, sizeof(where));
 	snprintf(name, sizeof(name), "tcp:%s", where);
-	r = rmig_sock_listener_new(fd, name, &l);
+	r = rmig_sock_listener_new(fd, name, sizeof(*l), &l);
 	if (r < 0)
 		goto close_fd;
 	*out = &l->base;
