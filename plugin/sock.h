@@ -63,6 +63,16 @@ int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len);
 /* Frees the whole allocation, so a transport's own listener_close ends with it. */
 void rmig_sock_listener_close(struct rmig_listener *l);
 
+/*
+ * The ops slots every socket transport fills alike, for the start of its
+ * ops table's initialiser; the transport adds scheme, description, connect,
+ * listen and the listener slots.
+ */
+#define RMIG_SOCK_CONN_SLOTS                                                                       \
+	.size = sizeof(struct rmig_transport_ops), .abi_version = RMIG_TRANSPORT_ABI_VERSION,      \
+	.write = rmig_sock_write, .read = rmig_sock_read, .abort = rmig_sock_abort,                \
+	.close = rmig_sock_close, .writev = rmig_sock_writev
+
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
 int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts);
 /* Milliseconds left until @deadline_ns (CLOCK_MONOTONIC), at least 0. */

@@ -232,19 +232,13 @@ close_fd:
 }
 
 static const struct rmig_transport_ops tcp_ops = {
-	.size = sizeof(struct rmig_transport_ops),
-	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "tcp",
 	.description = "TCP stream (tcp:host:port, tcp:[v6addr]:port)",
 	.connect = tcp_connect,
 	.listen = tcp_listen,
 	.accept = rmig_sock_accept,
 	.listener_close = rmig_sock_listener_close,
-	.write = rmig_sock_write,
-	.read = rmig_sock_read,
-	.abort = rmig_sock_abort,
-	.close = rmig_sock_close,
-	.writev = rmig_sock_writev,
 	.listener_uri = rmig_sock_listener_uri,
 };
 

@@ -225,19 +225,13 @@ static void unix_listener_close(struct rmig_listener *listener)
 }
 
 static const struct rmig_transport_ops unix_ops = {
-	.size = sizeof(struct rmig_transport_ops),
-	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "unix",
 	.description = "Unix domain stream socket (unix:/path, unix:@abstract-name)",
 	.connect = unix_connect,
 	.listen = unix_listen,
 	.accept = rmig_sock_accept,
 	.listener_close = unix_listener_close,
-	.write = rmig_sock_write,
-	.read = rmig_sock_read,
-	.abort = rmig_sock_abort,
-	.close = rmig_sock_close,
-	.writev = rmig_sock_writev,
 	.listener_uri = rmig_sock_listener_uri,
 };
 
