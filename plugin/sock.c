@@ -33,7 +33,7 @@ static struct rmig_sock_conn *to_sock(struct rmig_conn *c)
 	return rmig_container_of(c, struct rmig_sock_conn, base);
 }
 
-int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts)
+int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts)
 {
 	if (!opts || opts->size < offsetof(struct rmig_conn_opts, timeout_ms) + sizeof(int) ||
 	    opts->timeout_ms <= 0)
@@ -41,7 +41,7 @@ int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts)
 	return opts->timeout_ms;
 }
 
-int rmig_sock_remaining_ms(uint64_t deadline_ns)
+int rmig_sock_get_remaining_ms(uint64_t deadline_ns)
 {
 	uint64_t now = rmig_now_ns();
 
@@ -52,7 +52,7 @@ int rmig_sock_remaining_ms(uint64_t deadline_ns)
 			     (uint64_t)INT_MAX);
 }
 
-void rmig_sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
+void rmig_sock_addr_format(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -336,7 +336,7 @@ int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_soc
 	return 0;
 }
 
-int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len)
+int rmig_sock_listener_get_uri(struct rmig_listener *l, char *buf, size_t len)
 {
 	struct rmig_sock_listener *sl = to_listener(l);
 	int n;
@@ -382,7 +382,7 @@ static bool accept_error_is_transient(int err)
 static int wait_for_peer(struct rmig_sock_listener *l, int timeout_ms, uint64_t deadline)
 {
 	struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
-	int wait_ms = timeout_ms < 0 ? -1 : rmig_sock_remaining_ms(deadline);
+	int wait_ms = timeout_ms < 0 ? -1 : rmig_sock_get_remaining_ms(deadline);
 	int err;
 
 	if (wait_ms == 0) {
@@ -431,7 +431,7 @@ int rmig_sock_accept(struct rmig_listener *listener, int timeout_ms, struct rmig
 		/* Unix clients are unnamed: the listener's path says it all. */
 		snprintf(name, sizeof(name), "%s", l->name);
 	} else {
-		rmig_sock_addr_str((struct sockaddr *)&ss, sslen, peer, sizeof(peer));
+		rmig_sock_addr_format((struct sockaddr *)&ss, sslen, peer, sizeof(peer));
 		snprintf(name, sizeof(name), "%.100s (peer %.50s)", l->name, peer);
 	}
 	r = rmig_sock_conn_new(fd, name, out);

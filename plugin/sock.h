@@ -59,7 +59,7 @@ int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_soc
  * (logged at debug level only: callers that poll in slices expect it).
  */
 int rmig_sock_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
-int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len);
+int rmig_sock_listener_get_uri(struct rmig_listener *l, char *buf, size_t len);
 /* Frees the whole allocation, so a transport's own listener_close ends with it. */
 void rmig_sock_listener_close(struct rmig_listener *l);
 
@@ -74,10 +74,10 @@ void rmig_sock_listener_close(struct rmig_listener *l);
 	.close = rmig_sock_close, .writev = rmig_sock_writev
 
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
-int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts);
+int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts);
 /* Milliseconds left until @deadline_ns (CLOCK_MONOTONIC), at least 0. */
-int rmig_sock_remaining_ms(uint64_t deadline_ns);
+int rmig_sock_get_remaining_ms(uint64_t deadline_ns);
 /* Format a socket address as "host:port", "[v6]:port", a unix path or "@abstract". */
-void rmig_sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
+void rmig_sock_addr_format(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
 
 #endif /* RMIG_SOCK_H */

@@ -87,7 +87,7 @@ fail:
 static int unix_connect(const char *addr, const struct rmig_conn_opts *opts,
 			struct rmig_conn **out)
 {
-	int timeout_ms = rmig_sock_timeout_ms(opts);
+	int timeout_ms = rmig_sock_get_timeout_ms(opts);
 	char name[RMIG_SOCK_NAME_MAX];
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -232,7 +232,7 @@ static const struct rmig_transport_ops unix_ops = {
 	.listen = unix_listen,
 	.accept = rmig_sock_accept,
 	.listener_close = unix_listener_close,
-	.listener_uri = rmig_sock_listener_uri,
+	.listener_uri = rmig_sock_listener_get_uri,
 };
 
 const struct rmig_transport_ops *rmig_unix_ops(void)
