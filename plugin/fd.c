@@ -137,19 +137,13 @@ static int fd_listener_uri(struct rmig_listener *listener, char *buf, size_t len
 }
 
 static const struct rmig_transport_ops fd_ops = {
-	.size = sizeof(struct rmig_transport_ops),
-	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "fd",
 	.description = "an inherited, already-open socket or pipe (fd:N)",
 	.connect = fd_connect,
 	.listen = fd_listen,
 	.accept = fd_accept,
 	.listener_close = fd_listener_close,
-	.write = rmig_sock_write,
-	.read = rmig_sock_read,
-	.abort = rmig_sock_abort,
-	.close = rmig_sock_close,
-	.writev = rmig_sock_writev,
 	.listener_uri = fd_listener_uri,
 };
 

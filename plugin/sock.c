@@ -33,7 +33,7 @@ static struct rmig_sock_conn *to_sock(struct rmig_conn *c)
 	return rmig_container_of(c, struct rmig_sock_conn, base);
 }
 
-int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts)
+int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts)
 {
 	if (!opts || opts->size < offsetof(struct rmig_conn_opts, timeout_ms) + sizeof(int) ||
 	    opts->timeout_ms <= 0)
@@ -41,7 +41,7 @@ int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts)
 	return opts->timeout_ms;
 }
 
-int rmig_sock_remaining_ms(uint64_t deadline_ns)
+int rmig_sock_get_remaining_ms(uint64_t deadline_ns)
 {
 	uint64_t now = rmig_now_ns();
 
@@ -52,7 +52,7 @@ int rmig_sock_remaining_ms(uint64_t deadline_ns)
 			     (uint64_t)INT_MAX);
 }
 
-void rmig_sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
+void rmig_sock_addr_format(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -322,9 +322,9 @@ static struct rmig_sock_listener *to_listener(struct rmig_listener *l)
 	return rmig_container_of(l, struct rmig_sock_listener, base);
 }
 
-int rmig_sock_listener_new(int fd, const char *uri, struct rmig_sock_listener **out)
+int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_sock_listener **out)
 {
-	struct rmig_sock_listener *l = calloc(1, sizeof(*l));
+	struct rmig_sock_listener *l = calloc(1, RMIG_MAX(size, sizeof(*l)));
 
 	if (!l) {
 		rmig_error("%s: out of memory for a listener", uri);
@@ -336,7 +336,7 @@ int rmig_sock_listener_new(int fd, const char *uri, struct rmig_sock_listener **
 	return 0;
 }
 
-int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len)
+int rmig_sock_listener_get_uri(struct rmig_listener *l, char *buf, size_t len)
 {
 	struct rmig_sock_listener *sl = to_listener(l);
 	int n;
@@ -353,17 +353,11 @@ int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len)
 void rmig_sock_listener_close(struct rmig_listener *l)
 {
 	struct rmig_sock_listener *sl;
-	struct stat st;
 
 	if (!l)
 		return;
 	sl = to_listener(l);
-	/* Someone may have replaced the file since (a newer listener): leave theirs alone. */
-	if (sl->unlink_path && stat(sl->unlink_path, &st) == 0 && st.st_dev == sl->dev &&
-	    st.st_ino == sl->ino)
-		unlink(sl->unlink_path);
 	close(sl->fd);
-	free(sl->unlink_path);
 	free(sl);
 }
 
@@ -388,7 +382,7 @@ static bool accept_error_is_transient(int err)
 static int wait_for_peer(struct rmig_sock_listener *l, int timeout_ms, uint64_t deadline)
 {
 	struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
-	int wait_ms = timeout_ms < 0 ? -1 : rmig_sock_remaining_ms(deadline);
+	int wait_ms = timeout_ms < 0 ? -1 : rmig_sock_get_remaining_ms(deadline);
 	int err;
 
 	if (wait_ms == 0) {
@@ -437,7 +431,7 @@ int rmig_sock_accept(struct rmig_listener *listener, int timeout_ms, struct rmig
 		/* Unix clients are unnamed: the listener's path says it all. */
 		snprintf(name, sizeof(name), "%s", l->name);
 	} else {
-		rmig_sock_addr_str((struct sockaddr *)&ss, sslen, peer, sizeof(peer));
+		rmig_sock_addr_format((struct sockaddr *)&ss, sslen, peer, sizeof(peer));
 		snprintf(name, sizeof(name), "%.100s (peer %.50s)", l->name, peer);
 	}
 	r = rmig_sock_conn_new(fd, name, out);

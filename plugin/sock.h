@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to plugin/: the connection code shared by the tcp, unix and fd
- * transports.  Every fd here is non-blocking; a call that would block
- * polls the fd together with an eventfd that abort() signals, so abort
- * unblocks readers and writers even on pipes, where shutdown() does not
- * apply.
+ * transports, and the listener code shared by tcp and unix.  Every fd here
+ * is non-blocking; a call that would block polls the fd together with an
+ * eventfd that abort() signals, so abort unblocks readers and writers even
+ * on pipes, where shutdown() does not apply.
  */
 #ifndef RMIG_SOCK_H
 #define RMIG_SOCK_H
@@ -28,14 +28,11 @@ struct rmig_sock_conn {
 	char name[RMIG_SOCK_NAME_MAX]; /* "tcp:10.0.0.2:4444", for messages */
 };
 
+/* A transport that keeps more per listener embeds this first. */
 struct rmig_sock_listener {
 	struct rmig_listener base; /* first */
 	int fd;
 	char name[RMIG_SOCK_NAME_MAX]; /* the full bound URI: "tcp:127.0.0.1:40123" */
-	/* unix: the socket file to remove on close, if it is still the one we bound */
-	char *unlink_path;
-	dev_t dev;
-	ino_t ino;
 };
 
 /*
@@ -51,24 +48,36 @@ void rmig_sock_abort(struct rmig_conn *c);
 void rmig_sock_close(struct rmig_conn *c);
 
 /*
- * Allocate a listener around a bound, listening, non-blocking @fd (owned on
- * success) whose full URI is @uri.
+ * Allocate a zeroed listener of @size bytes (at least the struct's, larger
+ * for a transport's own listener that embeds it first) around a bound,
+ * listening, non-blocking @fd (owned on success) whose full URI is @uri.
  */
-int rmig_sock_listener_new(int fd, const char *uri, struct rmig_sock_listener **out);
+int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_sock_listener **out);
 /*
  * The accept slot: wait up to @timeout_ms (< 0: forever) for a peer and wrap
  * it as a connection; TCP peers get TCP_NODELAY.  -ETIMEDOUT when none came
  * (logged at debug level only: callers that poll in slices expect it).
  */
 int rmig_sock_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
-int rmig_sock_listener_uri(struct rmig_listener *l, char *buf, size_t len);
+int rmig_sock_listener_get_uri(struct rmig_listener *l, char *buf, size_t len);
+/* Frees the whole allocation, so a transport's own listener_close ends with it. */
 void rmig_sock_listener_close(struct rmig_listener *l);
 
+/*
+ * The ops slots every socket transport fills alike, for the start of its
+ * ops table's initialiser; the transport adds scheme, description, connect,
+ * listen and the listener slots.
+ */
+#define RMIG_SOCK_CONN_SLOTS                                                                       \
+	.size = sizeof(struct rmig_transport_ops), .abi_version = RMIG_TRANSPORT_ABI_VERSION,      \
+	.write = rmig_sock_write, .read = rmig_sock_read, .abort = rmig_sock_abort,                \
+	.close = rmig_sock_close, .writev = rmig_sock_writev
+
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
-int rmig_sock_timeout_ms(const struct rmig_conn_opts *opts);
+int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts);
 /* Milliseconds left until @deadline_ns (CLOCK_MONOTONIC), at least 0. */
-int rmig_sock_remaining_ms(uint64_t deadline_ns);
+int rmig_sock_get_remaining_ms(uint64_t deadline_ns);
 /* Format a socket address as "host:port", "[v6]:port", a unix path or "@abstract". */
-void rmig_sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
+void rmig_sock_addr_format(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len);
 
 #endif /* RMIG_SOCK_H */

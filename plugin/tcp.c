@@ -88,7 +88,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline, int cancel_
 	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLOUT };
 	pfd[1] = (struct pollfd){ .fd = cancel_fd, .events = POLLIN };
 	for (;;) {
-		n = poll(pfd, cancel_fd > 0 ? 2 : 1, rmig_sock_remaining_ms(deadline));
+		n = poll(pfd, cancel_fd > 0 ? 2 : 1, rmig_sock_get_remaining_ms(deadline));
 		if (n > 0 && (pfd[1].revents & POLLIN) && cancel_fd > 0) {
 			err = ECANCELED;
 			goto close_fd;
@@ -119,7 +119,7 @@ close_fd:
 
 static int tcp_connect(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out)
 {
-	int timeout_ms = rmig_sock_timeout_ms(opts);
+	int timeout_ms = rmig_sock_get_timeout_ms(opts);
 	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 	char where[RMIG_SOCK_NAME_MAX - 8], name[RMIG_SOCK_NAME_MAX];
 	struct addrinfo *res, *ai;
@@ -130,7 +130,7 @@ static int tcp_connect(const char *addr, const struct rmig_conn_opts *opts, stru
 		return r;
 	/* Try every address (::1 and 127.0.0.1 for "localhost"), within one deadline. */
 	for (ai = res; ai; ai = ai->ai_next) {
-		rmig_sock_addr_str(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
+		rmig_sock_addr_format(ai->ai_addr, ai->ai_addrlen, where, sizeof(where));
 		fd = connect_one(ai, deadline, opts ? opts->cancel_fd : -1);
 		if (fd >= 0 || fd == -ETIMEDOUT || fd == -ECANCELED)
 			break;
@@ -218,9 +218,9 @@ static int tcp_listen(const char *addr, const struct rmig_conn_opts *opts,
 		rmig_error("tcp: cannot read the address bound for %s: %s", addr, strerror(-r));
 		goto close_fd;
 	}
-	rmig_sock_addr_str((struct sockaddr *)&ss, sslen, where, sizeof(where));
+	rmig_sock_addr_format((struct sockaddr *)&ss, sslen, where, sizeof(where));
 	snprintf(name, sizeof(name), "tcp:%s", where);
-	r = rmig_sock_listener_new(fd, name, &l);
+	r = rmig_sock_listener_new(fd, name, sizeof(*l), &l);
 	if (r < 0)
 		goto close_fd;
 	*out = &l->base;
@@ -232,20 +232,14 @@ close_fd:
 }
 
 static const struct rmig_transport_ops tcp_ops = {
-	.size = sizeof(struct rmig_transport_ops),
-	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "tcp",
 	.description = "TCP stream (tcp:host:port, tcp:[v6addr]:port)",
 	.connect = tcp_connect,
 	.listen = tcp_listen,
 	.accept = rmig_sock_accept,
 	.listener_close = rmig_sock_listener_close,
-	.write = rmig_sock_write,
-	.read = rmig_sock_read,
-	.abort = rmig_sock_abort,
-	.close = rmig_sock_close,
-	.writev = rmig_sock_writev,
-	.listener_uri = rmig_sock_listener_uri,
+	.listener_uri = rmig_sock_listener_get_uri,
 };
 
 const struct rmig_transport_ops *rmig_tcp_ops(void)

@@ -21,6 +21,14 @@
 
 #define UNIX_BACKLOG 16
 
+struct unix_listener {
+	struct rmig_sock_listener sock; /* first */
+	/* The socket file to remove on close, if it is still the one we bound. */
+	char *unlink_path;
+	dev_t dev;
+	ino_t ino;
+};
+
 static int unix_addr(const char *addr, struct sockaddr_un *sun, socklen_t *len)
 {
 	size_t n = strlen(addr);
@@ -79,7 +87,7 @@ fail:
 static int unix_connect(const char *addr, const struct rmig_conn_opts *opts,
 			struct rmig_conn **out)
 {
-	int timeout_ms = rmig_sock_timeout_ms(opts);
+	int timeout_ms = rmig_sock_get_timeout_ms(opts);
 	char name[RMIG_SOCK_NAME_MAX];
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -146,7 +154,8 @@ static int unix_listen(const char *addr, const struct rmig_conn_opts *opts,
 {
 	bool abstract = addr[0] == '@';
 	char name[RMIG_SOCK_NAME_MAX];
-	struct rmig_sock_listener *l;
+	struct rmig_sock_listener *sl;
+	struct unix_listener *l;
 	struct sockaddr_un sun;
 	struct stat st;
 	socklen_t len;
@@ -178,16 +187,17 @@ static int unix_listen(const char *addr, const struct rmig_conn_opts *opts,
 		goto unlink_path;
 	}
 	snprintf(name, sizeof(name), "unix:%s", addr);
-	r = rmig_sock_listener_new(fd, name, &l);
+	r = rmig_sock_listener_new(fd, name, sizeof(*l), &sl);
 	if (r < 0)
 		goto unlink_path;
+	l = rmig_container_of(sl, struct unix_listener, sock);
 	if (!abstract && stat(addr, &st) == 0) {
 		l->unlink_path = strdup(addr);
 		l->dev = st.st_dev;
 		l->ino = st.st_ino;
 		/* Without the copy the file merely outlives us; not worth failing listen for. */
 	}
-	*out = &l->base;
+	*out = &sl->base;
 	return 0;
 
 unlink_path:
@@ -198,21 +208,31 @@ close_fd:
 	return r;
 }
 
+static void unix_listener_close(struct rmig_listener *listener)
+{
+	struct unix_listener *l;
+	struct stat st;
+
+	if (!listener)
+		return;
+	l = rmig_container_of(listener, struct unix_listener, sock.base);
+	/* Someone may have replaced the file since (a newer listener): leave theirs alone. */
+	if (l->unlink_path && stat(l->unlink_path, &st) == 0 && st.st_dev == l->dev &&
+	    st.st_ino == l->ino)
+		unlink(l->unlink_path);
+	free(l->unlink_path);
+	rmig_sock_listener_close(listener);
+}
+
 static const struct rmig_transport_ops unix_ops = {
-	.size = sizeof(struct rmig_transport_ops),
-	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
+	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "unix",
 	.description = "Unix domain stream socket (unix:/path, unix:@abstract-name)",
 	.connect = unix_connect,
 	.listen = unix_listen,
 	.accept = rmig_sock_accept,
-	.listener_close = rmig_sock_listener_close,
-	.write = rmig_sock_write,
-	.read = rmig_sock_read,
-	.abort = rmig_sock_abort,
-	.close = rmig_sock_close,
-	.writev = rmig_sock_writev,
-	.listener_uri = rmig_sock_listener_uri,
+	.listener_close = unix_listener_close,
+	.listener_uri = rmig_sock_listener_get_uri,
 };
 
 const struct rmig_transport_ops *rmig_unix_ops(void)
