@@ -45,7 +45,7 @@ static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 		.lkey = ctrl->recv_mr->lkey,
 	};
 	struct ibv_recv_wr wr = { .wr_id = RMIG_RDMA_WRID_RECV | i, .sg_list = &sge, .num_sge = 1 };
-	int ret = rmig_rdma_g_post_recv(ctrl->cm->qp, &wr);
+	int ret = rmig_rdma_glue_post_recv(ctrl->cm->qp, &wr);
 
 	if (ret < 0) {
 		rmig_error("rdma: cannot post a receive buffer: %s", strerror(-ret));
@@ -116,11 +116,11 @@ void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps)
 void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 {
 	if (ctrl->send_mr) {
-		rmig_rdma_g_dereg_mr(ctrl->send_mr);
+		rmig_rdma_glue_dereg_mr(ctrl->send_mr);
 		ctrl->send_mr = NULL;
 	}
 	if (ctrl->recv_mr) {
-		rmig_rdma_g_dereg_mr(ctrl->recv_mr);
+		rmig_rdma_glue_dereg_mr(ctrl->recv_mr);
 		ctrl->recv_mr = NULL;
 	}
 	if (ctrl->send_mem) {
@@ -216,10 +216,10 @@ static int wc_failed(struct rmig_rdma_ctrl *ctrl, const struct ibv_wc *wc)
 			   "exited or invalidated the memory key it handed out)", what);
 	else if (wc->status == IBV_WC_RETRY_EXC_ERR || wc->status == IBV_WC_RNR_RETRY_EXC_ERR)
 		rmig_error("rdma: %s failed: the peer stopped answering (%s)", what,
-			   rmig_rdma_g_wc_status_str(wc->status));
+			   rmig_rdma_glue_wc_status_str(wc->status));
 	else
 		rmig_error("rdma: %s failed: %s (vendor error 0x%x)", what,
-			   rmig_rdma_g_wc_status_str(wc->status), wc->vendor_err);
+			   rmig_rdma_glue_wc_status_str(wc->status), wc->vendor_err);
 	rmig_rdma_ctrl_fail(ctrl, -EIO);
 	return -EIO;
 }
@@ -231,7 +231,7 @@ static int drain_send(struct rmig_rdma_ctrl *ctrl)
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_g_poll_cq(ctrl->cm->send_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(ctrl->cm->send_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the send completion queue failed");
 			rmig_rdma_ctrl_fail(ctrl, n);
@@ -268,7 +268,7 @@ static int drain_recv(struct rmig_rdma_ctrl *ctrl)
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_g_poll_cq(ctrl->cm->recv_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(ctrl->cm->recv_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the receive completion queue failed");
 			rmig_rdma_ctrl_fail(ctrl, n);
@@ -321,7 +321,7 @@ static int state_check(struct rmig_rdma_ctrl *ctrl)
 static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, unsigned *unacked)
 {
 	struct ibv_cq *cq;
-	int ret = rmig_rdma_g_get_cq_event(ch, &cq);
+	int ret = rmig_rdma_glue_get_cq_event(ch, &cq);
 
 	if (ret == -EAGAIN)
 		return 0;
@@ -331,11 +331,11 @@ static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, un
 		return ret;
 	}
 	if (++*unacked >= CQ_ACK_BATCH) {
-		rmig_rdma_g_ack_cq_events(cq, *unacked);
+		rmig_rdma_glue_ack_cq_events(cq, *unacked);
 		*unacked = 0;
 	}
 	/* Re-arm before the caller drains, so no completion slips between the two. */
-	ret = rmig_rdma_g_req_notify_cq(cq);
+	ret = rmig_rdma_glue_req_notify_cq(cq);
 	if (ret < 0) {
 		rmig_error("rdma: re-arming a completion queue failed: %s", strerror(-ret));
 		rmig_rdma_ctrl_fail(ctrl, ret);
@@ -428,7 +428,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 
 	ctrl->send_busy[i] = true;
 	ctrl->send_wseq[i] = ctrl->write_posted ? *ctrl->write_posted : 0;
-	ret = rmig_rdma_g_post_send(ctrl->cm->qp, &wr);
+	ret = rmig_rdma_glue_post_send(ctrl->cm->qp, &wr);
 	if (ret < 0) {
 		ctrl->send_busy[i] = false;
 		rmig_error("rdma: cannot post a control message: %s", strerror(-ret));

@@ -37,7 +37,7 @@ static void release_mr(void *opaque, uint32_t block, uint64_t chunk, void *mr)
 	(void)opaque;
 	(void)block;
 	(void)chunk;
-	rmig_rdma_g_dereg_mr(mr);
+	rmig_rdma_glue_dereg_mr(mr);
 }
 
 void rmig_rdma_source_fini(struct rmig_rdma_conn *rc)
@@ -347,7 +347,7 @@ static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_
 			return ret;
 		ret = rmig_rdma_keycache_set_local_mr(rc->kc, b->index, chunk, mr);
 		if (ret < 0) {
-			rmig_rdma_g_dereg_mr(mr);
+			rmig_rdma_glue_dereg_mr(mr);
 			return ret;
 		}
 	}
@@ -486,7 +486,7 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 			r.local_mr = mr;
 			ret = rmig_rdma_keycache_add_region(rc->kc, i, &r);
 			if (ret < 0) {
-				rmig_rdma_g_dereg_mr(mr);
+				rmig_rdma_glue_dereg_mr(mr);
 				return ret;
 			}
 		}

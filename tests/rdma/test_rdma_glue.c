@@ -71,36 +71,36 @@ static void test_error_conventions(void **state)
 	(void)state;
 	/* ibv_post_*: a positive errno. */
 	rmig_fake.post_send_ret = EINVAL;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -EINVAL);
+	assert_int_equal(rmig_rdma_glue_post_send((struct ibv_qp *)&rmig_fake, &swr), -EINVAL);
 	rmig_fake.post_send_ret = ENOMEM;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -ENOMEM);
+	assert_int_equal(rmig_rdma_glue_post_send((struct ibv_qp *)&rmig_fake, &swr), -ENOMEM);
 	rmig_fake.post_send_ret = 0;
-	assert_int_equal(rmig_rdma_g_post_recv((struct ibv_qp *)&rmig_fake, &rwr), 0);
+	assert_int_equal(rmig_rdma_glue_post_recv((struct ibv_qp *)&rmig_fake, &rwr), 0);
 	/* rdmacm: -1 and errno. */
 	rmig_fake.fail_at = "id";
 	rmig_fake.fail_errno = ENODEV;
-	assert_int_equal(rmig_rdma_g_create_id(NULL, &id, NULL), -ENODEV);
+	assert_int_equal(rmig_rdma_glue_create_id(NULL, &id, NULL), -ENODEV);
 	rmig_fake.glue.listen = f_bad_rdmacm;
-	assert_int_equal(rmig_rdma_g_listen(NULL, 1), -EADDRINUSE);
+	assert_int_equal(rmig_rdma_glue_listen(NULL, 1), -EADDRINUSE);
 	/* constructors: NULL and errno, into *err. */
 	rmig_fake.fail_at = "mr";
 	rmig_fake.fail_errno = ENOMEM;
-	mr = rmig_rdma_g_reg_mr(NULL, NULL, 4096, 0, &err);
+	mr = rmig_rdma_glue_reg_mr(NULL, NULL, 4096, 0, &err);
 	assert_null(mr);
 	assert_int_equal(err, -ENOMEM);
 	rmig_fake.fail_at = "cq1";
 	rmig_fake.fail_errno = EINVAL;
 	err = 0;
-	cq = rmig_rdma_g_create_cq(&rmig_fake.verbs, 4, NULL, &err);
+	cq = rmig_rdma_glue_create_cq(&rmig_fake.verbs, 4, NULL, &err);
 	assert_null(cq);
 	assert_int_equal(err, -EINVAL);
 	/* ibv_poll_cq: a negative count without errno. */
 	rmig_fake.glue.poll_cq = f_poll_broken;
-	assert_int_equal(rmig_rdma_g_poll_cq(NULL, 1, NULL), -EIO);
+	assert_int_equal(rmig_rdma_glue_poll_cq(NULL, 1, NULL), -EIO);
 	/* ibv_query_device: a positive errno. */
 	rmig_fake.fail_at = "query_device";
-	assert_int_equal(rmig_rdma_g_query_device(&rmig_fake.verbs, &(struct ibv_device_attr){ 0 }),
-			 -EIO);
+	assert_int_equal(
+	    rmig_rdma_glue_query_device(&rmig_fake.verbs, &(struct ibv_device_attr){ 0 }), -EIO);
 	assert_int_equal(rmig_fake.live, 0);
 }
 
