@@ -544,7 +544,7 @@ static int exchange_segments(struct rmig_rdma_conn *rc, const struct rmig_rdma_b
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	ret = rmig_rdma_segments_result_parse(rc->ram, blocks, &m.hdr, m.payload, segs);
+	ret = rmig_rdma_segments_result_validate(rc->ram, blocks, &m.hdr, m.payload, segs);
 	for (i = 0; i < n && ret == 0; i++)
 		ret = rmig_rdma_keycache_add_remote_segment(
 		    rc->kc, segs[i].block_idx, segs[i].start, segs[i].length, segs[i].rkey);
@@ -579,7 +579,7 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	ret = rmig_rdma_blocks_result_parse(rc->ram, &m.hdr, m.payload, rc->pin_all, blocks);
+	ret = rmig_rdma_blocks_result_validate(rc->ram, &m.hdr, m.payload, rc->pin_all, blocks);
 	if (ret < 0) {
 		free(blocks);
 		return source_protocol_error(rc);
