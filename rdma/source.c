@@ -662,14 +662,11 @@ int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 	 * one COMPRESS element per message.
 	 */
 	while (npages) {
-		uint64_t n = 0, off = page << b->page_shift;
-		bool zero = rmig_buffer_is_zero(b->host + off, b->page_size);
+		uint64_t off = page << b->page_shift, n;
+		bool zero;
 		int ret;
 
-		do {
-			n++;
-		} while (n < npages && rmig_buffer_is_zero(b->host + ((page + n) << b->page_shift),
-							   b->page_size) == zero);
+		n = rmig_zero_run_split(b->host + off, b->page_size, npages, &zero);
 		if (zero) {
 			ret = compress_add(rc, b->index, off, n << b->page_shift);
 			if (acc)
