@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rdma_cm connection setup and teardown, and the verbs resources of the
- * one RC queue pair.
+ * rdma_cm connection setup and teardown: addressing, the event state
+ * machine and the capability exchange.  The queue pair's verbs resources
+ * are res.c's.
  */
 #include "rdma/cm.h"
 
@@ -11,12 +12,10 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "rdma/glue.h"
 #include <rmig/log.h>
-#include "common/base/size.h"
 #include "common/base/util.h"
 
 const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
@@ -443,109 +442,6 @@ void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm)
 		rmig_rdma_glue_reject(cm->id, NULL, 0);
 }
 
-/*
- * RMIG_RDMA_MAX_MR_SIZE=<bytes> lowers the device's limit for this side.
- * Soft-RoCE's limit is far above any test RAM, so without it the pin-all
- * paths for blocks split into several memory regions would never run.
- */
-static int max_mr_size_knob(struct rmig_rdma_cm *cm)
-{
-	const char *v = getenv("RMIG_RDMA_MAX_MR_SIZE");
-	uint64_t lim;
-	char a[32];
-
-	if (!v || !*v)
-		return 0;
-	if (rmig_size_parse(v, &lim) < 0 || lim == 0) {
-		rmig_error("rdma: RMIG_RDMA_MAX_MR_SIZE='%.64s' is not a size in bytes above 0 "
-			   "(e.g. 4194304 or 4M)",
-			   v);
-		return -EINVAL;
-	}
-	if (lim < cm->max_mr_size) {
-		cm->max_mr_size = lim;
-		rmig_info("rdma: largest memory registration limited to %s by "
-			  "RMIG_RDMA_MAX_MR_SIZE",
-			  rmig_size_format(lim, a, sizeof(a)));
-	}
-	return 0;
-}
-
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-int rmig_rdma_cm_resources_create(struct rmig_rdma_cm *cm)
-{
-	struct ibv_context *verbs = cm->id->verbs;
-	struct ibv_device_attr attr;
-	struct ibv_qp_init_attr qa;
-	int ret = 0;
-
-	memset(&attr, 0, sizeof(attr));
-	ret = rmig_rdma_glue_query_device(verbs, &attr);
-	if (ret < 0) {
-		rmig_error("rdma: cannot query the RDMA device: %s", strerror(-ret));
-		return ret;
-	}
-	cm->max_mr_size = attr.max_mr_size ? attr.max_mr_size : UINT64_MAX;
-	ret = max_mr_size_knob(cm);
-	if (ret < 0)
-		return ret;
-	cm->pd = rmig_rdma_glue_alloc_pd(verbs, &ret);
-	if (!cm->pd) {
-		rmig_error("rdma: cannot allocate a protection domain: %s", strerror(-ret));
-		return ret;
-	}
-	cm->send_ch = rmig_rdma_glue_create_comp_channel(verbs, &ret);
-	if (!cm->send_ch)
-		goto fail_channel;
-	cm->recv_ch = rmig_rdma_glue_create_comp_channel(verbs, &ret);
-	if (!cm->recv_ch)
-		goto fail_channel;
-	set_nonblock(cm->send_ch->fd);
-	set_nonblock(cm->recv_ch->fd);
-	cm->send_cq = rmig_rdma_glue_create_cq(verbs, RMIG_RDMA_SQ_DEPTH, cm->send_ch, &ret);
-	if (!cm->send_cq)
-		goto fail_cq;
-	cm->recv_cq = rmig_rdma_glue_create_cq(verbs, RMIG_RDMA_RQ_DEPTH, cm->recv_ch, &ret);
-	if (!cm->recv_cq)
-		goto fail_cq;
-	ret = rmig_rdma_glue_req_notify_cq(cm->send_cq);
-	if (ret == 0)
-		ret = rmig_rdma_glue_req_notify_cq(cm->recv_cq);
-	if (ret < 0) {
-		rmig_error("rdma: cannot arm completion notification: %s", strerror(-ret));
-		return ret;
-	}
-	memset(&qa, 0, sizeof(qa));
-	qa.send_cq = cm->send_cq;
-	qa.recv_cq = cm->recv_cq;
-	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = RMIG_RDMA_SQ_DEPTH;
-	qa.cap.max_recv_wr = RMIG_RDMA_RQ_DEPTH;
-	qa.cap.max_send_sge = 1;
-	qa.cap.max_recv_sge = 1;
-	ret = rmig_rdma_glue_create_qp(cm->id, cm->pd, &qa);
-	if (ret < 0) {
-		rmig_error("rdma: cannot create the queue pair: %s", strerror(-ret));
-		return ret;
-	}
-	cm->qp = cm->id->qp;
-	return 0;
-
-fail_channel:
-	rmig_error("rdma: cannot create a completion channel: %s", strerror(-ret));
-	return ret;
-fail_cq:
-	rmig_error("rdma: cannot create a completion queue: %s", strerror(-ret));
-	return ret;
-}
-
 void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 {
 	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
@@ -574,36 +470,6 @@ void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 
 void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm)
 {
-	if (cm->qp) {
-		rmig_rdma_glue_destroy_qp(cm->id);
-		cm->qp = NULL;
-	}
-	/* Unacked CQ events would make destroy_cq wait forever. */
-	if (cm->recv_cq) {
-		if (cm->recv_unacked)
-			rmig_rdma_glue_ack_cq_events(cm->recv_cq, cm->recv_unacked);
-		rmig_rdma_glue_destroy_cq(cm->recv_cq);
-		cm->recv_cq = NULL;
-	}
-	if (cm->send_cq) {
-		if (cm->send_unacked)
-			rmig_rdma_glue_ack_cq_events(cm->send_cq, cm->send_unacked);
-		rmig_rdma_glue_destroy_cq(cm->send_cq);
-		cm->send_cq = NULL;
-	}
-	cm->send_unacked = cm->recv_unacked = 0;
-	if (cm->recv_ch) {
-		rmig_rdma_glue_destroy_comp_channel(cm->recv_ch);
-		cm->recv_ch = NULL;
-	}
-	if (cm->send_ch) {
-		rmig_rdma_glue_destroy_comp_channel(cm->send_ch);
-		cm->send_ch = NULL;
-	}
-	if (cm->pd) {
-		rmig_rdma_glue_dealloc_pd(cm->pd);
-		cm->pd = NULL;
-	}
 	if (cm->req_id) {
 		rmig_rdma_glue_reject(cm->req_id, NULL, 0);
 		rmig_rdma_glue_destroy_id(cm->req_id);

@@ -15,6 +15,7 @@
 #include "rdma/keycache.h"
 #include "common/ram/ram.h"
 #include "rdma/reg.h"
+#include "rdma/res.h"
 #include <rmig/transport.h>
 #include "rdma/write.h"
 
@@ -40,6 +41,7 @@ struct rmig_rdma_req {
 struct rmig_rdma_conn {
 	struct rmig_conn base; /* first: the registry sees this */
 	struct rmig_rdma_cm cm;
+	struct rmig_rdma_res res; /* on cm.id; freed before it */
 	struct rmig_rdma_ctrl ctrl;
 	bool ctrl_ready;
 	int abort_fd;

@@ -45,7 +45,7 @@ static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 		.lkey = ctrl->recv_mr->lkey,
 	};
 	struct ibv_recv_wr wr = { .wr_id = RMIG_RDMA_WRID_RECV | i, .sg_list = &sge, .num_sge = 1 };
-	int ret = rmig_rdma_glue_post_recv(ctrl->cm->qp, &wr);
+	int ret = rmig_rdma_glue_post_recv(ctrl->res->qp, &wr);
 
 	if (ret < 0) {
 		rmig_error("rdma: cannot post a receive buffer: %s", strerror(-ret));
@@ -62,13 +62,15 @@ static void *map_buffers(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd)
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
+			struct rmig_rdma_res *res, int abort_fd)
 {
 	int ret;
 	uint32_t i;
 
 	memset(ctrl, 0, sizeof(*ctrl));
 	ctrl->cm = cm;
+	ctrl->res = res;
 	ctrl->abort_fd = abort_fd;
 	atomic_init(&ctrl->aborted, false);
 	ctrl->window = 1;
@@ -81,12 +83,12 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, in
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = rmig_rdma_mr_register(cm->pd, ctrl->recv_mem,
+	ret = rmig_rdma_mr_register(res->pd, ctrl->recv_mem,
 				    (size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX,
 				    IBV_ACCESS_LOCAL_WRITE, "control receive buffers", &ctrl->recv_mr);
 	if (ret < 0)
 		goto fail;
-	ret = rmig_rdma_mr_register(cm->pd, ctrl->send_mem,
+	ret = rmig_rdma_mr_register(res->pd, ctrl->send_mem,
 				    (size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX, 0,
 				    "control send buffers", &ctrl->send_mr);
 	if (ret < 0)
@@ -231,7 +233,7 @@ static int drain_send(struct rmig_rdma_ctrl *ctrl)
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_glue_poll_cq(ctrl->cm->send_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(ctrl->res->send_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the send completion queue failed");
 			rmig_rdma_ctrl_fail(ctrl, n);
@@ -268,7 +270,7 @@ static int drain_recv(struct rmig_rdma_ctrl *ctrl)
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_glue_poll_cq(ctrl->cm->recv_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(ctrl->res->recv_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the receive completion queue failed");
 			rmig_rdma_ctrl_fail(ctrl, n);
@@ -346,6 +348,7 @@ static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, un
 int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block)
 {
 	struct rmig_rdma_cm *cm = ctrl->cm;
+	struct rmig_rdma_res *res = ctrl->res;
 	struct pollfd pfd[4];
 	int ret, s, r;
 
@@ -364,8 +367,8 @@ int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block)
 	if (ret < 0)
 		return ret;
 	pfd[0] = (struct pollfd){ .fd = ctrl->abort_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = cm->send_ch->fd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = cm->recv_ch->fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = res->send_ch->fd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = res->recv_ch->fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
 	ret = poll(pfd, 4, 1000);
 	if (ret < 0 && errno != EINTR) {
@@ -379,12 +382,12 @@ int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block)
 	if (pfd[0].revents & POLLIN)
 		return state_check(ctrl);
 	if (pfd[1].revents & POLLIN) {
-		ret = cq_event(ctrl, cm->send_ch, &cm->send_unacked);
+		ret = cq_event(ctrl, res->send_ch, &res->send_unacked);
 		if (ret < 0)
 			return ret;
 	}
 	if (pfd[2].revents & POLLIN) {
-		ret = cq_event(ctrl, cm->recv_ch, &cm->recv_unacked);
+		ret = cq_event(ctrl, res->recv_ch, &res->recv_unacked);
 		if (ret < 0)
 			return ret;
 	}
@@ -428,7 +431,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 
 	ctrl->send_busy[i] = true;
 	ctrl->send_wseq[i] = ctrl->write_posted ? *ctrl->write_posted : 0;
-	ret = rmig_rdma_glue_post_send(ctrl->cm->qp, &wr);
+	ret = rmig_rdma_glue_post_send(ctrl->res->qp, &wr);
 	if (ret < 0) {
 		ctrl->send_busy[i] = false;
 		rmig_error("rdma: cannot post a control message: %s", strerror(-ret));
@@ -505,7 +508,7 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	uint32_t i;
 
 	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
-	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->cm->qp ||
+	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->res->qp ||
 	    ctrl->error_sent)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "rdma/cm.h"
+#include "rdma/res.h"
 #include "rdma/wire.h"
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
@@ -57,6 +58,7 @@ typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
 
 struct rmig_rdma_ctrl {
 	struct rmig_rdma_cm *cm;
+	struct rmig_rdma_res *res;
 	int abort_fd;	      /* eventfd; readable once aborted */
 	atomic_bool aborted;
 	int error;	      /* sticky -errno */
@@ -90,10 +92,12 @@ struct rmig_rdma_ctrl {
 };
 
 /*
- * Allocate and register the buffers and post every RECV; call after the
- * QP exists and before connect/accept.  @abort_fd is the connection's.
+ * Allocate and register the buffers on @res's PD and post every RECV; call
+ * after the QP exists and before connect/accept.  @cm and @abort_fd are
+ * the connection's, waited on with the CQs.
  */
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd);
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
+			struct rmig_rdma_res *res, int abort_fd);
 /* Once the capabilities are known: @caps is the effective set of flags. */
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */

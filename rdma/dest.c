@@ -38,7 +38,7 @@ int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	ret = rmig_rdma_layout_bases(ram, rc->bases, ram->nblocks);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->cm.pd);
+	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->res.pd);
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
@@ -68,7 +68,7 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 	}
 	if (rc->pin_all) {
 		/* Counted in the source's setup-time: this runs inside its SETUP hook. */
-		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->cm.max_mr_size);
+		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->res.max_mr_size);
 		if (ret < 0)
 			goto fail;
 		/* With PIN_SEGMENTS the other keys follow in SEGMENTS_RESULT. */

@@ -12,7 +12,7 @@
  *                            request); PIN_SEGMENTS stays
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
- *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (cm.c)
+ *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -140,6 +140,7 @@ static void conn_free(struct rmig_rdma_conn *rc)
 		rmig_rdma_ctrl_fini(&rc->ctrl);
 		rc->ctrl_ready = false;
 	}
+	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
 	close(rc->abort_fd);
 	free(rc);
@@ -157,12 +158,12 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
 
 static int conn_start(struct rmig_rdma_conn *rc)
 {
-	int ret = rmig_rdma_cm_resources_create(&rc->cm);
+	int ret = rmig_rdma_res_create(&rc->res, rc->cm.id);
 
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
-	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd);
+	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, &rc->res, rc->abort_fd);
 	if (ret < 0)
 		return ret;
 	rc->ctrl_ready = true;

@@ -340,7 +340,7 @@ static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_
 		start = rmig_rdma_chunk_start(chunk);
 		snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'",
 			 (unsigned long long)chunk, b->name);
-		ret = rmig_rdma_mr_register(rc->cm.pd, b->host + start,
+		ret = rmig_rdma_mr_register(rc->res.pd, b->host + start,
 					    rmig_rdma_chunk_len(b->length, chunk), LOCAL_ACCESS,
 					    what, &mr);
 		if (ret < 0)
@@ -455,7 +455,7 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
-	rmig_rdma_writer_init(&rc->w, rc->cm.qp, resolve, rmig_rdma_conn_wait, rc);
+	rmig_rdma_writer_init(&rc->w, rc->res.qp, resolve, rmig_rdma_conn_wait, rc);
 	rc->ctrl.write_posted = &rc->w.posted;
 	rc->ctrl.write_done = write_done;
 	rc->ctrl.write_opaque = &rc->w;
@@ -464,7 +464,7 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 
 static int pin_all_local(struct rmig_rdma_conn *rc)
 {
-	uint64_t seg = rmig_rdma_segment_len(rc->cm.max_mr_size);
+	uint64_t seg = rmig_rdma_segment_len(rc->res.max_mr_size);
 	uint32_t i;
 	int ret;
 
@@ -479,7 +479,7 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 						      .len = RMIG_MIN(seg, b->length - off) };
 			struct ibv_mr *mr;
 
-			ret = rmig_rdma_mr_register(rc->cm.pd, b->host + off, r.len, LOCAL_ACCESS,
+			ret = rmig_rdma_mr_register(rc->res.pd, b->host + off, r.len, LOCAL_ACCESS,
 						    b->name, &mr);
 			if (ret < 0)
 				return ret;

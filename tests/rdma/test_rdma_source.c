@@ -352,7 +352,7 @@ static int peer_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event
 	if (ret == 0 || !peer.rc)
 		return ret;
 	if (peer.nheld) {
-		peer_answer_oldest(peer.rc->cm.qp);
+		peer_answer_oldest(peer.rc->res.qp);
 		peer.idle = 0;
 	} else if (++peer.idle == IDLE_MAX) {
 		peer.hung = true;
@@ -459,7 +459,7 @@ static struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 	assert_false(peer.rc->pin_all);
 	assert_int_equal(peer.rc->reg_batch, (flags & RMIG_RDMA_CAP_REG_BATCH) != 0);
 	/* The destination's first READY grants its whole window. */
-	peer_ready(peer.rc->cm.qp, peer.rc->ctrl.window);
+	peer_ready(peer.rc->res.qp, peer.rc->ctrl.window);
 	assert_int_equal(rmig_rdma_ops()->ram_attach(c, ram), 0);
 	assert_int_equal(round_run(c, ram, RMIG_RAM_PHASE_SETUP), 0);
 	peer_assert_clean();
