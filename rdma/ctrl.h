@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control channel: SEND/RECV of protocol messages over the QP, flow
- * control, and the progress engine that waits on every event source.
+ * The control channel: SEND/RECV of protocol messages over the QP and flow
+ * control.  Waiting for anything (completions, credits, a message) is the
+ * progress engine's (progress.h).
  *
  * Flow control (QEMU v1): a message the peer did not ask for may only be
  * sent with a credit, and credits come in READY messages.  The receiver
@@ -17,11 +18,6 @@
  * sends repeat = 1, the same meaning).  A peer never holds more than
  * RMIG_RDMA_CREDITS credits; more is a protocol error.  So stream bytes
  * flow without a round trip per message.
- *
- * Waiting (rmig_rdma_ctrl_progress) is poll() on the send CQ channel, the
- * recv CQ channel, the CM event channel and the abort eventfd.  The CQ
- * loop is: get event -> re-arm -> drain -> ack in batches.
- * IBV_WC_WR_FLUSH_ERR means the QP is going down, not a new error.
  */
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
@@ -104,14 +100,6 @@ void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl);
 
 /*
- * One round of progress: drain both CQs; if nothing happened and @block,
- * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
- * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /
- * -EPROTO on failures (each reported once).
- */
-int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block);
-
-/*
  * Send one message.  @need_credit: wait for a credit first (requests,
  * stream bytes, COMPRESS, REGISTER_FINISHED); responses pass false.
  * @payload may be NULL when @len is 0.
@@ -136,13 +124,14 @@ bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl);
 /* Give the message's buffer back (re-post its RECV). */
 int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_msg *m);
 
-/*
- * Wait (up to @timeout_ms) until every posted SEND completed, so a
- * disconnect cannot flush the last stream bytes away.  Quiet.
- */
-int rmig_rdma_ctrl_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms);
-
 /* Latch a local failure: further calls fail with @err. */
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err);
+
+/*
+ * For the progress engine: the RECV into buffer @buf completed with @len
+ * bytes.  READY and ERROR are consumed here, anything else is queued for
+ * rmig_rdma_ctrl_recv().  Negative errno on a protocol violation.
+ */
+int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t buf, uint32_t len);
 
 #endif /* RMIG_RDMA_CTRL_H */

@@ -23,6 +23,7 @@
 #include "plugin/builtin.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 #include <rmig/log.h>
 #include "plugin/sockaddr.h"
 #include "common/base/util.h"
@@ -78,15 +79,8 @@ static bool opts_pin_all(const struct rmig_conn_opts *o)
 int rmig_rdma_conn_wait(void *opaque)
 {
 	struct rmig_rdma_conn *rc = opaque;
-	int ret = rmig_rdma_ctrl_progress(&rc->ctrl, true);
 
-	if (ret == -ECONNRESET) {
-		rmig_error("rdma: the peer disconnected while RDMA writes were in flight");
-		rmig_rdma_ctrl_fail(&rc->ctrl, ret);
-	} else if (ret == -ECANCELED) {
-		rmig_error("rdma: cancelled");
-	}
-	return ret;
+	return rmig_rdma_progress_wait(&rc->ctrl, "RDMA writes were in flight");
 }
 
 static struct rmig_rdma_conn *conn_alloc(bool source)
@@ -117,7 +111,7 @@ static void conn_free(struct rmig_rdma_conn *rc)
 
 		if (failed)
 			rmig_rdma_ctrl_send_error(&rc->ctrl);
-		(void)rmig_rdma_ctrl_flush_sends(&rc->ctrl, failed ? 500 : 5000);
+		(void)rmig_rdma_progress_flush_sends(&rc->ctrl, failed ? 500 : 5000);
 	}
 	rmig_rdma_cm_disconnect(&rc->cm, 1000);
 	/* What dynamic registration cost: the figures to look at when it is slow. */

@@ -19,6 +19,7 @@
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 #include <rmig/log.h>
 #include "common/ram/populate.h"
 #include "common/base/util.h"
@@ -95,7 +96,7 @@ static int poll_responses(struct rmig_rdma_conn *rc, bool block)
 	int ret;
 
 	if (!block) {
-		ret = rmig_rdma_ctrl_progress(&rc->ctrl, false);
+		ret = rmig_rdma_progress_poll(&rc->ctrl, false);
 		if (ret < 0)
 			return ret;
 	}
@@ -617,7 +618,7 @@ static int wait_peer_caught_up(struct rmig_rdma_conn *rc)
 	if (!ctrl->credits_mode || !rc->compress_unsynced)
 		return 0;
 	while (ctrl->peer_credits < ctrl->window) {
-		int ret = rmig_rdma_ctrl_progress(ctrl, true);
+		int ret = rmig_rdma_progress_poll(ctrl, true);
 
 		if (ret < 0)
 			return ret;
