@@ -31,6 +31,13 @@ void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err)
 		ctrl->error = err;
 }
 
+int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err)
+{
+	rmig_rdma_ctrl_send_error(ctrl);
+	rmig_rdma_ctrl_fail(ctrl, err);
+	return err;
+}
+
 static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 {
 	struct ibv_sge sge = {
@@ -135,13 +142,6 @@ static bool is_response(uint32_t type)
 	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
 }
 
-static int protocol_error(struct rmig_rdma_ctrl *ctrl)
-{
-	rmig_rdma_ctrl_send_error(ctrl);
-	rmig_rdma_ctrl_fail(ctrl, -EPROTO);
-	return -EPROTO;
-}
-
 /* Extension types are messages only on a connection that negotiated them. */
 static int decode_hdr(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len,
 		      struct rmig_rdma_hdr *h)
@@ -157,7 +157,7 @@ int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t
 
 	ret = decode_hdr(ctrl, i, len, &h);
 	if (ret < 0) /* reported by the decoder */
-		return protocol_error(ctrl);
+		return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 	ctrl->msgs_received++;
 	switch (h.type) {
 	case RMIG_RDMA_MSG_READY:
@@ -167,7 +167,7 @@ int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t
 			rmig_error("rdma: the peer granted %u credits on top of %u (at most %u "
 				   "allowed)", h.repeat, ctrl->peer_credits,
 				   ctrl->credits_mode ? RMIG_RDMA_CREDITS : 1);
-			return protocol_error(ctrl);
+			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 		}
 		ctrl->peer_credits += h.repeat;
 		return post_recv(ctrl, i);
@@ -182,7 +182,7 @@ int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t
 		if (ctrl->granted == 0) {
 			rmig_error("rdma: the peer sent %s without a credit (flow-control "
 				   "violation)", rmig_rdma_msg_name(h.type));
-			return protocol_error(ctrl);
+			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 		}
 		ctrl->granted--;
 	}
@@ -331,7 +331,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			/* Decoded once already; cannot fail now. */
 			ret = decode_hdr(ctrl, i, len, &m->hdr);
 			if (ret < 0)
-				return protocol_error(ctrl);
+				return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 			m->payload = recv_buf(ctrl, i) + RMIG_RDMA_HDR_SIZE;
 			m->buf = i;
 			return 0;

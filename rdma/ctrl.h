@@ -126,6 +126,8 @@ int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_m
 
 /* Latch a local failure: further calls fail with @err. */
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err);
+/* Give up on the connection: ERROR to the peer (best effort), latch @err, return it. */
+int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err);
 
 /*
  * For the progress engine: the RECV into buffer @buf completed with @len

@@ -334,9 +334,7 @@ static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
 			rmig_error("rdma: expected stream bytes, got %s from the peer",
 				   rmig_rdma_msg_name(rc->rd.hdr.type));
 			rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);
-			rmig_rdma_ctrl_send_error(&rc->ctrl);
-			rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
-			return -EPROTO;
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		}
 		if (rc->rd.hdr.len == 0) {
 			ret = rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);

@@ -26,13 +26,6 @@
 #include "rdma/validate.h"
 #include "common/ram/zero.h"
 
-static int source_protocol_error(struct rmig_rdma_conn *rc)
-{
-	rmig_rdma_ctrl_send_error(&rc->ctrl);
-	rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
-	return -EPROTO;
-}
-
 static void release_mr(void *opaque, uint32_t block, uint64_t chunk, void *mr)
 {
 	(void)opaque;
@@ -64,12 +57,12 @@ static int handle_register_result(struct rmig_rdma_conn *rc, const struct rmig_r
 
 	if (rc->req_count == 0) {
 		rmig_error("rdma: the destination sent a REGISTER_RESULT nobody asked for");
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	q = &rc->reqs[rc->req_head];
 	ret = rmig_rdma_validate_register_result(&m->hdr, q->n);
 	if (ret < 0)
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	for (i = 0; i < q->n; i++) {
 		struct rmig_rdma_register_result r;
 		uint64_t k;
@@ -82,7 +75,7 @@ static int handle_register_result(struct rmig_rdma_conn *rc, const struct rmig_r
 								q->chunk[i] + k, r.rkey,
 								r.host_addr);
 			if (ret < 0)
-				return source_protocol_error(rc);
+				return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		}
 	}
 	rc->req_head = (rc->req_head + 1) % RMIG_RDMA_REQ_INFLIGHT;
@@ -115,7 +108,7 @@ static int poll_responses(struct rmig_rdma_conn *rc, bool block)
 		} else {
 			rmig_error("rdma: unexpected %s from the destination during the RAM transfer",
 				   rmig_rdma_msg_name(m.hdr.type));
-			ret = source_protocol_error(rc);
+			ret = rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		}
 		if (ret < 0)
 			return ret;
@@ -510,7 +503,7 @@ static int answer_recv(struct rmig_rdma_conn *rc, uint32_t resp, const char *dur
 		return ret;
 	ret = rmig_rdma_validate_type(&m->hdr, resp);
 	if (ret == -EPROTO)
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	return ret;
 }
 
@@ -553,7 +546,7 @@ static int exchange_segments(struct rmig_rdma_conn *rc, const struct rmig_rdma_b
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret < 0)
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	return rmig_rdma_ctrl_release(&rc->ctrl, &m);
 }
 
@@ -583,7 +576,7 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 	ret = rmig_rdma_blocks_result_validate(rc->ram, &m.hdr, m.payload, rc->pin_all, blocks);
 	if (ret < 0) {
 		free(blocks);
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	for (i = 0; i < rc->ram->nblocks && ret == 0; i++)
 		ret = rmig_rdma_keycache_set_remote_block(rc->kc, i, blocks[i].remote_host_addr,
@@ -591,7 +584,7 @@ static int exchange_blocks(struct rmig_rdma_conn *rc)
 							  rc->pin_all ? blocks[i].rkey : 0);
 	if (ret < 0) {
 		free(blocks);
-		return source_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 	if (ret == 0 && rc->pin_all && rc->pin_segments)
