@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rdma_cm connection setup and teardown, and the verbs resources of the
- * one RC queue pair.
+ * rdma_cm connection setup and teardown: addressing, the event state
+ * machine and the capability exchange.  The queue pair's verbs resources
+ * are res.c's.
  */
 #include "rdma/cm.h"
 
@@ -11,12 +12,10 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "rdma/glue.h"
 #include <rmig/log.h>
-#include "common/base/size.h"
 #include "common/base/util.h"
 
 const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
@@ -37,7 +36,7 @@ const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
 
 const char *rmig_rdma_cm_event_name(enum rdma_cm_event_type e)
 {
-	return rmig_rdma_g_event_str(e);
+	return rmig_rdma_glue_event_str(e);
 }
 
 static void cm_fail(struct rmig_rdma_cm *cm, int err)
@@ -71,7 +70,7 @@ void rmig_rdma_cm_apply_event(struct rmig_rdma_cm *cm, const struct rdma_cm_even
 			cm->req_id = ev->id;
 			copy_caps(cm, &ev->param.conn);
 		} else {
-			rmig_rdma_g_reject(ev->id, NULL, 0);
+			rmig_rdma_glue_reject(ev->id, NULL, 0);
 		}
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
@@ -117,13 +116,13 @@ int rmig_rdma_cm_process_one(struct rmig_rdma_cm *cm)
 	struct rdma_cm_event *ev;
 	int ret;
 
-	ret = rmig_rdma_g_get_cm_event(cm->ch, &ev);
+	ret = rmig_rdma_glue_get_cm_event(cm->ch, &ev);
 	if (ret < 0)
 		return ret;
 	rmig_debug("rdma: cm event %s (status %d) in state %s", rmig_rdma_cm_event_name(ev->event),
 		   ev->status, rmig_rdma_cm_state_name(cm->state));
 	rmig_rdma_cm_apply_event(cm, ev);
-	rmig_rdma_g_ack_cm_event(ev);
+	rmig_rdma_glue_ack_cm_event(ev);
 	return 0;
 }
 
@@ -189,7 +188,7 @@ static int cm_channel_create(struct rmig_rdma_cm *cm)
 {
 	int err = 0, fl;
 
-	cm->ch = rmig_rdma_g_create_event_channel(&err);
+	cm->ch = rmig_rdma_glue_create_event_channel(&err);
 	if (!cm->ch) {
 		if (err == -ENODEV || err == -ENOENT)
 			rmig_error("rdma: no RDMA support here (cannot open /dev/infiniband/rdma_cm: "
@@ -207,7 +206,7 @@ static int cm_channel_create(struct rmig_rdma_cm *cm)
 
 static int cm_id_create(struct rmig_rdma_cm *cm)
 {
-	int ret = rmig_rdma_g_create_id(cm->ch, &cm->id, cm);
+	int ret = rmig_rdma_glue_create_id(cm->ch, &cm->id, cm);
 
 	if (ret < 0) {
 		cm->id = NULL;
@@ -239,7 +238,7 @@ static int lookup(const char *host, unsigned port, bool passive, struct sockaddr
 static void no_device_hint(int ret)
 {
 	if (ret == -ENODEV || ret == -EADDRNOTAVAIL) {
-		int n = rmig_rdma_g_device_count();
+		int n = rmig_rdma_glue_device_count();
 
 		if (n <= 0)
 			rmig_error("rdma: no RDMA device on this machine (ibv_devices lists none); "
@@ -276,7 +275,7 @@ int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned por
 	if (ret < 0)
 		return ret;
 	cm->state = RMIG_RDMA_CM_ADDR_RESOLVING;
-	ret = rmig_rdma_g_resolve_addr(cm->id, (struct sockaddr *)&ss, timeout_ms);
+	ret = rmig_rdma_glue_resolve_addr(cm->id, (struct sockaddr *)&ss, timeout_ms);
 	if (ret < 0) {
 		no_device_hint(ret);
 		rmig_error("rdma: cannot resolve %s:%u to an RDMA device: %s", host, port,
@@ -287,7 +286,7 @@ int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned por
 	ret = rmig_rdma_cm_wait(cm, RMIG_RDMA_CM_ROUTE_RESOLVING, deadline, cancel_fd, what);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_g_resolve_route(cm->id, timeout_ms);
+	ret = rmig_rdma_glue_resolve_route(cm->id, timeout_ms);
 	if (ret < 0) {
 		no_device_hint(ret);
 		rmig_error("rdma: cannot resolve a route to %s: %s", host, strerror(-ret));
@@ -314,7 +313,7 @@ int rmig_rdma_cm_connect(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *c
 	rmig_rdma_caps_encode(caps, pdata);
 	cm->state = RMIG_RDMA_CM_CONNECTING;
 	cm->have_peer_caps = false;
-	ret = rmig_rdma_g_connect(cm->id, &p);
+	ret = rmig_rdma_glue_connect(cm->id, &p);
 	if (ret < 0) {
 		rmig_error("rdma: connect failed: %s", strerror(-ret));
 		return ret;
@@ -332,14 +331,14 @@ int rmig_rdma_cm_listen(struct rmig_rdma_cm *cm, const char *host, unsigned port
 	ret = cm_open(cm, host, port, true, &ss);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_g_bind_addr(cm->id, (struct sockaddr *)&ss);
+	ret = rmig_rdma_glue_bind_addr(cm->id, (struct sockaddr *)&ss);
 	if (ret < 0) {
 		no_device_hint(ret);
 		rmig_error("rdma: cannot bind to %s:%u: %s", host[0] ? host : "*", port,
 			   strerror(-ret));
 		return ret;
 	}
-	ret = rmig_rdma_g_listen(cm->id, 4);
+	ret = rmig_rdma_glue_listen(cm->id, 4);
 	if (ret < 0) {
 		rmig_error("rdma: cannot listen on %s:%u: %s", host[0] ? host : "*", port,
 			   strerror(-ret));
@@ -397,7 +396,7 @@ int rmig_rdma_cm_get_request(struct rmig_rdma_cm *lcm, int timeout_ms, int cance
 	ret = cm_channel_create(conn_cm);
 	if (ret < 0)
 		goto reject;
-	ret = rmig_rdma_g_migrate_id(conn_cm->id, conn_cm->ch);
+	ret = rmig_rdma_glue_migrate_id(conn_cm->id, conn_cm->ch);
 	if (ret < 0) {
 		rmig_error("rdma: cannot move the new connection to its own channel: %s",
 			   strerror(-ret));
@@ -427,7 +426,7 @@ int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *ca
 	int ret;
 
 	rmig_rdma_caps_encode(caps, pdata);
-	ret = rmig_rdma_g_accept(cm->id, &p);
+	ret = rmig_rdma_glue_accept(cm->id, &p);
 	if (ret < 0) {
 		rmig_error("rdma: accepting the connection failed: %s", strerror(-ret));
 		return ret;
@@ -440,110 +439,7 @@ int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *ca
 void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm)
 {
 	if (cm->id)
-		rmig_rdma_g_reject(cm->id, NULL, 0);
-}
-
-/*
- * RMIG_RDMA_MAX_MR_SIZE=<bytes> lowers the device's limit for this side.
- * Soft-RoCE's limit is far above any test RAM, so without it the pin-all
- * paths for blocks split into several memory regions would never run.
- */
-static int max_mr_size_knob(struct rmig_rdma_cm *cm)
-{
-	const char *v = getenv("RMIG_RDMA_MAX_MR_SIZE");
-	uint64_t lim;
-	char a[32];
-
-	if (!v || !*v)
-		return 0;
-	if (rmig_size_parse(v, &lim) < 0 || lim == 0) {
-		rmig_error("rdma: RMIG_RDMA_MAX_MR_SIZE='%.64s' is not a size in bytes above 0 "
-			   "(e.g. 4194304 or 4M)",
-			   v);
-		return -EINVAL;
-	}
-	if (lim < cm->max_mr_size) {
-		cm->max_mr_size = lim;
-		rmig_info("rdma: largest memory registration limited to %s by "
-			  "RMIG_RDMA_MAX_MR_SIZE",
-			  rmig_size_format(lim, a, sizeof(a)));
-	}
-	return 0;
-}
-
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-int rmig_rdma_cm_resources_create(struct rmig_rdma_cm *cm)
-{
-	struct ibv_context *verbs = cm->id->verbs;
-	struct ibv_device_attr attr;
-	struct ibv_qp_init_attr qa;
-	int ret = 0;
-
-	memset(&attr, 0, sizeof(attr));
-	ret = rmig_rdma_g_query_device(verbs, &attr);
-	if (ret < 0) {
-		rmig_error("rdma: cannot query the RDMA device: %s", strerror(-ret));
-		return ret;
-	}
-	cm->max_mr_size = attr.max_mr_size ? attr.max_mr_size : UINT64_MAX;
-	ret = max_mr_size_knob(cm);
-	if (ret < 0)
-		return ret;
-	cm->pd = rmig_rdma_g_alloc_pd(verbs, &ret);
-	if (!cm->pd) {
-		rmig_error("rdma: cannot allocate a protection domain: %s", strerror(-ret));
-		return ret;
-	}
-	cm->send_ch = rmig_rdma_g_create_comp_channel(verbs, &ret);
-	if (!cm->send_ch)
-		goto fail_channel;
-	cm->recv_ch = rmig_rdma_g_create_comp_channel(verbs, &ret);
-	if (!cm->recv_ch)
-		goto fail_channel;
-	set_nonblock(cm->send_ch->fd);
-	set_nonblock(cm->recv_ch->fd);
-	cm->send_cq = rmig_rdma_g_create_cq(verbs, RMIG_RDMA_SQ_DEPTH, cm->send_ch, &ret);
-	if (!cm->send_cq)
-		goto fail_cq;
-	cm->recv_cq = rmig_rdma_g_create_cq(verbs, RMIG_RDMA_RQ_DEPTH, cm->recv_ch, &ret);
-	if (!cm->recv_cq)
-		goto fail_cq;
-	ret = rmig_rdma_g_req_notify_cq(cm->send_cq);
-	if (ret == 0)
-		ret = rmig_rdma_g_req_notify_cq(cm->recv_cq);
-	if (ret < 0) {
-		rmig_error("rdma: cannot arm completion notification: %s", strerror(-ret));
-		return ret;
-	}
-	memset(&qa, 0, sizeof(qa));
-	qa.send_cq = cm->send_cq;
-	qa.recv_cq = cm->recv_cq;
-	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = RMIG_RDMA_SQ_DEPTH;
-	qa.cap.max_recv_wr = RMIG_RDMA_RQ_DEPTH;
-	qa.cap.max_send_sge = 1;
-	qa.cap.max_recv_sge = 1;
-	ret = rmig_rdma_g_create_qp(cm->id, cm->pd, &qa);
-	if (ret < 0) {
-		rmig_error("rdma: cannot create the queue pair: %s", strerror(-ret));
-		return ret;
-	}
-	cm->qp = cm->id->qp;
-	return 0;
-
-fail_channel:
-	rmig_error("rdma: cannot create a completion channel: %s", strerror(-ret));
-	return ret;
-fail_cq:
-	rmig_error("rdma: cannot create a completion queue: %s", strerror(-ret));
-	return ret;
+		rmig_rdma_glue_reject(cm->id, NULL, 0);
 }
 
 void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
@@ -553,7 +449,7 @@ void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 	if (!cm->id || !cm->ch || (cm->state != RMIG_RDMA_CM_CONNECTED &&
 				   cm->state != RMIG_RDMA_CM_CONNECTING))
 		return;
-	if (rmig_rdma_g_disconnect(cm->id) < 0)
+	if (rmig_rdma_glue_disconnect(cm->id) < 0)
 		return;
 	/* Reap the DISCONNECTED event so the id can be destroyed without a pending event. */
 	while (cm->state == RMIG_RDMA_CM_CONNECTED || cm->state == RMIG_RDMA_CM_CONNECTING) {
@@ -574,47 +470,17 @@ void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 
 void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm)
 {
-	if (cm->qp) {
-		rmig_rdma_g_destroy_qp(cm->id);
-		cm->qp = NULL;
-	}
-	/* Unacked CQ events would make destroy_cq wait forever. */
-	if (cm->recv_cq) {
-		if (cm->recv_unacked)
-			rmig_rdma_g_ack_cq_events(cm->recv_cq, cm->recv_unacked);
-		rmig_rdma_g_destroy_cq(cm->recv_cq);
-		cm->recv_cq = NULL;
-	}
-	if (cm->send_cq) {
-		if (cm->send_unacked)
-			rmig_rdma_g_ack_cq_events(cm->send_cq, cm->send_unacked);
-		rmig_rdma_g_destroy_cq(cm->send_cq);
-		cm->send_cq = NULL;
-	}
-	cm->send_unacked = cm->recv_unacked = 0;
-	if (cm->recv_ch) {
-		rmig_rdma_g_destroy_comp_channel(cm->recv_ch);
-		cm->recv_ch = NULL;
-	}
-	if (cm->send_ch) {
-		rmig_rdma_g_destroy_comp_channel(cm->send_ch);
-		cm->send_ch = NULL;
-	}
-	if (cm->pd) {
-		rmig_rdma_g_dealloc_pd(cm->pd);
-		cm->pd = NULL;
-	}
 	if (cm->req_id) {
-		rmig_rdma_g_reject(cm->req_id, NULL, 0);
-		rmig_rdma_g_destroy_id(cm->req_id);
+		rmig_rdma_glue_reject(cm->req_id, NULL, 0);
+		rmig_rdma_glue_destroy_id(cm->req_id);
 		cm->req_id = NULL;
 	}
 	if (cm->id) {
-		rmig_rdma_g_destroy_id(cm->id);
+		rmig_rdma_glue_destroy_id(cm->id);
 		cm->id = NULL;
 	}
 	if (cm->ch) {
-		rmig_rdma_g_destroy_event_channel(cm->ch);
+		rmig_rdma_glue_destroy_event_channel(cm->ch);
 		cm->ch = NULL;
 	}
 	cm->state = RMIG_RDMA_CM_IDLE;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Connection management: rdma_cm addressing, the one RC queue pair with its
- * PD, completion channels and separate send/recv CQs (a CQ shared by both
- * hung QEMU under soft-RoCE), and the capability exchange in private data.
+ * Connection management: rdma_cm addressing, connection setup and teardown,
+ * and the capability exchange in private data.  The verbs resources of the
+ * queue pair (PD, CQs, QP) are res.h's.
  *
  * The connection state is an explicit enum driven by ONE switch over
  * RDMA_CM_EVENT_* (rmig_rdma_cm_apply_event), as rdma-core's rping does.
@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
 #include "rdma/wire.h"
@@ -32,22 +31,11 @@ enum rmig_rdma_cm_state {
 	RMIG_RDMA_CM_ERROR,
 };
 
-/* Queue sizes; the write engine and the control channel stay below them. */
-#define RMIG_RDMA_SQ_DEPTH 160
-#define RMIG_RDMA_RQ_DEPTH 40
-
 struct rmig_rdma_cm {
 	struct rdma_event_channel *ch;
 	struct rdma_cm_id *id;
 	enum rmig_rdma_cm_state state;
-	int error;		/* -errno once state is ERROR */
-	/* verbs resources, created by rmig_rdma_cm_resources_create() */
-	struct ibv_pd *pd;
-	struct ibv_comp_channel *send_ch, *recv_ch;
-	struct ibv_cq *send_cq, *recv_cq;
-	struct ibv_qp *qp;
-	unsigned send_unacked, recv_unacked; /* CQ events not yet acked */
-	uint64_t max_mr_size;		     /* the device's, lowered by RMIG_RDMA_MAX_MR_SIZE */
+	int error; /* -errno once state is ERROR */
 	/* capability exchange */
 	struct rmig_rdma_caps peer_caps; /* what the peer sent (request or answer) */
 	bool have_peer_caps;
@@ -97,16 +85,13 @@ int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *ca
 /* Refuse a connect request (bad version), best effort. */
 void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm);
 
-/* PD, channels, CQs (armed) and QP on cm->id's device. */
-int rmig_rdma_cm_resources_create(struct rmig_rdma_cm *cm);
-
 /* Best-effort rdma_disconnect; waits up to @timeout_ms for DISCONNECTED. */
 void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms);
 
 /*
- * Free everything in reverse order of creation: QP, CQs, completion
- * channels, PD, id, event channel.  Safe on a partly built cm.
- * Memory regions are the caller's and must be gone already.
+ * Free in reverse order of creation: a pending request's id, the id, the
+ * event channel.  Safe on a partly built cm.  The verbs resources on the id
+ * (res.h) must be gone already.
  */
 void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to rdma/: one RDMA migration connection, shared by the plugin
- * entry points (plugin.c), the source RAM hooks (source.c) and the
- * destination's registration service (dest.c).
+ * entry points (plugin.c), the source side (source.c, source_setup.c,
+ * prefetch.c) and the destination's registration service (dest.c).
  */
 #ifndef RMIG_RDMA_CONN_H
 #define RMIG_RDMA_CONN_H
@@ -15,6 +15,7 @@
 #include "rdma/keycache.h"
 #include "common/ram/ram.h"
 #include "rdma/reg.h"
+#include "rdma/res.h"
 #include <rmig/transport.h>
 #include "rdma/write.h"
 
@@ -40,6 +41,7 @@ struct rmig_rdma_req {
 struct rmig_rdma_conn {
 	struct rmig_conn base; /* first: the registry sees this */
 	struct rmig_rdma_cm cm;
+	struct rmig_rdma_res res; /* on cm.id; freed before it */
 	struct rmig_rdma_ctrl ctrl;
 	bool ctrl_ready;
 	int abort_fd;
@@ -88,7 +90,7 @@ static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)
 	return (struct rmig_rdma_conn *)(void *)c;
 }
 
-/* source.c */
+/* source.c: the RAM hooks of the source, one round at a time */
 int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);
 int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,
@@ -96,6 +98,39 @@ int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
 			   struct rmig_ram_counters *acc);
 void rmig_rdma_source_fini(struct rmig_rdma_conn *rc);
+
+/*
+ * Access flags of the source's own registrations.  The NIC only reads this
+ * memory, but a registration without LOCAL_WRITE pins pages read-only, and
+ * for a page the guest never touched that is the kernel's shared zero page:
+ * when the guest later writes the page it gets a fresh copy, while the MR
+ * keeps the zero page and every later WRITE sends zeros (seen as a checksum
+ * mismatch under soft-RoCE).  LOCAL_WRITE makes the pin break the sharing
+ * first, so the MR and the guest see the same page, at the price of
+ * populating the untouched pages of what is registered.
+ */
+#define RMIG_RDMA_SOURCE_ACCESS IBV_ACCESS_LOCAL_WRITE
+
+/*
+ * source_setup.c: the RAM block exchange (and SEGMENTS under pin-all with
+ * PIN_SEGMENTS), with our own pin-all registration meanwhile.  Fills the
+ * key cache with where each block lives on the destination.
+ */
+int rmig_rdma_source_setup(struct rmig_rdma_conn *rc);
+
+/* prefetch.c: dynamic registration, asked for ahead of the writes */
+/* A new round: the dirty set is new, so prefetch starts over from one chunk. */
+void rmig_rdma_prefetch_restart(struct rmig_rdma_conn *rc);
+/* Handle every REGISTER_RESULT queued; with @block, wait for at least one. */
+int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block);
+/* The writer is at @chunk of @b: ask for it if nobody has, and wait for its key. */
+int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk);
+/*
+ * The writer is done with @chunk of @b: collect what has come back and,
+ * when it nears the last chunk asked for, ask for the next ones.  Never
+ * blocks: it skips asking when no credit or request slot is free.
+ */
+int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk);
 
 /* dest.c */
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);

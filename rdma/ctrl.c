@@ -1,25 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Control channel and progress engine; see ctrl.h for the flow-control
- * rules.
+ * The control channel: message buffers, SEND/RECV and flow control; see
+ * ctrl.h for the rules.  Completions reach it through progress.c.
  */
 #include "rdma/ctrl.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 #include <rmig/log.h>
 #include "rdma/reg.h"
-#include "common/base/util.h"
-
-#define CQ_ACK_BATCH 32
-#define POLL_BATCH 16
 
 static uint8_t *recv_buf(const struct rmig_rdma_ctrl *ctrl, uint32_t i)
 {
@@ -37,6 +31,13 @@ void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err)
 		ctrl->error = err;
 }
 
+int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err)
+{
+	rmig_rdma_ctrl_send_error(ctrl);
+	rmig_rdma_ctrl_fail(ctrl, err);
+	return err;
+}
+
 static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 {
 	struct ibv_sge sge = {
@@ -45,7 +46,7 @@ static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 		.lkey = ctrl->recv_mr->lkey,
 	};
 	struct ibv_recv_wr wr = { .wr_id = RMIG_RDMA_WRID_RECV | i, .sg_list = &sge, .num_sge = 1 };
-	int ret = rmig_rdma_g_post_recv(ctrl->cm->qp, &wr);
+	int ret = rmig_rdma_glue_post_recv(ctrl->res->qp, &wr);
 
 	if (ret < 0) {
 		rmig_error("rdma: cannot post a receive buffer: %s", strerror(-ret));
@@ -62,13 +63,15 @@ static void *map_buffers(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd)
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
+			struct rmig_rdma_res *res, int abort_fd)
 {
 	int ret;
 	uint32_t i;
 
 	memset(ctrl, 0, sizeof(*ctrl));
 	ctrl->cm = cm;
+	ctrl->res = res;
 	ctrl->abort_fd = abort_fd;
 	atomic_init(&ctrl->aborted, false);
 	ctrl->window = 1;
@@ -81,12 +84,12 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, in
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = rmig_rdma_mr_register(cm->pd, ctrl->recv_mem,
+	ret = rmig_rdma_mr_register(res->pd, ctrl->recv_mem,
 				    (size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX,
 				    IBV_ACCESS_LOCAL_WRITE, "control receive buffers", &ctrl->recv_mr);
 	if (ret < 0)
 		goto fail;
-	ret = rmig_rdma_mr_register(cm->pd, ctrl->send_mem,
+	ret = rmig_rdma_mr_register(res->pd, ctrl->send_mem,
 				    (size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX, 0,
 				    "control send buffers", &ctrl->send_mr);
 	if (ret < 0)
@@ -116,11 +119,11 @@ void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps)
 void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 {
 	if (ctrl->send_mr) {
-		rmig_rdma_g_dereg_mr(ctrl->send_mr);
+		rmig_rdma_glue_dereg_mr(ctrl->send_mr);
 		ctrl->send_mr = NULL;
 	}
 	if (ctrl->recv_mr) {
-		rmig_rdma_g_dereg_mr(ctrl->recv_mr);
+		rmig_rdma_glue_dereg_mr(ctrl->recv_mr);
 		ctrl->recv_mr = NULL;
 	}
 	if (ctrl->send_mem) {
@@ -139,13 +142,6 @@ static bool is_response(uint32_t type)
 	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
 }
 
-static int protocol_error(struct rmig_rdma_ctrl *ctrl)
-{
-	rmig_rdma_ctrl_send_error(ctrl);
-	rmig_rdma_ctrl_fail(ctrl, -EPROTO);
-	return -EPROTO;
-}
-
 /* Extension types are messages only on a connection that negotiated them. */
 static int decode_hdr(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len,
 		      struct rmig_rdma_hdr *h)
@@ -153,7 +149,7 @@ static int decode_hdr(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len,
 	return rmig_rdma_hdr_decode_caps(recv_buf(ctrl, i), len, ctrl->caps, h);
 }
 
-static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
+int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 {
 	struct rmig_rdma_hdr h;
 	uint32_t slot;
@@ -161,7 +157,7 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 
 	ret = decode_hdr(ctrl, i, len, &h);
 	if (ret < 0) /* reported by the decoder */
-		return protocol_error(ctrl);
+		return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 	ctrl->msgs_received++;
 	switch (h.type) {
 	case RMIG_RDMA_MSG_READY:
@@ -171,7 +167,7 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 			rmig_error("rdma: the peer granted %u credits on top of %u (at most %u "
 				   "allowed)", h.repeat, ctrl->peer_credits,
 				   ctrl->credits_mode ? RMIG_RDMA_CREDITS : 1);
-			return protocol_error(ctrl);
+			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 		}
 		ctrl->peer_credits += h.repeat;
 		return post_recv(ctrl, i);
@@ -186,7 +182,7 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 		if (ctrl->granted == 0) {
 			rmig_error("rdma: the peer sent %s without a credit (flow-control "
 				   "violation)", rmig_rdma_msg_name(h.type));
-			return protocol_error(ctrl);
+			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 		}
 		ctrl->granted--;
 	}
@@ -195,219 +191,6 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	ctrl->rxq_len[slot] = len;
 	ctrl->rxq_count++;
 	return 0;
-}
-
-static int wc_failed(struct rmig_rdma_ctrl *ctrl, const struct ibv_wc *wc)
-{
-	const char *what;
-
-	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
-		/* The QP went to error: shutdown in progress, the cause is reported elsewhere. */
-		ctrl->peer_gone = true;
-		return 0;
-	}
-	switch (RMIG_RDMA_WRID_KIND(wc->wr_id)) {
-	case RMIG_RDMA_WRID_WRITE: what = "RDMA write"; break;
-	case RMIG_RDMA_WRID_SEND: what = "control message send"; break;
-	default: what = "control message receive"; break;
-	}
-	if (wc->status == IBV_WC_REM_ACCESS_ERR)
-		rmig_error("rdma: %s refused by the peer (remote access error: the destination "
-			   "exited or invalidated the memory key it handed out)", what);
-	else if (wc->status == IBV_WC_RETRY_EXC_ERR || wc->status == IBV_WC_RNR_RETRY_EXC_ERR)
-		rmig_error("rdma: %s failed: the peer stopped answering (%s)", what,
-			   rmig_rdma_g_wc_status_str(wc->status));
-	else
-		rmig_error("rdma: %s failed: %s (vendor error 0x%x)", what,
-			   rmig_rdma_g_wc_status_str(wc->status), wc->vendor_err);
-	rmig_rdma_ctrl_fail(ctrl, -EIO);
-	return -EIO;
-}
-
-/* Returns completions handled (>= 0) or negative errno. */
-static int drain_send(struct rmig_rdma_ctrl *ctrl)
-{
-	struct ibv_wc wc[POLL_BATCH];
-	int n, i, total = 0;
-
-	do {
-		n = rmig_rdma_g_poll_cq(ctrl->cm->send_cq, POLL_BATCH, wc);
-		if (n < 0) {
-			rmig_error("rdma: polling the send completion queue failed");
-			rmig_rdma_ctrl_fail(ctrl, n);
-			return n;
-		}
-		for (i = 0; i < n; i++) {
-			uint64_t v = RMIG_RDMA_WRID_VALUE(wc[i].wr_id);
-
-			if (wc[i].status != IBV_WC_SUCCESS) {
-				int ret = wc_failed(ctrl, &wc[i]);
-
-				if (ret < 0)
-					return ret;
-			}
-			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_SEND &&
-			    v < RMIG_RDMA_SEND_BUFS) {
-				ctrl->send_busy[v] = false;
-				/* RC completes in order: every WRITE before this send is done. */
-				if (ctrl->write_done && wc[i].status == IBV_WC_SUCCESS)
-					ctrl->write_done(ctrl->write_opaque, ctrl->send_wseq[v]);
-			} else if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_WRITE) {
-				if (ctrl->write_done && wc[i].status == IBV_WC_SUCCESS)
-					ctrl->write_done(ctrl->write_opaque, v);
-			}
-		}
-		total += n;
-	} while (n == POLL_BATCH);
-	return total;
-}
-
-static int drain_recv(struct rmig_rdma_ctrl *ctrl)
-{
-	struct ibv_wc wc[POLL_BATCH];
-	int n, i, total = 0;
-
-	do {
-		n = rmig_rdma_g_poll_cq(ctrl->cm->recv_cq, POLL_BATCH, wc);
-		if (n < 0) {
-			rmig_error("rdma: polling the receive completion queue failed");
-			rmig_rdma_ctrl_fail(ctrl, n);
-			return n;
-		}
-		for (i = 0; i < n; i++) {
-			uint64_t v = RMIG_RDMA_WRID_VALUE(wc[i].wr_id);
-			int ret;
-
-			if (wc[i].status != IBV_WC_SUCCESS) {
-				ret = wc_failed(ctrl, &wc[i]);
-				if (ret < 0)
-					return ret;
-				continue;
-			}
-			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) != RMIG_RDMA_WRID_RECV ||
-			    v >= RMIG_RDMA_RECV_BUFS) {
-				rmig_error("rdma: completion for an unknown receive (wr_id 0x%llx)",
-					   (unsigned long long)wc[i].wr_id);
-				rmig_rdma_ctrl_fail(ctrl, -EIO);
-				return -EIO;
-			}
-			ret = handle_recv(ctrl, (uint32_t)v, wc[i].byte_len);
-			if (ret < 0)
-				return ret;
-		}
-		total += n;
-	} while (n == POLL_BATCH);
-	return total;
-}
-
-static int state_check(struct rmig_rdma_ctrl *ctrl)
-{
-	if (atomic_load(&ctrl->aborted)) {
-		rmig_rdma_ctrl_fail(ctrl, -ECANCELED);
-		return -ECANCELED;
-	}
-	if (ctrl->error)
-		return ctrl->error;
-	if (ctrl->peer_error) {
-		rmig_error("rdma: the peer reported an error and gave up (see its log)");
-		rmig_rdma_ctrl_fail(ctrl, -ECONNABORTED);
-		return -ECONNABORTED;
-	}
-	if (ctrl->peer_gone)
-		return -ECONNRESET;
-	return 0;
-}
-
-static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, unsigned *unacked)
-{
-	struct ibv_cq *cq;
-	int ret = rmig_rdma_g_get_cq_event(ch, &cq);
-
-	if (ret == -EAGAIN)
-		return 0;
-	if (ret < 0) {
-		rmig_error("rdma: reading a completion event failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
-		return ret;
-	}
-	if (++*unacked >= CQ_ACK_BATCH) {
-		rmig_rdma_g_ack_cq_events(cq, *unacked);
-		*unacked = 0;
-	}
-	/* Re-arm before the caller drains, so no completion slips between the two. */
-	ret = rmig_rdma_g_req_notify_cq(cq);
-	if (ret < 0) {
-		rmig_error("rdma: re-arming a completion queue failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
-	}
-	return ret;
-}
-
-int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block)
-{
-	struct rmig_rdma_cm *cm = ctrl->cm;
-	struct pollfd pfd[4];
-	int ret, s, r;
-
-	ret = state_check(ctrl);
-	if (ret < 0 && ret != -ECONNRESET)
-		return ret;
-	s = drain_send(ctrl);
-	if (s < 0)
-		return s;
-	r = drain_recv(ctrl);
-	if (r < 0)
-		return r;
-	if (s + r > 0 || !block)
-		return state_check(ctrl) == -ECONNRESET ? 0 : state_check(ctrl);
-	ret = state_check(ctrl);
-	if (ret < 0)
-		return ret;
-	pfd[0] = (struct pollfd){ .fd = ctrl->abort_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = cm->send_ch->fd, .events = POLLIN };
-	pfd[2] = (struct pollfd){ .fd = cm->recv_ch->fd, .events = POLLIN };
-	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
-	ret = poll(pfd, 4, 1000);
-	if (ret < 0 && errno != EINTR) {
-		ret = -errno;
-		rmig_error("rdma: poll failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
-		return ret;
-	}
-	if (ret <= 0)
-		return 0;
-	if (pfd[0].revents & POLLIN)
-		return state_check(ctrl);
-	if (pfd[1].revents & POLLIN) {
-		ret = cq_event(ctrl, cm->send_ch, &cm->send_unacked);
-		if (ret < 0)
-			return ret;
-	}
-	if (pfd[2].revents & POLLIN) {
-		ret = cq_event(ctrl, cm->recv_ch, &cm->recv_unacked);
-		if (ret < 0)
-			return ret;
-	}
-	if (pfd[3].revents & POLLIN) {
-		while (rmig_rdma_cm_process_one(cm) == 0)
-			;
-		if (cm->state == RMIG_RDMA_CM_DISCONNECTED || cm->state == RMIG_RDMA_CM_ERROR)
-			ctrl->peer_gone = true;
-	}
-	return 0;
-}
-
-static int wait_progress(struct rmig_rdma_ctrl *ctrl, const char *what)
-{
-	int ret = rmig_rdma_ctrl_progress(ctrl, true);
-
-	if (ret == -ECONNRESET) {
-		rmig_error("rdma: the peer disconnected while %s", what);
-		rmig_rdma_ctrl_fail(ctrl, ret);
-	} else if (ret == -ECANCELED) {
-		rmig_error("rdma: cancelled while %s", what);
-	}
-	return ret;
 }
 
 static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
@@ -428,7 +211,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 
 	ctrl->send_busy[i] = true;
 	ctrl->send_wseq[i] = ctrl->write_posted ? *ctrl->write_posted : 0;
-	ret = rmig_rdma_g_post_send(ctrl->cm->qp, &wr);
+	ret = rmig_rdma_glue_post_send(ctrl->res->qp, &wr);
 	if (ret < 0) {
 		ctrl->send_busy[i] = false;
 		rmig_error("rdma: cannot post a control message: %s", strerror(-ret));
@@ -454,7 +237,7 @@ static int free_send_buf(struct rmig_rdma_ctrl *ctrl, bool wait, uint32_t *out)
 		}
 		if (!wait)
 			return -EBUSY;
-		ret = wait_progress(ctrl, "waiting for a send buffer");
+		ret = rmig_rdma_progress_wait(ctrl, "waiting for a send buffer");
 		if (ret < 0)
 			return ret;
 	}
@@ -469,7 +252,7 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 
 	if (len > RMIG_RDMA_PAYLOAD_MAX)
 		return -EMSGSIZE;
-	ret = state_check(ctrl);
+	ret = rmig_rdma_progress_check(ctrl);
 	if (ret == -ECONNRESET) {
 		rmig_error("rdma: the peer disconnected; cannot send %s", rmig_rdma_msg_name(type));
 		rmig_rdma_ctrl_fail(ctrl, ret);
@@ -481,7 +264,7 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 
 		snprintf(what, sizeof(what), "we waited for its READY to send %s",
 			 rmig_rdma_msg_name(type));
-		ret = wait_progress(ctrl, what);
+		ret = rmig_rdma_progress_wait(ctrl, what);
 		if (ret < 0)
 			return ret;
 	}
@@ -505,7 +288,7 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	uint32_t i;
 
 	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
-	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->cm->qp ||
+	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->res->qp ||
 	    ctrl->error_sent)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)
@@ -548,12 +331,12 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			/* Decoded once already; cannot fail now. */
 			ret = decode_hdr(ctrl, i, len, &m->hdr);
 			if (ret < 0)
-				return protocol_error(ctrl);
+				return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 			m->payload = recv_buf(ctrl, i) + RMIG_RDMA_HDR_SIZE;
 			m->buf = i;
 			return 0;
 		}
-		ret = state_check(ctrl);
+		ret = rmig_rdma_progress_check(ctrl);
 		if (ret < 0)
 			return ret;
 		/*
@@ -568,7 +351,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			if (ret < 0)
 				return ret;
 		}
-		ret = rmig_rdma_ctrl_progress(ctrl, true);
+		ret = rmig_rdma_progress_poll(ctrl, true);
 		if (ret < 0 && !(ret == -ECONNRESET && ctrl->rxq_count))
 			return ret;
 	}
@@ -589,27 +372,4 @@ int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_m
 			return grant(ctrl);
 	}
 	return 0;
-}
-
-int rmig_rdma_ctrl_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms)
-{
-	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
-
-	/* Polls the send CQ directly: this also runs after abort or a failure. */
-	while (!ctrl->peer_gone) {
-		uint32_t i;
-
-		for (i = 0; i < RMIG_RDMA_SEND_BUFS && !ctrl->send_busy[i]; i++)
-			;
-		if (i == RMIG_RDMA_SEND_BUFS)
-			return 0;
-		if (rmig_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		if (drain_send(ctrl) < 0)
-			return -EIO;
-		if (ctrl->cm->state == RMIG_RDMA_CM_DISCONNECTED)
-			return -ECONNRESET;
-		poll(NULL, 0, 1);
-	}
-	return -ECONNRESET;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control channel: SEND/RECV of protocol messages over the QP, flow
- * control, and the progress engine that waits on every event source.
+ * The control channel: SEND/RECV of protocol messages over the QP and flow
+ * control.  Waiting for anything (completions, credits, a message) is the
+ * progress engine's (progress.h).
  *
  * Flow control (QEMU v1): a message the peer did not ask for may only be
  * sent with a credit, and credits come in READY messages.  The receiver
@@ -17,11 +18,6 @@
  * sends repeat = 1, the same meaning).  A peer never holds more than
  * RMIG_RDMA_CREDITS credits; more is a protocol error.  So stream bytes
  * flow without a round trip per message.
- *
- * Waiting (rmig_rdma_ctrl_progress) is poll() on the send CQ channel, the
- * recv CQ channel, the CM event channel and the abort eventfd.  The CQ
- * loop is: get event -> re-arm -> drain -> ack in batches.
- * IBV_WC_WR_FLUSH_ERR means the QP is going down, not a new error.
  */
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
@@ -31,6 +27,7 @@
 #include <stdint.h>
 
 #include "rdma/cm.h"
+#include "rdma/res.h"
 #include "rdma/wire.h"
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
@@ -57,6 +54,7 @@ typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
 
 struct rmig_rdma_ctrl {
 	struct rmig_rdma_cm *cm;
+	struct rmig_rdma_res *res;
 	int abort_fd;	      /* eventfd; readable once aborted */
 	atomic_bool aborted;
 	int error;	      /* sticky -errno */
@@ -90,22 +88,16 @@ struct rmig_rdma_ctrl {
 };
 
 /*
- * Allocate and register the buffers and post every RECV; call after the
- * QP exists and before connect/accept.  @abort_fd is the connection's.
+ * Allocate and register the buffers on @res's PD and post every RECV; call
+ * after the QP exists and before connect/accept.  @cm and @abort_fd are
+ * the connection's, waited on with the CQs.
  */
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm, int abort_fd);
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
+			struct rmig_rdma_res *res, int abort_fd);
 /* Once the capabilities are known: @caps is the effective set of flags. */
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */
 void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl);
-
-/*
- * One round of progress: drain both CQs; if nothing happened and @block,
- * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
- * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /
- * -EPROTO on failures (each reported once).
- */
-int rmig_rdma_ctrl_progress(struct rmig_rdma_ctrl *ctrl, bool block);
 
 /*
  * Send one message.  @need_credit: wait for a credit first (requests,
@@ -132,13 +124,16 @@ bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl);
 /* Give the message's buffer back (re-post its RECV). */
 int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_msg *m);
 
-/*
- * Wait (up to @timeout_ms) until every posted SEND completed, so a
- * disconnect cannot flush the last stream bytes away.  Quiet.
- */
-int rmig_rdma_ctrl_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms);
-
 /* Latch a local failure: further calls fail with @err. */
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err);
+/* Give up on the connection: ERROR to the peer (best effort), latch @err, return it. */
+int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err);
+
+/*
+ * For the progress engine: the RECV into buffer @buf completed with @len
+ * bytes.  READY and ERROR are consumed here, anything else is queued for
+ * rmig_rdma_ctrl_recv().  Negative errno on a protocol violation.
+ */
+int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t buf, uint32_t len);
 
 #endif /* RMIG_RDMA_CTRL_H */

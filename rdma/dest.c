@@ -15,13 +15,6 @@
 #include "common/base/util.h"
 #include "rdma/validate.h"
 
-static int dest_protocol_error(struct rmig_rdma_conn *rc)
-{
-	rmig_rdma_ctrl_send_error(&rc->ctrl);
-	rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
-	return -EPROTO;
-}
-
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 {
 	int ret;
@@ -38,7 +31,7 @@ int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	ret = rmig_rdma_layout_bases(ram, rc->bases, ram->nblocks);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->cm.pd);
+	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->res.pd);
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
@@ -64,13 +57,13 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 
 	if ((uint64_t)n * RMIG_RDMA_BLOCK_SIZE > RMIG_RDMA_PAYLOAD_MAX || n > RMIG_RDMA_MAX_REPEAT) {
 		rmig_error("rdma: too many RAM blocks (%u) for one RAM_BLOCKS_RESULT", n);
-		return dest_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	if (rc->pin_all) {
 		/* Counted in the source's setup-time: this runs inside its SETUP hook. */
-		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->cm.max_mr_size);
+		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->res.max_mr_size);
 		if (ret < 0)
-			goto fail;
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 		/* With PIN_SEGMENTS the other keys follow in SEGMENTS_RESULT. */
 		for (i = 0; i < n && !rc->pin_segments; i++) {
 			if (rc->dreg.blocks[i].nseg != 1) {
@@ -80,16 +73,14 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 					   "use dynamic registration (rmig's PIN_SEGMENTS "
 					   "extension can, but was not negotiated)",
 					   rc->ram->blocks[i]->name);
-				ret = -E2BIG;
-				goto fail;
+				return rmig_rdma_ctrl_give_up(&rc->ctrl, -E2BIG);
 			}
 		}
 	}
 	out = calloc(n ? n : 1, RMIG_RDMA_BLOCK_SIZE);
 	if (!out) {
 		rmig_error("rdma: out of memory");
-		ret = -ENOMEM;
-		goto fail;
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -ENOMEM);
 	}
 	for (i = 0; i < n; i++) {
 		struct rmig_ramblock *b = rc->ram->blocks[i];
@@ -106,11 +97,6 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, 1, out,
 				  n * RMIG_RDMA_BLOCK_SIZE, false);
 	free(out);
-	return ret;
-
-fail:
-	rmig_rdma_ctrl_send_error(&rc->ctrl);
-	rmig_rdma_ctrl_fail(&rc->ctrl, ret);
 	return ret;
 }
 
@@ -132,20 +118,18 @@ static int serve_segments(struct rmig_rdma_conn *rc)
 	if (n == 0 || i < rc->ram->nblocks) {
 		rmig_error("rdma: SEGMENTS REQUEST before the pinned RAM blocks were described "
 			   "(RAM BLOCKS REQUEST under pin-all comes first)");
-		return dest_protocol_error(rc);
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	if (n > RMIG_RDMA_MAX_REPEAT) {
 		rmig_error("rdma: %u pinned memory regions do not fit one SEGMENTS RESULT (at most "
 			   "%d); use dynamic registration",
 			   n, RMIG_RDMA_MAX_REPEAT);
-		ret = -E2BIG;
-		goto fail;
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -E2BIG);
 	}
 	out = calloc(n, RMIG_RDMA_SEGMENT_SIZE);
 	if (!out) {
 		rmig_error("rdma: out of memory");
-		ret = -ENOMEM;
-		goto fail;
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -ENOMEM);
 	}
 	for (i = 0; i < rc->ram->nblocks; i++) {
 		for (s = 0; s < rc->dreg.blocks[i].nseg; s++) {
@@ -159,11 +143,6 @@ static int serve_segments(struct rmig_rdma_conn *rc)
 	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_RESULT, n, out,
 				  n * RMIG_RDMA_SEGMENT_SIZE, false);
 	free(out);
-	return ret;
-
-fail:
-	rmig_rdma_ctrl_send_error(&rc->ctrl);
-	rmig_rdma_ctrl_fail(&rc->ctrl, ret);
 	return ret;
 }
 
@@ -186,7 +165,7 @@ static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 		rmig_rdma_register_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE, &r);
 		ret = rmig_rdma_validate_register(rc->ram, rc->bases, &r, &first, &count);
 		if (ret < 0) {
-			ret = dest_protocol_error(rc);
+			ret = rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 			break;
 		}
 		if (rc->pin_all)
@@ -196,8 +175,7 @@ static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 			ret = rmig_rdma_dreg_chunks(&rc->dreg, r.block_idx, first, count,
 						    &res.rkey);
 		if (ret < 0) {
-			rmig_rdma_ctrl_send_error(&rc->ctrl);
-			rmig_rdma_ctrl_fail(&rc->ctrl, ret);
+			rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 			break;
 		}
 		res.host_addr = (uintptr_t)rc->ram->blocks[r.block_idx]->host;
@@ -220,7 +198,7 @@ static int serve_compress(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 
 		rmig_rdma_compress_decode(m->payload + (size_t)i * RMIG_RDMA_COMPRESS_SIZE, &c);
 		if (rmig_rdma_validate_compress(rc->ram, rc->bases, &c, &off) < 0)
-			return dest_protocol_error(rc);
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		memset(rc->ram->blocks[c.block_idx]->host + off, (int)c.value, c.length);
 	}
 	return 0;
@@ -236,11 +214,11 @@ static int serve_unregister(struct rmig_rdma_conn *rc, const struct rmig_rdma_ms
 
 		rmig_rdma_register_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE, &r);
 		if (rmig_rdma_validate_unregister(rc->ram, &r) < 0)
-			return dest_protocol_error(rc);
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		if (!rc->pin_all) {
 			ret = rmig_rdma_dreg_unregister(&rc->dreg, r.block_idx, r.key);
 			if (ret < 0)
-				return dest_protocol_error(rc);
+				return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		}
 	}
 	return rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0, false);
@@ -287,7 +265,7 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 		default:
 			rmig_error("rdma: unexpected %s from the source during a RAM round",
 				   rmig_rdma_msg_name(m.hdr.type));
-			ret = dest_protocol_error(rc);
+			ret = rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 			break;
 		}
 		if (ret < 0)

@@ -121,7 +121,7 @@ static int from_null(void)
 	return errno > 0 ? -errno : -ENOMEM;
 }
 
-struct rdma_event_channel *rmig_rdma_g_create_event_channel(int *err)
+struct rdma_event_channel *rmig_rdma_glue_create_event_channel(int *err)
 {
 	struct rdma_event_channel *ch;
 
@@ -132,101 +132,101 @@ struct rdma_event_channel *rmig_rdma_g_create_event_channel(int *err)
 	return ch;
 }
 
-void rmig_rdma_g_destroy_event_channel(struct rdma_event_channel *ch)
+void rmig_rdma_glue_destroy_event_channel(struct rdma_event_channel *ch)
 {
 	glue->destroy_event_channel(ch);
 }
 
-int rmig_rdma_g_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx)
+int rmig_rdma_glue_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx)
 {
 	errno = 0;
 	return from_minus1(glue->create_id(ch, id, ctx, RDMA_PS_TCP));
 }
 
-int rmig_rdma_g_destroy_id(struct rdma_cm_id *id)
+int rmig_rdma_glue_destroy_id(struct rdma_cm_id *id)
 {
 	errno = 0;
 	return from_minus1(glue->destroy_id(id));
 }
 
-int rmig_rdma_g_resolve_addr(struct rdma_cm_id *id, struct sockaddr *dst, int timeout_ms)
+int rmig_rdma_glue_resolve_addr(struct rdma_cm_id *id, struct sockaddr *dst, int timeout_ms)
 {
 	errno = 0;
 	return from_minus1(glue->resolve_addr(id, NULL, dst, timeout_ms));
 }
 
-int rmig_rdma_g_resolve_route(struct rdma_cm_id *id, int timeout_ms)
+int rmig_rdma_glue_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 {
 	errno = 0;
 	return from_minus1(glue->resolve_route(id, timeout_ms));
 }
 
-int rmig_rdma_g_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
+int rmig_rdma_glue_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 {
 	errno = 0;
 	return from_minus1(glue->bind_addr(id, addr));
 }
 
-int rmig_rdma_g_listen(struct rdma_cm_id *id, int backlog)
+int rmig_rdma_glue_listen(struct rdma_cm_id *id, int backlog)
 {
 	errno = 0;
 	return from_minus1(glue->listen(id, backlog));
 }
 
-int rmig_rdma_g_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev)
+int rmig_rdma_glue_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev)
 {
 	errno = 0;
 	return from_minus1(glue->get_cm_event(ch, ev));
 }
 
-int rmig_rdma_g_ack_cm_event(struct rdma_cm_event *ev)
+int rmig_rdma_glue_ack_cm_event(struct rdma_cm_event *ev)
 {
 	errno = 0;
 	return from_minus1(glue->ack_cm_event(ev));
 }
 
-int rmig_rdma_g_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
+int rmig_rdma_glue_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
 {
 	errno = 0;
 	return from_minus1(glue->connect(id, p));
 }
 
-int rmig_rdma_g_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
+int rmig_rdma_glue_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
 {
 	errno = 0;
 	return from_minus1(glue->accept(id, p));
 }
 
-int rmig_rdma_g_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len)
+int rmig_rdma_glue_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len)
 {
 	errno = 0;
 	return from_minus1(glue->reject(id, pdata, len));
 }
 
-int rmig_rdma_g_disconnect(struct rdma_cm_id *id)
+int rmig_rdma_glue_disconnect(struct rdma_cm_id *id)
 {
 	errno = 0;
 	return from_minus1(glue->disconnect(id));
 }
 
-int rmig_rdma_g_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch)
+int rmig_rdma_glue_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch)
 {
 	errno = 0;
 	return from_minus1(glue->migrate_id(id, ch));
 }
 
-int rmig_rdma_g_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+int rmig_rdma_glue_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a)
 {
 	errno = 0;
 	return from_minus1(glue->create_qp(id, pd, a));
 }
 
-void rmig_rdma_g_destroy_qp(struct rdma_cm_id *id)
+void rmig_rdma_glue_destroy_qp(struct rdma_cm_id *id)
 {
 	glue->destroy_qp(id);
 }
 
-int rmig_rdma_g_device_count(void)
+int rmig_rdma_glue_device_count(void)
 {
 	struct ibv_device **list;
 	int n = 0;
@@ -239,13 +239,13 @@ int rmig_rdma_g_device_count(void)
 	return n;
 }
 
-int rmig_rdma_g_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr)
+int rmig_rdma_glue_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr)
 {
 	errno = 0;
 	return from_positive(glue->query_device(ctx, attr));
 }
 
-struct ibv_pd *rmig_rdma_g_alloc_pd(struct ibv_context *ctx, int *err)
+struct ibv_pd *rmig_rdma_glue_alloc_pd(struct ibv_context *ctx, int *err)
 {
 	struct ibv_pd *pd;
 
@@ -256,13 +256,13 @@ struct ibv_pd *rmig_rdma_g_alloc_pd(struct ibv_context *ctx, int *err)
 	return pd;
 }
 
-int rmig_rdma_g_dealloc_pd(struct ibv_pd *pd)
+int rmig_rdma_glue_dealloc_pd(struct ibv_pd *pd)
 {
 	errno = 0;
 	return from_positive(glue->dealloc_pd(pd));
 }
 
-struct ibv_comp_channel *rmig_rdma_g_create_comp_channel(struct ibv_context *ctx, int *err)
+struct ibv_comp_channel *rmig_rdma_glue_create_comp_channel(struct ibv_context *ctx, int *err)
 {
 	struct ibv_comp_channel *ch;
 
@@ -273,14 +273,14 @@ struct ibv_comp_channel *rmig_rdma_g_create_comp_channel(struct ibv_context *ctx
 	return ch;
 }
 
-int rmig_rdma_g_destroy_comp_channel(struct ibv_comp_channel *ch)
+int rmig_rdma_glue_destroy_comp_channel(struct ibv_comp_channel *ch)
 {
 	errno = 0;
 	return from_positive(glue->destroy_comp_channel(ch));
 }
 
-struct ibv_cq *rmig_rdma_g_create_cq(struct ibv_context *ctx, int cqe,
-				     struct ibv_comp_channel *ch, int *err)
+struct ibv_cq *rmig_rdma_glue_create_cq(struct ibv_context *ctx, int cqe,
+					struct ibv_comp_channel *ch, int *err)
 {
 	struct ibv_cq *cq;
 
@@ -291,14 +291,14 @@ struct ibv_cq *rmig_rdma_g_create_cq(struct ibv_context *ctx, int cqe,
 	return cq;
 }
 
-int rmig_rdma_g_destroy_cq(struct ibv_cq *cq)
+int rmig_rdma_glue_destroy_cq(struct ibv_cq *cq)
 {
 	errno = 0;
 	return from_positive(glue->destroy_cq(cq));
 }
 
-struct ibv_mr *rmig_rdma_g_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access,
-				  int *err)
+struct ibv_mr *rmig_rdma_glue_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access,
+				     int *err)
 {
 	struct ibv_mr *mr;
 
@@ -309,13 +309,13 @@ struct ibv_mr *rmig_rdma_g_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int
 	return mr;
 }
 
-int rmig_rdma_g_dereg_mr(struct ibv_mr *mr)
+int rmig_rdma_glue_dereg_mr(struct ibv_mr *mr)
 {
 	errno = 0;
 	return from_positive(glue->dereg_mr(mr));
 }
 
-int rmig_rdma_g_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq)
+int rmig_rdma_glue_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq)
 {
 	void *ctx;
 
@@ -323,18 +323,18 @@ int rmig_rdma_g_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq)
 	return from_minus1(glue->get_cq_event(ch, cq, &ctx));
 }
 
-void rmig_rdma_g_ack_cq_events(struct ibv_cq *cq, unsigned n)
+void rmig_rdma_glue_ack_cq_events(struct ibv_cq *cq, unsigned n)
 {
 	glue->ack_cq_events(cq, n);
 }
 
-int rmig_rdma_g_req_notify_cq(struct ibv_cq *cq)
+int rmig_rdma_glue_req_notify_cq(struct ibv_cq *cq)
 {
 	errno = 0;
 	return from_positive(glue->req_notify_cq(cq, 0));
 }
 
-int rmig_rdma_g_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+int rmig_rdma_glue_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
 	int ret = glue->poll_cq(cq, n, wc);
 
@@ -342,7 +342,7 @@ int rmig_rdma_g_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return ret >= 0 ? ret : -EIO;
 }
 
-int rmig_rdma_g_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
+int rmig_rdma_glue_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
 {
 	struct ibv_send_wr *bad = NULL;
 
@@ -350,7 +350,7 @@ int rmig_rdma_g_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr)
 	return from_positive(glue->post_send(qp, wr, &bad));
 }
 
-int rmig_rdma_g_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr)
+int rmig_rdma_glue_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr)
 {
 	struct ibv_recv_wr *bad = NULL;
 
@@ -358,14 +358,14 @@ int rmig_rdma_g_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr)
 	return from_positive(glue->post_recv(qp, wr, &bad));
 }
 
-const char *rmig_rdma_g_event_str(enum rdma_cm_event_type e)
+const char *rmig_rdma_glue_event_str(enum rdma_cm_event_type e)
 {
 	const char *s = glue->event_str ? glue->event_str(e) : NULL;
 
 	return s ? s : "unknown event";
 }
 
-const char *rmig_rdma_g_wc_status_str(enum ibv_wc_status st)
+const char *rmig_rdma_glue_wc_status_str(enum ibv_wc_status st)
 {
 	const char *s = glue->wc_status_str ? glue->wc_status_str(st) : NULL;
 

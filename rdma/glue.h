@@ -9,10 +9,10 @@
  *
  * The table keeps the libraries' own conventions (rdmacm: -1 + errno;
  * ibv_post_*: positive errno; ibv_reg_mr & co: NULL + errno).  The
- * rmig_rdma_g_* wrappers below are the only callers of the table and the
- * only place those conventions are turned into rmig's negative errno, so
- * the rest of rdma/ sees one convention.  The wrappers do not report:
- * the caller knows what the operator needs to hear.
+ * wrappers below, rmig_rdma_glue_<call> for each slot, are the only callers
+ * of the table and the only place those conventions are turned into rmig's
+ * negative errno, so the rest of rdma/ sees one convention.  The wrappers
+ * do not report: the caller knows what the operator needs to hear.
  */
 #ifndef RMIG_RDMA_GLUE_H
 #define RMIG_RDMA_GLUE_H
@@ -77,44 +77,44 @@ void rmig_rdma_glue_set(const struct rmig_rdma_glue *g);
  * Wrappers: 0 / a pointer on success, negative errno on failure (the
  * pointer-returning ones store it in *@err, which is then always < 0).
  */
-struct rdma_event_channel *rmig_rdma_g_create_event_channel(int *err);
-void rmig_rdma_g_destroy_event_channel(struct rdma_event_channel *ch);
-int rmig_rdma_g_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx);
-int rmig_rdma_g_destroy_id(struct rdma_cm_id *id);
-int rmig_rdma_g_resolve_addr(struct rdma_cm_id *id, struct sockaddr *dst, int timeout_ms);
-int rmig_rdma_g_resolve_route(struct rdma_cm_id *id, int timeout_ms);
-int rmig_rdma_g_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr);
-int rmig_rdma_g_listen(struct rdma_cm_id *id, int backlog);
-int rmig_rdma_g_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev);
-int rmig_rdma_g_ack_cm_event(struct rdma_cm_event *ev);
-int rmig_rdma_g_connect(struct rdma_cm_id *id, struct rdma_conn_param *p);
-int rmig_rdma_g_accept(struct rdma_cm_id *id, struct rdma_conn_param *p);
-int rmig_rdma_g_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len);
-int rmig_rdma_g_disconnect(struct rdma_cm_id *id);
-int rmig_rdma_g_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch);
-int rmig_rdma_g_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a);
-void rmig_rdma_g_destroy_qp(struct rdma_cm_id *id);
+struct rdma_event_channel *rmig_rdma_glue_create_event_channel(int *err);
+void rmig_rdma_glue_destroy_event_channel(struct rdma_event_channel *ch);
+int rmig_rdma_glue_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *ctx);
+int rmig_rdma_glue_destroy_id(struct rdma_cm_id *id);
+int rmig_rdma_glue_resolve_addr(struct rdma_cm_id *id, struct sockaddr *dst, int timeout_ms);
+int rmig_rdma_glue_resolve_route(struct rdma_cm_id *id, int timeout_ms);
+int rmig_rdma_glue_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr);
+int rmig_rdma_glue_listen(struct rdma_cm_id *id, int backlog);
+int rmig_rdma_glue_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev);
+int rmig_rdma_glue_ack_cm_event(struct rdma_cm_event *ev);
+int rmig_rdma_glue_connect(struct rdma_cm_id *id, struct rdma_conn_param *p);
+int rmig_rdma_glue_accept(struct rdma_cm_id *id, struct rdma_conn_param *p);
+int rmig_rdma_glue_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len);
+int rmig_rdma_glue_disconnect(struct rdma_cm_id *id);
+int rmig_rdma_glue_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch);
+int rmig_rdma_glue_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a);
+void rmig_rdma_glue_destroy_qp(struct rdma_cm_id *id);
 /* Number of RDMA devices present (0 when none), or negative errno. */
-int rmig_rdma_g_device_count(void);
-int rmig_rdma_g_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr);
-struct ibv_pd *rmig_rdma_g_alloc_pd(struct ibv_context *ctx, int *err);
-int rmig_rdma_g_dealloc_pd(struct ibv_pd *pd);
-struct ibv_comp_channel *rmig_rdma_g_create_comp_channel(struct ibv_context *ctx, int *err);
-int rmig_rdma_g_destroy_comp_channel(struct ibv_comp_channel *ch);
-struct ibv_cq *rmig_rdma_g_create_cq(struct ibv_context *ctx, int cqe,
-				     struct ibv_comp_channel *ch, int *err);
-int rmig_rdma_g_destroy_cq(struct ibv_cq *cq);
-struct ibv_mr *rmig_rdma_g_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access,
-				  int *err);
-int rmig_rdma_g_dereg_mr(struct ibv_mr *mr);
-int rmig_rdma_g_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq);
-void rmig_rdma_g_ack_cq_events(struct ibv_cq *cq, unsigned n);
-int rmig_rdma_g_req_notify_cq(struct ibv_cq *cq);
+int rmig_rdma_glue_device_count(void);
+int rmig_rdma_glue_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr);
+struct ibv_pd *rmig_rdma_glue_alloc_pd(struct ibv_context *ctx, int *err);
+int rmig_rdma_glue_dealloc_pd(struct ibv_pd *pd);
+struct ibv_comp_channel *rmig_rdma_glue_create_comp_channel(struct ibv_context *ctx, int *err);
+int rmig_rdma_glue_destroy_comp_channel(struct ibv_comp_channel *ch);
+struct ibv_cq *rmig_rdma_glue_create_cq(struct ibv_context *ctx, int cqe,
+					struct ibv_comp_channel *ch, int *err);
+int rmig_rdma_glue_destroy_cq(struct ibv_cq *cq);
+struct ibv_mr *rmig_rdma_glue_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access,
+				     int *err);
+int rmig_rdma_glue_dereg_mr(struct ibv_mr *mr);
+int rmig_rdma_glue_get_cq_event(struct ibv_comp_channel *ch, struct ibv_cq **cq);
+void rmig_rdma_glue_ack_cq_events(struct ibv_cq *cq, unsigned n);
+int rmig_rdma_glue_req_notify_cq(struct ibv_cq *cq);
 /* Completions polled (>= 0) or negative errno. */
-int rmig_rdma_g_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
-int rmig_rdma_g_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr);
-int rmig_rdma_g_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr);
-const char *rmig_rdma_g_event_str(enum rdma_cm_event_type e);
-const char *rmig_rdma_g_wc_status_str(enum ibv_wc_status s);
+int rmig_rdma_glue_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+int rmig_rdma_glue_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr);
+int rmig_rdma_glue_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr);
+const char *rmig_rdma_glue_event_str(enum rdma_cm_event_type e);
+const char *rmig_rdma_glue_wc_status_str(enum ibv_wc_status s);
 
 #endif /* RMIG_RDMA_GLUE_H */

@@ -12,7 +12,7 @@
  *                            request); PIN_SEGMENTS stays
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
- *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (cm.c)
+ *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@
 #include "plugin/builtin.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 #include <rmig/log.h>
 #include "plugin/sockaddr.h"
 #include "common/base/util.h"
@@ -78,15 +79,8 @@ static bool opts_pin_all(const struct rmig_conn_opts *o)
 int rmig_rdma_conn_wait(void *opaque)
 {
 	struct rmig_rdma_conn *rc = opaque;
-	int ret = rmig_rdma_ctrl_progress(&rc->ctrl, true);
 
-	if (ret == -ECONNRESET) {
-		rmig_error("rdma: the peer disconnected while RDMA writes were in flight");
-		rmig_rdma_ctrl_fail(&rc->ctrl, ret);
-	} else if (ret == -ECANCELED) {
-		rmig_error("rdma: cancelled");
-	}
-	return ret;
+	return rmig_rdma_progress_wait(&rc->ctrl, "RDMA writes were in flight");
 }
 
 static struct rmig_rdma_conn *conn_alloc(bool source)
@@ -117,7 +111,7 @@ static void conn_free(struct rmig_rdma_conn *rc)
 
 		if (failed)
 			rmig_rdma_ctrl_send_error(&rc->ctrl);
-		(void)rmig_rdma_ctrl_flush_sends(&rc->ctrl, failed ? 500 : 5000);
+		(void)rmig_rdma_progress_flush_sends(&rc->ctrl, failed ? 500 : 5000);
 	}
 	rmig_rdma_cm_disconnect(&rc->cm, 1000);
 	/* What dynamic registration cost: the figures to look at when it is slow. */
@@ -140,6 +134,7 @@ static void conn_free(struct rmig_rdma_conn *rc)
 		rmig_rdma_ctrl_fini(&rc->ctrl);
 		rc->ctrl_ready = false;
 	}
+	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
 	close(rc->abort_fd);
 	free(rc);
@@ -157,12 +152,12 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
 
 static int conn_start(struct rmig_rdma_conn *rc)
 {
-	int ret = rmig_rdma_cm_resources_create(&rc->cm);
+	int ret = rmig_rdma_res_create(&rc->res, rc->cm.id);
 
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
-	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd);
+	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, &rc->res, rc->abort_fd);
 	if (ret < 0)
 		return ret;
 	rc->ctrl_ready = true;
@@ -339,9 +334,7 @@ static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
 			rmig_error("rdma: expected stream bytes, got %s from the peer",
 				   rmig_rdma_msg_name(rc->rd.hdr.type));
 			rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);
-			rmig_rdma_ctrl_send_error(&rc->ctrl);
-			rmig_rdma_ctrl_fail(&rc->ctrl, -EPROTO);
-			return -EPROTO;
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 		}
 		if (rc->rd.hdr.len == 0) {
 			ret = rmig_rdma_ctrl_release(&rc->ctrl, &rc->rd);

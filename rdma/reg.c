@@ -23,7 +23,7 @@ int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access,
 	struct ibv_mr *mr;
 	int err = 0;
 
-	mr = rmig_rdma_g_reg_mr(pd, addr, len, access, &err);
+	mr = rmig_rdma_glue_reg_mr(pd, addr, len, access, &err);
 	if (!mr) {
 		struct rlimit rl;
 		char a[32], b[32];
@@ -89,11 +89,11 @@ void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d)
 		struct rmig_rdma_dest_block *db = &d->blocks[i];
 
 		for (s = db->nseg; s-- > 0;)
-			rmig_rdma_g_dereg_mr(db->seg_mr[s]);
+			rmig_rdma_glue_dereg_mr(db->seg_mr[s]);
 		db->nseg = 0;
 		for (c = 0; db->chunk_mr && c < db->nchunks; c++)
 			if (db->chunk_mr[c])
-				rmig_rdma_g_dereg_mr(db->chunk_mr[c]);
+				rmig_rdma_glue_dereg_mr(db->chunk_mr[c]);
 		free(db->chunk_mr);
 	}
 	free(d->blocks);
@@ -129,7 +129,7 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 			*rkey = mr->rkey;
 			return 0;
 		}
-		rmig_rdma_g_dereg_mr(mr);
+		rmig_rdma_glue_dereg_mr(mr);
 		db->chunk_mr[first] = NULL;
 	}
 	start = rmig_rdma_chunk_start(first);
@@ -158,7 +158,7 @@ int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint
 	db = &d->blocks[block];
 	if (db->chunk_mr[chunk]) {
 		d->registered_bytes -= db->chunk_mr[chunk]->length;
-		rmig_rdma_g_dereg_mr(db->chunk_mr[chunk]);
+		rmig_rdma_glue_dereg_mr(db->chunk_mr[chunk]);
 		db->chunk_mr[chunk] = NULL;
 	}
 	return 0;

@@ -197,8 +197,9 @@ int rmig_rdma_validate_blocks_result(const struct rmig_ram *ram, const struct rm
 	return ret;
 }
 
-int rmig_rdma_blocks_result_parse(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
-				  const uint8_t *payload, bool pin_all, struct rmig_rdma_block *out)
+int rmig_rdma_blocks_result_validate(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
+				     const uint8_t *payload, bool pin_all,
+				     struct rmig_rdma_block *out)
 {
 	struct rmig_rdma_block tmp;
 	uint32_t count, i;
@@ -366,10 +367,10 @@ int rmig_rdma_validate_segments(const struct rmig_ram *ram, const struct rmig_rd
 	return seg_walk_end(ram, &w);
 }
 
-int rmig_rdma_segments_result_parse(const struct rmig_ram *ram,
-				    const struct rmig_rdma_block *blocks,
-				    const struct rmig_rdma_hdr *h, const uint8_t *payload,
-				    struct rmig_rdma_segment *out)
+int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
+				       const struct rmig_rdma_block *blocks,
+				       const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				       struct rmig_rdma_segment *out)
 {
 	struct rmig_rdma_segment tmp;
 	struct seg_walk w = {0};

@@ -65,14 +65,14 @@ int rmig_rdma_validate_unregister(const struct rmig_ram *ram, const struct rmig_
  * a QEMU destination uses its own ram_addr_t offsets, which is why they are
  * sent at all.
  *
- * rmig_rdma_blocks_result_parse() does header-count checking, decoding and
+ * rmig_rdma_blocks_result_validate() does header-count checking, decoding and
  * this validation from raw payload bytes into @out[0..ram->nblocks-1].
  */
 int rmig_rdma_validate_blocks_result(const struct rmig_ram *ram, const struct rmig_rdma_block *b,
 				     uint32_t count, bool pin_all);
-int rmig_rdma_blocks_result_parse(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
-				  const uint8_t *payload, bool pin_all,
-				  struct rmig_rdma_block *out);
+int rmig_rdma_blocks_result_validate(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
+				     const uint8_t *payload, bool pin_all,
+				     struct rmig_rdma_block *out);
 
 /*
  * REGISTER_RESULT on the source: its element count equals the count of the
@@ -96,15 +96,15 @@ int rmig_rdma_validate_register_result(const struct rmig_rdma_hdr *h, uint32_t r
  *  - rkey != 0, and a block's first segment has the rkey RAM_BLOCKS_RESULT
  *    gave for the block.
  *
- * rmig_rdma_segments_result_parse() checks the type, decodes and validates
+ * rmig_rdma_segments_result_validate() checks the type, decodes and validates
  * from raw payload bytes into @out, which must have room for
  * rmig_rdma_hdr_count(@h) elements; @out is written only on success.
  */
 int rmig_rdma_validate_segments(const struct rmig_ram *ram, const struct rmig_rdma_block *blocks,
 				const struct rmig_rdma_segment *s, uint32_t count);
-int rmig_rdma_segments_result_parse(const struct rmig_ram *ram,
-				    const struct rmig_rdma_block *blocks,
-				    const struct rmig_rdma_hdr *h, const uint8_t *payload,
-				    struct rmig_rdma_segment *out);
+int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
+				       const struct rmig_rdma_block *blocks,
+				       const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				       struct rmig_rdma_segment *out);
 
 #endif /* RMIG_RDMA_VALIDATE_H */

@@ -55,7 +55,7 @@ int rmig_rdma_writer_post(struct rmig_rdma_writer *w, const struct rmig_rdma_wta
 	wr.send_flags = sig ? IBV_SEND_SIGNALED : 0;
 	wr.wr.rdma.remote_addr = t->raddr;
 	wr.wr.rdma.rkey = t->rkey;
-	ret = rmig_rdma_g_post_send(w->qp, &wr);
+	ret = rmig_rdma_glue_post_send(w->qp, &wr);
 	if (ret < 0) {
 		rmig_error("rdma: cannot post an RDMA write: %s", strerror(-ret));
 		return ret;

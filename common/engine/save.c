@@ -159,19 +159,14 @@ static int save_run_stream(struct save_ctx *c, struct rmig_ramblock *b, uint64_t
 
 	while (i < npages) {
 		uint8_t *p = b->host + ((page + i) << b->page_shift);
-		bool zero = zero_pages && rmig_buffer_is_zero(p, b->page_size);
-		uint64_t j = i + 1;
+		bool zero = false;
+		uint64_t j = npages;
 		struct rmig_record r;
 		int ret;
 
-		/* Extend the run while pages keep the same kind. */
-		while (j < npages) {
-			uint8_t *q = b->host + ((page + j) << b->page_shift);
-
-			if ((zero_pages && rmig_buffer_is_zero(q, b->page_size)) != zero)
-				break;
-			j++;
-		}
+		/* Without the capability every page is data: one record for the run. */
+		if (zero_pages)
+			j = i + rmig_zero_run_split(p, b->page_size, npages - i, &zero);
 		r = (struct rmig_record){
 			.type = zero ? RMIG_REC_ZERO : RMIG_REC_DATA,
 			.block = b->index,

@@ -168,3 +168,18 @@ const char *rmig_buffer_is_zero_impl(void)
 {
 	return is_zero_name;
 }
+
+uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npages, bool *zero)
+{
+	const unsigned char *p = pages;
+	uint64_t n;
+
+	*zero = false;
+	if (npages == 0)
+		return 0;
+	*zero = rmig_buffer_is_zero(p, page_size);
+	for (n = 1; n < npages; n++)
+		if (rmig_buffer_is_zero(p + n * page_size, page_size) != *zero)
+			break;
+	return n;
+}

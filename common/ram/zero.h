@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* True if all @len bytes at @buf are zero.  Any alignment, any length. */
 bool rmig_buffer_is_zero(const void *buf, size_t len);
@@ -19,5 +20,13 @@ bool rmig_buffer_is_zero_scalar(const void *buf, size_t len);
 
 /* Name of the implementation picked at start-up ("avx2", "sse2"). */
 const char *rmig_buffer_is_zero_impl(void);
+
+/*
+ * How many of the @npages pages of @page_size bytes at @pages, from the
+ * first, are of the first one's kind (all zero, or not); *@zero tells which
+ * kind.  Returns 0 only when @npages is 0.  Senders cut a dirty run with it
+ * so zero pages travel as a range and only the others as data.
+ */
+uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npages, bool *zero);
 
 #endif /* RMIG_ZERO_H */

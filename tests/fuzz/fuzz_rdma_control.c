@@ -167,14 +167,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (h.type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT)
-		rmig_rdma_blocks_result_parse(&ram, &h, msg + RMIG_RDMA_HDR_SIZE, size & 1, out);
+		rmig_rdma_blocks_result_validate(&ram, &h, msg + RMIG_RDMA_HDR_SIZE, size & 1, out);
 	if (h.type == RMIG_RDMA_MSG_REGISTER_RESULT)
 		rmig_rdma_validate_register_result(&h, 1);
 	if (h.type == RMIG_RDMA_MSG_SEGMENTS_RESULT) {
 		/* Exact size, so ASan catches a write past the count. */
 		segs = malloc((size_t)count * sizeof(*segs));
-		if (segs && !rmig_rdma_segments_result_parse(&ram, dest_blocks, &h,
-							     msg + RMIG_RDMA_HDR_SIZE, segs)) {
+		if (segs && !rmig_rdma_segments_result_validate(&ram, dest_blocks, &h,
+								msg + RMIG_RDMA_HDR_SIZE, segs)) {
 			for (i = 0; i < count; i++)
 				check(segs[i].block_idx < 3 &&
 					  segs[i].start < lens_of(segs[i].block_idx) &&

@@ -218,6 +218,93 @@ static void test_random_against_scalar(void **state)
 	}
 }
 
+/* Walks @npages pages the way the senders do: the (length, kind) of each sub-run. */
+static size_t split_all(const unsigned char *pages, size_t page_size, uint64_t npages,
+			uint64_t *len, bool *zero, size_t max)
+{
+	size_t nruns = 0;
+
+	while (npages) {
+		uint64_t n = rmig_zero_run_split(pages, page_size, npages, &zero[nruns]);
+
+		assert_true(n >= 1 && n <= npages);
+		assert_true(nruns < max);
+		len[nruns++] = n;
+		pages += n * page_size;
+		npages -= n;
+	}
+	return nruns;
+}
+
+#define SPLIT_PAGE 4096
+
+static void test_zero_run_split(void **state)
+{
+	unsigned char *buf = calloc(10, SPLIT_PAGE);
+	uint64_t len[10];
+	bool zero[10];
+	size_t n;
+
+	(void)state;
+	assert_non_null(buf);
+	/* Z Z D D D Z D Z, the data pages dirty only at their first, last, middle byte. */
+	buf[2 * SPLIT_PAGE] = 1;
+	buf[4 * SPLIT_PAGE - 1] = 0x80;
+	buf[4 * SPLIT_PAGE + SPLIT_PAGE / 2] = 2;
+	buf[7 * SPLIT_PAGE - 1] = 4;
+	n = split_all(buf, SPLIT_PAGE, 8, len, zero, 10);
+	assert_int_equal(n, 5);
+	assert_int_equal(len[0], 2);
+	assert_true(zero[0]);
+	assert_int_equal(len[1], 3);
+	assert_false(zero[1]);
+	assert_int_equal(len[2], 1);
+	assert_true(zero[2]);
+	assert_int_equal(len[3], 1);
+	assert_false(zero[3]);
+	assert_int_equal(len[4], 1);
+	assert_true(zero[4]);
+
+	/* A run never goes past @npages, even when the next page is of its kind. */
+	assert_int_equal(rmig_zero_run_split(buf, SPLIT_PAGE, 1, &zero[0]), 1);
+	assert_true(zero[0]);
+	assert_int_equal(rmig_zero_run_split(buf + 2 * SPLIT_PAGE, SPLIT_PAGE, 2, &zero[0]), 2);
+	assert_false(zero[0]);
+	/* Pages 0-1 are zero, page 2 is not: the limit, not page 2, ends it. */
+	assert_int_equal(rmig_zero_run_split(buf, SPLIT_PAGE, 2, &zero[0]), 2);
+	assert_true(zero[0]);
+
+	/* Nothing to split. */
+	zero[0] = true;
+	assert_int_equal(rmig_zero_run_split(buf, SPLIT_PAGE, 0, &zero[0]), 0);
+	assert_false(zero[0]);
+
+	/* All zero, and all data: one run each. */
+	memset(buf, 0, 10 * SPLIT_PAGE);
+	n = split_all(buf, SPLIT_PAGE, 10, len, zero, 10);
+	assert_int_equal(n, 1);
+	assert_int_equal(len[0], 10);
+	assert_true(zero[0]);
+	for (size_t i = 0; i < 10; i++)
+		buf[i * SPLIT_PAGE + i * 7] = 0x11;
+	n = split_all(buf, SPLIT_PAGE, 10, len, zero, 10);
+	assert_int_equal(n, 1);
+	assert_int_equal(len[0], 10);
+	assert_false(zero[0]);
+
+	/* Alternating single pages, at a page size that is not a power of two. */
+	memset(buf, 0, 10 * SPLIT_PAGE);
+	for (size_t i = 1; i < 10; i += 2)
+		buf[i * 1000 + 999] = 9;
+	n = split_all(buf, 1000, 10, len, zero, 10);
+	assert_int_equal(n, 10);
+	for (size_t i = 0; i < 10; i++) {
+		assert_int_equal(len[i], 1);
+		assert_int_equal(zero[i], i % 2 == 0);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_page_sizes),
 		cmocka_unit_test(test_exact_allocations),
 		cmocka_unit_test(test_random_against_scalar),
+		cmocka_unit_test(test_zero_run_split),
 	};
 
 	return cmocka_run_group_tests(tests, setup_variants, NULL);

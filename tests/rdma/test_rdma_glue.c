@@ -71,36 +71,36 @@ static void test_error_conventions(void **state)
 	(void)state;
 	/* ibv_post_*: a positive errno. */
 	rmig_fake.post_send_ret = EINVAL;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -EINVAL);
+	assert_int_equal(rmig_rdma_glue_post_send((struct ibv_qp *)&rmig_fake, &swr), -EINVAL);
 	rmig_fake.post_send_ret = ENOMEM;
-	assert_int_equal(rmig_rdma_g_post_send((struct ibv_qp *)&rmig_fake, &swr), -ENOMEM);
+	assert_int_equal(rmig_rdma_glue_post_send((struct ibv_qp *)&rmig_fake, &swr), -ENOMEM);
 	rmig_fake.post_send_ret = 0;
-	assert_int_equal(rmig_rdma_g_post_recv((struct ibv_qp *)&rmig_fake, &rwr), 0);
+	assert_int_equal(rmig_rdma_glue_post_recv((struct ibv_qp *)&rmig_fake, &rwr), 0);
 	/* rdmacm: -1 and errno. */
 	rmig_fake.fail_at = "id";
 	rmig_fake.fail_errno = ENODEV;
-	assert_int_equal(rmig_rdma_g_create_id(NULL, &id, NULL), -ENODEV);
+	assert_int_equal(rmig_rdma_glue_create_id(NULL, &id, NULL), -ENODEV);
 	rmig_fake.glue.listen = f_bad_rdmacm;
-	assert_int_equal(rmig_rdma_g_listen(NULL, 1), -EADDRINUSE);
+	assert_int_equal(rmig_rdma_glue_listen(NULL, 1), -EADDRINUSE);
 	/* constructors: NULL and errno, into *err. */
 	rmig_fake.fail_at = "mr";
 	rmig_fake.fail_errno = ENOMEM;
-	mr = rmig_rdma_g_reg_mr(NULL, NULL, 4096, 0, &err);
+	mr = rmig_rdma_glue_reg_mr(NULL, NULL, 4096, 0, &err);
 	assert_null(mr);
 	assert_int_equal(err, -ENOMEM);
 	rmig_fake.fail_at = "cq1";
 	rmig_fake.fail_errno = EINVAL;
 	err = 0;
-	cq = rmig_rdma_g_create_cq(&rmig_fake.verbs, 4, NULL, &err);
+	cq = rmig_rdma_glue_create_cq(&rmig_fake.verbs, 4, NULL, &err);
 	assert_null(cq);
 	assert_int_equal(err, -EINVAL);
 	/* ibv_poll_cq: a negative count without errno. */
 	rmig_fake.glue.poll_cq = f_poll_broken;
-	assert_int_equal(rmig_rdma_g_poll_cq(NULL, 1, NULL), -EIO);
+	assert_int_equal(rmig_rdma_glue_poll_cq(NULL, 1, NULL), -EIO);
 	/* ibv_query_device: a positive errno. */
 	rmig_fake.fail_at = "query_device";
-	assert_int_equal(rmig_rdma_g_query_device(&rmig_fake.verbs, &(struct ibv_device_attr){ 0 }),
-			 -EIO);
+	assert_int_equal(
+	    rmig_rdma_glue_query_device(&rmig_fake.verbs, &(struct ibv_device_attr){ 0 }), -EIO);
 	assert_int_equal(rmig_fake.live, 0);
 }
 
@@ -109,10 +109,12 @@ static void test_error_conventions(void **state)
 static void setup_fails_at(const char *step)
 {
 	struct rmig_rdma_cm cm;
+	struct rmig_rdma_res res;
 	struct rmig_rdma_ctrl ctrl;
 	int ret, abort_fd = eventfd(0, 0);
 
 	memset(&cm, 0, sizeof(cm));
+	memset(&res, 0, sizeof(res));
 	rmig_fake.njournal = 0;
 	rmig_fake.live = 0;
 	rmig_fake.nchannels = rmig_fake.ncqs = 0;
@@ -121,9 +123,9 @@ static void setup_fails_at(const char *step)
 	rmig_fake.fail_errno = ENOMEM;
 	ret = rmig_rdma_cm_resolve(&cm, "127.0.0.1", 4444, 1000, -1);
 	if (ret == 0)
-		ret = rmig_rdma_cm_resources_create(&cm);
+		ret = rmig_rdma_res_create(&res, cm.id);
 	if (ret == 0) {
-		ret = rmig_rdma_ctrl_init(&ctrl, &cm, abort_fd);
+		ret = rmig_rdma_ctrl_init(&ctrl, &cm, &res, abort_fd);
 		if (ret == 0)
 			rmig_rdma_ctrl_fini(&ctrl);
 	}
@@ -131,6 +133,7 @@ static void setup_fails_at(const char *step)
 		assert_true(ret < 0);
 	else
 		assert_int_equal(ret, 0);
+	rmig_rdma_res_destroy(&res);
 	rmig_rdma_cm_destroy(&cm);
 	close(abort_fd);
 	rmig_fake_assert_reverse_teardown();
@@ -264,8 +267,8 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	rc->pin_all = pin_all;
 	rc->abort_fd = eventfd(0, 0);
 	assert_int_equal(rmig_rdma_cm_resolve(&rc->cm, "127.0.0.1", 4444, 1000, -1), 0);
-	assert_int_equal(rmig_rdma_cm_resources_create(&rc->cm), 0);
-	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, rc->abort_fd), 0);
+	assert_int_equal(rmig_rdma_res_create(&rc->res, rc->cm.id), 0);
+	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, &rc->res, rc->abort_fd), 0);
 	rc->ctrl_ready = true;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
 	rc->ctrl.peer_credits = RMIG_RDMA_CREDITS; /* as if the peer had sent READY */
@@ -276,6 +279,7 @@ static void free_conn(struct rmig_rdma_conn *rc)
 {
 	rmig_rdma_source_fini(rc);
 	rmig_rdma_ctrl_fini(&rc->ctrl);
+	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
 	close(rc->abort_fd);
 }
@@ -372,19 +376,22 @@ static void test_dynamic_local_mrs(void **state)
 
 /* ---------------- RMIG_RDMA_MAX_MR_SIZE ---------------- */
 
-static int cm_with_knob(const char *value, uint64_t *max_mr_size)
+static int res_with_knob(const char *value, uint64_t *max_mr_size)
 {
 	struct rmig_rdma_cm cm;
+	struct rmig_rdma_res res;
 	int ret;
 
 	memset(&cm, 0, sizeof(cm));
+	memset(&res, 0, sizeof(res));
 	if (value)
 		setenv("RMIG_RDMA_MAX_MR_SIZE", value, 1);
 	else
 		unsetenv("RMIG_RDMA_MAX_MR_SIZE");
 	assert_int_equal(rmig_rdma_cm_resolve(&cm, "127.0.0.1", 4444, 1000, -1), 0);
-	ret = rmig_rdma_cm_resources_create(&cm);
-	*max_mr_size = cm.max_mr_size;
+	ret = rmig_rdma_res_create(&res, cm.id);
+	*max_mr_size = res.max_mr_size;
+	rmig_rdma_res_destroy(&res);
 	rmig_rdma_cm_destroy(&cm);
 	unsetenv("RMIG_RDMA_MAX_MR_SIZE");
 	return ret;
@@ -395,18 +402,18 @@ static void test_max_mr_size_knob(void **state)
 	uint64_t m;
 
 	(void)state;
-	assert_int_equal(cm_with_knob(NULL, &m), 0);
+	assert_int_equal(res_with_knob(NULL, &m), 0);
 	assert_true(m == UINT64_MAX); /* the fake device's limit */
-	assert_int_equal(cm_with_knob("4194304", &m), 0);
+	assert_int_equal(res_with_knob("4194304", &m), 0);
 	assert_int_equal(m, 4 * MiB);
-	assert_int_equal(cm_with_knob("6M", &m), 0);
+	assert_int_equal(res_with_knob("6M", &m), 0);
 	assert_int_equal(m, 6 * MiB);
-	assert_int_equal(cm_with_knob("", &m), 0);
+	assert_int_equal(res_with_knob("", &m), 0);
 	assert_true(m == UINT64_MAX);
-	assert_int_equal(cm_with_knob("0", &m), -EINVAL);
+	assert_int_equal(res_with_knob("0", &m), -EINVAL);
 	assert_error_mentions("RMIG_RDMA_MAX_MR_SIZE");
-	assert_int_equal(cm_with_knob("lots", &m), -EINVAL);
-	assert_int_equal(cm_with_knob("-4M", &m), -EINVAL);
+	assert_int_equal(res_with_knob("lots", &m), -EINVAL);
+	assert_int_equal(res_with_knob("-4M", &m), -EINVAL);
 	rmig_fake_assert_reverse_teardown();
 }
 

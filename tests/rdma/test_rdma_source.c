@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The source's dynamic-registration pipeline (rdma/source.c) against a
- * scripted destination on the fake glue: REGISTER_REQUEST sizes ramp up
- * from one chunk at the start of every round, at most
- * RMIG_RDMA_REQ_INFLIGHT requests are unanswered, every chunk is asked for
- * once, every WRITE carries the key the destination returned for its
- * chunk, all-zero chunks go as COMPRESS and are never asked for, a QEMU
- * peer only ever gets single-chunk requests, and a REGISTER_RESULT that
- * does not match its request fails the round with -EPROTO before any
- * WRITE uses its keys.
+ * The source's dynamic-registration pipeline (rdma/prefetch.c behind
+ * rdma/source.c) against a scripted destination on the fake glue:
+ * REGISTER_REQUEST sizes ramp up from one chunk at the start of every
+ * round, at most RMIG_RDMA_REQ_INFLIGHT requests are unanswered, every
+ * chunk is asked for once, every WRITE carries the key the destination
+ * returned for its chunk, all-zero chunks go as COMPRESS and are never
+ * asked for, a QEMU peer only ever gets single-chunk requests, and a
+ * REGISTER_RESULT that does not match its request fails the round with
+ * -EPROTO before any WRITE uses its keys.
  *
  * The destination is lazy on purpose: it holds its REGISTER_RESULTs until
  * the engine has nothing left to do but wait, so the engine's own limits,
@@ -352,7 +352,7 @@ static int peer_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event
 	if (ret == 0 || !peer.rc)
 		return ret;
 	if (peer.nheld) {
-		peer_answer_oldest(peer.rc->cm.qp);
+		peer_answer_oldest(peer.rc->res.qp);
 		peer.idle = 0;
 	} else if (++peer.idle == IDLE_MAX) {
 		peer.hung = true;
@@ -409,7 +409,7 @@ static void peer_assert_clean(void)
 	assert_int_equal(peer.bogus_writes, 0);
 }
 
-/* One round as the migration thread runs it (common/save.c): clear each run, then hand it over. */
+/* One round as the migration thread runs it (common/engine/save.c): clear a run, hand it over. */
 static int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_phase phase)
 {
 	const struct rmig_transport_ops *ops = rmig_rdma_ops();
@@ -459,7 +459,7 @@ static struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 	assert_false(peer.rc->pin_all);
 	assert_int_equal(peer.rc->reg_batch, (flags & RMIG_RDMA_CAP_REG_BATCH) != 0);
 	/* The destination's first READY grants its whole window. */
-	peer_ready(peer.rc->cm.qp, peer.rc->ctrl.window);
+	peer_ready(peer.rc->res.qp, peer.rc->ctrl.window);
 	assert_int_equal(rmig_rdma_ops()->ram_attach(c, ram), 0);
 	assert_int_equal(round_run(c, ram, RMIG_RAM_PHASE_SETUP), 0);
 	peer_assert_clean();

@@ -254,7 +254,7 @@ static void test_blocks_result(void **state)
 	assert_error_mentions("no key");
 }
 
-static void test_blocks_result_parse(void **state)
+static void test_blocks_result_validate(void **state)
 {
 	(void)state;
 	struct rmig_rdma_block d[3], out[3];
@@ -269,7 +269,7 @@ static void test_blocks_result_parse(void **state)
 	    rmig_rdma_msg_build(RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, 1, msg + 16, 96, msg, sizeof(msg)),
 	    16 + 96);
 	assert_int_equal(rmig_rdma_hdr_decode(msg, 16 + 96, &h), 0);
-	assert_int_equal(rmig_rdma_blocks_result_parse(&ram, &h, msg + 16, true, out), 0);
+	assert_int_equal(rmig_rdma_blocks_result_validate(&ram, &h, msg + 16, true, out), 0);
 	assert_int_equal(out[2].offset, 2 * 0x40000000ull);
 	assert_int_equal(out[1].rkey, 0x101);
 
@@ -277,16 +277,16 @@ static void test_blocks_result_parse(void **state)
 	memset(out, 0, sizeof(out));
 	rmig_rdma_block_encode(&d[0], msg + 16 + 3 * 32);
 	h.len = 128;
-	assert_int_equal(rmig_rdma_blocks_result_parse(&ram, &h, msg + 16, true, out), -EPROTO);
+	assert_int_equal(rmig_rdma_blocks_result_validate(&ram, &h, msg + 16, true, out), -EPROTO);
 	assert_int_equal(out[0].length, 0);
 	/* A bad last block leaves out untouched too. */
 	h.len = 96;
 	d[2].length = 1;
 	rmig_rdma_block_encode(&d[2], msg + 16 + 2 * 32);
-	assert_int_equal(rmig_rdma_blocks_result_parse(&ram, &h, msg + 16, true, out), -EPROTO);
+	assert_int_equal(rmig_rdma_blocks_result_validate(&ram, &h, msg + 16, true, out), -EPROTO);
 	assert_int_equal(out[0].length, 0);
 	h.type = RMIG_RDMA_MSG_READY;
-	assert_int_equal(rmig_rdma_blocks_result_parse(&ram, &h, msg + 16, true, out), -EPROTO);
+	assert_int_equal(rmig_rdma_blocks_result_validate(&ram, &h, msg + 16, true, out), -EPROTO);
 }
 
 static void test_register_result(void **state)
@@ -470,7 +470,7 @@ static void test_segments_too_many(void **state)
 	assert_int_equal(rmig_rdma_validate_segments(&one, &d, s, 0), -EPROTO);
 }
 
-static void test_segments_result_parse(void **state)
+static void test_segments_result_validate(void **state)
 {
 	(void)state;
 	struct rmig_rdma_block d[3];
@@ -489,7 +489,7 @@ static void test_segments_result_parse(void **state)
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + len, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
 			 0);
 	memset(out, 0, sizeof(out));
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), 0);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), 0);
 	assert_int_equal(out[2].start, 3 * MiB);
 	assert_int_equal(out[2].rkey, 0x201);
 	assert_int_equal(out[4].length, 12 * KiB);
@@ -498,27 +498,27 @@ static void test_segments_result_parse(void **state)
 	/* Short and long payloads for the count: refused even if the header said so. */
 	memset(out, 0, sizeof(out));
 	h.len = len - 1;
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), -EPROTO);
 	assert_error_mentions("payload bytes");
 	h.len = len + 24;
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), -EPROTO);
 	/* One segment too few (the count says 5, pc.rom is left out). */
 	h.len = len - 24;
 	h.repeat = NSEG - 1;
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), -EPROTO);
 	assert_error_mentions("pc.rom");
 	/* A bad last element leaves out untouched. */
 	h.len = len;
 	h.repeat = NSEG;
 	s[5].length = 128 * KiB;
 	rmig_rdma_segment_encode(&s[5], msg + 16 + 5 * 24);
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), -EPROTO);
 	assert_int_equal(out[0].length, 0);
 	/* Wrong type; ERROR from the peer. */
 	h.type = RMIG_RDMA_MSG_RAM_BLOCKS_RESULT;
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out), -EPROTO);
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out), -EPROTO);
 	h.type = RMIG_RDMA_MSG_ERROR;
-	assert_int_equal(rmig_rdma_segments_result_parse(&ram, d, &h, msg + 16, out),
+	assert_int_equal(rmig_rdma_segments_result_validate(&ram, d, &h, msg + 16, out),
 			 -ECONNABORTED);
 	assert_int_equal(out[0].length, 0);
 }
@@ -527,14 +527,22 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, rdma_test_teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_layout_bases),	 T(test_type),
-	    T(test_compress_ok),	 T(test_compress_bad),
-	    T(test_register_ok),	 T(test_register_bad),
-	    T(test_unregister),		 T(test_blocks_result),
-	    T(test_blocks_result_parse), T(test_register_result),
-	    T(test_segments_ok),	 T(test_segments_block_order),
-	    T(test_segments_tiling),	 T(test_segments_keys),
-	    T(test_segments_too_many),	 T(test_segments_result_parse),
+		T(test_layout_bases),
+		T(test_type),
+		T(test_compress_ok),
+		T(test_compress_bad),
+		T(test_register_ok),
+		T(test_register_bad),
+		T(test_unregister),
+		T(test_blocks_result),
+		T(test_blocks_result_validate),
+		T(test_register_result),
+		T(test_segments_ok),
+		T(test_segments_block_order),
+		T(test_segments_tiling),
+		T(test_segments_keys),
+		T(test_segments_too_many),
+		T(test_segments_result_validate),
 	};
 #undef T
 
