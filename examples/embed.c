@@ -249,7 +249,9 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 
 	m = rmig_migration_new(ram, &emb);
 	if (!m) {
-		fprintf(stderr, "source: rmig_migration_new: %s\n", rmig_error_last());
+		/* NULL with nothing reported means calloc() failed. */
+		fprintf(stderr, "source: rmig_migration_new: %s\n",
+			*rmig_error_last() ? rmig_error_last() : "out of memory");
 		return -1;
 	}
 	/*
@@ -385,7 +387,8 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 
 	in = rmig_incoming_new(ram);
 	if (!in) {
-		fprintf(stderr, "dest: rmig_incoming_new: %s\n", rmig_error_last());
+		fprintf(stderr, "dest: rmig_incoming_new: %s\n",
+			*rmig_error_last() ? rmig_error_last() : "out of memory");
 		return -1;
 	}
 	if (rmig_incoming_add_listener(in, print_transition, dest_name) < 0 ||
