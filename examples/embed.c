@@ -217,7 +217,7 @@ static void print_transition(void *opaque, enum rmig_state from, enum rmig_state
 			     uint64_t when_ns)
 {
 	(void)when_ns;
-	printf("%s: %s -> %s\n", (const char *)opaque, rmig_state_name(from), rmig_state_name(to));
+	printf("%s: %s -> %s\n", (const char *)opaque, rmig_state_get_name(from), rmig_state_get_name(to));
 }
 
 /* rmig_info_to_json() returns the length it needs, as snprintf() does. */
@@ -251,7 +251,7 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 	if (!m) {
 		/* NULL with nothing reported means calloc() failed. */
 		fprintf(stderr, "source: rmig_migration_new: %s\n",
-			*rmig_error_last() ? rmig_error_last() : "out of memory");
+			*rmig_error_get_last() ? rmig_error_get_last() : "out of memory");
 		return -1;
 	}
 	/*
@@ -263,7 +263,7 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 	    rmig_migration_set_param(m, "downtime-limit", "300") < 0 ||
 	    rmig_migration_add_listener(m, print_transition, source_name) < 0 ||
 	    rmig_migration_start(m, o->uri) < 0) {
-		fprintf(stderr, "source: cannot start the migration: %s\n", rmig_error_last());
+		fprintf(stderr, "source: cannot start the migration: %s\n", rmig_error_get_last());
 		rmig_migration_free(m);
 		return -1;
 	}
@@ -276,7 +276,7 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 		if (now_ns() - last_print >= 500000000ull) {
 			printf("source: %-10s %6.1f of %.1f MiB sent, %.1f MiB to go, %.0f Mbit/s, "
 			       "%" PRIu64 " dirty syncs\n",
-			       rmig_state_name(info.status),
+			       rmig_state_get_name(info.status),
 			       (double)info.ram.transferred / 1048576.0,
 			       (double)info.ram.total / 1048576.0,
 			       (double)info.ram.remaining / 1048576.0, info.ram.mbps,
@@ -303,7 +303,7 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 	print_json("source", &info);
 	if (state == RMIG_STATE_FAILED)
 		fprintf(stderr, "source: migration failed: %s (%s)\n", info.error_desc,
-			strerror(-rmig_migration_error(m)));
+			strerror(-rmig_migration_get_error(m)));
 	rmig_migration_free(m);
 	return state == RMIG_STATE_COMPLETED ? 0 : -1;
 }
@@ -388,16 +388,16 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 	in = rmig_incoming_new(ram);
 	if (!in) {
 		fprintf(stderr, "dest: rmig_incoming_new: %s\n",
-			*rmig_error_last() ? rmig_error_last() : "out of memory");
+			*rmig_error_get_last() ? rmig_error_get_last() : "out of memory");
 		return -1;
 	}
 	if (rmig_incoming_add_listener(in, print_transition, dest_name) < 0 ||
 	    rmig_incoming_listen(in, o->uri) < 0) {
-		fprintf(stderr, "dest: cannot listen on %s: %s\n", o->uri, rmig_error_last());
+		fprintf(stderr, "dest: cannot listen on %s: %s\n", o->uri, rmig_error_get_last());
 		goto out_free;
 	}
 	/* The address actually bound (port 0 picks one), if the transport can tell. */
-	if (rmig_incoming_uri(in, uri, sizeof(uri)) < 0)
+	if (rmig_incoming_get_uri(in, uri, sizeof(uri)) < 0)
 		snprintf(uri, sizeof(uri), "%s", o->uri);
 	printf("dest: listening on %s\n", uri);
 
@@ -410,7 +410,7 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 		r = rmig_incoming_run(in, (int)(o->timeout_s * 1000));
 		if (r < 0)
 			fprintf(stderr, "dest: migration failed: %s\n",
-				*rmig_error_last() ? rmig_error_last() : strerror(-r));
+				*rmig_error_get_last() ? rmig_error_get_last() : strerror(-r));
 		pthread_mutex_lock(&w.lock);
 		w.done = true;
 		pthread_cond_signal(&w.cond);
@@ -511,7 +511,7 @@ int main(int argc, char **argv)
 		goto out_unmap;
 	}
 	if (rmig_ram_add(ram, BLOCK_NAME, g.mem, length, PAGE_SIZE, &g.block) < 0) {
-		fprintf(stderr, "embed: rmig_ram_add: %s\n", rmig_error_last());
+		fprintf(stderr, "embed: rmig_ram_add: %s\n", rmig_error_get_last());
 		goto out_free_ram;
 	}
 

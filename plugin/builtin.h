@@ -27,13 +27,13 @@
 typedef const struct rmig_transport_ops *(*rmig_builtin_ops_fn)(void);
 
 /* The socket transports are always built in. */
-const struct rmig_transport_ops *rmig_tcp_ops(void);
-const struct rmig_transport_ops *rmig_unix_ops(void);
-const struct rmig_transport_ops *rmig_fd_ops(void);
+const struct rmig_transport_ops *rmig_tcp_get_ops(void);
+const struct rmig_transport_ops *rmig_unix_get_ops(void);
+const struct rmig_transport_ops *rmig_fd_get_ops(void);
 
 #if RMIG_HAVE_RDMA && RMIG_RDMA_BUILTIN
-const struct rmig_transport_ops *rmig_rdma_ops(void);
-#define RMIG_RDMA_OPS rmig_rdma_ops
+const struct rmig_transport_ops *rmig_rdma_get_ops(void);
+#define RMIG_RDMA_OPS rmig_rdma_get_ops
 #elif RMIG_HAVE_RDMA
 #define RMIG_RDMA_INI const struct rmig_transport_ops *rmig_transport_init(uint32_t abi_version)
 #define RMIG_RDMA_OPS NULL
@@ -44,7 +44,7 @@ const struct rmig_transport_ops *rmig_rdma_ops(void);
 /* NULL entries are transports that are modules or absent in this build. */
 #define RMIG_BUILTIN_TRANSPORTS                                                                    \
 	{                                                                                          \
-		rmig_tcp_ops, rmig_unix_ops, rmig_fd_ops, RMIG_RDMA_OPS,                           \
+		rmig_tcp_get_ops, rmig_unix_get_ops, rmig_fd_get_ops, RMIG_RDMA_OPS,                           \
 	}
 
 #endif /* RMIG_BUILTIN_H */

@@ -147,7 +147,7 @@ static const struct rmig_transport_ops fd_ops = {
 	.listener_uri = fd_listener_uri,
 };
 
-const struct rmig_transport_ops *rmig_fd_ops(void)
+const struct rmig_transport_ops *rmig_fd_get_ops(void)
 {
 	return &fd_ops;
 }

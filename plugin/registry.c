@@ -173,7 +173,7 @@ const struct rmig_transport_ops *rmig_transport_find(const char *scheme)
 	return ops;
 }
 
-const struct rmig_transport_ops *rmig_transport_at(unsigned i)
+const struct rmig_transport_ops *rmig_transport_get(unsigned i)
 {
 	const struct rmig_transport_ops *ops = NULL;
 
@@ -340,7 +340,7 @@ void rmig_listener_close(struct rmig_listener *l)
 		l->ops->listener_close(l);
 }
 
-int rmig_listener_uri(struct rmig_listener *l, char *buf, size_t len)
+int rmig_listener_get_uri(struct rmig_listener *l, char *buf, size_t len)
 {
 	if (!RMIG_TRANSPORT_HAS(l->ops, listener_uri)) {
 		/* A capability answer, not a failure: callers fall back to the URI they used. */

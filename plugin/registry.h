@@ -39,7 +39,7 @@ int rmig_transport_init_once(int (*init)(void));
 /* Look up by scheme; NULL if none. */
 const struct rmig_transport_ops *rmig_transport_find(const char *scheme);
 /* For --help: the i-th registered transport, NULL past the end. */
-const struct rmig_transport_ops *rmig_transport_at(unsigned i);
+const struct rmig_transport_ops *rmig_transport_get(unsigned i);
 /* Forget everything and dlclose modules (tests, exit). */
 void rmig_transport_reset(void);
 
@@ -58,7 +58,7 @@ int rmig_listener_open(const char *uri, const struct rmig_conn_opts *opts,
 int rmig_listener_accept(struct rmig_listener *l, int timeout_ms, struct rmig_conn **out);
 void rmig_listener_close(struct rmig_listener *l);
 /* -ENOTSUP when the transport cannot tell. */
-int rmig_listener_uri(struct rmig_listener *l, char *buf, size_t len);
+int rmig_listener_get_uri(struct rmig_listener *l, char *buf, size_t len);
 
 ssize_t rmig_conn_write(struct rmig_conn *c, const void *buf, size_t len);
 ssize_t rmig_conn_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt);

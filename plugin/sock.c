@@ -43,7 +43,7 @@ int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts)
 
 int rmig_sock_get_remaining_ms(uint64_t deadline_ns)
 {
-	uint64_t now = rmig_now_ns();
+	uint64_t now = rmig_time_now_ns();
 
 	if (now >= deadline_ns)
 		return 0;
@@ -401,7 +401,7 @@ static int wait_for_peer(struct rmig_sock_listener *l, int timeout_ms, uint64_t 
 int rmig_sock_accept(struct rmig_listener *listener, int timeout_ms, struct rmig_conn **out)
 {
 	struct rmig_sock_listener *l = to_listener(listener);
-	uint64_t deadline = rmig_now_ns() + (uint64_t)RMIG_MAX(timeout_ms, 0) * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + (uint64_t)RMIG_MAX(timeout_ms, 0) * RMIG_NSEC_PER_MSEC;
 	struct sockaddr_storage ss;
 	char peer[128], name[RMIG_SOCK_NAME_MAX];
 	socklen_t sslen;

@@ -120,7 +120,7 @@ close_fd:
 static int tcp_connect(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out)
 {
 	int timeout_ms = rmig_sock_get_timeout_ms(opts);
-	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 	char where[RMIG_SOCK_NAME_MAX - 8], name[RMIG_SOCK_NAME_MAX];
 	struct addrinfo *res, *ai;
 	int fd = -ETIMEDOUT, r;
@@ -242,7 +242,7 @@ static const struct rmig_transport_ops tcp_ops = {
 	.listener_uri = rmig_sock_listener_get_uri,
 };
 
-const struct rmig_transport_ops *rmig_tcp_ops(void)
+const struct rmig_transport_ops *rmig_tcp_get_ops(void)
 {
 	return &tcp_ops;
 }

@@ -235,7 +235,7 @@ static const struct rmig_transport_ops unix_ops = {
 	.listener_uri = rmig_sock_listener_get_uri,
 };
 
-const struct rmig_transport_ops *rmig_unix_ops(void)
+const struct rmig_transport_ops *rmig_unix_get_ops(void)
 {
 	return &unix_ops;
 }

@@ -162,7 +162,7 @@ int rmig_rdma_cm_wait(struct rmig_rdma_cm *cm, enum rmig_rdma_cm_state want, uin
 		}
 		if (ret == 0)
 			continue; /* more events may be queued */
-		now = rmig_now_ns();
+		now = rmig_time_now_ns();
 		if (now >= deadline_ns) {
 			rmig_error("rdma: %s timed out", what);
 			return -ETIMEDOUT;
@@ -268,7 +268,7 @@ int rmig_rdma_cm_resolve(struct rmig_rdma_cm *cm, const char *host, unsigned por
 {
 	struct sockaddr_storage ss;
 	char what[RMIG_ERROR_MAX / 2];
-	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 	int ret;
 
 	ret = cm_open(cm, host, port, false, &ss);
@@ -319,7 +319,7 @@ int rmig_rdma_cm_connect(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *c
 		return ret;
 	}
 	return rmig_rdma_cm_wait(cm, RMIG_RDMA_CM_CONNECTED,
-				 rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC, cancel_fd,
+				 rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC, cancel_fd,
 				 "RDMA connection");
 }
 
@@ -352,7 +352,7 @@ int rmig_rdma_cm_get_request(struct rmig_rdma_cm *lcm, int timeout_ms, int cance
 			     struct rmig_rdma_cm *conn_cm)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+					   : rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 	int ret;
 
 	while (!lcm->req_id) {
@@ -371,7 +371,7 @@ int rmig_rdma_cm_get_request(struct rmig_rdma_cm *lcm, int timeout_ms, int cance
 			rmig_error("rdma: listener failed: %s", cm_error_text(lcm->error));
 			return lcm->error;
 		}
-		now = rmig_now_ns();
+		now = rmig_time_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT; /* not an error: the caller may ask again */
 		pfd[0] = (struct pollfd){ .fd = lcm->ch->fd, .events = POLLIN };
@@ -432,7 +432,7 @@ int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *ca
 		return ret;
 	}
 	return rmig_rdma_cm_wait(cm, RMIG_RDMA_CM_CONNECTED,
-				 rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC, cancel_fd,
+				 rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC, cancel_fd,
 				 "establishing the incoming RDMA connection");
 }
 
@@ -444,7 +444,7 @@ void rmig_rdma_cm_reject(struct rmig_rdma_cm *cm)
 
 void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 {
-	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 
 	if (!cm->id || !cm->ch || (cm->state != RMIG_RDMA_CM_CONNECTED &&
 				   cm->state != RMIG_RDMA_CM_CONNECTING))
@@ -461,7 +461,7 @@ void rmig_rdma_cm_disconnect(struct rmig_rdma_cm *cm, int timeout_ms)
 			continue;
 		if (ret != -EAGAIN)
 			break;
-		now = rmig_now_ns();
+		now = rmig_time_now_ns();
 		if (now >= deadline)
 			break;
 		poll(&pfd, 1, (int)((deadline - now) / RMIG_NSEC_PER_MSEC + 1));

@@ -140,6 +140,6 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc);
 /* plugin.c: the writer's wait callback (one blocking round of progress). */
 int rmig_rdma_conn_wait(void *opaque);
 /* plugin.c: the ops table (also what the module's init returns). */
-const struct rmig_transport_ops *rmig_rdma_ops(void);
+const struct rmig_transport_ops *rmig_rdma_get_ops(void);
 
 #endif /* RMIG_RDMA_CONN_H */

@@ -443,7 +443,7 @@ static const struct rmig_transport_ops rdma_ops = {
 	.ram_load = rdma_ram_load,
 };
 
-const struct rmig_transport_ops *rmig_rdma_ops(void)
+const struct rmig_transport_ops *rmig_rdma_get_ops(void)
 {
 	return &rdma_ops;
 }

@@ -121,7 +121,7 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uin
 	if (run_overlaps(&rc->w.rest, b->index, start, len) ||
 	    run_overlaps(&rc->w.pending, b->index, start, len))
 		return !rmig_buffer_is_zero(b->host + start, len);
-	p = rmig_ramblock_next_run(b, first, last - first, &n);
+	p = rmig_ramblock_find_next_run(b, first, last - first, &n);
 	if (p >= last || n == 0)
 		return false;
 	return !rmig_buffer_is_zero(b->host + start, len);
@@ -241,14 +241,14 @@ int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, 
 	}
 	if (rmig_rdma_keycache_state(rc->kc, b->index, chunk) == RMIG_RDMA_CHUNK_REGISTERED)
 		return 0;
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	rc->reg_waits++;
 	do {
 		ret = rmig_rdma_prefetch_poll(rc, true);
 		if (ret < 0)
 			return ret;
 	} while (rmig_rdma_keycache_state(rc->kc, b->index, chunk) != RMIG_RDMA_CHUNK_REGISTERED);
-	rc->reg_wait_ns += rmig_now_ns() - t0;
+	rc->reg_wait_ns += rmig_time_now_ns() - t0;
 	return 0;
 }
 

@@ -234,7 +234,7 @@ int rmig_rdma_progress_wait(struct rmig_rdma_ctrl *ctrl, const char *what)
 
 int rmig_rdma_progress_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms)
 {
-	uint64_t deadline = rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 
 	/* Polls the send CQ directly: this also runs after abort or a failure. */
 	while (!ctrl->peer_gone) {
@@ -244,7 +244,7 @@ int rmig_rdma_progress_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms)
 			;
 		if (i == RMIG_RDMA_SEND_BUFS)
 			return 0;
-		if (rmig_now_ns() >= deadline)
+		if (rmig_time_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		if (drain_send(ctrl) < 0)
 			return -EIO;

@@ -104,7 +104,7 @@ void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d)
 int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
 			  uint64_t n, uint32_t *rkey)
 {
-	struct rmig_ramblock *b = rmig_ram_block(d->ram, block);
+	struct rmig_ramblock *b = rmig_ram_get_block(d->ram, block);
 	struct rmig_rdma_dest_block *db;
 	uint64_t start, end;
 	char what[RMIG_BLOCK_NAME_MAX + 64];
@@ -136,10 +136,10 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 	end = rmig_rdma_chunk_end(b->length, first + n - 1);
 	snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'", (unsigned long long)first,
 		 b->name);
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	ret = rmig_rdma_mr_register(d->pd, b->host + start, end - start,
 				    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE, what, &mr);
-	d->reg_ns += rmig_now_ns() - t0;
+	d->reg_ns += rmig_time_now_ns() - t0;
 	if (ret < 0)
 		return ret;
 	db->chunk_mr[first] = mr;

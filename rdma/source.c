@@ -127,7 +127,7 @@ static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_
 static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_rdma_wtarget *t)
 {
 	struct rmig_rdma_conn *rc = opaque;
-	struct rmig_ramblock *b = rmig_ram_block(rc->ram, p->block);
+	struct rmig_ramblock *b = rmig_ram_get_block(rc->ram, p->block);
 	struct rmig_rdma_remote remote;
 	uint64_t pages = p->len >> b->page_shift;
 	int ret;

@@ -55,7 +55,7 @@ int rmig_rdma_validate_type(const struct rmig_rdma_hdr *h, uint32_t expected)
 static const struct rmig_ramblock *need_block(const struct rmig_ram *ram, uint32_t idx,
 					      const char *what)
 {
-	const struct rmig_ramblock *b = rmig_ram_block(ram, idx);
+	const struct rmig_ramblock *b = rmig_ram_get_block(ram, idx);
 
 	if (!b)
 		rmig_error("rdma: %s names block %u, but there are only %u blocks", what, idx,

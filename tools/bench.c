@@ -102,7 +102,7 @@ static int bench_migrate_once(struct rmig_ram *ram, const struct rmig_embedder *
 	cli_signals_restore(&saved);
 	if (rc)
 		goto out_migration;
-	while (!rmig_state_is_terminal(rmig_migration_state(m))) {
+	while (!rmig_state_is_terminal(rmig_migration_get_state(m))) {
 		if (cli_interrupted())
 			rmig_migration_cancel(m);
 		cli_sleep_ms(20);
@@ -111,7 +111,7 @@ static int bench_migrate_once(struct rmig_ram *ram, const struct rmig_embedder *
 	rmig_migration_query(m, &info);
 	rc = cli_dest_join(&d);
 	if (info.status != RMIG_STATE_COMPLETED) {
-		rc = cli_interrupted() ? -ECANCELED : rmig_migration_error(m);
+		rc = cli_interrupted() ? -ECANCELED : rmig_migration_get_error(m);
 		if (!rc)
 			rc = -EIO;
 		goto out_migration;
@@ -212,7 +212,7 @@ static int64_t raw_once(const uint8_t *src, uint64_t len)
 	cli_signals_restore(&saved);
 	if (rc)
 		goto out_close;
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	for (uint64_t off = 0; off < len;) {
 		ssize_t n = write(wfd, src + off, RMIG_MIN((uint64_t)BENCH_CHUNK, len - off));
 
@@ -227,7 +227,7 @@ static int64_t raw_once(const uint8_t *src, uint64_t len)
 	if (rc)
 		shutdown(wfd, SHUT_RDWR); /* unblock the reader */
 	pthread_join(th, NULL);
-	t1 = rmig_now_ns();
+	t1 = rmig_time_now_ns();
 	if (!rc)
 		rc = r.err;
 	if (rc)
@@ -246,30 +246,30 @@ static volatile uint64_t bench_sink; /* keeps results alive so no loop is optimi
 
 static uint64_t time_zero_scan(const uint8_t *zero, size_t len)
 {
-	uint64_t t0 = rmig_now_ns(), nz = 0;
+	uint64_t t0 = rmig_time_now_ns(), nz = 0;
 
 	for (int pass = 0; pass < BENCH_ZERO_PASSES; pass++)
 		for (size_t off = 0; off < len; off += 4096) /* page by page, as the sender does */
 			nz += !rmig_buffer_is_zero(zero + off, 4096);
 	bench_sink += nz;
-	return rmig_now_ns() - t0;
+	return rmig_time_now_ns() - t0;
 }
 
 static uint64_t time_memcpy(uint8_t *dst, const uint8_t *src, size_t len)
 {
-	uint64_t t0 = rmig_now_ns();
+	uint64_t t0 = rmig_time_now_ns();
 
 	memcpy(dst, src, len);
 	__asm__ volatile("" : : "r"(dst) : "memory");
-	return rmig_now_ns() - t0;
+	return rmig_time_now_ns() - t0;
 }
 
 static uint64_t time_checksum(const uint8_t *src, size_t len)
 {
-	uint64_t t0 = rmig_now_ns();
+	uint64_t t0 = rmig_time_now_ns();
 
 	bench_sink += rmig_checksum(src, len, 0);
-	return rmig_now_ns() - t0;
+	return rmig_time_now_ns() - t0;
 }
 
 struct mem_figs {
@@ -347,7 +347,7 @@ static int bench_network(const struct cli_options *o, struct net_figs *f)
 		rmig_guest_cont(g);
 		f->mig_active_ns = RMIG_MIN(f->mig_active_ns, run.active_ns);
 		f->mig_total_ns = RMIG_MIN(f->mig_total_ns, run.total_ns);
-		raw = raw_once(rmig_ram_block(&ram, 0)->host, o->bench_ram);
+		raw = raw_once(rmig_ram_get_block(&ram, 0)->host, o->bench_ram);
 		if (raw < 0) {
 			rc = (int)raw;
 			break;

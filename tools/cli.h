@@ -105,7 +105,7 @@ int cli_parse_ram_list(const char *s, struct rmig_guest_config *cfg);
 
 /* Route library messages through the tool, so they never tear the progress line. */
 void cli_log_install(int verbose);
-/* While muted, library errors are recorded (rmig_error_last) but not printed. */
+/* While muted, library errors are recorded (rmig_error_get_last) but not printed. */
 void cli_log_mute(bool muted);
 /* True if an error with exactly this text was already printed (so reports skip it). */
 bool cli_log_was_printed(const char *msg);

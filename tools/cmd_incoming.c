@@ -44,7 +44,7 @@ static enum cli_exit incoming_exit_code(struct cli_dest *d, int rc)
 		return CLI_EXIT_OK;
 	if (cli_interrupted())
 		return CLI_EXIT_CANCELLED;
-	err = rmig_incoming_error(d->in);
+	err = rmig_incoming_get_error(d->in);
 	return cli_exit_for_error(err ? err : rc, false);
 }
 

@@ -139,8 +139,8 @@ static int compare_ram(const struct rmig_ram *src, const struct rmig_ram *dst, b
 		return -EIO;
 	}
 	for (uint32_t i = 0; i < src->nblocks; i++) {
-		const struct rmig_ramblock *a = rmig_ram_block(src, i);
-		const struct rmig_ramblock *b = rmig_ram_block(dst, i);
+		const struct rmig_ramblock *a = rmig_ram_get_block(src, i);
+		const struct rmig_ramblock *b = rmig_ram_get_block(dst, i);
 
 		if (strcmp(a->name, b->name) || a->length != b->length ||
 		    a->page_size != b->page_size) {
@@ -168,11 +168,11 @@ static int compare_ram(const struct rmig_ram *src, const struct rmig_ram *dst, b
 /* After the source ends, give the destination a bounded time to finish too. */
 static void finish_dest(struct cli_dest *d, bool source_completed)
 {
-	uint64_t deadline = rmig_now_ns() + CLI_DEST_GRACE_MS * RMIG_NSEC_PER_MSEC;
+	uint64_t deadline = rmig_time_now_ns() + CLI_DEST_GRACE_MS * RMIG_NSEC_PER_MSEC;
 
 	if (!source_completed)
 		cli_dest_cancel(d);
-	while (!cli_dest_done(d) && rmig_now_ns() < deadline && !cli_interrupted())
+	while (!cli_dest_done(d) && rmig_time_now_ns() < deadline && !cli_interrupted())
 		cli_sleep_ms(50);
 	if (!cli_dest_done(d)) {
 		cli_msg("the destination did not finish: cancelling it");
@@ -211,7 +211,7 @@ static enum cli_exit loopback_exit_code(struct cli_source *s, struct cli_dest *d
 
 	if (d->rc == 0 || (code == CLI_EXIT_CANCELLED && cli_interrupted()))
 		return code;
-	err = rmig_incoming_error(d->in);
+	err = rmig_incoming_get_error(d->in);
 	if (!err)
 		err = d->rc;
 	if (err == -ECANCELED && code != CLI_EXIT_OK && !cli_interrupted())

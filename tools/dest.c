@@ -37,7 +37,7 @@ int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
 	if (rc)
 		goto err_incoming;
 	/* With port 0 only the listener knows the real address; fall back to what we asked for. */
-	if (rmig_incoming_uri(d->in, d->uri, sizeof(d->uri)) < 0)
+	if (rmig_incoming_get_uri(d->in, d->uri, sizeof(d->uri)) < 0)
 		snprintf(d->uri, sizeof(d->uri), "%s", uri);
 	return 0;
 

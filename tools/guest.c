@@ -156,7 +156,7 @@ static void guest_unmap(struct rmig_guest *g)
 /* The guest fills every page it maps, so it must fit in what the machine has free. */
 static int guest_check_memory(const struct rmig_guest_config *cfg)
 {
-	uint64_t want = 0, avail = rmig_mem_available();
+	uint64_t want = 0, avail = rmig_mem_get_available();
 	char w[32], a[32];
 
 	for (unsigned i = 0; i < cfg->nblocks; i++)

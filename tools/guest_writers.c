@@ -48,7 +48,7 @@ static int writers_sync_init(struct rmig_guest *g)
 	ret = pthread_condattr_init(&attr);
 	if (ret)
 		goto err_destroy_lock;
-	/* Deadlines come from rmig_now_ns(), the monotonic clock. */
+	/* Deadlines come from rmig_time_now_ns(), the monotonic clock. */
 	ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	if (ret)
 		goto err_destroy_attr;
@@ -237,7 +237,7 @@ static void *writer_main(void *arg)
 	/* Plus a page, so no rate is too low to ever write. */
 	double burst = rate * (double)GUEST_BURST_NS + ps;
 	double tokens = 0;
-	uint64_t now = rmig_now_ns(), last = now, run_start = now;
+	uint64_t now = rmig_time_now_ns(), last = now, run_start = now;
 
 	for (;;) {
 		unsigned pct;
@@ -246,10 +246,10 @@ static void *writer_main(void *arg)
 			if (!writer_park(g))
 				break;
 			tokens = 0;
-			last = run_start = rmig_now_ns();
+			last = run_start = rmig_time_now_ns();
 			continue;
 		}
-		now = rmig_now_ns();
+		now = rmig_time_now_ns();
 		tokens = RMIG_MIN(tokens + rate * (double)(now - last), burst);
 		last = now;
 		if (tokens >= ps) {
@@ -258,10 +258,10 @@ static void *writer_main(void *arg)
 			tokens -= (double)write_batch(w, n) * ps;
 		}
 		pct = atomic_load_explicit(&g->throttle_pct, memory_order_relaxed);
-		now = rmig_now_ns();
+		now = rmig_time_now_ns();
 		if (pct && now - run_start >= GUEST_STEP_NS) {
 			writer_wait(g, now + GUEST_STEP_NS * pct / (100 - pct));
-			last = run_start = rmig_now_ns();
+			last = run_start = rmig_time_now_ns();
 			continue;
 		}
 		if (tokens < ps) {

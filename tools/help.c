@@ -102,7 +102,7 @@ static void print_transports(void)
 	const struct rmig_transport_ops *t;
 
 	printf("Transports available now:\n");
-	for (unsigned i = 0; (t = rmig_transport_at(i)) != NULL; i++)
+	for (unsigned i = 0; (t = rmig_transport_get(i)) != NULL; i++)
 		printf("  %-8s %s\n", t->scheme, t->description ? t->description : "");
 	if (!rmig_transport_find("rdma"))
 		printf("  (no rdma: build with libibverbs/librdmacm, or point RMIG_PLUGIN_DIR at\n"

@@ -239,10 +239,10 @@ static int bad_value(const struct cli_options *o, const char *opt, const char *w
 	return -EINVAL;
 }
 
-/* As bad_value(), with the reason the library just gave (rmig_error_last). */
+/* As bad_value(), with the reason the library just gave (rmig_error_get_last). */
 static int bad_value_lib(const struct cli_options *o, const char *opt)
 {
-	return bad_value(o, opt, rmig_error_last());
+	return bad_value(o, opt, rmig_error_get_last());
 }
 
 static int bad_number(const struct cli_options *o, const char *opt, const char *val, int rc,

@@ -116,7 +116,7 @@ void cli_progress_init(struct cli_progress *p, bool enabled)
 {
 	memset(p, 0, sizeof(*p));
 	p->enabled = enabled;
-	p->start_ns = rmig_now_ns();
+	p->start_ns = rmig_time_now_ns();
 }
 
 /*
@@ -153,7 +153,7 @@ static void format_source_line(char *line, size_t len, const struct rmig_info *i
 	char r[32], rem[32], dirty[32];
 	size_t n;
 
-	n = (size_t)snprintf(line, len, "[%s]", rmig_state_name(info->status));
+	n = (size_t)snprintf(line, len, "[%s]", rmig_state_get_name(info->status));
 	if (info->status == RMIG_STATE_SETUP) {
 		snprintf(line + n, len - n, " connecting  %.1f s",
 			 (double)info->total_time_ms / 1e3);
@@ -188,18 +188,18 @@ static void format_dest_line(char *line, size_t len, const struct rmig_info *inf
 
 	if (info->status == RMIG_STATE_SETUP || info->status == RMIG_STATE_NONE) {
 		snprintf(line, len, "[%s] waiting for the source  %.1f s",
-			 rmig_state_name(info->status), waited_s);
+			 rmig_state_get_name(info->status), waited_s);
 		return;
 	}
 	rmig_size_format(info->ram.transferred, got, sizeof(got));
-	snprintf(line, len, "[%s] received %s  %s", rmig_state_name(info->status), got,
+	snprintf(line, len, "[%s] received %s  %s", rmig_state_get_name(info->status), got,
 		 cli_format_rate(rate, r, sizeof(r)));
 }
 
 void cli_progress_draw(struct cli_progress *p, const struct rmig_info *info, bool receiving)
 {
 	char line[160];
-	uint64_t now = rmig_now_ns();
+	uint64_t now = rmig_time_now_ns();
 	double rate = recent_rate(p, now, info->ram.transferred);
 
 	if (!p->enabled)

@@ -4,7 +4,7 @@
  * on stdout, and the exit code a script can branch on.
  *
  * Exit codes are derived from the -errno the library recorded for the
- * failure (rmig_migration_error / rmig_incoming_error), never from parsing
+ * failure (rmig_migration_get_error / rmig_incoming_get_error), never from parsing
  * error-desc, which is for humans and may change wording.
  */
 #include <errno.h>
@@ -103,7 +103,7 @@ static void report_common(const struct rmig_info *info, const char *moved)
 	char size[32];
 	double mib_s = info->ram.mbps * 1e6 / 8.0 / (1024.0 * 1024.0);
 
-	printf("status:        %s\n", rmig_state_name(info->status));
+	printf("status:        %s\n", rmig_state_get_name(info->status));
 	printf("total time:    %" PRIu64 " ms\n", info->total_time_ms);
 	printf("setup time:    %" PRIu64 " ms\n", info->setup_time_ms);
 	if (info->has_downtime)

@@ -89,7 +89,7 @@ int cli_source_run(struct cli_source *s, const struct cli_options *o, const char
 	int rc;
 
 	cli_progress_init(&prog, isatty(STDERR_FILENO) && !o->quiet);
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	cli_signals_block(&saved);
 	rc = rmig_migration_start(s->mig, uri);
 	cli_signals_restore(&saved);
@@ -97,7 +97,7 @@ int cli_source_run(struct cli_source *s, const struct cli_options *o, const char
 		rmig_migration_query(s->mig, info);
 		return rc;
 	}
-	while (!rmig_state_is_terminal(st = rmig_migration_state(s->mig))) {
+	while (!rmig_state_is_terminal(st = rmig_migration_get_state(s->mig))) {
 		if (!cancel_sent && cli_interrupted()) {
 			/* Loopback: stop our own destination first, so it does not report the cut.
 			 */
@@ -107,7 +107,7 @@ int cli_source_run(struct cli_source *s, const struct cli_options *o, const char
 			cancel_sent = true;
 		}
 		if (!cancel_sent && o->connect_timeout_ms > 0 && st == RMIG_STATE_SETUP &&
-		    rmig_now_ns() - t0 >= (uint64_t)o->connect_timeout_ms * RMIG_NSEC_PER_MSEC) {
+		    rmig_time_now_ns() - t0 >= (uint64_t)o->connect_timeout_ms * RMIG_NSEC_PER_MSEC) {
 			cli_msg("no connection to %s within %.3g s (--connect-timeout)", uri,
 				o->connect_timeout_ms / 1e3);
 			s->timed_out = true;
@@ -140,7 +140,7 @@ enum cli_exit cli_source_exit_code(struct cli_source *s, const struct rmig_info 
 			return CLI_EXIT_UNREACHABLE;
 		return cli_interrupted() ? CLI_EXIT_CANCELLED : CLI_EXIT_FAILED;
 	default:
-		return cli_exit_for_error(rmig_migration_error(s->mig),
+		return cli_exit_for_error(rmig_migration_get_error(s->mig),
 					  !atomic_load(&s->reached_active));
 	}
 }

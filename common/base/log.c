@@ -128,7 +128,7 @@ void rmig_error(const char *fmt, ...)
 	errno = saved;
 }
 
-const char *rmig_error_last(void)
+const char *rmig_error_get_last(void)
 {
 	return last_error;
 }

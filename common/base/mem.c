@@ -24,7 +24,7 @@ void *rmig_mem_map(uint64_t length, const char *what)
 	return host;
 }
 
-uint64_t rmig_mem_available(void)
+uint64_t rmig_mem_get_available(void)
 {
 	unsigned long long kib;
 	char line[128];

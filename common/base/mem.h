@@ -19,6 +19,6 @@ void *rmig_mem_map(uint64_t length, const char *what);
  * that will be filled, so a too-large request fails with a message instead
  * of summoning the OOM killer half-way through a migration.
  */
-uint64_t rmig_mem_available(void);
+uint64_t rmig_mem_get_available(void);
 
 #endif /* RMIG_MEM_H */

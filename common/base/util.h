@@ -26,7 +26,7 @@
 #define RMIG_NSEC_PER_MSEC 1000000ULL
 
 /* Monotonic clock in nanoseconds; all rmig timestamps use it. */
-static inline uint64_t rmig_now_ns(void)
+static inline uint64_t rmig_time_now_ns(void)
 {
 	struct timespec ts;
 

@@ -36,7 +36,7 @@ static _Atomic uint64_t max_alloc_bytes;
  */
 static uint64_t default_max_alloc(void)
 {
-	uint64_t avail = rmig_mem_available();
+	uint64_t avail = rmig_mem_get_available();
 	long pages = sysconf(_SC_PHYS_PAGES);
 	long page_size = sysconf(_SC_PAGESIZE);
 
@@ -293,7 +293,7 @@ static int check_page_record(const struct rmig_stream_header *h, const struct rm
 		rmig_error("stream sent a ZERO record but its header did not announce zero pages");
 		return -EPROTO;
 	}
-	b = rmig_ram_block(ram, r->block);
+	b = rmig_ram_get_block(ram, r->block);
 	if (r->block >= h->nblocks || !b) {
 		rmig_error("stream %s record names RAM block %u, but there are only %u", what,
 			   r->block, RMIG_MIN(h->nblocks, ram->nblocks));

@@ -86,7 +86,7 @@ int rmig_incoming_set_capability(struct rmig_incoming *in, enum rmig_capability 
 	}
 	if (in->listener) {
 		rmig_error("cannot change %s after the destination started listening",
-			   rmig_capability_name(cap));
+			   rmig_capability_get_name(cap));
 		return -EBUSY;
 	}
 	in->params.caps[cap] = on;
@@ -111,11 +111,11 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 	return rmig_listener_open(uri, &opts, &in->listener);
 }
 
-int rmig_incoming_uri(struct rmig_incoming *in, char *buf, size_t len)
+int rmig_incoming_get_uri(struct rmig_incoming *in, char *buf, size_t len)
 {
 	if (!in->listener)
 		return -ENOTCONN;
-	return rmig_listener_uri(in->listener, buf, len);
+	return rmig_listener_get_uri(in->listener, buf, len);
 }
 
 static void incoming_set_error(struct rmig_incoming *in, int err)
@@ -124,7 +124,7 @@ static void incoming_set_error(struct rmig_incoming *in, int err)
 	if (!in->error) {
 		in->error = err;
 		snprintf(in->error_desc, sizeof(in->error_desc), "%s",
-			 *rmig_error_last() ? rmig_error_last() : strerror(-err));
+			 *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
 	}
 	pthread_mutex_unlock(&in->lock);
 }
@@ -132,10 +132,10 @@ static void incoming_set_error(struct rmig_incoming *in, int err)
 static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig_conn **out)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : rmig_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
+					   : rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 
 	for (;;) {
-		uint64_t now = rmig_now_ns();
+		uint64_t now = rmig_time_now_ns();
 		int slice = INCOMING_ACCEPT_SLICE_MS, ret;
 
 		if (atomic_load(&in->cancel))
@@ -164,11 +164,11 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 		return -ENOTCONN;
 	}
 	rmig_error_clear();
-	atomic_store(&in->start_ns, rmig_now_ns());
+	atomic_store(&in->start_ns, rmig_time_now_ns());
 	ret = rmig_state_transition(&in->sm, RMIG_STATE_NONE, RMIG_STATE_SETUP);
 	if (ret) {
 		rmig_error("incoming: already used (state %s)",
-			   rmig_state_name(rmig_state_get(&in->sm)));
+			   rmig_state_get_name(rmig_state_get(&in->sm)));
 		return -EBUSY;
 	}
 	ret = incoming_accept(in, accept_timeout_ms, &conn);
@@ -191,7 +191,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	atomic_store(&in->stats.total, 0);
 	ret = rmig_load(&stream, in->ram, &in->stats, &in->load_info);
 	if (!ret)
-		atomic_store(&in->stats.total, rmig_ram_total_bytes(in->ram));
+		atomic_store(&in->stats.total, rmig_ram_get_total_bytes(in->ram));
 
 out_fini_stream:
 	rmig_stream_fini(&stream);
@@ -201,7 +201,7 @@ out_close:
 	pthread_mutex_unlock(&in->lock);
 	rmig_conn_close(conn);
 out:
-	atomic_store(&in->end_ns, rmig_now_ns());
+	atomic_store(&in->end_ns, rmig_time_now_ns());
 	if (ret && atomic_load(&in->cancel))
 		ret = -ECANCELED;
 	if (!ret && rmig_state_transition(&in->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
@@ -238,7 +238,7 @@ void rmig_incoming_cancel(struct rmig_incoming *in)
 	pthread_mutex_unlock(&in->lock);
 }
 
-int rmig_incoming_error(struct rmig_incoming *in)
+int rmig_incoming_get_error(struct rmig_incoming *in)
 {
 	int err;
 
@@ -260,7 +260,7 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 		/* The clock starts when the source connects, not while we idle in accept. */
 		uint64_t from = active >= start ? active : start;
 
-		elapsed = (end ? end : rmig_now_ns()) - from;
+		elapsed = (end ? end : rmig_time_now_ns()) - from;
 		if (end && end < from)
 			elapsed = 0;
 		info->total_time_ms = elapsed / RMIG_NSEC_PER_MSEC;

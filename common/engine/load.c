@@ -127,7 +127,7 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 
 	switch (r->type) {
 	case RMIG_REC_DATA:
-		b = rmig_ram_block(c->ram, r->block);
+		b = rmig_ram_get_block(c->ram, r->block);
 		bytes = (uint64_t)r->npages * b->page_size;
 		rc = rmig_stream_read(c->s, b->host + r->offset, bytes);
 		if (rc)
@@ -136,7 +136,7 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 		c->cnt.normal_bytes += bytes;
 		return 0;
 	case RMIG_REC_ZERO:
-		apply_zero(rmig_ram_block(c->ram, r->block), r->offset, r->npages);
+		apply_zero(rmig_ram_get_block(c->ram, r->block), r->offset, r->npages);
 		c->cnt.zero_pages += r->npages;
 		return 0;
 	case RMIG_REC_HOOK:

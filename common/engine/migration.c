@@ -66,7 +66,7 @@ static int migration_check_idle(struct rmig_migration *m, const char *what)
 	enum rmig_state s = rmig_state_get(&m->sm);
 
 	if (s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE || s == RMIG_STATE_CANCELLING) {
-		rmig_error("cannot change %s while a migration is %s", what, rmig_state_name(s));
+		rmig_error("cannot change %s while a migration is %s", what, rmig_state_get_name(s));
 		return -EBUSY;
 	}
 	return 0;
@@ -81,7 +81,7 @@ int rmig_migration_set_capability(struct rmig_migration *m, enum rmig_capability
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&m->lock);
-	ret = migration_check_idle(m, rmig_capability_name(cap));
+	ret = migration_check_idle(m, rmig_capability_get_name(cap));
 	if (!ret)
 		m->params.caps[cap] = on;
 	pthread_mutex_unlock(&m->lock);
@@ -162,18 +162,18 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 	pthread_mutex_unlock(&m->lock);
 
 	/* Listeners hear about SETUP before the thread exists, so they can prepare. */
-	atomic_store(&m->start_ns, rmig_now_ns());
+	atomic_store(&m->start_ns, rmig_time_now_ns());
 	ret = rmig_state_transition(&m->sm, RMIG_STATE_NONE, RMIG_STATE_SETUP);
 	if (ret) {
 		rmig_error("migration: already started (state %s)",
-			   rmig_state_name(rmig_state_get(&m->sm)));
+			   rmig_state_get_name(rmig_state_get(&m->sm)));
 		return -EBUSY;
 	}
 	ret = pthread_create(&m->thread, NULL, rmig_save_thread, m);
 	if (ret) {
 		rmig_error("migration: cannot start the migration thread: %s", strerror(ret));
 		rmig_migration_set_error(m, -ret);
-		atomic_store(&m->end_ns, rmig_now_ns());
+		atomic_store(&m->end_ns, rmig_time_now_ns());
 		rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_FAILED);
 		return -ret;
 	}
@@ -221,7 +221,7 @@ enum rmig_state rmig_migration_wait(struct rmig_migration *m)
 	return rmig_state_get(&m->sm);
 }
 
-enum rmig_state rmig_migration_state(struct rmig_migration *m)
+enum rmig_state rmig_migration_get_state(struct rmig_migration *m)
 {
 	return rmig_state_get(&m->sm);
 }
@@ -232,12 +232,12 @@ void rmig_migration_set_error(struct rmig_migration *m, int err)
 	if (!m->error) {
 		m->error = err;
 		snprintf(m->error_desc, sizeof(m->error_desc), "%s",
-			 *rmig_error_last() ? rmig_error_last() : strerror(-err));
+			 *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
 
-int rmig_migration_error(struct rmig_migration *m)
+int rmig_migration_get_error(struct rmig_migration *m)
 {
 	int err;
 
@@ -255,7 +255,7 @@ static uint64_t ns_to_ms(uint64_t ns)
 void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info)
 {
 	const struct rmig_stats *st = &m->stats;
-	uint64_t now = rmig_now_ns(), start, end, active, stop, elapsed_ns;
+	uint64_t now = rmig_time_now_ns(), start, end, active, stop, elapsed_ns;
 
 	memset(info, 0, sizeof(*info));
 	info->status = rmig_state_get(&m->sm);

@@ -35,7 +35,7 @@ void rmig_params_init(struct rmig_params *p)
 	p->throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
 }
 
-const char *rmig_capability_name(enum rmig_capability cap)
+const char *rmig_capability_get_name(enum rmig_capability cap)
 {
 	/* Never NULL: callers pass the result straight to "%s". */
 	return (unsigned)cap < RMIG_CAP__COUNT ? cap_names[cap] : "invalid";
@@ -50,7 +50,7 @@ static int capability_lookup(const char *name)
 	return -ENOENT;
 }
 
-int rmig_capability_from_name(const char *name)
+int rmig_capability_parse(const char *name)
 {
 	int cap = name ? capability_lookup(name) : -ENOENT;
 

@@ -103,7 +103,7 @@ static int save_rate_limit(struct save_ctx *c)
 
 	if (!limit || c->unlimited)
 		return 0;
-	now = rmig_now_ns();
+	now = rmig_time_now_ns();
 	if (now - c->rate_slice_start_ns >= SAVE_RATE_SLICE_NS) {
 		/* Carry debt forward so bursts larger than a slice are paid for. */
 		allowed = (uint64_t)((double)limit * (double)(now - c->rate_slice_start_ns) / 1e9);
@@ -127,11 +127,11 @@ static int save_rate_limit(struct save_ctx *c)
 		/* poll() on the cancel fd so a cancel does not wait out the limit. */
 		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(wait_ns, RMIG_NSEC_PER_MSEC)) > 0)
 			return -ECANCELED;
-		rmig_bw_note_sleep(&c->bw, rmig_now_ns() - now);
+		rmig_bw_note_sleep(&c->bw, rmig_time_now_ns() - now);
 		c->slept_in_window = true;
 	}
 	c->rate_slice_bytes = 0;
-	c->rate_slice_start_ns = rmig_now_ns();
+	c->rate_slice_start_ns = rmig_time_now_ns();
 	return 0;
 }
 
@@ -140,7 +140,7 @@ static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
 	uint64_t sent = save_wire_bytes(c) - bytes_before;
 
 	c->rate_slice_bytes += sent;
-	if (rmig_bw_update(&c->bw, rmig_now_ns(), save_wire_bytes(c))) {
+	if (rmig_bw_update(&c->bw, rmig_time_now_ns(), save_wire_bytes(c))) {
 		atomic_store(&c->m->stats.bandwidth, c->bw.bytes_per_sec);
 		if (!c->slept_in_window)
 			c->link_bw = c->bw.bytes_per_sec;
@@ -223,7 +223,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 		for (;;) {
 			uint64_t before = save_wire_bytes(c);
 
-			page = rmig_ramblock_next_run(b, page, SAVE_RUN_PAGES, &npages);
+			page = rmig_ramblock_find_next_run(b, page, SAVE_RUN_PAGES, &npages);
 			if (!npages)
 				break;
 			if (save_cancelled(c))
@@ -284,12 +284,12 @@ static void save_measure_checksum(struct save_ctx *c)
 
 	if (!(c->flags & RMIG_STREAM_F_VERIFY))
 		return;
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	sink = rmig_checksum(b->host, len, 0);
 	(void)sink;
-	dt = rmig_now_ns() - t0;
+	dt = rmig_time_now_ns() - t0;
 	c->checksum_ns_per_gib = (uint64_t)((double)dt * (double)(1ULL << 30) / (double)len);
-	sum_ms = (uint64_t)((double)rmig_ram_total_bytes(c->m->ram) / (double)(1ULL << 30) *
+	sum_ms = (uint64_t)((double)rmig_ram_get_total_bytes(c->m->ram) / (double)(1ULL << 30) *
 			    (double)c->checksum_ns_per_gib / 1e6);
 	if (sum_ms >= c->params.downtime_limit_ms)
 		rmig_warn("verify: checksumming the RAM takes about %" PRIu64 " ms with the guest "
@@ -301,7 +301,7 @@ static void save_measure_checksum(struct save_ctx *c)
 static uint64_t save_expected_downtime_ms(const struct save_ctx *c, uint64_t remaining)
 {
 	uint64_t bw = c->link_bw ? c->link_bw : c->round_bw, ms;
-	uint64_t total = rmig_ram_total_bytes(c->m->ram);
+	uint64_t total = rmig_ram_get_total_bytes(c->m->ram);
 
 	if (!bw)
 		return UINT64_MAX;
@@ -411,7 +411,7 @@ static int save_complete(struct save_ctx *c)
 	int ret;
 
 	m->emb.stop(m->emb.opaque);
-	atomic_store(&m->stop_ns, rmig_now_ns());
+	atomic_store(&m->stop_ns, rmig_time_now_ns());
 	atomic_store(&m->guest_stopped, true);
 	c->unlimited = true;
 
@@ -448,7 +448,7 @@ static int save_iterate(struct save_ctx *c)
 	rmig_ram_dirty_log_clear(ram);
 	rmig_ram_bitmap_set_all(ram);
 	for (;;) {
-		uint64_t t0 = rmig_now_ns(), sent0 = save_wire_bytes(c), dirtied, remaining, dt;
+		uint64_t t0 = rmig_time_now_ns(), sent0 = save_wire_bytes(c), dirtied, remaining, dt;
 		uint64_t expected;
 
 		ret = save_round(c, RMIG_RAM_PHASE_ROUND);
@@ -456,7 +456,7 @@ static int save_iterate(struct save_ctx *c)
 			return ret;
 		dirtied = rmig_ram_sync(ram);
 		atomic_fetch_add(&st->dirty_sync_count, 1);
-		dt = rmig_now_ns() - t0;
+		dt = rmig_time_now_ns() - t0;
 		if (dt)
 			atomic_store(&st->dirty_pages_rate, (uint64_t)((double)dirtied * 1e9 / (double)dt));
 		remaining = rmig_ram_bitmap_bytes(ram);
@@ -482,7 +482,7 @@ static void save_finish(struct save_ctx *c, int ret)
 	enum rmig_state s = rmig_state_get(&m->sm);
 
 	if (!ret) {
-		atomic_store(&m->end_ns, rmig_now_ns());
+		atomic_store(&m->end_ns, rmig_time_now_ns());
 		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
 			return;
 		/* Cancel landed after the last byte went out; honour it. */
@@ -495,7 +495,7 @@ static void save_finish(struct save_ctx *c, int ret)
 	atomic_store(&m->stats.throttle_pct, 0);
 	if (atomic_exchange(&m->guest_stopped, false))
 		m->emb.cont(m->emb.opaque);
-	atomic_store(&m->end_ns, rmig_now_ns());
+	atomic_store(&m->end_ns, rmig_time_now_ns());
 	/* A cancel may land between reading the state and failing; retry on -EBUSY. */
 	for (;;) {
 		if (s == RMIG_STATE_CANCELLING) {
@@ -520,8 +520,8 @@ void *rmig_save_thread(void *opaque)
 	rmig_migration_get_params(m, &c.params);
 	c.flags = (c.params.caps[RMIG_CAP_VERIFY] ? RMIG_STREAM_F_VERIFY : 0) |
 		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0);
-	atomic_store(&m->stats.total, rmig_ram_total_bytes(ram));
-	atomic_store(&m->stats.remaining, rmig_ram_total_bytes(ram));
+	atomic_store(&m->stats.total, rmig_ram_get_total_bytes(ram));
+	atomic_store(&m->stats.remaining, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.page_size, ram->blocks[0]->page_size);
 
 	ret = save_setup(&c);
@@ -532,8 +532,8 @@ void *rmig_save_thread(void *opaque)
 		goto out;
 	}
 	save_measure_checksum(&c);
-	rmig_bw_init(&c.bw, rmig_now_ns(), save_wire_bytes(&c));
-	c.rate_slice_start_ns = rmig_now_ns();
+	rmig_bw_init(&c.bw, rmig_time_now_ns(), save_wire_bytes(&c));
+	c.rate_slice_start_ns = rmig_time_now_ns();
 	ret = save_iterate(&c);
 	if (!ret)
 		ret = save_complete(&c);

@@ -41,7 +41,7 @@ static bool state_valid(enum rmig_state s)
 	return (unsigned)s < RMIG_STATE__COUNT;
 }
 
-const char *rmig_state_name(enum rmig_state s)
+const char *rmig_state_get_name(enum rmig_state s)
 {
 	/* Never NULL: callers pass the result straight to "%s". */
 	return state_valid(s) ? state_names[s] : "invalid";
@@ -140,8 +140,8 @@ int rmig_state_transition(struct rmig_state_machine *sm, enum rmig_state from, e
 	}
 	/* Checked before looking at the current state: a bad edge is a bug in the caller. */
 	if (!rmig_state_edge_is_legal(from, to)) {
-		rmig_error("illegal migration state change %s -> %s", rmig_state_name(from),
-			   rmig_state_name(to));
+		rmig_error("illegal migration state change %s -> %s", rmig_state_get_name(from),
+			   rmig_state_get_name(to));
 		return -EINVAL;
 	}
 	rc = lock_notify(sm, "changing migration state");
@@ -156,7 +156,7 @@ int rmig_state_transition(struct rmig_state_machine *sm, enum rmig_state from, e
 	 */
 	if (atomic_load(&sm->state) != expected)
 		goto out_busy;
-	now = rmig_now_ns();
+	now = rmig_time_now_ns();
 	if (now == 0)
 		now = 1; /* 0 means "never entered" */
 	old_ts = atomic_exchange(&sm->entered_ns[to], now);
@@ -178,8 +178,8 @@ out_busy:
 	 * and overwriting this thread's last error would hide the real cause
 	 * of a failure from "error-desc".
 	 */
-	rmig_debug("migration state change %s -> %s skipped: state is %s", rmig_state_name(from),
-		   rmig_state_name(to), rmig_state_name(rmig_state_get(sm)));
+	rmig_debug("migration state change %s -> %s skipped: state is %s", rmig_state_get_name(from),
+		   rmig_state_get_name(to), rmig_state_get_name(rmig_state_get(sm)));
 	return -EBUSY;
 }
 

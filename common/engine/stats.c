@@ -247,7 +247,7 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 	}
 
 	jb_puts(&b, "{\"status\":\"");
-	jb_puts(&b, rmig_state_name(info->status));
+	jb_puts(&b, rmig_state_get_name(info->status));
 	jb_puts(&b, "\"");
 	jb_member_u64(&b, "total-time", info->total_time_ms);
 	if (setup_time_meaningful(info))

@@ -79,37 +79,37 @@ void rmig_ram_free(struct rmig_ram *ram)
 	free(ram);
 }
 
-uint32_t rmig_ram_nblocks(const struct rmig_ram *ram)
+uint32_t rmig_ram_get_nblocks(const struct rmig_ram *ram)
 {
 	return ram->nblocks;
 }
 
-struct rmig_ramblock *rmig_ram_block(const struct rmig_ram *ram, uint32_t index)
+struct rmig_ramblock *rmig_ram_get_block(const struct rmig_ram *ram, uint32_t index)
 {
 	return index < ram->nblocks ? ram->blocks[index] : NULL;
 }
 
-const char *rmig_ramblock_name(const struct rmig_ramblock *b)
+const char *rmig_ramblock_get_name(const struct rmig_ramblock *b)
 {
 	return b->name;
 }
 
-void *rmig_ramblock_host(const struct rmig_ramblock *b)
+void *rmig_ramblock_get_host(const struct rmig_ramblock *b)
 {
 	return b->host;
 }
 
-uint64_t rmig_ramblock_length(const struct rmig_ramblock *b)
+uint64_t rmig_ramblock_get_length(const struct rmig_ramblock *b)
 {
 	return b->length;
 }
 
-uint32_t rmig_ramblock_page_size(const struct rmig_ramblock *b)
+uint32_t rmig_ramblock_get_page_size(const struct rmig_ramblock *b)
 {
 	return b->page_size;
 }
 
-uint32_t rmig_ramblock_index(const struct rmig_ramblock *b)
+uint32_t rmig_ramblock_get_index(const struct rmig_ramblock *b)
 {
 	return b->index;
 }
@@ -295,7 +295,7 @@ err_unmap:
 	return ret;
 }
 
-uint64_t rmig_ram_total_bytes(const struct rmig_ram *ram)
+uint64_t rmig_ram_get_total_bytes(const struct rmig_ram *ram)
 {
 	uint64_t total = 0;
 
@@ -426,7 +426,7 @@ uint64_t rmig_ram_bitmap_bytes(const struct rmig_ram *ram)
  * bitmap of 4 KiB pages is 4096 words, not 262144 bit tests.
  * max_pages == 0 means no limit.
  */
-uint64_t rmig_ramblock_next_run(const struct rmig_ramblock *b, uint64_t start, uint64_t max_pages,
+uint64_t rmig_ramblock_find_next_run(const struct rmig_ramblock *b, uint64_t start, uint64_t max_pages,
 				uint64_t *npages)
 {
 	uint64_t nwords = bitmap_words(b->npages);

@@ -27,11 +27,11 @@ RMIG_API int rmig_incoming_add_listener(struct rmig_incoming *in, rmig_state_lis
 RMIG_API int rmig_incoming_set_capability(struct rmig_incoming *in, enum rmig_capability cap, bool on);
 
 /*
- * Bind to @uri.  After this, rmig_incoming_uri() gives the bound address
+ * Bind to @uri.  After this, rmig_incoming_get_uri() gives the bound address
  * (useful with port 0).
  */
 RMIG_API int rmig_incoming_listen(struct rmig_incoming *in, const char *uri);
-RMIG_API int rmig_incoming_uri(struct rmig_incoming *in, char *buf, size_t len);
+RMIG_API int rmig_incoming_get_uri(struct rmig_incoming *in, char *buf, size_t len);
 /*
  * Accept one source within @accept_timeout_ms (< 0: forever) and load it.
  * Returns 0 when the stream completed (and verified, if the source asked).
@@ -41,7 +41,7 @@ RMIG_API int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms);
 RMIG_API void rmig_incoming_cancel(struct rmig_incoming *in);
 
 /* The -errno that failed the load, 0 if none. */
-RMIG_API int rmig_incoming_error(struct rmig_incoming *in);
+RMIG_API int rmig_incoming_get_error(struct rmig_incoming *in);
 RMIG_API void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info);
 
 #endif /* RMIG_PUBLIC_INCOMING_H */

@@ -44,7 +44,7 @@ RMIG_API void rmig_vlog(enum rmig_log_level level, const char *fmt, va_list ap)
 RMIG_API void rmig_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* This thread's last error text ("" when none since the last clear). */
-RMIG_API const char *rmig_error_last(void);
+RMIG_API const char *rmig_error_get_last(void);
 RMIG_API void rmig_error_clear(void);
 
 #define rmig_warn(...) rmig_log(RMIG_LOG_WARN, __VA_ARGS__)

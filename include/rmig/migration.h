@@ -49,14 +49,14 @@ RMIG_API int rmig_migration_start(struct rmig_migration *m, const char *uri);
 RMIG_API int rmig_migration_cancel(struct rmig_migration *m);
 /* Join the thread; returns the terminal state. */
 RMIG_API enum rmig_state rmig_migration_wait(struct rmig_migration *m);
-RMIG_API enum rmig_state rmig_migration_state(struct rmig_migration *m);
+RMIG_API enum rmig_state rmig_migration_get_state(struct rmig_migration *m);
 
 /*
  * The -errno that failed the migration (0 when it did not fail), so a
  * front end can tell "peer refused" from "out of memory" without parsing
  * error-desc.
  */
-RMIG_API int rmig_migration_error(struct rmig_migration *m);
+RMIG_API int rmig_migration_get_error(struct rmig_migration *m);
 
 /* Consistent snapshot, any thread, any moment. */
 RMIG_API void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info);

@@ -23,8 +23,8 @@ enum rmig_capability {
 #define RMIG_THROTTLE_INCREMENT_DEFAULT 10
 #define RMIG_THROTTLE_MAX 99
 
-RMIG_API const char *rmig_capability_name(enum rmig_capability cap);
+RMIG_API const char *rmig_capability_get_name(enum rmig_capability cap);
 /* Returns the capability, or -ENOENT for an unknown name. */
-RMIG_API int rmig_capability_from_name(const char *name);
+RMIG_API int rmig_capability_parse(const char *name);
 
 #endif /* RMIG_PUBLIC_PARAMS_H */

@@ -48,10 +48,10 @@ RMIG_API int rmig_ram_alloc(struct rmig_ram *ram, const char *name, uint64_t len
 			    uint32_t page_size, struct rmig_ramblock **out);
 
 RMIG_API struct rmig_ramblock *rmig_ram_find(const struct rmig_ram *ram, const char *name);
-RMIG_API uint32_t rmig_ram_nblocks(const struct rmig_ram *ram);
+RMIG_API uint32_t rmig_ram_get_nblocks(const struct rmig_ram *ram);
 /* NULL past the end. */
-RMIG_API struct rmig_ramblock *rmig_ram_block(const struct rmig_ram *ram, uint32_t index);
-RMIG_API uint64_t rmig_ram_total_bytes(const struct rmig_ram *ram);
+RMIG_API struct rmig_ramblock *rmig_ram_get_block(const struct rmig_ram *ram, uint32_t index);
+RMIG_API uint64_t rmig_ram_get_total_bytes(const struct rmig_ram *ram);
 
 /*
  * Embedder side: pages overlapping [offset, offset+len) were written.
@@ -59,11 +59,11 @@ RMIG_API uint64_t rmig_ram_total_bytes(const struct rmig_ram *ram);
  */
 RMIG_API void rmig_ram_mark_dirty(struct rmig_ramblock *b, uint64_t offset, uint64_t len);
 
-RMIG_API const char *rmig_ramblock_name(const struct rmig_ramblock *b);
-RMIG_API void *rmig_ramblock_host(const struct rmig_ramblock *b);
-RMIG_API uint64_t rmig_ramblock_length(const struct rmig_ramblock *b);
-RMIG_API uint32_t rmig_ramblock_page_size(const struct rmig_ramblock *b);
-RMIG_API uint32_t rmig_ramblock_index(const struct rmig_ramblock *b);
+RMIG_API const char *rmig_ramblock_get_name(const struct rmig_ramblock *b);
+RMIG_API void *rmig_ramblock_get_host(const struct rmig_ramblock *b);
+RMIG_API uint64_t rmig_ramblock_get_length(const struct rmig_ramblock *b);
+RMIG_API uint32_t rmig_ramblock_get_page_size(const struct rmig_ramblock *b);
+RMIG_API uint32_t rmig_ramblock_get_index(const struct rmig_ramblock *b);
 
 /*
  * Transport side, from a RAM hook on the migration thread only: the next
@@ -71,7 +71,7 @@ RMIG_API uint32_t rmig_ramblock_index(const struct rmig_ramblock *b);
  * @max_pages long.  Returns the run's first page and stores its length in
  * *@npages; returns the block's page count (and *npages = 0) when none.
  */
-RMIG_API uint64_t rmig_ramblock_next_run(const struct rmig_ramblock *b, uint64_t start,
+RMIG_API uint64_t rmig_ramblock_find_next_run(const struct rmig_ramblock *b, uint64_t start,
 					 uint64_t max_pages, uint64_t *npages);
 
 #endif /* RMIG_PUBLIC_RAM_H */

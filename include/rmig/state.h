@@ -36,7 +36,7 @@ typedef void (*rmig_state_listener_fn)(void *opaque, enum rmig_state from, enum 
 				       uint64_t when_ns);
 
 /* QEMU's spelling: "none", "setup", "active", "cancelling", "completed", "failed", "cancelled". */
-RMIG_API const char *rmig_state_name(enum rmig_state s);
+RMIG_API const char *rmig_state_get_name(enum rmig_state s);
 RMIG_API bool rmig_state_is_terminal(enum rmig_state s);
 
 #endif /* RMIG_PUBLIC_STATE_H */

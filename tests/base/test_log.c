@@ -97,20 +97,20 @@ static void test_error_sets_last_and_clear_resets(void **state)
 
 	(void)state;
 	rmig_log_set_sink(capture_sink, &c);
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 	rmig_error("cannot connect to %s:%d", "10.0.0.1", 4444);
-	assert_string_equal(rmig_error_last(), "cannot connect to 10.0.0.1:4444");
-	assert_string_equal(c.msg, rmig_error_last());
+	assert_string_equal(rmig_error_get_last(), "cannot connect to 10.0.0.1:4444");
+	assert_string_equal(c.msg, rmig_error_get_last());
 
 	rmig_error("second");
-	assert_string_equal(rmig_error_last(), "second");
+	assert_string_equal(rmig_error_get_last(), "second");
 
 	/* Plain log lines do not touch the last error. */
 	rmig_warn("just a warning");
-	assert_string_equal(rmig_error_last(), "second");
+	assert_string_equal(rmig_error_get_last(), "second");
 
 	rmig_error_clear();
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 }
 
 static void test_trailing_newline_is_stripped(void **state)
@@ -120,7 +120,7 @@ static void test_trailing_newline_is_stripped(void **state)
 	(void)state;
 	rmig_log_set_sink(capture_sink, &c);
 	rmig_error("with newline\n");
-	assert_string_equal(rmig_error_last(), "with newline");
+	assert_string_equal(rmig_error_get_last(), "with newline");
 	rmig_warn("warned\n\n");
 	assert_string_equal(c.msg, "warned");
 }
@@ -135,8 +135,8 @@ static void test_long_error_is_truncated(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	rmig_error("%s", big);
-	assert_int_equal(strlen(rmig_error_last()), RMIG_ERROR_MAX - 1);
-	assert_memory_equal(rmig_error_last(), big, RMIG_ERROR_MAX - 1);
+	assert_int_equal(strlen(rmig_error_get_last()), RMIG_ERROR_MAX - 1);
+	assert_memory_equal(rmig_error_get_last(), big, RMIG_ERROR_MAX - 1);
 }
 
 static void test_errno_is_preserved(void **state)
@@ -148,7 +148,7 @@ static void test_errno_is_preserved(void **state)
 	errno = ENOENT;
 	rmig_error("open failed: %m");
 	assert_int_equal(errno, ENOENT);
-	assert_string_equal(rmig_error_last(), "open failed: No such file or directory");
+	assert_string_equal(rmig_error_get_last(), "open failed: No such file or directory");
 	errno = EAGAIN;
 	rmig_warn("again");
 	assert_int_equal(errno, EAGAIN);
@@ -164,12 +164,12 @@ static void *error_thread(void *arg)
 {
 	struct thread_result *r = arg;
 
-	snprintf(r->seen_at_start, sizeof(r->seen_at_start), "%s", rmig_error_last());
+	snprintf(r->seen_at_start, sizeof(r->seen_at_start), "%s", rmig_error_get_last());
 	rmig_error("thread failure %d", 7);
 	/* Let main report its own error while ours is set. */
 	pthread_barrier_wait(r->barrier);
 	pthread_barrier_wait(r->barrier);
-	snprintf(r->seen_at_end, sizeof(r->seen_at_end), "%s", rmig_error_last());
+	snprintf(r->seen_at_end, sizeof(r->seen_at_end), "%s", rmig_error_get_last());
 	return NULL;
 }
 
@@ -188,7 +188,7 @@ static void test_last_error_is_per_thread(void **state)
 	assert_int_equal(pthread_create(&t, NULL, error_thread, &r), 0);
 	pthread_barrier_wait(&barrier);
 	/* Thread has reported its error; ours must be untouched. */
-	assert_string_equal(rmig_error_last(), "main failure");
+	assert_string_equal(rmig_error_get_last(), "main failure");
 	rmig_error_clear();
 	pthread_barrier_wait(&barrier);
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -196,7 +196,7 @@ static void test_last_error_is_per_thread(void **state)
 
 	assert_string_equal(r.seen_at_start, "");
 	assert_string_equal(r.seen_at_end, "thread failure 7");
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 }
 
 static void test_default_sink_writes_stderr(void **state)

@@ -31,8 +31,8 @@ static void expect_header_error(const struct wire *w, int err, const char *words
 	assert_int_equal(parse_header(w, &h), err);
 	assert_int_equal(h.nblocks, 12345); /* out-parameter untouched */
 	assert_null(h.blocks);
-	if (words && !strstr(rmig_error_last(), words))
-		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), words);
+	if (words && !strstr(rmig_error_get_last(), words))
+		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_get_last(), words);
 }
 
 /* Parse the standard header plus one record; returns read_record's result. */
@@ -76,8 +76,8 @@ static void expect_record_error(uint32_t flags, uint32_t type, uint32_t block, u
 	if (rc != -EPROTO)
 		fail_msg("record type %u block %u offset 0x%llx npages %u arg %u: got %d", type,
 			 block, (unsigned long long)offset, npages, arg, rc);
-	if (words && !strstr(rmig_error_last(), words))
-		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), words);
+	if (words && !strstr(rmig_error_get_last(), words))
+		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_get_last(), words);
 }
 
 /* --- header --- */

@@ -67,8 +67,8 @@ static void expect_mismatch(const struct wire *w, const char *const *words)
 	assert_int_equal(rmig_ram_add(&ram, "vga.vram", vga, VGA_LEN, 512, NULL), 0);
 	assert_int_equal(match(w, &ram), -EINVAL);
 	for (; *words; words++) {
-		if (!strstr(rmig_error_last(), *words))
-			fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), *words);
+		if (!strstr(rmig_error_get_last(), *words))
+			fail_msg("error \"%s\" lacks \"%s\"", rmig_error_get_last(), *words);
 	}
 	assert_int_equal(ram.nblocks, 2);
 	rmig_ram_fini(&ram);
@@ -120,7 +120,7 @@ static void test_match_limit(void **state)
 	rmig_ram_init(&ram);
 	rmig_load_set_max_ram(PC_LEN + VGA_LEN - 1);
 	assert_int_equal(match(&w, &ram), -ENOMEM);
-	assert_non_null(strstr(rmig_error_last(), "limit"));
+	assert_non_null(strstr(rmig_error_get_last(), "limit"));
 	assert_int_equal(ram.nblocks, 0);
 	rmig_load_set_max_ram(PC_LEN + VGA_LEN);
 	assert_int_equal(match(&w, &ram), 0);

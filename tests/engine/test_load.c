@@ -191,8 +191,8 @@ static bool same_ram(const struct rmig_ram *a, const struct rmig_ram *b)
 
 static void expect_error_words(const char *words)
 {
-	if (!strstr(rmig_error_last(), words))
-		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_last(), words);
+	if (!strstr(rmig_error_get_last(), words))
+		fail_msg("error \"%s\" lacks \"%s\"", rmig_error_get_last(), words);
 }
 
 /* --- complete streams --- */

@@ -60,17 +60,17 @@ static void test_capability_names(void **state)
 
 	(void)state;
 	for (int c = 0; c < RMIG_CAP__COUNT; c++) {
-		assert_string_equal(rmig_capability_name((enum rmig_capability)c), want[c]);
-		assert_int_equal(rmig_capability_from_name(want[c]), c);
+		assert_string_equal(rmig_capability_get_name((enum rmig_capability)c), want[c]);
+		assert_int_equal(rmig_capability_parse(want[c]), c);
 	}
-	assert_non_null(rmig_capability_name(RMIG_CAP__COUNT));
-	assert_string_equal(rmig_error_last(), "");
+	assert_non_null(rmig_capability_get_name(RMIG_CAP__COUNT));
+	assert_string_equal(rmig_error_get_last(), "");
 
-	assert_int_equal(rmig_capability_from_name("rdma-pin"), -ENOENT);
-	assert_non_null(strstr(rmig_error_last(), "unknown capability 'rdma-pin'"));
-	assert_int_equal(rmig_capability_from_name("Zero-Pages"), -ENOENT);
-	assert_int_equal(rmig_capability_from_name(""), -ENOENT);
-	assert_int_equal(rmig_capability_from_name(NULL), -ENOENT);
+	assert_int_equal(rmig_capability_parse("rdma-pin"), -ENOENT);
+	assert_non_null(strstr(rmig_error_get_last(), "unknown capability 'rdma-pin'"));
+	assert_int_equal(rmig_capability_parse("Zero-Pages"), -ENOENT);
+	assert_int_equal(rmig_capability_parse(""), -ENOENT);
+	assert_int_equal(rmig_capability_parse(NULL), -ENOENT);
 }
 
 /* ---- sizes -------------------------------------------------------------- */
@@ -115,12 +115,12 @@ static void test_parse_size_valid(void **state)
 		uint64_t v = 0xdeadbeef;
 
 		if (rmig_size_parse(cases[i].in, &v) != 0)
-			fail_msg("'%s' rejected: %s", cases[i].in, rmig_error_last());
+			fail_msg("'%s' rejected: %s", cases[i].in, rmig_error_get_last());
 		if (v != cases[i].want)
 			fail_msg("'%s' parsed as %" PRIu64 ", want %" PRIu64, cases[i].in, v,
 				 cases[i].want);
 	}
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 }
 
 static void test_parse_size_invalid(void **state)
@@ -173,8 +173,8 @@ static void test_parse_size_invalid(void **state)
 		if (rc != cases[i].rc)
 			fail_msg("'%s': rc %d, want %d", cases[i].in, rc, cases[i].rc);
 		assert_int_equal(v, 0x1234);
-		if (!strstr(rmig_error_last(), cases[i].msg))
-			fail_msg("'%s': message '%s' lacks '%s'", cases[i].in, rmig_error_last(),
+		if (!strstr(rmig_error_get_last(), cases[i].msg))
+			fail_msg("'%s': message '%s' lacks '%s'", cases[i].in, rmig_error_get_last(),
 				 cases[i].msg);
 	}
 	assert_int_equal(rmig_size_parse(NULL, &(uint64_t){0}), -EINVAL);
@@ -264,7 +264,7 @@ static void test_params_set_valid(void **state)
 	assert_int_equal(p.throttle_initial, 99);
 	assert_int_equal(p.downtime_limit_ms, RMIG_DOWNTIME_LIMIT_MAX_MS);
 	assert_int_equal(rmig_params_validate(&p), 0);
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 }
 
 static void test_params_set_invalid(void **state)
@@ -310,9 +310,9 @@ static void test_params_set_invalid(void **state)
 			fail_msg("%s='%s': rc %d, want %d", cases[i].name, cases[i].value, rc,
 				 cases[i].rc);
 		assert_memory_equal(&p, &before, sizeof(p));
-		if (!strstr(rmig_error_last(), cases[i].msg))
+		if (!strstr(rmig_error_get_last(), cases[i].msg))
 			fail_msg("%s='%s': message '%s' lacks '%s'", cases[i].name, cases[i].value,
-				 rmig_error_last(), cases[i].msg);
+				 rmig_error_get_last(), cases[i].msg);
 	}
 
 	struct rmig_params p;
@@ -332,7 +332,7 @@ static void test_params_validate(void **state)
 	rmig_params_init(&p);
 	p.downtime_limit_ms = 0;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "downtime-limit"));
+	assert_non_null(strstr(rmig_error_get_last(), "downtime-limit"));
 	p.downtime_limit_ms = RMIG_DOWNTIME_LIMIT_MAX_MS + 1;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
 	p.downtime_limit_ms = RMIG_DOWNTIME_LIMIT_MAX_MS;
@@ -340,7 +340,7 @@ static void test_params_validate(void **state)
 
 	p.throttle_initial = 0;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "throttle-initial"));
+	assert_non_null(strstr(rmig_error_get_last(), "throttle-initial"));
 	p.throttle_initial = RMIG_THROTTLE_MAX + 1;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
 	p.throttle_initial = RMIG_THROTTLE_MAX;
@@ -348,7 +348,7 @@ static void test_params_validate(void **state)
 
 	p.throttle_increment = 0;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "throttle-increment"));
+	assert_non_null(strstr(rmig_error_get_last(), "throttle-increment"));
 	p.throttle_increment = RMIG_THROTTLE_MAX + 1;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
 	p.throttle_increment = 1;

@@ -112,9 +112,9 @@ static void test_names(void **state)
 
 	(void)state;
 	for (int s = 0; s < N; s++)
-		assert_string_equal(rmig_state_name((enum rmig_state)s), want[s]);
-	assert_non_null(rmig_state_name((enum rmig_state)N));
-	assert_non_null(rmig_state_name((enum rmig_state)-1));
+		assert_string_equal(rmig_state_get_name((enum rmig_state)s), want[s]);
+	assert_non_null(rmig_state_get_name((enum rmig_state)N));
+	assert_non_null(rmig_state_get_name((enum rmig_state)-1));
 }
 
 static void test_terminal(void **state)
@@ -174,7 +174,7 @@ static void test_every_pair(void **state)
 				assert_int_equal(rmig_state_get(&sm), f);
 				assert_int_equal(rmig_state_entered_ns(&sm, (enum rmig_state)t),
 						 before);
-				assert_string_not_equal(rmig_error_last(), "");
+				assert_string_not_equal(rmig_error_get_last(), "");
 			}
 			rmig_state_destroy(&sm);
 		}

@@ -397,7 +397,7 @@ static void test_json_every_status_is_valid(void **state)
 
 		info.status = (enum rmig_state)s;
 		json = to_json(&info);
-		snprintf(want, sizeof(want), "{\"status\":\"%s\"", rmig_state_name(info.status));
+		snprintf(want, sizeof(want), "{\"status\":\"%s\"", rmig_state_get_name(info.status));
 		assert_memory_equal(json, want, strlen(want));
 		free(json);
 	}
@@ -502,7 +502,7 @@ static void test_json_errors(void **state)
 	rmig_log_set_sink(discard_sink, NULL);
 	rmig_error_clear();
 	assert_int_equal(rmig_info_to_json(NULL, buf, sizeof(buf)), -EINVAL);
-	assert_string_not_equal(rmig_error_last(), "");
+	assert_string_not_equal(rmig_error_get_last(), "");
 	assert_int_equal(rmig_info_to_json(&info, NULL, 10), -EINVAL);
 	info.status = RMIG_STATE__COUNT;
 	assert_int_equal(rmig_info_to_json(&info, buf, sizeof(buf)), -EINVAL);

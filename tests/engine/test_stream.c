@@ -230,8 +230,8 @@ static void test_read_eof_is_truncation(void **state)
 	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
 	assert_int_equal(rmig_stream_read(&s, got, 4), 0);
 	assert_int_equal(rmig_stream_read(&s, got, 16), -EPIPE);
-	assert_non_null(strstr(rmig_error_last(), "truncated"));
-	assert_non_null(strstr(rmig_error_last(), "after 10 bytes"));
+	assert_non_null(strstr(rmig_error_get_last(), "truncated"));
+	assert_non_null(strstr(rmig_error_get_last(), "after 10 bytes"));
 	assert_int_equal(s.error, -EPIPE);
 	rmig_stream_fini(&s);
 	rmig_memconn_free(c);

@@ -171,7 +171,7 @@ static void test_cancel_during_setup(void **state)
 	assert_int_equal(rmig_migration_add_listener(s.mig, record_transition, &t), 0);
 	assert_int_equal(rmig_migration_start(s.mig, uri), 0);
 	usleep(300 * 1000);
-	assert_int_equal(rmig_migration_state(s.mig), RMIG_STATE_SETUP);
+	assert_int_equal(rmig_migration_get_state(s.mig), RMIG_STATE_SETUP);
 	assert_int_equal(rmig_migration_cancel(s.mig), 0);
 	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_CANCELLED);
 	assert_int_equal(t.n, 3);
@@ -231,7 +231,7 @@ static void test_destination_killed(void **state)
 	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_FAILED);
 	rmig_migration_query(s.mig, &info);
 	assert_true(info.error_desc[0] != '\0');
-	assert_true(rmig_migration_error(s.mig) < 0);
+	assert_true(rmig_migration_get_error(s.mig) < 0);
 	assert_true(guest_still_writes(s.guest, 100));
 	source_fini(&s);
 }
@@ -348,7 +348,7 @@ static void test_auto_converge(void **state)
 	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
 	/* Watch the throttle rise while it runs. */
 	uint64_t max_throttle = 0;
-	while (!rmig_state_is_terminal(rmig_migration_state(s.mig))) {
+	while (!rmig_state_is_terminal(rmig_migration_get_state(s.mig))) {
 		rmig_migration_query(s.mig, &info);
 		if (info.throttle_pct > max_throttle)
 			max_throttle = info.throttle_pct;
@@ -381,7 +381,7 @@ static void test_refused_peer(void **state)
 	source_init(&s, 4 * MIB, 1 * MIB, 0.25);
 	assert_int_equal(rmig_migration_start(s.mig, uri), 0);
 	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_FAILED);
-	assert_int_equal(rmig_migration_error(s.mig), -ECONNREFUSED);
+	assert_int_equal(rmig_migration_get_error(s.mig), -ECONNREFUSED);
 	rmig_migration_query(s.mig, &info);
 	assert_non_null(strstr(info.error_desc, "refused"));
 	assert_true(guest_still_writes(s.guest, 50));

@@ -149,7 +149,7 @@ static void test_load_good(void **state)
 	assert_ok(rmig_transport_load(MODULE("good")));
 	assert_non_null(rmig_transport_find("loop"));
 	assert_ok(rmig_listener_open("loop:one", NULL, &l));
-	assert_ok(rmig_listener_uri(l, uri, sizeof(uri)));
+	assert_ok(rmig_listener_get_uri(l, uri, sizeof(uri)));
 	assert_string_equal(uri, "loop:one");
 	assert_ok(rmig_conn_open("loop:one", NULL, &a));
 	assert_ok(rmig_listener_accept(l, 5000, &b));
@@ -234,7 +234,7 @@ static void test_duplicate(void **state)
 	/* A second copy of a scheme is skipped (quietly: rdma may be built in and a module). */
 	rmig_error_clear();
 	assert_int_equal(rmig_transport_load(MODULE("good")), -EEXIST);
-	assert_string_equal(rmig_error_last(), "");
+	assert_string_equal(rmig_error_get_last(), "");
 	assert_non_null(rmig_transport_find("loop"));
 	/* An explicit registration under a taken scheme is the caller's mistake: reported. */
 	assert_int_equal(rmig_transport_register(&ops), -EEXIST);
@@ -261,17 +261,17 @@ static void test_init_all(void **state)
 	setenv("RMIG_PLUGIN_DIR", "/nonexistent/rmig:" RMIG_TEST_MODULE_DIR, 1);
 	assert_ok(rmig_transport_init_all());
 	assert_ok(rmig_transport_init_all());
-	while (rmig_transport_at(n))
+	while (rmig_transport_get(n))
 		n++;
 	/* -Drdma_builtin=true registers rdma right after the other built-ins. */
 	assert_int_equal(n, 4 + RMIG_RDMA_BUILTIN);
-	assert_string_equal(rmig_transport_at(0)->scheme, "tcp");
-	assert_string_equal(rmig_transport_at(1)->scheme, "unix");
-	assert_string_equal(rmig_transport_at(2)->scheme, "fd");
+	assert_string_equal(rmig_transport_get(0)->scheme, "tcp");
+	assert_string_equal(rmig_transport_get(1)->scheme, "unix");
+	assert_string_equal(rmig_transport_get(2)->scheme, "fd");
 	if (RMIG_RDMA_BUILTIN)
-		assert_string_equal(rmig_transport_at(3)->scheme, "rdma");
-	assert_string_equal(rmig_transport_at(3 + RMIG_RDMA_BUILTIN)->scheme, "loop");
-	assert_null(rmig_transport_at(4 + RMIG_RDMA_BUILTIN));
+		assert_string_equal(rmig_transport_get(3)->scheme, "rdma");
+	assert_string_equal(rmig_transport_get(3 + RMIG_RDMA_BUILTIN)->scheme, "loop");
+	assert_null(rmig_transport_get(4 + RMIG_RDMA_BUILTIN));
 	setenv("RMIG_PLUGIN_DIR", "", 1);
 }
 
@@ -314,7 +314,7 @@ static void test_register_rules(void **state)
 	assert_int_equal(rmig_transport_register(&ops), -EINVAL);
 	assert_error_has("2 of the 5 RAM hooks");
 
-	assert_null(rmig_transport_at(0));
+	assert_null(rmig_transport_get(0));
 	ops = fake_ops("a+b-c.d9");
 	assert_ok(rmig_transport_register(&ops));
 }
@@ -373,7 +373,7 @@ static void test_old_module_table(void **state)
 	assert_false(rmig_conn_has_ram_hooks(c));
 	assert_int_equal(rmig_conn_ram_attach(c, NULL), -ENOTSUP);
 	assert_int_equal(rmig_conn_writev(c, &iov, 1), 2);
-	assert_int_equal(rmig_listener_uri(&l, buf, sizeof(buf)), -ENOTSUP);
+	assert_int_equal(rmig_listener_get_uri(&l, buf, sizeof(buf)), -ENOTSUP);
 	rmig_conn_close(c);
 }
 

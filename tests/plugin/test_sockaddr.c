@@ -75,7 +75,7 @@ static void test_good(void **state)
 					    good[i].allow_zero);
 
 		if (r != 0)
-			fail_msg("'%s' refused: %s", good[i].in, rmig_error_last());
+			fail_msg("'%s' refused: %s", good[i].in, rmig_error_get_last());
 		assert_string_equal(host, good[i].host);
 		assert_int_equal(port, good[i].port);
 	}
@@ -96,9 +96,9 @@ static void test_bad(void **state)
 		/* Out-parameters are only written on success. */
 		assert_string_equal(host, "untouched");
 		assert_int_equal(port, 7);
-		if (!strstr(rmig_error_last(), bad[i].reason) ||
-		    !strstr(rmig_error_last(), bad[i].in))
-			fail_msg("'%s': message '%s' lacks '%s'", bad[i].in, rmig_error_last(),
+		if (!strstr(rmig_error_get_last(), bad[i].reason) ||
+		    !strstr(rmig_error_get_last(), bad[i].in))
+			fail_msg("'%s': message '%s' lacks '%s'", bad[i].in, rmig_error_get_last(),
 				 bad[i].reason);
 	}
 }
@@ -117,7 +117,7 @@ static void test_host_length(void **state)
 	memset(addr, 'a', RMIG_HOST_MAX);
 	strcpy(addr + RMIG_HOST_MAX, ":80");
 	assert_int_equal(rmig_hostport_parse(addr, host, sizeof(host), &port, 0), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "too long"));
+	assert_non_null(strstr(rmig_error_get_last(), "too long"));
 	/* The caller's buffer is a limit too. */
 	assert_int_equal(rmig_hostport_parse("12345678:1", small, sizeof(small), &port, 0),
 			 -EINVAL);

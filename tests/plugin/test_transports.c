@@ -72,7 +72,7 @@ static int make_pair(const char *uri, struct rmig_conn **client, struct rmig_con
 	r = rmig_listener_open(uri, NULL, &l);
 	if (r < 0)
 		return r;
-	assert_ok(rmig_listener_uri(l, bound, boundlen));
+	assert_ok(rmig_listener_get_uri(l, bound, boundlen));
 	assert_ok(rmig_conn_open(bound, NULL, client));
 	assert_ok(rmig_listener_accept(l, 5000, server));
 	rmig_listener_close(l);
@@ -144,7 +144,7 @@ static void test_tcp_wildcard(void **state)
 	(void)state;
 	/* "tcp::0" serves IPv4 peers, and IPv6 ones where the host has IPv6 (dual stack). */
 	assert_ok(rmig_listener_open("tcp::0", NULL, &l));
-	assert_ok(rmig_listener_uri(l, bound, sizeof(bound)));
+	assert_ok(rmig_listener_get_uri(l, bound, sizeof(bound)));
 	connect_port(l, bound, "127.0.0.1");
 	connect_port(l, bound, "localhost");
 	if (!strncmp(bound, "tcp:[::]:", 9))
@@ -163,12 +163,12 @@ static void test_tcp_refused(void **state)
 	(void)state;
 	/* A port that was just ours and is now closed: nobody listens there. */
 	assert_ok(rmig_listener_open("tcp:127.0.0.1:0", NULL, &l));
-	assert_ok(rmig_listener_uri(l, bound, sizeof(bound)));
+	assert_ok(rmig_listener_get_uri(l, bound, sizeof(bound)));
 	rmig_listener_close(l);
 	assert_int_equal(rmig_conn_open(bound, NULL, &c), -ECONNREFUSED);
 	assert_ptr_equal(c, (void *)0x1);
-	assert_non_null(strstr(rmig_error_last(), "Connection refused"));
-	assert_non_null(strstr(rmig_error_last(), bound + 4));
+	assert_non_null(strstr(rmig_error_get_last(), "Connection refused"));
+	assert_non_null(strstr(rmig_error_get_last(), bound + 4));
 }
 
 static void test_bad_uris(void **state)
@@ -178,26 +178,26 @@ static void test_bad_uris(void **state)
 
 	(void)state;
 	assert_int_equal(rmig_conn_open("localhost", NULL, &c), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "scheme"));
+	assert_non_null(strstr(rmig_error_get_last(), "scheme"));
 	assert_int_equal(rmig_conn_open(":4444", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("bogus:1.2.3.4:5", NULL, &c), -EPROTONOSUPPORT);
-	assert_non_null(strstr(rmig_error_last(), "bogus"));
-	assert_non_null(strstr(rmig_error_last(), "tcp, unix, fd"));
+	assert_non_null(strstr(rmig_error_get_last(), "bogus"));
+	assert_non_null(strstr(rmig_error_get_last(), "tcp, unix, fd"));
 	assert_int_equal(rmig_conn_open("tcp:127.0.0.1:99999", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("tcp:127.0.0.1", NULL, &c), -EINVAL);
-	assert_non_null(strstr(rmig_error_last(), "port missing"));
+	assert_non_null(strstr(rmig_error_get_last(), "port missing"));
 	assert_int_equal(rmig_conn_open("tcp:127.0.0.1:0", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_listener_open("tcp:127.0.0.1:x", NULL, &l), -EINVAL);
 	/* .invalid never resolves (RFC 6761); a resolver without network may say "try again". */
 	int r = rmig_conn_open("tcp:no-such-host.invalid:80", NULL, &c);
 	assert_true(r == -EHOSTUNREACH || r == -EAGAIN);
-	assert_non_null(strstr(rmig_error_last(), "no-such-host.invalid"));
+	assert_non_null(strstr(rmig_error_get_last(), "no-such-host.invalid"));
 	assert_int_equal(rmig_conn_open("unix:", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("fd:", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("fd:12ab", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("fd:99999999999", NULL, &c), -EINVAL);
 	assert_int_equal(rmig_conn_open("fd:1000000", NULL, &c), -EBADF);
-	assert_non_null(strstr(rmig_error_last(), "not an open file descriptor"));
+	assert_non_null(strstr(rmig_error_get_last(), "not an open file descriptor"));
 }
 
 static void test_accept_timeout(void **state)
@@ -265,7 +265,7 @@ static void test_unix_paths(void **state)
 	assert_ok(rmig_listener_open(uri, NULL, &l));
 	/* A live one is not. */
 	assert_int_equal(rmig_listener_open(uri, NULL, &l2), -EADDRINUSE);
-	assert_non_null(strstr(rmig_error_last(), "another process"));
+	assert_non_null(strstr(rmig_error_get_last(), "another process"));
 	rmig_listener_close(l);
 
 	/* Nor is anything that is not a socket. */
@@ -275,16 +275,16 @@ static void test_unix_paths(void **state)
 	close(fd);
 	snprintf(uri, sizeof(uri), "unix:%s", path);
 	assert_int_equal(rmig_listener_open(uri, NULL, &l), -EEXIST);
-	assert_non_null(strstr(rmig_error_last(), "not a socket"));
+	assert_non_null(strstr(rmig_error_get_last(), "not a socket"));
 	assert_int_equal(unlink(path), 0);
 
 	snprintf(uri, sizeof(uri), "unix:/tmp/%0150d", 0);
 	assert_int_equal(rmig_listener_open(uri, NULL, &l), -ENAMETOOLONG);
-	assert_non_null(strstr(rmig_error_last(), "limit"));
+	assert_non_null(strstr(rmig_error_get_last(), "limit"));
 
 	snprintf(uri, sizeof(uri), "unix:%s/nobody", tmpdir);
 	assert_int_equal(rmig_conn_open(uri, NULL, &c), -ENOENT);
-	assert_non_null(strstr(rmig_error_last(), "listening"));
+	assert_non_null(strstr(rmig_error_get_last(), "listening"));
 }
 
 static void test_fd_socketpair(void **state)
@@ -300,7 +300,7 @@ static void test_fd_socketpair(void **state)
 	assert_ok(rmig_conn_open(uri, NULL, &a));
 	snprintf(uri, sizeof(uri), "fd:%d", sv[1]);
 	assert_ok(rmig_listener_open(uri, NULL, &l));
-	assert_ok(rmig_listener_uri(l, bound, sizeof(bound)));
+	assert_ok(rmig_listener_get_uri(l, bound, sizeof(bound)));
 	assert_string_equal(bound, uri);
 	assert_ok(rmig_listener_accept(l, -1, &b));
 	assert_int_equal(rmig_listener_accept(l, -1, &again), -EALREADY);
@@ -359,7 +359,7 @@ static void test_fd_pipe(void **state)
 	pipe_pair(&w, &r);
 	rmig_conn_close(r);
 	assert_int_equal(rmig_conn_write(w, "x", 1), -EPIPE);
-	assert_non_null(strstr(rmig_error_last(), "peer closed"));
+	assert_non_null(strstr(rmig_error_get_last(), "peer closed"));
 	rmig_conn_close(w);
 }
 
@@ -540,7 +540,7 @@ static void test_peer_close(void **state)
 		n = rmig_conn_write(b, "xxxx", 4);
 	while (n > 0);
 	assert_true(n == -EPIPE || n == -ECONNRESET);
-	assert_non_null(strstr(rmig_error_last(), "peer closed the connection"));
+	assert_non_null(strstr(rmig_error_get_last(), "peer closed the connection"));
 	rmig_conn_close(b);
 }
 
@@ -555,7 +555,7 @@ static void test_conn_opts(void **state)
 	(void)state;
 	/* Options from an older caller (smaller struct) and the current one both work. */
 	assert_ok(rmig_listener_open("tcp:127.0.0.1:0", &old, &l));
-	assert_ok(rmig_listener_uri(l, bound, sizeof(bound)));
+	assert_ok(rmig_listener_get_uri(l, bound, sizeof(bound)));
 	assert_ok(rmig_conn_open(bound, &old, &a));
 	assert_ok(rmig_listener_accept(l, 5000, &b));
 	rmig_conn_close(a);
@@ -566,7 +566,7 @@ static void test_conn_opts(void **state)
 	assert_int_equal(rmig_conn_ram_load(a, RMIG_RAM_PHASE_ROUND), -ENOTSUP);
 	rmig_conn_close(a);
 	rmig_conn_close(b);
-	assert_int_equal(rmig_listener_uri(l, bound, 8), -ENOSPC);
+	assert_int_equal(rmig_listener_get_uri(l, bound, 8), -ENOSPC);
 	rmig_listener_close(l);
 }
 

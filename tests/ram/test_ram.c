@@ -66,7 +66,7 @@ static void expect_add_fails(struct rmig_ram *ram, const char *name, void *host,
 	assert_int_equal(ram->nblocks, n);
 	assert_int_equal(quiet_errors, before + 1); /* reported exactly once */
 	if (msg_part)
-		assert_non_null(strstr(rmig_error_last(), msg_part));
+		assert_non_null(strstr(rmig_error_get_last(), msg_part));
 }
 
 static void test_add_validation(void **state)
@@ -104,10 +104,10 @@ static void test_add_validation(void **state)
 	assert_false(b->owned);
 	expect_add_fails(&ram, "~!", host, PS, PS, -EEXIST, "already registered");
 	assert_ptr_equal(rmig_ram_find(&ram, "~!"), b);
-	assert_ptr_equal(rmig_ram_block(&ram, 2), b);
-	assert_null(rmig_ram_block(&ram, 3));
+	assert_ptr_equal(rmig_ram_get_block(&ram, 2), b);
+	assert_null(rmig_ram_get_block(&ram, 3));
 	assert_null(rmig_ram_find(&ram, "nope"));
-	assert_int_equal(rmig_ram_total_bytes(&ram), PS + 1024 + sizeof(host));
+	assert_int_equal(rmig_ram_get_total_bytes(&ram), PS + 1024 + sizeof(host));
 	rmig_ram_fini(&ram);
 	assert_int_equal(ram.nblocks, 0);
 	assert_null(ram.blocks);
@@ -152,7 +152,7 @@ static void test_alloc(void **state)
 	assert_int_equal(rmig_ram_alloc(&ram, "huge", 1ULL << 56, PS, &b), -ENOMEM);
 	assert_ptr_equal(b, keep);
 	assert_int_equal(quiet_errors, before + 1);
-	assert_non_null(strstr(rmig_error_last(), "64.0 PiB"));
+	assert_non_null(strstr(rmig_error_get_last(), "64.0 PiB"));
 	assert_int_equal(ram.nblocks, 1);
 
 	/* Validation happens before mapping. */
@@ -181,7 +181,7 @@ static void test_truncate(void **state)
 	/* The names are free again and indexes stay dense. */
 	assert_int_equal(rmig_ram_add(&ram, "drop", host, sizeof(host), PS, &b), 0);
 	assert_int_equal(b->index, 1);
-	assert_int_equal(rmig_ram_total_bytes(&ram), 2 * sizeof(host));
+	assert_int_equal(rmig_ram_get_total_bytes(&ram), 2 * sizeof(host));
 	rmig_ram_fini(&ram);
 }
 
@@ -234,7 +234,7 @@ static void test_mark_dirty_edges(void **state)
 
 	rmig_ram_mark_dirty(b, 60 * PS + 1, 11 * PS); /* pages 60..71, across word 0/1 */
 	assert_int_equal(rmig_ram_sync(&ram), 12);
-	assert_int_equal(rmig_ramblock_next_run(b, 3, 0, &run), 60);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 3, 0, &run), 60);
 	assert_int_equal(run, 12);
 
 	rmig_ramblock_clear_pages(b, 0, 1000);
@@ -332,7 +332,7 @@ static void test_next_run(void **state)
 
 		snprintf(name, sizeof(name), "s%zu", i);
 		b = add_block(&ram, name, sizes[i]);
-		assert_int_equal(rmig_ramblock_next_run(b, 0, 0, &n), b->npages);
+		assert_int_equal(rmig_ramblock_find_next_run(b, 0, 0, &n), b->npages);
 		assert_int_equal(n, 0);
 		for (unsigned density = 0; density <= 100; density += 25) {
 			fill_random(b, density);
@@ -341,7 +341,7 @@ static void test_next_run(void **state)
 				uint64_t start = rnd() % (b->npages + 2);
 				uint64_t max = rnd() % 4 == 0 ? 0 : 1 + rnd() % 200;
 				uint64_t rn = 7, en = 7;
-				uint64_t r = rmig_ramblock_next_run(b, start, max, &rn);
+				uint64_t r = rmig_ramblock_find_next_run(b, start, max, &rn);
 				uint64_t e = ref_next_run(b, start, max, &en);
 
 				assert_int_equal(r, e);
@@ -354,7 +354,7 @@ static void test_next_run(void **state)
 		{
 			uint64_t expect = count_block(b), seen = 0, p = 0, len;
 
-			while ((p = rmig_ramblock_next_run(b, p, 7, &len)) < b->npages) {
+			while ((p = rmig_ramblock_find_next_run(b, p, 7, &len)) < b->npages) {
 				assert_true(len >= 1 && len <= 7);
 				seen += len;
 				p += len;
@@ -377,30 +377,30 @@ static void test_next_run_fixed(void **state)
 	rmig_ram_mark_dirty(b, 60 * PS, 70 * PS); /* 60..129, to the very end */
 	rmig_ram_mark_dirty(b, 10 * PS, PS);
 	rmig_ram_sync(&ram);
-	assert_int_equal(rmig_ramblock_next_run(b, 0, 0, &n), 10);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 0, 0, &n), 10);
 	assert_int_equal(n, 1);
-	assert_int_equal(rmig_ramblock_next_run(b, 11, 0, &n), 60);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 11, 0, &n), 60);
 	assert_int_equal(n, 70);
-	assert_int_equal(rmig_ramblock_next_run(b, 11, 5, &n), 60);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 11, 5, &n), 60);
 	assert_int_equal(n, 5);
-	assert_int_equal(rmig_ramblock_next_run(b, 64, 1000, &n), 64);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 64, 1000, &n), 64);
 	assert_int_equal(n, 66);
-	assert_int_equal(rmig_ramblock_next_run(b, 129, 0, &n), 129);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 129, 0, &n), 129);
 	assert_int_equal(n, 1);
-	assert_int_equal(rmig_ramblock_next_run(b, 130, 0, &n), 130);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 130, 0, &n), 130);
 	assert_int_equal(n, 0);
-	assert_int_equal(rmig_ramblock_next_run(b, UINT64_MAX, UINT64_MAX, &n), 130);
+	assert_int_equal(rmig_ramblock_find_next_run(b, UINT64_MAX, UINT64_MAX, &n), 130);
 	assert_int_equal(n, 0);
-	assert_int_equal(rmig_ramblock_next_run(b, 100, UINT64_MAX, &n), 100);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 100, UINT64_MAX, &n), 100);
 	assert_int_equal(n, 30);
 
 	rmig_ramblock_clear_pages(b, 62, 4); /* across the word boundary */
-	assert_int_equal(rmig_ramblock_next_run(b, 11, 0, &n), 60);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 11, 0, &n), 60);
 	assert_int_equal(n, 2);
-	assert_int_equal(rmig_ramblock_next_run(b, 62, 0, &n), 66);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 62, 0, &n), 66);
 	assert_int_equal(n, 64);
 	rmig_ramblock_clear_pages(b, 128, UINT64_MAX);
-	assert_int_equal(rmig_ramblock_next_run(b, 66, 0, &n), 66);
+	assert_int_equal(rmig_ramblock_find_next_run(b, 66, 0, &n), 66);
 	assert_int_equal(n, 62);
 	rmig_ramblock_clear_pages(b, 130, 5); /* past the end: nothing */
 	rmig_ramblock_clear_pages(b, 0, 0);

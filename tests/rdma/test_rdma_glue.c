@@ -432,13 +432,13 @@ static void test_pin_all_refused_falls_back(void **state)
 	(void)state;
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.est_pdata_set = true;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_false(rc->pin_all);
 	assert_false(rc->pin_segments);
 	assert_true(rc->credits);
 	assert_int_equal(rdma_test_warnings, 1); /* "refused pin-all; falling back" */
-	rmig_rdma_ops()->close(c);
+	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
 
 	/* granted: pin-all stays on */
@@ -446,32 +446,32 @@ static void test_pin_all_refused_falls_back(void **state)
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.njournal = 0;
 	rdma_test_warnings = 0;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_true(rc->pin_all);
 	assert_false(rc->pin_segments);
 	assert_false(rc->credits);
 	assert_int_equal(rdma_test_warnings, 0);
-	rmig_rdma_ops()->close(c);
+	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
 
 	/* granted with PIN_SEGMENTS: blocks may come in several regions */
 	answer.flags = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS;
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.njournal = 0;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	rc = rmig_rdma_conn_of(c);
 	assert_true(rc->pin_all);
 	assert_true(rc->pin_segments);
 	assert_true((rc->ctrl.caps & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0);
-	rmig_rdma_ops()->close(c);
+	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
 
 	/* A destination answering an unknown version is refused (docs/rdma.txt section 2). */
 	answer.version = 2;
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.njournal = 0;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), -EPROTONOSUPPORT);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), -EPROTONOSUPPORT);
 	rmig_fake_assert_reverse_teardown();
 }
 
@@ -490,10 +490,10 @@ static uint32_t offered_with(const char *knob)
 	rmig_fake.est_pdata_set = true;
 	rmig_fake.njournal = 0;
 	rdma_test_warnings = 0;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	if (knob)
 		unsetenv(knob);
-	rmig_rdma_ops()->close(c);
+	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
 	assert_int_equal(rmig_fake.conn_pdata_len, RMIG_RDMA_CAPS_SIZE);
 	assert_int_equal(rmig_rdma_caps_decode(rmig_fake.conn_pdata, RMIG_RDMA_CAPS_SIZE, &offer),

@@ -412,7 +412,7 @@ static void peer_assert_clean(void)
 /* One round as the migration thread runs it (common/engine/save.c): clear a run, hand it over. */
 static int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_phase phase)
 {
-	const struct rmig_transport_ops *ops = rmig_rdma_ops();
+	const struct rmig_transport_ops *ops = rmig_rdma_get_ops();
 	struct rmig_ram_counters acc = {0};
 	uint32_t bi;
 	int ret;
@@ -424,7 +424,7 @@ static int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_ph
 		uint64_t page = 0, n;
 
 		while (ret == 0) {
-			page = rmig_ramblock_next_run(b, page, RMIG_RECORD_MAX_PAGES, &n);
+			page = rmig_ramblock_find_next_run(b, page, RMIG_RECORD_MAX_PAGES, &n);
 			if (!n)
 				break;
 			if (guest_write)
@@ -453,14 +453,14 @@ static struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 	memset(peer.mem, 0xee, peer.b->length); /* so a missed COMPRESS shows */
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.est_pdata_set = true;
-	assert_int_equal(rmig_rdma_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	peer.rc = rmig_rdma_conn_of(c);
 	peer.caps = peer.rc->ctrl.caps;
 	assert_false(peer.rc->pin_all);
 	assert_int_equal(peer.rc->reg_batch, (flags & RMIG_RDMA_CAP_REG_BATCH) != 0);
 	/* The destination's first READY grants its whole window. */
 	peer_ready(peer.rc->res.qp, peer.rc->ctrl.window);
-	assert_int_equal(rmig_rdma_ops()->ram_attach(c, ram), 0);
+	assert_int_equal(rmig_rdma_get_ops()->ram_attach(c, ram), 0);
 	assert_int_equal(round_run(c, ram, RMIG_RAM_PHASE_SETUP), 0);
 	peer_assert_clean();
 	return c;
@@ -469,7 +469,7 @@ static struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 static void peer_close(struct rmig_conn *c)
 {
 	peer.rc = NULL;
-	rmig_rdma_ops()->close(c);
+	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
 }
 
@@ -732,7 +732,7 @@ static void test_qemu_peer_single_chunk_requests(void **state)
 
 static void hostile_case(enum peer_lie lie, unsigned at, uint32_t elems)
 {
-	const struct rmig_transport_ops *ops = rmig_rdma_ops();
+	const struct rmig_transport_ops *ops = rmig_rdma_get_ops();
 	struct rmig_ram_counters acc = {0};
 	struct rmig_ram ram;
 	struct rmig_ramblock *b = ram_make(&ram, 16 * MiB);

@@ -50,7 +50,7 @@ static void put_hdr(uint8_t *b, uint32_t len, uint32_t type, uint32_t repeat)
 
 static void assert_error_mentions(const char *word)
 {
-	const char *e = rmig_error_last();
+	const char *e = rmig_error_get_last();
 
 	if (!strstr(e, word))
 		fail_msg("error \"%s\" does not mention \"%s\"", e, word);

@@ -31,7 +31,7 @@ void dest_thread_start(struct dest_thread *d, const char *uri)
 	d->in = rmig_incoming_new(&d->ram);
 	assert_non_null(d->in);
 	assert_int_equal(rmig_incoming_listen(d->in, uri), 0);
-	assert_true(rmig_incoming_uri(d->in, d->uri, sizeof(d->uri)) >= 0);
+	assert_true(rmig_incoming_get_uri(d->in, d->uri, sizeof(d->uri)) >= 0);
 	assert_int_equal(pthread_create(&d->thread, NULL, dest_thread_main, d), 0);
 }
 
@@ -83,7 +83,7 @@ static void sleep_ms(int ms)
 bool wait_for_state(struct rmig_migration *m, enum rmig_state state, int timeout_ms)
 {
 	for (int waited = 0; waited <= timeout_ms; waited += 5) {
-		enum rmig_state s = rmig_migration_state(m);
+		enum rmig_state s = rmig_migration_get_state(m);
 
 		if (s == state)
 			return true;
@@ -152,7 +152,7 @@ pid_t dest_child_start(char *uri, size_t len)
 		rmig_ram_init(&ram);
 		in = rmig_incoming_new(&ram);
 		if (!in || rmig_incoming_listen(in, "tcp:127.0.0.1:0") ||
-		    rmig_incoming_uri(in, buf, sizeof(buf)) < 0)
+		    rmig_incoming_get_uri(in, buf, sizeof(buf)) < 0)
 			_exit(2);
 		if (write(pipefd[1], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 			_exit(2);

@@ -39,7 +39,7 @@ static int rdma_test_teardown(void **state)
 
 #define assert_error_mentions(word)                                                                \
 	do {                                                                                       \
-		const char *e_ = rmig_error_last();                                                \
+		const char *e_ = rmig_error_get_last();                                                \
 		if (!strstr(e_, (word)))                                                           \
 			fail_msg("error \"%s\" does not mention \"%s\"", e_, (word));              \
 	} while (0)

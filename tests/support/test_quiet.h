@@ -2,7 +2,7 @@
 /*
  * Group setup/teardown for tests that provoke errors on purpose: the
  * library's messages are swallowed so the test output stays readable
- * (tests that check a message use rmig_error_last()).
+ * (tests that check a message use rmig_error_get_last()).
  */
 #ifndef RMIG_TEST_QUIET_H
 #define RMIG_TEST_QUIET_H
@@ -38,13 +38,13 @@ static inline int teardown_quiet(void **state)
 	do {                                                                                       \
 		long long r_ = (expr);                                                             \
 		if (r_ < 0)                                                                        \
-			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_last());                   \
+			fail_msg("%s = %lld: %s", #expr, r_, rmig_error_get_last());                   \
 	} while (0)
 
 #define assert_error_has(text)                                                                     \
 	do {                                                                                       \
-		if (!strstr(rmig_error_last(), text))                                              \
-			fail_msg("error '%s' lacks '%s'", rmig_error_last(), text);                \
+		if (!strstr(rmig_error_get_last(), text))                                              \
+			fail_msg("error '%s' lacks '%s'", rmig_error_get_last(), text);                \
 	} while (0)
 
 #endif /* RMIG_TEST_QUIET_H */

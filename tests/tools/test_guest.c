@@ -310,11 +310,11 @@ static void test_rate_pacing(void **state)
 	cfg.writers = 2;
 	cfg.dirty_rate = 4 << 20; /* 1024 pages/s */
 	assert_int_equal(rmig_guest_create(&cfg, &ram, &g), 0);
-	t0 = rmig_now_ns();
+	t0 = rmig_time_now_ns();
 	assert_int_equal(rmig_guest_start(g), 0);
 	sleep_ms(300);
 	rmig_guest_stop(g);
-	t1 = rmig_now_ns();
+	t1 = rmig_time_now_ns();
 	writes = rmig_guest_writes(g);
 	expect = (double)cfg.dirty_rate / PS * (double)(t1 - t0) / 1e9;
 	print_message("paced: %" PRIu64 " writes, %.0f expected\n", writes, expect);
