@@ -50,8 +50,10 @@ struct rmig_incoming *rmig_incoming_new(struct rmig_ram *ram)
 		return NULL;
 	}
 	in = calloc(1, sizeof(*in));
-	if (!in)
+	if (!in) {
+		rmig_error("incoming: out of memory");
 		return NULL;
+	}
 	in->ram = ram;
 	rmig_state_init(&in->sm);
 	rmig_stats_init(&in->stats);

@@ -25,8 +25,10 @@ struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmi
 		return NULL;
 	}
 	m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m) {
+		rmig_error("migration: out of memory");
 		return NULL;
+	}
 	m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->cancel_fd < 0) {
 		rmig_error("migration: eventfd: %s", strerror(errno));
@@ -195,11 +197,17 @@ int rmig_migration_cancel(struct rmig_migration *m)
 	 * from: the thread may move setup -> active under our feet.
 	 */
 	for (;;) {
+		int r;
+
 		s = rmig_state_get(&m->sm);
 		if (s != RMIG_STATE_SETUP && s != RMIG_STATE_ACTIVE)
 			return s == RMIG_STATE_CANCELLING ? 0 : -EBUSY;
-		if (rmig_state_transition(&m->sm, s, RMIG_STATE_CANCELLING) == 0)
+		r = rmig_state_transition(&m->sm, s, RMIG_STATE_CANCELLING);
+		if (r == 0)
 			break;
+		/* Anything but a lost race (-EDEADLK from inside a listener) will not pass by retrying. */
+		if (r != -EBUSY)
+			return r;
 	}
 	atomic_store(&m->cancel_requested, true);
 	if (write(m->cancel_fd, &one, sizeof(one)) < 0) {

@@ -7,6 +7,10 @@
 #ifndef RMIG_EMBEDDER_H
 #define RMIG_EMBEDDER_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct rmig_embedder {
 	void *opaque;
 	/* Stop every writer and return only once none will write again until cont(). */
@@ -16,5 +20,9 @@ struct rmig_embedder {
 	/* Slow writers down: 0 = full speed, 99 = run 1% of the time.  Optional. */
 	void (*throttle)(void *opaque, unsigned pct);
 };
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_EMBEDDER_H */

@@ -2,8 +2,9 @@
 /*
  * The destination side: listen, accept one source, load its stream into
  * RAM (allocating blocks to match, or checking the embedder's), verify, and
- * report.  The state machine is the same as the source's: setup from listen
- * until the stream header is in and the blocks exist, active while loading.
+ * report.  The state machine is the same as the source's: setup from
+ * rmig_incoming_run() until a source is accepted, active while its stream
+ * is loaded.
  */
 #ifndef RMIG_PUBLIC_INCOMING_H
 #define RMIG_PUBLIC_INCOMING_H
@@ -16,6 +17,10 @@
 #include <rmig/params.h>
 #include <rmig/ram.h>
 #include <rmig/state.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct rmig_incoming;
 
@@ -43,5 +48,9 @@ RMIG_API void rmig_incoming_cancel(struct rmig_incoming *in);
 /* The -errno that failed the load, 0 if none. */
 RMIG_API int rmig_incoming_get_error(struct rmig_incoming *in);
 RMIG_API void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_INCOMING_H */

@@ -13,6 +13,10 @@
 #include <rmig/defs.h>
 #include <rmig/state.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Times in ms; mbps is Mbit/s (10^6). */
 struct rmig_info {
 	enum rmig_state status;
@@ -43,5 +47,9 @@ struct rmig_info {
  * Returns the length it needed (like snprintf), or -EINVAL.
  */
 RMIG_API int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_INFO_H */

@@ -16,6 +16,10 @@
 
 #include <rmig/defs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum rmig_log_level {
 	RMIG_LOG_ERROR = 0,
 	RMIG_LOG_WARN = 1,
@@ -50,5 +54,9 @@ RMIG_API void rmig_error_clear(void);
 #define rmig_warn(...) rmig_log(RMIG_LOG_WARN, __VA_ARGS__)
 #define rmig_info(...) rmig_log(RMIG_LOG_INFO, __VA_ARGS__)
 #define rmig_debug(...) rmig_log(RMIG_LOG_DEBUG, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_LOG_H */

@@ -30,9 +30,17 @@
 #include <rmig/ram.h>
 #include <rmig/state.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct rmig_migration;
 
-/* @ram and @emb must outlive the migration.  Returns NULL on ENOMEM. */
+/*
+ * @ram and @emb must outlive the migration.  Returns NULL, with the reason
+ * in rmig_error_get_last(), when @ram, @emb or its stop/cont callbacks are
+ * missing or memory runs out.
+ */
 RMIG_API struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmig_embedder *emb);
 RMIG_API void rmig_migration_free(struct rmig_migration *m);
 
@@ -60,5 +68,9 @@ RMIG_API int rmig_migration_get_error(struct rmig_migration *m);
 
 /* Consistent snapshot, any thread, any moment. */
 RMIG_API void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_MIGRATION_H */

@@ -9,6 +9,10 @@
 
 #include <rmig/defs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum rmig_capability {
 	RMIG_CAP_RDMA_PIN_ALL = 0, /* "rdma-pin-all": register all RAM up front */
 	RMIG_CAP_ZERO_PAGES,	   /* "zero-pages": send zero pages as markers */
@@ -26,5 +30,9 @@ enum rmig_capability {
 RMIG_API const char *rmig_capability_get_name(enum rmig_capability cap);
 /* Returns the capability, or -ENOENT for an unknown name. */
 RMIG_API int rmig_capability_parse(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_PARAMS_H */

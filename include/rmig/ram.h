@@ -19,6 +19,10 @@
 
 #include <rmig/defs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RMIG_BLOCK_NAME_MAX 256	 /* including the NUL, as QEMU's idstr */
 #define RMIG_RAM_MAX_BLOCKS 1024
 #define RMIG_PAGE_SIZE_MIN 512u
@@ -73,5 +77,9 @@ RMIG_API uint32_t rmig_ramblock_get_index(const struct rmig_ramblock *b);
  */
 RMIG_API uint64_t rmig_ramblock_find_next_run(const struct rmig_ramblock *b, uint64_t start,
 					 uint64_t max_pages, uint64_t *npages);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_RAM_H */

@@ -20,6 +20,10 @@
 
 #include <rmig/defs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum rmig_state {
 	RMIG_STATE_NONE = 0,
 	RMIG_STATE_SETUP,
@@ -38,5 +42,9 @@ typedef void (*rmig_state_listener_fn)(void *opaque, enum rmig_state from, enum 
 /* QEMU's spelling: "none", "setup", "active", "cancelling", "completed", "failed", "cancelled". */
 RMIG_API const char *rmig_state_get_name(enum rmig_state s);
 RMIG_API bool rmig_state_is_terminal(enum rmig_state s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_PUBLIC_STATE_H */

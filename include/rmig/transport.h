@@ -39,6 +39,10 @@
 
 #include <rmig/defs.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RMIG_TRANSPORT_ABI_VERSION 1u
 #define RMIG_TRANSPORT_INIT_SYMBOL "rmig_transport_init"
 
@@ -184,5 +188,9 @@ RMIG_API int rmig_transport_register(const struct rmig_transport_ops *ops);
  * reason reported, naming the file.
  */
 RMIG_API int rmig_transport_load(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* RMIG_TRANSPORT_H */

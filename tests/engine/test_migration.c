@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The migration object through the public API alone: what an embedder can
+ * get wrong, and that rmig says so instead of hanging or crashing.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <rmig/rmig.h>
+
+#include "tests/support/test_quiet.h"
+
+static void noop(void *opaque)
+{
+	(void)opaque;
+}
+
+struct cancel_probe {
+	struct rmig_migration *m;
+	int ret;
+	int calls;
+};
+
+/* Breaks the listener rule on purpose: drives the migration from inside a notification. */
+static void cancel_on_setup(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t when)
+{
+	struct cancel_probe *p = opaque;
+
+	(void)from;
+	(void)when;
+	if (to != RMIG_STATE_SETUP)
+		return;
+	p->calls++;
+	p->ret = rmig_migration_cancel(p->m);
+}
+
+static void test_cancel_inside_listener(void **state)
+{
+	static uint8_t mem[64 * 1024];
+	const struct rmig_embedder emb = {.stop = noop, .cont = noop};
+	struct cancel_probe probe = {.ret = 1};
+	struct rmig_ram *ram = rmig_ram_new();
+	enum rmig_state end;
+
+	(void)state;
+	assert_non_null(ram);
+	assert_int_equal(rmig_ram_add(ram, "pc.ram", mem, sizeof(mem), 4096, NULL), 0);
+	probe.m = rmig_migration_new(ram, &emb);
+	assert_non_null(probe.m);
+	assert_int_equal(rmig_migration_add_listener(probe.m, cancel_on_setup, &probe), 0);
+	/* Port 1 on loopback refuses: the migration fails on its own after the listener ran. */
+	assert_int_equal(rmig_migration_start(probe.m, "tcp:127.0.0.1:1"), 0);
+	end = rmig_migration_wait(probe.m);
+	assert_int_equal(probe.calls, 1);
+	assert_int_equal(probe.ret, -EDEADLK);
+	assert_int_equal(end, RMIG_STATE_FAILED);
+	assert_int_equal(rmig_migration_get_error(probe.m), -ECONNREFUSED);
+	rmig_migration_free(probe.m);
+	rmig_ram_free(ram);
+}
+
+static void test_new_needs_callbacks(void **state)
+{
+	const struct rmig_embedder no_cont = {.stop = noop};
+	struct rmig_ram *ram = rmig_ram_new();
+
+	(void)state;
+	assert_non_null(ram);
+	rmig_error_clear();
+	assert_null(rmig_migration_new(ram, &no_cont));
+	assert_non_null(strstr(rmig_error_get_last(), "stop/cont"));
+	assert_null(rmig_migration_new(NULL, &no_cont));
+	rmig_ram_free(ram);
+}
+
+static void test_unknown_scheme(void **state)
+{
+	static uint8_t mem[4096];
+	const struct rmig_embedder emb = {.stop = noop, .cont = noop};
+	struct rmig_ram *ram = rmig_ram_new();
+	struct rmig_migration *m;
+	struct rmig_info info;
+
+	(void)state;
+	assert_int_equal(rmig_ram_add(ram, "pc.ram", mem, sizeof(mem), 4096, NULL), 0);
+	m = rmig_migration_new(ram, &emb);
+	assert_non_null(m);
+	/* The engine registers the built-in transports itself; the embedder never asked. */
+	assert_int_equal(rmig_migration_start(m, "nosuch:x"), 0);
+	assert_int_equal(rmig_migration_wait(m), RMIG_STATE_FAILED);
+	rmig_migration_query(m, &info);
+	assert_non_null(strstr(info.error_desc, "unknown transport 'nosuch'"));
+	assert_non_null(strstr(info.error_desc, "tcp"));
+	rmig_migration_free(m);
+	rmig_ram_free(ram);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet, teardown_quiet)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_cancel_inside_listener),
+	    T(test_new_needs_callbacks),
+	    T(test_unknown_scheme),
+	};
+
+	/* Built-ins only: no module directory is searched. */
+	setenv("RMIG_PLUGIN_DIR", "", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
