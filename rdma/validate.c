@@ -11,23 +11,44 @@
 #include <rmig/log.h>
 #include "rdma/validate.h"
 
+/*
+ * What validation reads of a RAM block, through the accessors of
+ * <rmig/ram.h> (the layout behind the handle is librmig's own).  Once per
+ * message element at most: not a hot path.
+ */
+struct vblock {
+	const char *name;
+	uint64_t length;
+};
+
+static struct vblock vblock_of(const struct rmig_ramblock *b)
+{
+	return (struct vblock){ .name = rmig_ramblock_get_name(b),
+				.length = rmig_ramblock_get_length(b) };
+}
+
+/* Name of block @idx, which the caller knows exists. */
+static const char *block_name(const struct rmig_ram *ram, uint32_t idx)
+{
+	return rmig_ramblock_get_name(rmig_ram_get_block(ram, idx));
+}
+
 int rmig_rdma_layout_bases(const struct rmig_ram *ram, uint64_t *bases, uint32_t nbases)
 {
+	uint32_t nblocks = rmig_ram_get_nblocks(ram), i;
 	uint64_t sum = 0;
-	uint32_t i;
 
-	if (nbases < ram->nblocks) {
-		rmig_error("rdma: room for %u block bases, RAM has %u blocks", nbases,
-			   ram->nblocks);
+	if (nbases < nblocks) {
+		rmig_error("rdma: room for %u block bases, RAM has %u blocks", nbases, nblocks);
 		return -EINVAL;
 	}
-	for (i = 0; i < ram->nblocks; i++) {
-		uint64_t len = ram->blocks[i]->length;
+	for (i = 0; i < nblocks; i++) {
+		uint64_t len = rmig_ramblock_get_length(rmig_ram_get_block(ram, i));
 
 		bases[i] = sum;
 		if (len > UINT64_MAX - sum) {
 			rmig_error("rdma: RAM blocks up to '%s' exceed a 64-bit address space",
-				   ram->blocks[i]->name);
+				   block_name(ram, i));
 			return -EINVAL;
 		}
 		sum += len;
@@ -52,22 +73,26 @@ int rmig_rdma_validate_type(const struct rmig_rdma_hdr *h, uint32_t expected)
 	return 0;
 }
 
-static const struct rmig_ramblock *need_block(const struct rmig_ram *ram, uint32_t idx,
-					      const char *what)
+/* Block @idx into *@b; false (reported) when there is none. */
+static bool need_block(const struct rmig_ram *ram, uint32_t idx, const char *what,
+		       struct vblock *b)
 {
-	const struct rmig_ramblock *b = rmig_ram_get_block(ram, idx);
+	const struct rmig_ramblock *rb = rmig_ram_get_block(ram, idx);
 
-	if (!b)
+	if (!rb) {
 		rmig_error("rdma: %s names block %u, but there are only %u blocks", what, idx,
-			   ram->nblocks);
-	return b;
+			   rmig_ram_get_nblocks(ram));
+		return false;
+	}
+	*b = vblock_of(rb);
+	return true;
 }
 
 /*
  * RAM-space address @addr -> offset in block @b based at @base; fails when
  * @addr is below the base or at/after the block's end.
  */
-static bool space_to_block(const struct rmig_ramblock *b, uint64_t base, uint64_t addr,
+static bool space_to_block(const struct vblock *b, uint64_t base, uint64_t addr,
 			   uint64_t *off)
 {
 	if (addr < base || addr - base >= b->length)
@@ -79,26 +104,26 @@ static bool space_to_block(const struct rmig_ramblock *b, uint64_t base, uint64_
 int rmig_rdma_validate_compress(const struct rmig_ram *ram, const uint64_t *bases,
 				const struct rmig_rdma_compress *c, uint64_t *block_off)
 {
-	const struct rmig_ramblock *b = need_block(ram, c->block_idx, "COMPRESS");
+	struct vblock b;
 	uint64_t off;
 
-	if (!b)
+	if (!need_block(ram, c->block_idx, "COMPRESS", &b))
 		return -EPROTO;
 	if (c->value != 0) {
 		rmig_error("rdma: COMPRESS for block '%s' asks to fill with byte value %" PRIu32
 			   "; only zero fill is part of the protocol",
-			   b->name, c->value);
+			   b.name, c->value);
 		return -EPROTO;
 	}
 	if (c->length == 0) {
-		rmig_error("rdma: COMPRESS for block '%s' has length 0", b->name);
+		rmig_error("rdma: COMPRESS for block '%s' has length 0", b.name);
 		return -EPROTO;
 	}
-	if (!space_to_block(b, bases[c->block_idx], c->offset, &off) ||
-	    !rmig_rdma_range_in_block(b->length, off, c->length)) {
+	if (!space_to_block(&b, bases[c->block_idx], c->offset, &off) ||
+	    !rmig_rdma_range_in_block(b.length, off, c->length)) {
 		rmig_error("rdma: COMPRESS range [0x%" PRIx64 ", +0x%" PRIx64 ") is outside block "
 			   "'%s' [0x%" PRIx64 ", +0x%" PRIx64 ")",
-			   c->offset, c->length, b->name, bases[c->block_idx], b->length);
+			   c->offset, c->length, b.name, bases[c->block_idx], b.length);
 		return -EPROTO;
 	}
 	*block_off = off;
@@ -109,24 +134,24 @@ int rmig_rdma_validate_register(const struct rmig_ram *ram, const uint64_t *base
 				const struct rmig_rdma_register *r, uint64_t *first_chunk,
 				uint64_t *nchunks)
 {
-	const struct rmig_ramblock *b = need_block(ram, r->block_idx, "REGISTER REQUEST");
+	struct vblock b;
 	uint64_t off, chunk, count;
 
-	if (!b)
+	if (!need_block(ram, r->block_idx, "REGISTER REQUEST", &b))
 		return -EPROTO;
-	if (!space_to_block(b, bases[r->block_idx], r->key, &off)) {
+	if (!space_to_block(&b, bases[r->block_idx], r->key, &off)) {
 		rmig_error("rdma: REGISTER REQUEST address 0x%" PRIx64 " is outside block '%s' "
 			   "[0x%" PRIx64 ", +0x%" PRIx64 ")",
-			   r->key, b->name, bases[r->block_idx], b->length);
+			   r->key, b.name, bases[r->block_idx], b.length);
 		return -EPROTO;
 	}
 	chunk = rmig_rdma_chunk_index(off);
-	count = rmig_rdma_chunk_count(b->length);
+	count = rmig_rdma_chunk_count(b.length);
 	/* chunk < count here, so count - 1 - chunk is the room left after it. */
 	if (r->chunks > count - 1 - chunk) {
 		rmig_error("rdma: REGISTER REQUEST for block '%s' chunk %" PRIu64 " plus %" PRIu64
 			   " more runs past its last chunk %" PRIu64,
-			   b->name, chunk, r->chunks, count - 1);
+			   b.name, chunk, r->chunks, count - 1);
 		return -EPROTO;
 	}
 	*first_chunk = chunk;
@@ -136,40 +161,40 @@ int rmig_rdma_validate_register(const struct rmig_ram *ram, const uint64_t *base
 
 int rmig_rdma_validate_unregister(const struct rmig_ram *ram, const struct rmig_rdma_register *r)
 {
-	const struct rmig_ramblock *b = need_block(ram, r->block_idx, "UNREGISTER REQUEST");
+	struct vblock b;
 	uint64_t count;
 
-	if (!b)
+	if (!need_block(ram, r->block_idx, "UNREGISTER REQUEST", &b))
 		return -EPROTO;
-	count = rmig_rdma_chunk_count(b->length);
+	count = rmig_rdma_chunk_count(b.length);
 	if (r->key >= count) {
 		rmig_error("rdma: UNREGISTER REQUEST for chunk %" PRIu64 " of block '%s', which "
 			   "has %" PRIu64 " chunks",
-			   r->key, b->name, count);
+			   r->key, b.name, count);
 		return -EPROTO;
 	}
 	return 0;
 }
 
-static int check_dest_block(const struct rmig_ramblock *lb, uint32_t i,
+static int check_dest_block(struct vblock lb, uint32_t i,
 			    const struct rmig_rdma_block *b, bool pin_all)
 {
-	if (b->length != lb->length) {
+	if (b->length != lb.length) {
 		rmig_error("rdma: block %u '%s' is %" PRIu64 " bytes here but %" PRIu64
 			   " bytes on the destination",
-			   i, lb->name, lb->length, b->length);
+			   i, lb.name, lb.length, b->length);
 		return -EPROTO;
 	}
 	if (b->length > UINT64_MAX - b->offset || b->length > UINT64_MAX - b->remote_host_addr) {
 		rmig_error("rdma: destination describes block %u '%s' at an address that wraps "
 			   "around (base 0x%" PRIx64 ", host 0x%" PRIx64 ")",
-			   i, lb->name, b->offset, b->remote_host_addr);
+			   i, lb.name, b->offset, b->remote_host_addr);
 		return -EPROTO;
 	}
 	if (pin_all && b->rkey == 0) {
 		rmig_error("rdma: destination agreed to pin all memory but sent no key for block "
 			   "%u '%s'",
-			   i, lb->name);
+			   i, lb.name);
 		return -EPROTO;
 	}
 	return 0;
@@ -177,10 +202,10 @@ static int check_dest_block(const struct rmig_ramblock *lb, uint32_t i,
 
 static int check_dest_count(const struct rmig_ram *ram, uint32_t count)
 {
-	if (count != ram->nblocks) {
+	if (count != rmig_ram_get_nblocks(ram)) {
 		rmig_error("rdma: destination has %u RAM blocks, this side has %u; the two sides "
 			   "must be configured with the same memory layout",
-			   count, ram->nblocks);
+			   count, rmig_ram_get_nblocks(ram));
 		return -EPROTO;
 	}
 	return 0;
@@ -193,7 +218,7 @@ int rmig_rdma_validate_blocks_result(const struct rmig_ram *ram, const struct rm
 	int ret = check_dest_count(ram, count);
 
 	for (i = 0; !ret && i < count; i++)
-		ret = check_dest_block(ram->blocks[i], i, &b[i], pin_all);
+		ret = check_dest_block(vblock_of(rmig_ram_get_block(ram, i)), i, &b[i], pin_all);
 	return ret;
 }
 
@@ -216,7 +241,7 @@ int rmig_rdma_blocks_result_validate(const struct rmig_ram *ram, const struct rm
 	/* Check everything before writing anything, so @out is set only on success. */
 	for (i = 0; i < count; i++) {
 		rmig_rdma_block_decode(payload + (size_t)i * RMIG_RDMA_BLOCK_SIZE, &tmp);
-		ret = check_dest_block(ram->blocks[i], i, &tmp, pin_all);
+		ret = check_dest_block(vblock_of(rmig_ram_get_block(ram, i)), i, &tmp, pin_all);
 		if (ret)
 			return ret;
 	}
@@ -249,7 +274,7 @@ struct seg_walk {
 /* Moving on from w->block to @next is allowed only once w->block is covered. */
 static int seg_next_block(const struct rmig_ram *ram, struct seg_walk *w, uint32_t i, uint32_t next)
 {
-	const struct rmig_ramblock *b = ram->blocks[w->block];
+	struct vblock b = vblock_of(rmig_ram_get_block(ram, w->block));
 
 	if (next < w->block) {
 		rmig_error("rdma: SEGMENTS RESULT element %" PRIu32 " is for block %" PRIu32
@@ -257,17 +282,17 @@ static int seg_next_block(const struct rmig_ram *ram, struct seg_walk *w, uint32
 			   i, next, w->block);
 		return -EPROTO;
 	}
-	if (w->end != b->length) {
+	if (w->end != b.length) {
 		rmig_error("rdma: SEGMENTS RESULT covers block %" PRIu32
 			   " '%s' only up to 0x%" PRIx64 " of 0x%" PRIx64
 			   " bytes before it moves on to block %" PRIu32,
-			   w->block, b->name, w->end, b->length, next);
+			   w->block, b.name, w->end, b.length, next);
 		return -EPROTO;
 	}
 	if (next != w->block + 1) {
 		rmig_error("rdma: SEGMENTS RESULT jumps from block %" PRIu32 " to block %" PRIu32
 			   ": block %" PRIu32 " '%s' has no segments",
-			   w->block, next, w->block + 1, ram->blocks[w->block + 1]->name);
+			   w->block, next, w->block + 1, block_name(ram, w->block + 1));
 		return -EPROTO;
 	}
 	w->block = next;
@@ -279,10 +304,10 @@ static int seg_next_block(const struct rmig_ram *ram, struct seg_walk *w, uint32
 static int seg_walk_one(const struct rmig_ram *ram, const struct rmig_rdma_block *blocks,
 			struct seg_walk *w, uint32_t i, const struct rmig_rdma_segment *s)
 {
-	const struct rmig_ramblock *b = need_block(ram, s->block_idx, "SEGMENTS RESULT");
+	struct vblock b;
 	int ret;
 
-	if (!b)
+	if (!need_block(ram, s->block_idx, "SEGMENTS RESULT", &b))
 		return -EPROTO;
 	if (s->block_idx != w->block) {
 		ret = seg_next_block(ram, w, i, s->block_idx);
@@ -292,36 +317,36 @@ static int seg_walk_one(const struct rmig_ram *ram, const struct rmig_rdma_block
 	if (s->start & (RMIG_RDMA_CHUNK_SIZE - 1)) {
 		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' does not start on a chunk "
 			   "boundary",
-			   s->start, b->name);
+			   s->start, b.name);
 		return -EPROTO;
 	}
 	if (s->start != w->end && w->nseg == 0) {
 		rmig_error("rdma: the first segment of block '%s' starts at 0x%" PRIx64 ", not 0",
-			   b->name, s->start);
+			   b.name, s->start);
 		return -EPROTO;
 	}
 	if (s->start != w->end) {
 		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' %s the previous one, "
 			   "which ends at 0x%" PRIx64,
-			   s->start, b->name, s->start > w->end ? "leaves a gap after" : "overlaps",
+			   s->start, b.name, s->start > w->end ? "leaves a gap after" : "overlaps",
 			   w->end);
 		return -EPROTO;
 	}
 	/* start == end <= length here, so length - start cannot wrap. */
-	if (s->length == 0 || s->length > b->length - s->start) {
+	if (s->length == 0 || s->length > b.length - s->start) {
 		rmig_error("rdma: segment [0x%" PRIx64 ", +0x%" PRIx64 ") of block '%s' is empty "
 			   "or runs past its end at 0x%" PRIx64,
-			   s->start, s->length, b->name, b->length);
+			   s->start, s->length, b.name, b.length);
 		return -EPROTO;
 	}
 	if (++w->nseg > RMIG_RDMA_MAX_SEGMENTS) {
-		rmig_error("rdma: block '%s' comes in more than %d segments", b->name,
+		rmig_error("rdma: block '%s' comes in more than %d segments", b.name,
 			   RMIG_RDMA_MAX_SEGMENTS);
 		return -EPROTO;
 	}
 	if (s->rkey == 0 || (w->nseg == 1 && s->rkey != blocks[w->block].rkey)) {
 		rmig_error("rdma: segment at 0x%" PRIx64 " of block '%s' has key 0x%" PRIx32 "%s",
-			   s->start, b->name, s->rkey,
+			   s->start, b.name, s->rkey,
 			   s->rkey == 0 ? "" : ", not the block's key from RAM BLOCKS RESULT");
 		return -EPROTO;
 	}
@@ -331,18 +356,18 @@ static int seg_walk_one(const struct rmig_ram *ram, const struct rmig_rdma_block
 
 static int seg_walk_end(const struct rmig_ram *ram, const struct seg_walk *w)
 {
-	const struct rmig_ramblock *b = ram->blocks[w->block];
+	struct vblock b = vblock_of(rmig_ram_get_block(ram, w->block));
 
-	if (w->end != b->length) {
+	if (w->end != b.length) {
 		rmig_error("rdma: SEGMENTS RESULT covers block %" PRIu32
 			   " '%s' only up to 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
-			   w->block, b->name, w->end, b->length);
+			   w->block, b.name, w->end, b.length);
 		return -EPROTO;
 	}
-	if (w->block + 1 != ram->nblocks) {
+	if (w->block + 1 != rmig_ram_get_nblocks(ram)) {
 		rmig_error("rdma: SEGMENTS RESULT ends after block %" PRIu32 "; block %" PRIu32
 			   " '%s' has no segments",
-			   w->block, w->block + 1, ram->blocks[w->block + 1]->name);
+			   w->block, w->block + 1, block_name(ram, w->block + 1));
 		return -EPROTO;
 	}
 	return 0;
@@ -355,7 +380,7 @@ int rmig_rdma_validate_segments(const struct rmig_ram *ram, const struct rmig_rd
 	uint32_t i;
 	int ret;
 
-	if (ram->nblocks == 0) {
+	if (rmig_ram_get_nblocks(ram) == 0) {
 		rmig_error("rdma: SEGMENTS RESULT for a RAM without blocks");
 		return -EPROTO;
 	}
@@ -387,7 +412,7 @@ int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
 			   h->len, count, RMIG_RDMA_SEGMENT_SIZE);
 		return -EPROTO;
 	}
-	if (ram->nblocks == 0) {
+	if (rmig_ram_get_nblocks(ram) == 0) {
 		rmig_error("rdma: SEGMENTS RESULT for a RAM without blocks");
 		return -EPROTO;
 	}

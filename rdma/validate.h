@@ -15,9 +15,10 @@
 #ifndef RMIG_RDMA_VALIDATE_H
 #define RMIG_RDMA_VALIDATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-#include "common/ram/ram.h"
+#include <rmig/ram.h>
 #include "rdma/wire.h"
 
 /*

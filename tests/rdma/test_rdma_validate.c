@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "tests/support/rdma_test_log.h"
+#include "common/ram/ram.h"
 #include "rdma/validate.h"
 
 #define MiB (1024ull * 1024)
