@@ -13,9 +13,10 @@
 #include "rdma/cm.h"
 #include "rdma/ctrl.h"
 #include "rdma/keycache.h"
-#include "common/ram/ram.h"
+#include "rdma/ramview.h"
 #include "rdma/reg.h"
 #include "rdma/res.h"
+#include <rmig/ram.h>
 #include <rmig/transport.h>
 #include "rdma/write.h"
 
@@ -53,7 +54,8 @@ struct rmig_rdma_conn {
 	/* COMPRESS went out since the peer last proved it caught up (source.c). */
 	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */
-	struct rmig_ram *ram;
+	struct rmig_ram *ram;	       /* opaque: only through <rmig/ram.h> */
+	struct rmig_rdma_ramview view; /* what the hooks need of each block, read at attach */
 	/* destination stream read: the QEMU_FILE message being consumed */
 	struct rmig_rdma_msg rd;
 	bool rd_have;
@@ -63,6 +65,7 @@ struct rmig_rdma_conn {
 	struct rmig_rdma_writer w;
 	struct rmig_ram_counters *acc;
 	uint64_t *next_prefetch;	/* per block: first chunk not yet considered */
+	const struct rmig_rdma_ramblk *save_blk; /* the block of the last ram_save_page */
 	struct rmig_rdma_req reqs[RMIG_RDMA_REQ_INFLIGHT];
 	uint32_t req_head, req_count;
 	/*
@@ -93,7 +96,7 @@ static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)
 /* source.c: the RAM hooks of the source, one round at a time */
 int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);
-int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,
+int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *rb, uint64_t page,
 			  uint64_t npages, struct rmig_ram_counters *acc);
 int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
 			   struct rmig_ram_counters *acc);
@@ -124,13 +127,15 @@ void rmig_rdma_prefetch_restart(struct rmig_rdma_conn *rc);
 /* Handle every REGISTER_RESULT queued; with @block, wait for at least one. */
 int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block);
 /* The writer is at @chunk of @b: ask for it if nobody has, and wait for its key. */
-int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk);
+int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			    uint64_t chunk);
 /*
  * The writer is done with @chunk of @b: collect what has come back and,
  * when it nears the last chunk asked for, ask for the next ones.  Never
  * blocks: it skips asking when no credit or request slot is free.
  */
-int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk);
+int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			     uint64_t chunk);
 
 /* dest.c */
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);

@@ -23,15 +23,21 @@ int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 		rmig_error("rdma: RAM attached twice to one connection");
 		return -EBUSY;
 	}
-	rc->bases = calloc(ram->nblocks ? ram->nblocks : 1, sizeof(*rc->bases));
+	/* Dropped by rmig_rdma_dest_fini(), as the bases. */
+	rmig_rdma_ramview_fini(&rc->view);
+	ret = rmig_rdma_ramview_init(&rc->view, ram);
+	if (ret < 0)
+		return ret;
+	free(rc->bases);
+	rc->bases = calloc(rc->view.nblocks ? rc->view.nblocks : 1, sizeof(*rc->bases));
 	if (!rc->bases) {
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	ret = rmig_rdma_layout_bases(ram, rc->bases, ram->nblocks);
+	ret = rmig_rdma_layout_bases(ram, rc->bases, rc->view.nblocks);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_dreg_init(&rc->dreg, ram, rc->res.pd);
+	ret = rmig_rdma_dreg_init(&rc->dreg, &rc->view, rc->res.pd);
 	if (ret < 0)
 		return ret;
 	rc->ram = ram;
@@ -47,11 +53,12 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc)
 	}
 	free(rc->bases);
 	rc->bases = NULL;
+	rmig_rdma_ramview_fini(&rc->view);
 }
 
 static int serve_blocks(struct rmig_rdma_conn *rc)
 {
-	uint32_t n = rc->ram->nblocks, i;
+	uint32_t n = rc->view.nblocks, i;
 	uint8_t *out;
 	int ret;
 
@@ -72,7 +79,7 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 					   "max_mr_size; pin-all cannot describe it with one key, "
 					   "use dynamic registration (rmig's PIN_SEGMENTS "
 					   "extension can, but was not negotiated)",
-					   rc->ram->blocks[i]->name);
+					   rc->view.blocks[i].name);
 				return rmig_rdma_ctrl_give_up(&rc->ctrl, -E2BIG);
 			}
 		}
@@ -83,7 +90,7 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -ENOMEM);
 	}
 	for (i = 0; i < n; i++) {
-		struct rmig_ramblock *b = rc->ram->blocks[i];
+		const struct rmig_rdma_ramblk *b = &rc->view.blocks[i];
 		struct rmig_rdma_block e = {
 			.remote_host_addr = (uintptr_t)b->host,
 			.offset = rc->bases[i],
@@ -110,12 +117,12 @@ static int serve_segments(struct rmig_rdma_conn *rc)
 	uint8_t *out;
 	int ret;
 
-	for (i = 0; rc->pin_all && i < rc->ram->nblocks; i++) {
+	for (i = 0; rc->pin_all && i < rc->view.nblocks; i++) {
 		if (rc->dreg.blocks[i].nseg == 0)
 			break;
 		n += rc->dreg.blocks[i].nseg;
 	}
-	if (n == 0 || i < rc->ram->nblocks) {
+	if (n == 0 || i < rc->view.nblocks) {
 		rmig_error("rdma: SEGMENTS REQUEST before the pinned RAM blocks were described "
 			   "(RAM BLOCKS REQUEST under pin-all comes first)");
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
@@ -131,7 +138,7 @@ static int serve_segments(struct rmig_rdma_conn *rc)
 		rmig_error("rdma: out of memory");
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -ENOMEM);
 	}
-	for (i = 0; i < rc->ram->nblocks; i++) {
+	for (i = 0; i < rc->view.nblocks; i++) {
 		for (s = 0; s < rc->dreg.blocks[i].nseg; s++) {
 			struct rmig_rdma_segment e;
 
@@ -178,7 +185,7 @@ static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 			rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 			break;
 		}
-		res.host_addr = (uintptr_t)rc->ram->blocks[r.block_idx]->host;
+		res.host_addr = (uintptr_t)rc->view.blocks[r.block_idx].host;
 		rmig_rdma_register_result_encode(&res, out + (size_t)i * RMIG_RDMA_REGISTER_RESULT_SIZE);
 	}
 	if (ret == 0)
@@ -199,7 +206,7 @@ static int serve_compress(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 		rmig_rdma_compress_decode(m->payload + (size_t)i * RMIG_RDMA_COMPRESS_SIZE, &c);
 		if (rmig_rdma_validate_compress(rc->ram, rc->bases, &c, &off) < 0)
 			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
-		memset(rc->ram->blocks[c.block_idx]->host + off, (int)c.value, c.length);
+		memset(rc->view.blocks[c.block_idx].host + off, (int)c.value, c.length);
 	}
 	return 0;
 }

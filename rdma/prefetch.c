@@ -102,7 +102,8 @@ static bool run_overlaps(const struct rmig_rdma_pending *r, uint32_t block, uint
 	       start < r->offset + r->len;
 }
 
-static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk)
+static bool chunk_wanted(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			 uint64_t chunk)
 {
 	uint64_t start = rmig_rdma_chunk_start(chunk);
 	uint64_t len = rmig_rdma_chunk_len(b->length, chunk);
@@ -121,7 +122,7 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uin
 	if (run_overlaps(&rc->w.rest, b->index, start, len) ||
 	    run_overlaps(&rc->w.pending, b->index, start, len))
 		return !rmig_buffer_is_zero(b->host + start, len);
-	p = rmig_ramblock_find_next_run(b, first, last - first, &n);
+	p = rmig_ramblock_find_next_run(b->rb, first, last - first, &n);
 	if (p >= last || n == 0)
 		return false;
 	return !rmig_buffer_is_zero(b->host + start, len);
@@ -155,8 +156,8 @@ static bool req_add(struct rmig_rdma_req *q, uint32_t block, uint64_t chunk, boo
  * chunks ahead.  Without @need this is a prefetch and never blocks: it is
  * skipped when no credit or request slot is free.
  */
-static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t need,
-			  uint64_t from)
+static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			  uint64_t need, uint64_t from)
 {
 	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
 	uint64_t nchunks = rmig_rdma_chunk_count(b->length);
@@ -225,11 +226,12 @@ static int request_chunks(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, ui
 
 void rmig_rdma_prefetch_restart(struct rmig_rdma_conn *rc)
 {
-	memset(rc->next_prefetch, 0, rc->ram->nblocks * sizeof(*rc->next_prefetch));
+	memset(rc->next_prefetch, 0, rc->view.nblocks * sizeof(*rc->next_prefetch));
 	rc->req_budget = 1;
 }
 
-int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk)
+int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			    uint64_t chunk)
 {
 	uint64_t t0;
 	int ret;
@@ -252,7 +254,8 @@ int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, 
 	return 0;
 }
 
-int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk)
+int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
+			     uint64_t chunk)
 {
 	int ret = rmig_rdma_prefetch_poll(rc, false);
 

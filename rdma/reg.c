@@ -53,21 +53,22 @@ uint64_t rmig_rdma_segment_len(uint64_t max_mr_size)
 	return s ? s : RMIG_RDMA_CHUNK_SIZE;
 }
 
-int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, struct rmig_ram *ram, struct ibv_pd *pd)
+int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, const struct rmig_rdma_ramview *view,
+			struct ibv_pd *pd)
 {
 	uint32_t i;
 
 	memset(d, 0, sizeof(*d));
-	d->ram = ram;
+	d->view = view;
 	d->pd = pd;
-	d->blocks = calloc(ram->nblocks ? ram->nblocks : 1, sizeof(*d->blocks));
+	d->blocks = calloc(view->nblocks ? view->nblocks : 1, sizeof(*d->blocks));
 	if (!d->blocks)
 		goto nomem;
-	d->nblocks = ram->nblocks;
-	for (i = 0; i < ram->nblocks; i++) {
+	d->nblocks = view->nblocks;
+	for (i = 0; i < view->nblocks; i++) {
 		struct rmig_rdma_dest_block *db = &d->blocks[i];
 
-		db->nchunks = rmig_rdma_chunk_count(ram->blocks[i]->length);
+		db->nchunks = rmig_rdma_chunk_count(view->blocks[i].length);
 		db->chunk_mr = calloc(db->nchunks ? db->nchunks : 1, sizeof(*db->chunk_mr));
 		if (!db->chunk_mr)
 			goto nomem;
@@ -104,7 +105,7 @@ void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d)
 int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
 			  uint64_t n, uint32_t *rkey)
 {
-	struct rmig_ramblock *b = rmig_ram_get_block(d->ram, block);
+	const struct rmig_rdma_ramblk *b = rmig_rdma_ramview_block(d->view, block);
 	struct rmig_rdma_dest_block *db;
 	uint64_t start, end;
 	char what[RMIG_BLOCK_NAME_MAX + 64];
@@ -171,7 +172,7 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
 	int ret;
 
 	for (i = 0; i < d->nblocks; i++) {
-		struct rmig_ramblock *b = d->ram->blocks[i];
+		const struct rmig_rdma_ramblk *b = &d->view->blocks[i];
 		struct rmig_rdma_dest_block *db = &d->blocks[i];
 		uint64_t off;
 
@@ -236,7 +237,7 @@ int rmig_rdma_dreg_segment(const struct rmig_rdma_dest_reg *d, uint32_t block, u
 	if (block >= d->nblocks || seg >= d->blocks[block].nseg)
 		return -ENOENT;
 	db = &d->blocks[block];
-	length = d->ram->blocks[block]->length;
+	length = d->view->blocks[block].length;
 	start = (uint64_t)seg * db->seg_len;
 	out->block_idx = block;
 	out->rkey = db->seg_mr[seg]->rkey;

@@ -20,7 +20,7 @@
 
 #include <infiniband/verbs.h>
 
-#include "common/ram/ram.h"
+#include "rdma/ramview.h"
 #include "rdma/wire.h"
 
 /*
@@ -39,7 +39,7 @@ struct rmig_rdma_dest_block {
 };
 
 struct rmig_rdma_dest_reg {
-	struct rmig_ram *ram;
+	const struct rmig_rdma_ramview *view; /* the connection's; outlives the table */
 	struct ibv_pd *pd;
 	uint32_t nblocks;
 	struct rmig_rdma_dest_block *blocks;
@@ -48,7 +48,8 @@ struct rmig_rdma_dest_reg {
 	uint64_t reg_ns; /* time spent in ibv_reg_mr */
 };
 
-int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, struct rmig_ram *ram, struct ibv_pd *pd);
+int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, const struct rmig_rdma_ramview *view,
+			struct ibv_pd *pd);
 /* Deregister everything and free the table. */
 void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d);
 

@@ -35,6 +35,8 @@ void rmig_rdma_source_fini(struct rmig_rdma_conn *rc)
 	rc->next_prefetch = NULL;
 	free(rc->cbuf);
 	rc->cbuf = NULL;
+	rc->save_blk = NULL;
+	rmig_rdma_ramview_fini(&rc->view);
 }
 
 /* --- COMPRESS batching --- */
@@ -96,7 +98,7 @@ static int compress_add(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offs
  * (Registering 16 MiB regions instead was measured under soft-RoCE: no
  * difference beyond noise, and it pins and populates untouched pages.)
  */
-static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t chunk,
+static int local_key(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b, uint64_t chunk,
 		     uint64_t offset, uint64_t len, uint32_t *lkey)
 {
 	struct ibv_mr *mr = rmig_rdma_keycache_local_for(rc->kc, b->index, offset, len);
@@ -127,7 +129,8 @@ static int local_key(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_
 static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_rdma_wtarget *t)
 {
 	struct rmig_rdma_conn *rc = opaque;
-	struct rmig_ramblock *b = rmig_ram_get_block(rc->ram, p->block);
+	/* p->block came from our own ram_save_page: in the view. */
+	const struct rmig_rdma_ramblk *b = &rc->view.blocks[p->block];
 	struct rmig_rdma_remote remote;
 	uint64_t pages = p->len >> b->page_shift;
 	int ret;
@@ -176,29 +179,36 @@ static void write_done(void *opaque, uint64_t seq)
 
 int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 {
+	uint32_t n = rmig_ram_get_nblocks(ram), i;
 	uint64_t *lens;
-	uint32_t i;
 	int ret;
 
 	if (rc->kc) {
 		rmig_error("rdma: RAM attached twice to one connection");
 		return -EBUSY;
 	}
-	if (ram->nblocks == 0) {
+	if (n == 0) {
 		rmig_error("rdma: nothing to migrate (no RAM blocks)");
 		return -EINVAL;
 	}
-	lens = calloc(ram->nblocks, sizeof(*lens));
-	rc->next_prefetch = calloc(ram->nblocks, sizeof(*rc->next_prefetch));
+	/* Dropped by rmig_rdma_source_fini(), as everything below. */
+	rmig_rdma_ramview_fini(&rc->view);
+	ret = rmig_rdma_ramview_init(&rc->view, ram);
+	if (ret < 0)
+		return ret;
+	lens = calloc(n, sizeof(*lens));
+	free(rc->next_prefetch);
+	rc->next_prefetch = calloc(n, sizeof(*rc->next_prefetch));
+	free(rc->cbuf);
 	rc->cbuf = malloc((size_t)RMIG_RDMA_COMPRESS_BATCH * RMIG_RDMA_COMPRESS_SIZE);
 	if (!lens || !rc->next_prefetch || !rc->cbuf) {
 		free(lens);
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	for (i = 0; i < ram->nblocks; i++)
-		lens[i] = ram->blocks[i]->length;
-	ret = rmig_rdma_keycache_create(ram->nblocks, lens, rc->pin_all, &rc->kc);
+	for (i = 0; i < n; i++)
+		lens[i] = rc->view.blocks[i].length;
+	ret = rmig_rdma_keycache_create(n, lens, rc->pin_all, &rc->kc);
 	free(lens);
 	if (ret < 0)
 		return ret;
@@ -253,10 +263,34 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	return wait_peer_caught_up(rc);
 }
 
-int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *b, uint64_t page,
+/*
+ * Our copy of @rb, or NULL when it is not one of the attached blocks.  The
+ * migration thread walks the blocks in order, so the last one nearly
+ * always matches and a run costs no call into librmig.
+ */
+static const struct rmig_rdma_ramblk *save_block(struct rmig_rdma_conn *rc,
+						 struct rmig_ramblock *rb)
+{
+	const struct rmig_rdma_ramblk *b = rc->save_blk;
+
+	if (b && b->rb == rb)
+		return b;
+	b = rmig_rdma_ramview_block(&rc->view, rmig_ramblock_get_index(rb));
+	if (!b || b->rb != rb)
+		return NULL;
+	rc->save_blk = b;
+	return b;
+}
+
+int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *rb, uint64_t page,
 			  uint64_t npages, struct rmig_ram_counters *acc)
 {
-	if (!rc->setup_done || b->index >= rc->ram->nblocks || rc->ram->blocks[b->index] != b)
+	const struct rmig_rdma_ramblk *b;
+
+	if (!rc->setup_done)
+		return RMIG_SAVE_PAGE_DECLINED;
+	b = save_block(rc, rb);
+	if (!b)
 		return RMIG_SAVE_PAGE_DECLINED;
 	if (rc->ctrl.error)
 		return rc->ctrl.error;

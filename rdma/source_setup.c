@@ -22,8 +22,8 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 	uint32_t i;
 	int ret;
 
-	for (i = 0; i < rc->ram->nblocks; i++) {
-		struct rmig_ramblock *b = rc->ram->blocks[i];
+	for (i = 0; i < rc->view.nblocks; i++) {
+		const struct rmig_rdma_ramblk *b = &rc->view.blocks[i];
 		uint64_t off;
 
 		/* As the destination does (rdma/reg.c); advisory. */
@@ -128,7 +128,7 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 		ret = answer_recv(rc, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, "the RAM block exchange", &m);
 	if (ret < 0)
 		return ret;
-	blocks = calloc(rc->ram->nblocks, sizeof(*blocks));
+	blocks = calloc(rc->view.nblocks, sizeof(*blocks));
 	if (!blocks) {
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
@@ -138,7 +138,7 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 		free(blocks);
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
-	for (i = 0; i < rc->ram->nblocks && ret == 0; i++)
+	for (i = 0; i < rc->view.nblocks && ret == 0; i++)
 		ret = rmig_rdma_keycache_set_remote_block(rc->kc, i, blocks[i].remote_host_addr,
 							  blocks[i].offset,
 							  rc->pin_all ? blocks[i].rkey : 0);
