@@ -13,10 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "plugin/builtin.h"
 #include <rmig/log.h>
-#include "plugin/sock.h"
+
 #include "common/base/util.h"
+#include "plugin/builtin.h"
+#include "plugin/sock.h"
 
 struct fd_listener {
 	struct rmig_listener base; /* first */

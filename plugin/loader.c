@@ -13,8 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "plugin/builtin.h"
 #include <rmig/log.h>
+
+#include "plugin/builtin.h"
 #include "plugin/loader.h"
 #include "plugin/registry.h"
 

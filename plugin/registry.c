@@ -17,8 +17,9 @@
 #include <string.h>
 
 #include <rmig/log.h>
-#include "plugin/registry.h"
+
 #include "common/base/util.h"
+#include "plugin/registry.h"
 
 #define SCHEME_MAX 15
 

@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include <rmig/log.h>
-#include "plugin/sock.h"
+
 #include "common/base/util.h"
+#include "plugin/sock.h"
 
 static struct rmig_sock_conn *to_sock(struct rmig_conn *c)
 {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <rmig/log.h>
+
 #include "plugin/sockaddr.h"
 
 static bool is_alnum(char ch)

@@ -15,11 +15,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "plugin/builtin.h"
 #include <rmig/log.h>
+
+#include "common/base/util.h"
+#include "plugin/builtin.h"
 #include "plugin/sock.h"
 #include "plugin/sockaddr.h"
-#include "common/base/util.h"
 
 #define TCP_BACKLOG 16
 

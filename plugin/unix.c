@@ -14,10 +14,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "plugin/builtin.h"
 #include <rmig/log.h>
-#include "plugin/sock.h"
+
 #include "common/base/util.h"
+#include "plugin/builtin.h"
+#include "plugin/sock.h"
 
 #define UNIX_BACKLOG 16
 

@@ -14,9 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rdma/glue.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "rdma/glue.h"
 
 const char *rmig_rdma_cm_state_name(enum rmig_rdma_cm_state s)
 {

@@ -10,14 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rmig/ram.h>
+#include <rmig/transport.h>
+
 #include "rdma/cm.h"
 #include "rdma/ctrl.h"
 #include "rdma/keycache.h"
 #include "rdma/ramview.h"
 #include "rdma/reg.h"
 #include "rdma/res.h"
-#include <rmig/ram.h>
-#include <rmig/transport.h>
 #include "rdma/write.h"
 
 #define RMIG_RDMA_REQ_BATCH 16	   /* elements (runs of chunks) per REGISTER_REQUEST */

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <rmig/log.h>
+
 #include "rdma/glue.h"
 #include "rdma/progress.h"
-#include <rmig/log.h>
 #include "rdma/reg.h"
 
 static uint8_t *recv_buf(const struct rmig_rdma_ctrl *ctrl, uint32_t i)

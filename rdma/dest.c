@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rmig/log.h>
+
+#include "common/base/util.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
-#include <rmig/log.h>
-#include "common/base/util.h"
 #include "rdma/validate.h"
 
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)

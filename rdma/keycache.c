@@ -8,9 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <rmig/log.h>
+
 #include "rdma/chunk.h"
 #include "rdma/keycache.h"
-#include <rmig/log.h>
 
 struct kc_chunk {
 	void *local_mr;

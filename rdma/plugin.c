@@ -20,13 +20,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <rmig/log.h>
+
+#include "common/base/util.h"
 #include "plugin/builtin.h"
+#include "plugin/sockaddr.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
 #include "rdma/progress.h"
-#include <rmig/log.h>
-#include "plugin/sockaddr.h"
-#include "common/base/util.h"
 
 #define RDMA_DEFAULT_TIMEOUT_MS 10000
 

@@ -13,13 +13,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rmig/log.h>
+
+#include "common/base/util.h"
+#include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/progress.h"
-#include <rmig/log.h>
-#include "common/base/util.h"
 #include "rdma/validate.h"
-#include "common/ram/zero.h"
 
 /* --- register results --- */
 

@@ -8,9 +8,10 @@
 #include <poll.h>
 #include <string.h>
 
-#include "rdma/glue.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "rdma/glue.h"
 
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16

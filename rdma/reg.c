@@ -10,12 +10,13 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <rmig/log.h>
+
+#include "common/base/size.h"
+#include "common/base/util.h"
+#include "common/ram/populate.h"
 #include "rdma/chunk.h"
 #include "rdma/glue.h"
-#include <rmig/log.h>
-#include "common/base/size.h"
-#include "common/ram/populate.h"
-#include "common/base/util.h"
 
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out)

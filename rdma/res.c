@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rdma/glue.h"
 #include <rmig/log.h>
+
 #include "common/base/size.h"
+#include "rdma/glue.h"
 
 /*
  * RMIG_RDMA_MAX_MR_SIZE=<bytes> lowers the device's limit for this side.

@@ -9,12 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <rmig/log.h>
+
+#include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
 #include "rdma/progress.h"
-#include <rmig/log.h>
-#include "common/ram/zero.h"
 
 static void release_mr(void *opaque, uint32_t block, uint64_t chunk, void *mr)
 {

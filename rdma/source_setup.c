@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <rmig/log.h>
+
+#include "common/base/util.h"
+#include "common/ram/populate.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
-#include <rmig/log.h>
-#include "common/ram/populate.h"
-#include "common/base/util.h"
 #include "rdma/validate.h"
 
 /* Pin-all: every block, in regions no larger than the device can register. */

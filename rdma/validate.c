@@ -7,8 +7,9 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#include "rdma/chunk.h"
 #include <rmig/log.h>
+
+#include "rdma/chunk.h"
 #include "rdma/validate.h"
 
 /*

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include <rmig/ram.h>
+
 #include "rdma/wire.h"
 
 /*

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <rmig/log.h>
+
 #include "common/base/util.h"
 #include "rdma/wire.h"
 

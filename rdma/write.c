@@ -7,9 +7,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <rmig/log.h>
+
 #include "rdma/ctrl.h"
 #include "rdma/glue.h"
-#include <rmig/log.h>
 
 void rmig_rdma_writer_init(struct rmig_rdma_writer *w, struct ibv_qp *qp,
 			   rmig_rdma_resolve_fn resolve, rmig_rdma_wait_fn wait, void *opaque)

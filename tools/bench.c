@@ -25,11 +25,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/ram/checksum.h"
-#include "tools/cli.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "common/ram/checksum.h"
 #include "common/ram/zero.h"
+#include "tools/cli.h"
 
 #define BENCH_REPS	  3
 #define BENCH_CHUNK	  (1u << 20)   /* the stream's largest run: 256 pages of 4 KiB */

@@ -18,13 +18,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tools/guest.h"
+#include "common/base/size.h"
 #include "common/engine/incoming.h"
 #include "common/engine/migration.h"
-#include "common/base/size.h"
 #include "common/engine/params.h"
-#include "common/ram/ram.h"
 #include "common/engine/stats.h"
+#include "common/ram/ram.h"
+#include "tools/guest.h"
 
 /* Exit codes; the help text documents the same table. */
 enum cli_exit {

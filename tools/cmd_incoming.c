@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
+#include "tools/cli.h"
 
 #define CLI_TICK_MS 200
 

@@ -17,10 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
-#include "plugin/registry.h"
+
 #include "common/base/util.h"
+#include "plugin/registry.h"
+#include "tools/cli.h"
 
 #define CLI_DEST_GRACE_MS 30000 /* a completed source's destination has only the trailer left */
 

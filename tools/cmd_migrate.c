@@ -9,9 +9,10 @@
  */
 #include <stdio.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
 #include "plugin/registry.h"
+#include "tools/cli.h"
 
 /* Refuse a bad scheme before allocating a guest: that is a usage error, said early. */
 static int check_uri(const struct cli_options *o)

@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
+#include "tools/cli.h"
 
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
 {

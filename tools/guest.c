@@ -13,12 +13,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "tools/guest_int.h"
+#include <rmig/log.h>
+
 #include "common/base/mem.h"
 #include "common/base/size.h"
-#include "common/engine/params.h"
-#include <rmig/log.h>
 #include "common/base/util.h"
+#include "common/engine/params.h"
+#include "tools/guest_int.h"
 
 #define GUEST_MAX_WRITERS 256
 #define GUEST_DEFAULT_BLOCK (64ULL << 20)

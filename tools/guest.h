@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <rmig/embedder.h>
+
 #include "common/ram/ram.h"
 
 enum rmig_guest_pattern {

@@ -21,9 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/guest_int.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "tools/guest_int.h"
 
 /* Pacing granularity: writers sleep at most this long between checks. */
 #define GUEST_STEP_NS RMIG_NSEC_PER_MSEC

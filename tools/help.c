@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/cli.h"
 #include "plugin/registry.h"
+#include "tools/cli.h"
 
 static const char usage_main[] =
     "Usage: rmig COMMAND [OPTIONS]\n"

@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "tools/cli.h"
 
 #define FOR_I	(1u << CLI_CMD_INCOMING)
 #define FOR_M	(1u << CLI_CMD_MIGRATE)

@@ -16,10 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
-#include "common/engine/params.h"
+
 #include "common/base/util.h"
+#include "common/engine/params.h"
+#include "tools/cli.h"
 
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool line_drawn; /* the progress line is on screen, cursor at its end */

@@ -12,8 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
+#include "tools/cli.h"
 
 enum cli_exit cli_exit_for_error(int err, bool in_setup)
 {

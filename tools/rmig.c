@@ -12,12 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
 #include "common/engine/transports.h"
 #include "plugin/loader.h"
 #include "plugin/registry.h"
 #include "rmig-config.h"
+#include "tools/cli.h"
 
 /*
  * Running from a meson build tree, the rdma module sits in

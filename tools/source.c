@@ -14,9 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "tools/cli.h"
 
 #define CLI_TICK_MS 200 /* ~5 redraws a second */
 

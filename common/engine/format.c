@@ -11,12 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/ram/checksum.h"
-#include "common/base/mem.h"
-#include "common/engine/format.h"
 #include <rmig/log.h>
 #include <rmig/transport.h>
+
+#include "common/base/mem.h"
 #include "common/base/util.h"
+#include "common/engine/format.h"
+#include "common/ram/checksum.h"
 
 #define HEADER_FIXED_SIZE 16 /* magic, version, flags, nblocks */
 #define BLOCK_FIXED_SIZE  12 /* page_size, length (after name_len and name) */

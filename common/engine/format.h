@@ -20,9 +20,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "common/ram/ram.h"
 #include "common/engine/stats.h"
 #include "common/engine/stream.h"
+#include "common/ram/ram.h"
 
 #define RMIG_STREAM_MAGIC 0x524d4947u	  /* "RMIG" */
 #define RMIG_STREAM_END_MAGIC 0x524d4745u /* "RMGE" */

@@ -11,15 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rmig/log.h>
+
+#include "common/base/util.h"
 #include "common/engine/incoming.h"
 #include "common/engine/params.h"
 #include "common/engine/state.h"
 #include "common/engine/stats.h"
-#include "common/engine/transports.h"
-#include <rmig/log.h>
-#include "plugin/registry.h"
 #include "common/engine/stream.h"
-#include "common/base/util.h"
+#include "common/engine/transports.h"
+#include "plugin/registry.h"
 
 /* accept() is called in slices this long so a cancel is noticed promptly. */
 #define INCOMING_ACCEPT_SLICE_MS 200

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/engine/format.h"
 #include <rmig/log.h>
-#include "plugin/registry.h"
+
+#include "common/engine/format.h"
 #include "common/ram/zero.h"
+#include "plugin/registry.h"
 
 struct load_ctx {
 	struct rmig_stream *s;

@@ -11,10 +11,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/base/util.h"
 #include "common/engine/migration_int.h"
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
-#include "common/base/util.h"
 
 struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmig_embedder *emb)
 {

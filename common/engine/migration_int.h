@@ -13,11 +13,12 @@
 
 #include <rmig/embedder.h>
 #include <rmig/log.h>
+
 #include "common/engine/migration.h"
 #include "common/engine/params.h"
-#include "common/ram/ram.h"
 #include "common/engine/state.h"
 #include "common/engine/stats.h"
+#include "common/ram/ram.h"
 
 struct rmig_conn;
 

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include <rmig/log.h>
+
 #include "common/base/size.h"
 #include "common/base/util.h"
 

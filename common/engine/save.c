@@ -13,13 +13,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/ram/checksum.h"
+#include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/engine/migration_int.h"
-#include "plugin/registry.h"
 #include "common/engine/stream.h"
-#include "common/base/util.h"
+#include "common/ram/checksum.h"
 #include "common/ram/zero.h"
+#include "plugin/registry.h"
 
 /* Pages handed to the stream or the transport in one go (1 MiB of 4 KiB pages). */
 #define SAVE_RUN_PAGES RMIG_RECORD_MAX_PAGES

@@ -12,6 +12,7 @@
 #include <errno.h>
 
 #include <rmig/log.h>
+
 #include "common/base/util.h"
 
 static const char *const state_names[RMIG_STATE__COUNT] = {

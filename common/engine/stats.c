@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <rmig/log.h>
+
 #include "common/base/util.h"
 
 void rmig_stats_init(struct rmig_stats *st)

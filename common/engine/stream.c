@@ -18,9 +18,10 @@
 #include <string.h>
 
 #include <rmig/log.h>
-#include "plugin/registry.h"
-#include "common/engine/stream.h"
+
 #include "common/base/util.h"
+#include "common/engine/stream.h"
+#include "plugin/registry.h"
 
 /*
  * Payloads shorter than this are copied rather than referenced: an iovec

@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/ram/checksum.h"
 #include "common/base/util.h"
+#include "common/ram/checksum.h"
 
 #define CK_M1 0xbf363632327c3ef5ULL
 #define CK_M2 0xf2e9dcd04ad12fb7ULL

@@ -12,9 +12,10 @@
 #include <sys/mman.h>
 
 #include <rmig/log.h>
-#include "common/ram/ram.h"
+
 #include "common/base/mem.h"
 #include "common/base/util.h"
+#include "common/ram/ram.h"
 
 #define BPL RMIG_BITS_PER_LONG
 

@@ -23,8 +23,8 @@
 
 #include <stdbool.h>
 
-#include <rmig/embedder.h>
 #include <rmig/defs.h>
+#include <rmig/embedder.h>
 #include <rmig/info.h>
 #include <rmig/params.h>
 #include <rmig/ram.h>

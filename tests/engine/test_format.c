@@ -14,14 +14,15 @@
 
 #include <cmocka.h>
 
-#include "common/ram/checksum.h"
-#include "common/engine/format.h"
-#include "tests/support/memconn.h"
-#include "tests/support/stream_image.h"
 #include <rmig/log.h>
 #include <rmig/transport.h>
-#include "tests/support/test_quiet.h"
+
 #include "common/base/util.h"
+#include "common/engine/format.h"
+#include "common/ram/checksum.h"
+#include "tests/support/memconn.h"
+#include "tests/support/stream_image.h"
+#include "tests/support/test_quiet.h"
 
 static void expect_header_error(const struct wire *w, int err, const char *words)
 {

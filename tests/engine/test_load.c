@@ -11,13 +11,14 @@
 
 #include <cmocka.h>
 
-#include "common/engine/format.h"
-#include "tests/support/memconn.h"
 #include <rmig/log.h>
-#include "plugin/registry.h"
-#include "tests/support/test_quiet.h"
+
 #include "common/base/util.h"
+#include "common/engine/format.h"
 #include "common/ram/zero.h"
+#include "plugin/registry.h"
+#include "tests/support/memconn.h"
+#include "tests/support/test_quiet.h"
 
 /*
  * The source: two small blocks with a mix of zero and non-zero pages, so

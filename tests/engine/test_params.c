@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "common/base/size.h"
 #include "common/engine/params.h"
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "common/engine/state.h"
 
 #define N RMIG_STATE__COUNT

@@ -14,8 +14,9 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
-#include "common/engine/stats.h"
+
 #include "common/base/util.h"
+#include "common/engine/stats.h"
 
 #define MS 1000000ULL
 

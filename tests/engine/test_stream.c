@@ -11,11 +11,12 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
-#include "plugin/registry.h"
+
+#include "common/base/util.h"
 #include "common/engine/stream.h"
+#include "plugin/registry.h"
 #include "tests/support/memconn.h"
 #include "tests/support/test_quiet.h"
-#include "common/base/util.h"
 
 static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
 {

@@ -10,10 +10,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "common/engine/format.h"
-#include "tests/support/memconn.h"
 #include <rmig/log.h>
+
+#include "common/engine/format.h"
 #include "common/engine/stream.h"
+#include "tests/support/memconn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

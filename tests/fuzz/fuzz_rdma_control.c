@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rmig/log.h>
+
+#include "common/ram/ram.h"
 #include "rdma/chunk.h"
 #include "rdma/keycache.h"
-#include <rmig/log.h>
 #include "rdma/validate.h"
 #include "rdma/wire.h"
 

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/engine/format.h"
-#include "tests/support/memconn.h"
 #include <rmig/log.h>
-#include "common/engine/stream.h"
 #include <rmig/transport.h>
+
+#include "common/engine/format.h"
+#include "common/engine/stream.h"
 #include "common/ram/zero.h"
+#include "tests/support/memconn.h"
 
 struct seed {
 	const char *name;

@@ -22,8 +22,8 @@
 
 #include <cmocka.h>
 
-#include "tests/support/harness.h"
 #include "common/base/util.h"
+#include "tests/support/harness.h"
 
 #define MIB (1024ULL * 1024)
 

@@ -17,11 +17,12 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "common/engine/transports.h"
 #include "plugin/loader.h"
 #include "plugin/registry.h"
-#include "tests/support/test_quiet.h"
 #include "rmig-config.h"
+#include "tests/support/test_quiet.h"
 
 #define MODULE(name) RMIG_TEST_MODULE_DIR "/" name ".so"
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "plugin/sockaddr.h"
 
 struct good_case {

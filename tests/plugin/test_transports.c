@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "common/engine/transports.h"
 #include "plugin/loader.h"
 #include "plugin/registry.h"

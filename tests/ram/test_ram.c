@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "common/ram/ram.h"
 
 #define PS 4096u

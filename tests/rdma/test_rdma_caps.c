@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "tests/support/rdma_test_log.h"
 #include "rdma/wire.h"
+#include "tests/support/rdma_test_log.h"
 
 /* What a QEMU destination answers (rdma.c qemu_rdma_accept): flags & PIN_ALL. */
 static struct rmig_rdma_caps qemu_dest_answer(struct rmig_rdma_caps req)

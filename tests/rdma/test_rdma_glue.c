@@ -20,14 +20,14 @@
 
 #include <cmocka.h>
 
+#include "common/base/util.h"
+#include "common/ram/ram.h"
 #include "rdma/conn.h"
 #include "rdma/ctrl.h"
-#include "tests/support/fake_glue.h"
 #include "rdma/glue.h"
-#include "common/ram/ram.h"
-#include "tests/support/rdma_test_log.h"
-#include "common/base/util.h"
 #include "rdma/write.h"
+#include "tests/support/fake_glue.h"
+#include "tests/support/rdma_test_log.h"
 
 #define MiB (1024ull * 1024)
 

@@ -26,13 +26,13 @@
 
 #include <cmocka.h>
 
-#include "rdma/conn.h"
-#include "tests/support/fake_glue.h"
+#include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/ram/ram.h"
-#include "tests/support/rdma_test_log.h"
-#include "common/base/util.h"
+#include "rdma/conn.h"
 #include "rdma/wire.h"
+#include "tests/support/fake_glue.h"
+#include "tests/support/rdma_test_log.h"
 
 #define MiB	    (1024ull * 1024)
 #define CHUNK	    RMIG_RDMA_CHUNK_SIZE

@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "tests/support/rdma_test_log.h"
 #include "common/ram/ram.h"
 #include "rdma/validate.h"
+#include "tests/support/rdma_test_log.h"
 
 #define MiB (1024ull * 1024)
 #define KiB 1024ull

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <rmig/log.h>
+
 #include "rdma/wire.h"
 
 static unsigned n_logged;

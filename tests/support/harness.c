@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "tests/support/harness.h"
 #include "common/base/util.h"
+#include "tests/support/harness.h"
 
 static void *dest_thread_main(void *opaque)
 {

@@ -15,8 +15,8 @@
 
 #include "common/engine/incoming.h"
 #include "common/engine/migration.h"
-#include "common/ram/ram.h"
 #include "common/engine/transports.h"
+#include "common/ram/ram.h"
 #include "tools/guest.h"
 
 struct dest_thread {

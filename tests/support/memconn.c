@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include <rmig/log.h>
-#include "tests/support/memconn.h"
 #include <rmig/transport.h>
+
 #include "common/base/util.h"
+#include "tests/support/memconn.h"
 
 struct memconn {
 	struct rmig_conn conn;

@@ -7,8 +7,9 @@
 #ifndef RMIG_TEST_QUIET_H
 #define RMIG_TEST_QUIET_H
 
-#include "common/engine/format.h"
 #include <rmig/log.h>
+
+#include "common/engine/format.h"
 
 static inline void quiet(void *opaque, enum rmig_log_level level, const char *msg)
 {

@@ -14,8 +14,9 @@
 
 #include <cmocka.h>
 
-#include "tools/cli.h"
 #include <rmig/log.h>
+
+#include "tools/cli.h"
 
 #define MAX_ARGS 64
 

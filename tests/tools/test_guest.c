@@ -12,11 +12,12 @@
 
 #include <cmocka.h>
 
-#include "common/ram/checksum.h"
-#include "tools/guest.h"
 #include <rmig/log.h>
+
 #include "common/base/util.h"
+#include "common/ram/checksum.h"
 #include "common/ram/zero.h"
+#include "tools/guest.h"
 
 #define PS 4096u
 
