@@ -11,18 +11,12 @@
  * length, page size and shift, index, name) is copied here at attach time.
  * The copy stays right because an embedder may add no block once a
  * migration runs (<rmig/ram.h>).
- *
- * Static inline so every rdma source that needs it can use it without a
- * file of its own in the build lists.
  */
 #ifndef RMIG_RDMA_RAMVIEW_H
 #define RMIG_RDMA_RAMVIEW_H
 
-#include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 
-#include <rmig/log.h>
 #include <rmig/ram.h>
 
 struct rmig_rdma_ramblk {
@@ -42,41 +36,10 @@ struct rmig_rdma_ramview {
 };
 
 /* Fill @v from @ram.  -ENOMEM (reported); @v is left empty then. */
-static inline int rmig_rdma_ramview_init(struct rmig_rdma_ramview *v, struct rmig_ram *ram)
-{
-	uint32_t n = rmig_ram_get_nblocks(ram), i;
+int rmig_rdma_ramview_init(struct rmig_rdma_ramview *v, struct rmig_ram *ram);
+void rmig_rdma_ramview_fini(struct rmig_rdma_ramview *v);
 
-	v->nblocks = 0;
-	v->blocks = calloc(n ? n : 1, sizeof(*v->blocks));
-	if (!v->blocks) {
-		rmig_error("rdma: out of memory");
-		return -ENOMEM;
-	}
-	for (i = 0; i < n; i++) {
-		struct rmig_ramblock *rb = rmig_ram_get_block(ram, i);
-		struct rmig_rdma_ramblk *b = &v->blocks[i];
-
-		b->rb = rb;
-		b->host = rmig_ramblock_get_host(rb);
-		b->length = rmig_ramblock_get_length(rb);
-		b->page_size = rmig_ramblock_get_page_size(rb);
-		/* A power of two from RMIG_PAGE_SIZE_MIN up (0 only in a broken handle). */
-		b->page_shift = b->page_size ? (uint32_t)__builtin_ctz(b->page_size) : 0;
-		b->npages = b->page_size ? b->length / b->page_size : 0;
-		b->index = rmig_ramblock_get_index(rb);
-		b->name = rmig_ramblock_get_name(rb);
-	}
-	v->nblocks = n;
-	return 0;
-}
-
-static inline void rmig_rdma_ramview_fini(struct rmig_rdma_ramview *v)
-{
-	free(v->blocks);
-	v->blocks = NULL;
-	v->nblocks = 0;
-}
-
+/* Per WRITE and per run, hence inline. */
 /* Block @index, or NULL past the end. */
 static inline const struct rmig_rdma_ramblk *
 rmig_rdma_ramview_block(const struct rmig_rdma_ramview *v, uint32_t index)
