@@ -36,13 +36,6 @@
 #define RMIG_RDMA_SEND_BUFS (RMIG_RDMA_CREDITS + 4)
 #define RMIG_RDMA_PAYLOAD_MAX (RMIG_RDMA_CONTROL_MAX - RMIG_RDMA_HDR_SIZE)
 
-/* wr_id tags: kind in the top byte. */
-#define RMIG_RDMA_WRID_SEND (1ULL << 56)
-#define RMIG_RDMA_WRID_RECV (2ULL << 56)
-#define RMIG_RDMA_WRID_WRITE (3ULL << 56)
-#define RMIG_RDMA_WRID_KIND(id) ((id) & (0xffULL << 56))
-#define RMIG_RDMA_WRID_VALUE(id) ((id) & ((1ULL << 56) - 1))
-
 /* A received message, valid until rmig_rdma_ctrl_release(). */
 struct rmig_rdma_msg {
 	struct rmig_rdma_hdr hdr;

@@ -19,6 +19,17 @@
 #include "rdma/ctrl.h"
 
 /*
+ * wr_id of every work request on the QP: the kind in the top byte, so a
+ * completion finds its owner, and the owner's value below (a control
+ * buffer's index, a WRITE's sequence number).
+ */
+#define RMIG_RDMA_WRID_SEND (1ULL << 56)
+#define RMIG_RDMA_WRID_RECV (2ULL << 56)
+#define RMIG_RDMA_WRID_WRITE (3ULL << 56)
+#define RMIG_RDMA_WRID_KIND(id) ((id) & (0xffULL << 56))
+#define RMIG_RDMA_WRID_VALUE(id) ((id) & ((1ULL << 56) - 1))
+
+/*
  * One round of progress: drain both CQs; if nothing happened and @block,
  * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
  * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /

@@ -9,8 +9,8 @@
 
 #include <rmig/log.h>
 
-#include "rdma/ctrl.h"
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 
 void rmig_rdma_writer_init(struct rmig_rdma_writer *w, struct ibv_qp *qp,
 			   rmig_rdma_resolve_fn resolve, rmig_rdma_wait_fn wait, void *opaque)

@@ -25,6 +25,7 @@
 #include "rdma/conn.h"
 #include "rdma/ctrl.h"
 #include "rdma/glue.h"
+#include "rdma/progress.h"
 #include "rdma/write.h"
 #include "tests/support/fake_glue.h"
 #include "tests/support/rdma_test_log.h"
