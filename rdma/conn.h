@@ -16,6 +16,7 @@
 #include "rdma/cm.h"
 #include "rdma/ctrl.h"
 #include "rdma/keycache.h"
+#include "rdma/progress.h"
 #include "rdma/ramview.h"
 #include "rdma/reg.h"
 #include "rdma/res.h"
@@ -44,7 +45,9 @@ struct rmig_rdma_conn {
 	struct rmig_conn base; /* first: the registry sees this */
 	struct rmig_rdma_cm cm;
 	struct rmig_rdma_res res; /* on cm.id; freed before it */
-	struct rmig_rdma_ctrl ctrl;
+	/* Polls cm and res; the abort flag, the sticky error, the peer's state. */
+	struct rmig_rdma_progress prog;
+	struct rmig_rdma_ctrl ctrl; /* registered with prog for SEND/RECV completions */
 	bool ctrl_ready;
 	int abort_fd;
 	bool is_source;

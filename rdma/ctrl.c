@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The control channel: message buffers, SEND/RECV and flow control; see
- * ctrl.h for the rules.  Completions reach it through progress.c.
+ * ctrl.h for the rules.  Completions reach it through the handlers it
+ * registers with the progress engine.
  */
 #include "rdma/ctrl.h"
 
@@ -28,8 +29,7 @@ static uint8_t *send_buf(const struct rmig_rdma_ctrl *ctrl, uint32_t i)
 
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err)
 {
-	if (!ctrl->error)
-		ctrl->error = err;
+	rmig_rdma_progress_fail(ctrl->prog, err);
 }
 
 int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err)
@@ -64,17 +64,26 @@ static void *map_buffers(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
-			struct rmig_rdma_res *res, int abort_fd)
+static void send_done(void *opaque, uint64_t i, enum ibv_wc_status status);
+static int recv_done(void *opaque, uint64_t value, uint32_t len);
+static bool sends_pending(void *opaque);
+
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+			struct rmig_rdma_progress *prog)
 {
+	const struct rmig_rdma_progress_channel handlers = {
+		.on_send_done = send_done,
+		.on_recv = recv_done,
+		.sends_pending = sends_pending,
+		.opaque = ctrl,
+	};
 	int ret;
 	uint32_t i;
 
 	memset(ctrl, 0, sizeof(*ctrl));
-	ctrl->cm = cm;
+	ctrl->prog = prog;
 	ctrl->res = res;
-	ctrl->abort_fd = abort_fd;
-	atomic_init(&ctrl->aborted, false);
+	rmig_rdma_progress_set_channel(prog, &handlers);
 	ctrl->window = 1;
 	ctrl->to_grant = 1;
 	/* Page-aligned (mmap) so registration pins exactly these pages. */
@@ -150,7 +159,11 @@ static int decode_hdr(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len,
 	return rmig_rdma_hdr_decode_caps(recv_buf(ctrl, i), len, ctrl->caps, h);
 }
 
-int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
+/*
+ * The RECV into buffer @i completed with @len bytes.  READY and ERROR are
+ * consumed here, anything else is queued for rmig_rdma_ctrl_recv().
+ */
+static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 {
 	struct rmig_rdma_hdr h;
 	uint32_t slot;
@@ -173,7 +186,8 @@ int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t
 		ctrl->peer_credits += h.repeat;
 		return post_recv(ctrl, i);
 	case RMIG_RDMA_MSG_ERROR:
-		ctrl->peer_error = true;
+		/* Connection-wide: the progress engine reports it at its next check. */
+		ctrl->prog->peer_error = true;
 		return post_recv(ctrl, i);
 	default:
 		break;
@@ -194,6 +208,19 @@ int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t
 	return 0;
 }
 
+static int recv_done(void *opaque, uint64_t value, uint32_t len)
+{
+	struct rmig_rdma_ctrl *ctrl = opaque;
+
+	if (value >= RMIG_RDMA_RECV_BUFS) {
+		rmig_error("rdma: completion for an unknown receive (wr_id 0x%llx)",
+			   (unsigned long long)(RMIG_RDMA_WRID_RECV | value));
+		rmig_rdma_ctrl_fail(ctrl, -EIO);
+		return -EIO;
+	}
+	return handle_recv(ctrl, (uint32_t)value, len);
+}
+
 static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 {
 	struct ibv_sge sge = {
@@ -211,7 +238,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	int ret;
 
 	ctrl->send_busy[i] = true;
-	ctrl->send_wseq[i] = ctrl->write_posted ? *ctrl->write_posted : 0;
+	ctrl->send_wseq[i] = rmig_rdma_progress_posted_writes(ctrl->prog);
 	ret = rmig_rdma_glue_post_send(ctrl->res->qp, &wr);
 	if (ret < 0) {
 		ctrl->send_busy[i] = false;
@@ -222,6 +249,30 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	ctrl->msgs_sent++;
 	ctrl->bytes_sent += len;
 	return 0;
+}
+
+static void send_done(void *opaque, uint64_t i, enum ibv_wc_status status)
+{
+	struct rmig_rdma_ctrl *ctrl = opaque;
+
+	if (i >= RMIG_RDMA_SEND_BUFS)
+		return;
+	ctrl->send_busy[i] = false;
+	/* RC completes in order: every WRITE before this send is done. */
+	if (status == IBV_WC_SUCCESS)
+		rmig_rdma_progress_retire_writes(ctrl->prog, ctrl->send_wseq[i]);
+}
+
+static bool sends_pending(void *opaque)
+{
+	const struct rmig_rdma_ctrl *ctrl = opaque;
+	uint32_t i;
+
+	for (i = 0; i < RMIG_RDMA_SEND_BUFS; i++) {
+		if (ctrl->send_busy[i])
+			return true;
+	}
+	return false;
 }
 
 static int free_send_buf(struct rmig_rdma_ctrl *ctrl, bool wait, uint32_t *out)
@@ -238,7 +289,7 @@ static int free_send_buf(struct rmig_rdma_ctrl *ctrl, bool wait, uint32_t *out)
 		}
 		if (!wait)
 			return -EBUSY;
-		ret = rmig_rdma_progress_wait(ctrl, "waiting for a send buffer");
+		ret = rmig_rdma_progress_wait(ctrl->prog, "waiting for a send buffer");
 		if (ret < 0)
 			return ret;
 	}
@@ -253,7 +304,7 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 
 	if (len > RMIG_RDMA_PAYLOAD_MAX)
 		return -EMSGSIZE;
-	ret = rmig_rdma_progress_check(ctrl);
+	ret = rmig_rdma_progress_check(ctrl->prog);
 	if (ret == -ECONNRESET) {
 		rmig_error("rdma: the peer disconnected; cannot send %s", rmig_rdma_msg_name(type));
 		rmig_rdma_ctrl_fail(ctrl, ret);
@@ -265,7 +316,7 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 
 		snprintf(what, sizeof(what), "we waited for its READY to send %s",
 			 rmig_rdma_msg_name(type));
-		ret = rmig_rdma_progress_wait(ctrl, what);
+		ret = rmig_rdma_progress_wait(ctrl->prog, what);
 		if (ret < 0)
 			return ret;
 	}
@@ -289,7 +340,7 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	uint32_t i;
 
 	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
-	if (!ctrl->send_mr || ctrl->peer_gone || ctrl->peer_error || !ctrl->res->qp ||
+	if (!ctrl->send_mr || ctrl->prog->peer_gone || ctrl->prog->peer_error || !ctrl->res->qp ||
 	    ctrl->error_sent)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)
@@ -337,7 +388,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			m->buf = i;
 			return 0;
 		}
-		ret = rmig_rdma_progress_check(ctrl);
+		ret = rmig_rdma_progress_check(ctrl->prog);
 		if (ret < 0)
 			return ret;
 		/*
@@ -352,7 +403,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			if (ret < 0)
 				return ret;
 		}
-		ret = rmig_rdma_progress_poll(ctrl, true);
+		ret = rmig_rdma_progress_poll(ctrl->prog, true);
 		if (ret < 0 && !(ret == -ECONNRESET && ctrl->rxq_count))
 			return ret;
 	}
@@ -368,8 +419,8 @@ int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_m
 		ctrl->rx_granted[m->buf] = false;
 		ctrl->to_grant++;
 		/* With credits, hand buffers back in batches before the peer runs dry. */
-		if (ctrl->credits_mode && ctrl->to_grant >= ctrl->window / 2 && !ctrl->peer_gone &&
-		    !ctrl->error)
+		if (ctrl->credits_mode && ctrl->to_grant >= ctrl->window / 2 &&
+		    !ctrl->prog->peer_gone && !ctrl->prog->error)
 			return grant(ctrl);
 	}
 	return 0;

@@ -2,7 +2,9 @@
 /*
  * The control channel: SEND/RECV of protocol messages over the QP and flow
  * control.  Waiting for anything (completions, credits, a message) is the
- * progress engine's (progress.h).
+ * progress engine's (progress.h): the channel registers handlers for its
+ * SEND and RECV completions with it, and shares its connection-wide state
+ * (the abort flag, the sticky error, whether the peer left or sent ERROR).
  *
  * Flow control (QEMU v1): a message the peer did not ask for may only be
  * sent with a credit, and credits come in READY messages.  The receiver
@@ -22,11 +24,10 @@
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rdma/cm.h"
+#include "rdma/progress.h"
 #include "rdma/res.h"
 #include "rdma/wire.h"
 
@@ -43,14 +44,9 @@ struct rmig_rdma_msg {
 	uint32_t buf;
 };
 
-typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
-
 struct rmig_rdma_ctrl {
-	struct rmig_rdma_cm *cm;
+	struct rmig_rdma_progress *prog; /* the connection's: waits, error, peer state */
 	struct rmig_rdma_res *res;
-	int abort_fd;	      /* eventfd; readable once aborted */
-	atomic_bool aborted;
-	int error;	      /* sticky -errno */
 	bool error_sent;      /* ERROR goes out once, however many paths fail */
 	bool credits_mode;
 	uint32_t caps;	      /* effective capability flags: which extension types decode */
@@ -59,7 +55,8 @@ struct rmig_rdma_ctrl {
 	uint8_t *recv_mem, *send_mem;
 	struct ibv_mr *recv_mr, *send_mr;
 	bool send_busy[RMIG_RDMA_SEND_BUFS];
-	uint64_t send_wseq[RMIG_RDMA_SEND_BUFS]; /* writes posted before this send */
+	/* WRITEs posted before this send (progress.h): its completion retires them */
+	uint64_t send_wseq[RMIG_RDMA_SEND_BUFS];
 	/* received messages waiting to be consumed, in arrival order */
 	uint32_t rxq_buf[RMIG_RDMA_RECV_BUFS];
 	uint32_t rxq_len[RMIG_RDMA_RECV_BUFS];
@@ -69,12 +66,6 @@ struct rmig_rdma_ctrl {
 	uint32_t peer_credits; /* we may send this many unsolicited messages */
 	uint32_t granted;      /* credits the peer holds */
 	uint32_t to_grant;     /* free RECVs not yet granted */
-	bool peer_gone;	       /* DISCONNECTED seen or QP flushed */
-	bool peer_error;       /* the peer sent ERROR */
-	/* write completions go to the write engine */
-	rmig_rdma_write_done_fn write_done;
-	void *write_opaque;
-	const uint64_t *write_posted; /* the engine's posted count, stamped on each send */
 	/* statistics */
 	uint64_t bytes_sent;
 	uint64_t msgs_sent, msgs_received, readies_sent;
@@ -82,11 +73,11 @@ struct rmig_rdma_ctrl {
 
 /*
  * Allocate and register the buffers on @res's PD and post every RECV; call
- * after the QP exists and before connect/accept.  @cm and @abort_fd are
- * the connection's, waited on with the CQs.
+ * after the QP exists and before connect/accept.  Registers the channel's
+ * completion handlers with @prog, the connection's progress engine.
  */
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_cm *cm,
-			struct rmig_rdma_res *res, int abort_fd);
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+			struct rmig_rdma_progress *prog);
 /* Once the capabilities are known: @caps is the effective set of flags. */
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */
@@ -117,16 +108,12 @@ bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl);
 /* Give the message's buffer back (re-post its RECV). */
 int rmig_rdma_ctrl_release(struct rmig_rdma_ctrl *ctrl, const struct rmig_rdma_msg *m);
 
-/* Latch a local failure: further calls fail with @err. */
+/*
+ * Latch a local failure in the connection's progress engine: further calls
+ * fail with @err.
+ */
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err);
 /* Give up on the connection: ERROR to the peer (best effort), latch @err, return it. */
 int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err);
-
-/*
- * For the progress engine: the RECV into buffer @buf completed with @len
- * bytes.  READY and ERROR are consumed here, anything else is queued for
- * rmig_rdma_ctrl_recv().  Negative errno on a protocol violation.
- */
-int rmig_rdma_ctrl_handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t buf, uint32_t len);
 
 #endif /* RMIG_RDMA_CTRL_H */

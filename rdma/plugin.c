@@ -81,7 +81,7 @@ int rmig_rdma_conn_wait(void *opaque)
 {
 	struct rmig_rdma_conn *rc = opaque;
 
-	return rmig_rdma_progress_wait(&rc->ctrl, "RDMA writes were in flight");
+	return rmig_rdma_progress_wait(&rc->prog, "RDMA writes were in flight");
 }
 
 static struct rmig_rdma_conn *conn_alloc(bool source)
@@ -107,12 +107,12 @@ static void conn_free(struct rmig_rdma_conn *rc)
 {
 	if (rc->ctrl_ready) {
 		/* Tell the peer why we go (best effort), or let the last stream bytes out. */
-		bool failed = (rc->ctrl.error && rc->ctrl.error != -ECONNRESET) ||
-			      atomic_load(&rc->ctrl.aborted);
+		bool failed = (rc->prog.error && rc->prog.error != -ECONNRESET) ||
+			      atomic_load(&rc->prog.aborted);
 
 		if (failed)
 			rmig_rdma_ctrl_send_error(&rc->ctrl);
-		(void)rmig_rdma_progress_flush_sends(&rc->ctrl, failed ? 500 : 5000);
+		(void)rmig_rdma_progress_flush_sends(&rc->prog, failed ? 500 : 5000);
 	}
 	rmig_rdma_cm_disconnect(&rc->cm, 1000);
 	/* What dynamic registration cost: the figures to look at when it is slow. */
@@ -157,8 +157,9 @@ static int conn_start(struct rmig_rdma_conn *rc)
 
 	if (ret < 0)
 		return ret;
+	rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res, rc->abort_fd);
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
-	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, &rc->res, rc->abort_fd);
+	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog);
 	if (ret < 0)
 		return ret;
 	rc->ctrl_ready = true;
@@ -365,7 +366,7 @@ static void rdma_abort(struct rmig_conn *c)
 	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
 	uint64_t one = 1;
 
-	atomic_store(&rc->ctrl.aborted, true);
+	atomic_store(&rc->prog.aborted, true);
 	if (write(rc->abort_fd, &one, sizeof(one)) < 0) {
 		/* Counter full means it is already readable; nothing else can fail here. */
 	}

@@ -63,7 +63,7 @@ int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block)
 	int ret;
 
 	if (!block) {
-		ret = rmig_rdma_progress_poll(&rc->ctrl, false);
+		ret = rmig_rdma_progress_poll(&rc->prog, false);
 		if (ret < 0)
 			return ret;
 	}

@@ -16,13 +16,54 @@
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16
 
-static int wc_failed(struct rmig_rdma_ctrl *ctrl, const struct ibv_wc *wc)
+void rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
+			     struct rmig_rdma_res *res, int abort_fd)
+{
+	memset(p, 0, sizeof(*p));
+	p->cm = cm;
+	p->res = res;
+	p->abort_fd = abort_fd;
+	atomic_init(&p->aborted, false);
+}
+
+void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,
+				    const struct rmig_rdma_progress_channel *ch)
+{
+	p->chan = *ch;
+}
+
+void rmig_rdma_progress_set_writer(struct rmig_rdma_progress *p, rmig_rdma_write_done_fn done,
+				   void *opaque, const uint64_t *posted)
+{
+	p->on_write_done = done;
+	p->write_opaque = opaque;
+	p->writes_posted = posted;
+}
+
+uint64_t rmig_rdma_progress_posted_writes(const struct rmig_rdma_progress *p)
+{
+	return p->writes_posted ? *p->writes_posted : 0;
+}
+
+void rmig_rdma_progress_retire_writes(struct rmig_rdma_progress *p, uint64_t seq)
+{
+	if (p->on_write_done)
+		p->on_write_done(p->write_opaque, seq);
+}
+
+void rmig_rdma_progress_fail(struct rmig_rdma_progress *p, int err)
+{
+	if (!p->error)
+		p->error = err;
+}
+
+static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)
 {
 	const char *what;
 
 	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
 		/* The QP went to error: shutdown in progress, the cause is reported elsewhere. */
-		ctrl->peer_gone = true;
+		p->peer_gone = true;
 		return 0;
 	}
 	switch (RMIG_RDMA_WRID_KIND(wc->wr_id)) {
@@ -39,41 +80,39 @@ static int wc_failed(struct rmig_rdma_ctrl *ctrl, const struct ibv_wc *wc)
 	else
 		rmig_error("rdma: %s failed: %s (vendor error 0x%x)", what,
 			   rmig_rdma_glue_wc_status_str(wc->status), wc->vendor_err);
-	rmig_rdma_ctrl_fail(ctrl, -EIO);
+	rmig_rdma_progress_fail(p, -EIO);
 	return -EIO;
 }
 
 /* Returns completions handled (>= 0) or negative errno. */
-static int drain_send(struct rmig_rdma_ctrl *ctrl)
+static int drain_send(struct rmig_rdma_progress *p)
 {
 	struct ibv_wc wc[POLL_BATCH];
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_glue_poll_cq(ctrl->res->send_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(p->res->send_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the send completion queue failed");
-			rmig_rdma_ctrl_fail(ctrl, n);
+			rmig_rdma_progress_fail(p, n);
 			return n;
 		}
 		for (i = 0; i < n; i++) {
 			uint64_t v = RMIG_RDMA_WRID_VALUE(wc[i].wr_id);
 
 			if (wc[i].status != IBV_WC_SUCCESS) {
-				int ret = wc_failed(ctrl, &wc[i]);
+				int ret = wc_failed(p, &wc[i]);
 
 				if (ret < 0)
 					return ret;
 			}
-			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_SEND &&
-			    v < RMIG_RDMA_SEND_BUFS) {
-				ctrl->send_busy[v] = false;
-				/* RC completes in order: every WRITE before this send is done. */
-				if (ctrl->write_done && wc[i].status == IBV_WC_SUCCESS)
-					ctrl->write_done(ctrl->write_opaque, ctrl->send_wseq[v]);
+			/* Flushed: the SEND is not pending any more, the WRITE retires nothing. */
+			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_SEND) {
+				if (p->chan.on_send_done)
+					p->chan.on_send_done(p->chan.opaque, v, wc[i].status);
 			} else if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_WRITE) {
-				if (ctrl->write_done && wc[i].status == IBV_WC_SUCCESS)
-					ctrl->write_done(ctrl->write_opaque, v);
+				if (wc[i].status == IBV_WC_SUCCESS)
+					rmig_rdma_progress_retire_writes(p, v);
 			}
 		}
 		total += n;
@@ -81,16 +120,16 @@ static int drain_send(struct rmig_rdma_ctrl *ctrl)
 	return total;
 }
 
-static int drain_recv(struct rmig_rdma_ctrl *ctrl)
+static int drain_recv(struct rmig_rdma_progress *p)
 {
 	struct ibv_wc wc[POLL_BATCH];
 	int n, i, total = 0;
 
 	do {
-		n = rmig_rdma_glue_poll_cq(ctrl->res->recv_cq, POLL_BATCH, wc);
+		n = rmig_rdma_glue_poll_cq(p->res->recv_cq, POLL_BATCH, wc);
 		if (n < 0) {
 			rmig_error("rdma: polling the receive completion queue failed");
-			rmig_rdma_ctrl_fail(ctrl, n);
+			rmig_rdma_progress_fail(p, n);
 			return n;
 		}
 		for (i = 0; i < n; i++) {
@@ -98,19 +137,20 @@ static int drain_recv(struct rmig_rdma_ctrl *ctrl)
 			int ret;
 
 			if (wc[i].status != IBV_WC_SUCCESS) {
-				ret = wc_failed(ctrl, &wc[i]);
+				ret = wc_failed(p, &wc[i]);
 				if (ret < 0)
 					return ret;
 				continue;
 			}
+			/* The channel checks the value: only it knows its buffers. */
 			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) != RMIG_RDMA_WRID_RECV ||
-			    v >= RMIG_RDMA_RECV_BUFS) {
+			    !p->chan.on_recv) {
 				rmig_error("rdma: completion for an unknown receive (wr_id 0x%llx)",
 					   (unsigned long long)wc[i].wr_id);
-				rmig_rdma_ctrl_fail(ctrl, -EIO);
+				rmig_rdma_progress_fail(p, -EIO);
 				return -EIO;
 			}
-			ret = rmig_rdma_ctrl_handle_recv(ctrl, (uint32_t)v, wc[i].byte_len);
+			ret = p->chan.on_recv(p->chan.opaque, v, wc[i].byte_len);
 			if (ret < 0)
 				return ret;
 		}
@@ -119,25 +159,25 @@ static int drain_recv(struct rmig_rdma_ctrl *ctrl)
 	return total;
 }
 
-int rmig_rdma_progress_check(struct rmig_rdma_ctrl *ctrl)
+int rmig_rdma_progress_check(struct rmig_rdma_progress *p)
 {
-	if (atomic_load(&ctrl->aborted)) {
-		rmig_rdma_ctrl_fail(ctrl, -ECANCELED);
+	if (atomic_load(&p->aborted)) {
+		rmig_rdma_progress_fail(p, -ECANCELED);
 		return -ECANCELED;
 	}
-	if (ctrl->error)
-		return ctrl->error;
-	if (ctrl->peer_error) {
+	if (p->error)
+		return p->error;
+	if (p->peer_error) {
 		rmig_error("rdma: the peer reported an error and gave up (see its log)");
-		rmig_rdma_ctrl_fail(ctrl, -ECONNABORTED);
+		rmig_rdma_progress_fail(p, -ECONNABORTED);
 		return -ECONNABORTED;
 	}
-	if (ctrl->peer_gone)
+	if (p->peer_gone)
 		return -ECONNRESET;
 	return 0;
 }
 
-static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, unsigned *unacked)
+static int cq_event(struct rmig_rdma_progress *p, struct ibv_comp_channel *ch, unsigned *unacked)
 {
 	struct ibv_cq *cq;
 	int ret = rmig_rdma_glue_get_cq_event(ch, &cq);
@@ -146,7 +186,7 @@ static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, un
 		return 0;
 	if (ret < 0) {
 		rmig_error("rdma: reading a completion event failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
+		rmig_rdma_progress_fail(p, ret);
 		return ret;
 	}
 	if (++*unacked >= CQ_ACK_BATCH) {
@@ -157,36 +197,36 @@ static int cq_event(struct rmig_rdma_ctrl *ctrl, struct ibv_comp_channel *ch, un
 	ret = rmig_rdma_glue_req_notify_cq(cq);
 	if (ret < 0) {
 		rmig_error("rdma: re-arming a completion queue failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
+		rmig_rdma_progress_fail(p, ret);
 	}
 	return ret;
 }
 
-int rmig_rdma_progress_poll(struct rmig_rdma_ctrl *ctrl, bool block)
+int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
 {
-	struct rmig_rdma_cm *cm = ctrl->cm;
-	struct rmig_rdma_res *res = ctrl->res;
+	struct rmig_rdma_cm *cm = p->cm;
+	struct rmig_rdma_res *res = p->res;
 	struct pollfd pfd[4];
 	int ret, s, r;
 
-	ret = rmig_rdma_progress_check(ctrl);
+	ret = rmig_rdma_progress_check(p);
 	if (ret < 0 && ret != -ECONNRESET)
 		return ret;
-	s = drain_send(ctrl);
+	s = drain_send(p);
 	if (s < 0)
 		return s;
-	r = drain_recv(ctrl);
+	r = drain_recv(p);
 	if (r < 0)
 		return r;
 	if (s + r > 0 || !block) {
 		/* Handle what arrived first: a peer gone shows on a round that finds none. */
-		ret = rmig_rdma_progress_check(ctrl);
+		ret = rmig_rdma_progress_check(p);
 		return ret == -ECONNRESET ? 0 : ret;
 	}
-	ret = rmig_rdma_progress_check(ctrl);
+	ret = rmig_rdma_progress_check(p);
 	if (ret < 0)
 		return ret;
-	pfd[0] = (struct pollfd){ .fd = ctrl->abort_fd, .events = POLLIN };
+	pfd[0] = (struct pollfd){ .fd = p->abort_fd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = res->send_ch->fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = res->recv_ch->fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
@@ -194,20 +234,20 @@ int rmig_rdma_progress_poll(struct rmig_rdma_ctrl *ctrl, bool block)
 	if (ret < 0 && errno != EINTR) {
 		ret = -errno;
 		rmig_error("rdma: poll failed: %s", strerror(-ret));
-		rmig_rdma_ctrl_fail(ctrl, ret);
+		rmig_rdma_progress_fail(p, ret);
 		return ret;
 	}
 	if (ret <= 0)
 		return 0;
 	if (pfd[0].revents & POLLIN)
-		return rmig_rdma_progress_check(ctrl);
+		return rmig_rdma_progress_check(p);
 	if (pfd[1].revents & POLLIN) {
-		ret = cq_event(ctrl, res->send_ch, &res->send_unacked);
+		ret = cq_event(p, res->send_ch, &res->send_unacked);
 		if (ret < 0)
 			return ret;
 	}
 	if (pfd[2].revents & POLLIN) {
-		ret = cq_event(ctrl, res->recv_ch, &res->recv_unacked);
+		ret = cq_event(p, res->recv_ch, &res->recv_unacked);
 		if (ret < 0)
 			return ret;
 	}
@@ -215,41 +255,37 @@ int rmig_rdma_progress_poll(struct rmig_rdma_ctrl *ctrl, bool block)
 		while (rmig_rdma_cm_process_one(cm) == 0)
 			;
 		if (cm->state == RMIG_RDMA_CM_DISCONNECTED || cm->state == RMIG_RDMA_CM_ERROR)
-			ctrl->peer_gone = true;
+			p->peer_gone = true;
 	}
 	return 0;
 }
 
-int rmig_rdma_progress_wait(struct rmig_rdma_ctrl *ctrl, const char *what)
+int rmig_rdma_progress_wait(struct rmig_rdma_progress *p, const char *what)
 {
-	int ret = rmig_rdma_progress_poll(ctrl, true);
+	int ret = rmig_rdma_progress_poll(p, true);
 
 	if (ret == -ECONNRESET) {
 		rmig_error("rdma: the peer disconnected while %s", what);
-		rmig_rdma_ctrl_fail(ctrl, ret);
+		rmig_rdma_progress_fail(p, ret);
 	} else if (ret == -ECANCELED) {
 		rmig_error("rdma: cancelled while %s", what);
 	}
 	return ret;
 }
 
-int rmig_rdma_progress_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms)
+int rmig_rdma_progress_flush_sends(struct rmig_rdma_progress *p, int timeout_ms)
 {
 	uint64_t deadline = rmig_time_now_ns() + (uint64_t)timeout_ms * RMIG_NSEC_PER_MSEC;
 
 	/* Polls the send CQ directly: this also runs after abort or a failure. */
-	while (!ctrl->peer_gone) {
-		uint32_t i;
-
-		for (i = 0; i < RMIG_RDMA_SEND_BUFS && !ctrl->send_busy[i]; i++)
-			;
-		if (i == RMIG_RDMA_SEND_BUFS)
+	while (!p->peer_gone) {
+		if (!p->chan.sends_pending || !p->chan.sends_pending(p->chan.opaque))
 			return 0;
 		if (rmig_time_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		if (drain_send(ctrl) < 0)
+		if (drain_send(p) < 0)
 			return -EIO;
-		if (ctrl->cm->state == RMIG_RDMA_CM_DISCONNECTED)
+		if (p->cm->state == RMIG_RDMA_CM_DISCONNECTED)
 			return -ECONNRESET;
 		poll(NULL, 0, 1);
 	}

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The progress engine: the one place a connection waits.  It polls both
- * CQs and hands each completion to its owner (a SEND frees its control
- * buffer, a WRITE or a SEND retires the write engine's WRITEs, a RECV goes
- * to the control channel), follows the CM event channel for a peer that
- * hangs up, and watches the abort eventfd.
+ * CQs and hands each completion to its owner through the handlers the
+ * owners registered (a SEND or a RECV to the message channel, a WRITE to
+ * the write engine), follows the CM event channel for a peer that hangs
+ * up, and watches the abort eventfd.
+ *
+ * It owns what is connection-wide rather than any one user's: the wr_id
+ * encoding it dispatches on, the abort flag, the sticky error, and what it
+ * learnt of the peer.  It knows nothing of message buffers, credits or
+ * WRITE runs; its users depend on it, never the other way round.
  *
  * Waiting is poll() on the send CQ channel, the recv CQ channel, the CM
  * event channel and the abort eventfd.  The CQ loop is: get event ->
@@ -14,9 +19,14 @@
 #ifndef RMIG_RDMA_PROGRESS_H
 #define RMIG_RDMA_PROGRESS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-#include "rdma/ctrl.h"
+#include <infiniband/verbs.h>
+
+#include "rdma/cm.h"
+#include "rdma/res.h"
 
 /*
  * wr_id of every work request on the QP: the kind in the top byte, so a
@@ -30,31 +40,101 @@
 #define RMIG_RDMA_WRID_VALUE(id) ((id) & ((1ULL << 56) - 1))
 
 /*
+ * The SEND with wr_id value @value completed: @status is IBV_WC_SUCCESS,
+ * or IBV_WC_WR_FLUSH_ERR while the QP goes down (other failures end the
+ * round before any handler runs).
+ */
+typedef void (*rmig_rdma_send_done_fn)(void *opaque, uint64_t value,
+				       enum ibv_wc_status status);
+/*
+ * The RECV with wr_id value @value completed with @byte_len bytes.
+ * Negative errno (reported and latched by the handler) ends the round.
+ */
+typedef int (*rmig_rdma_recv_fn)(void *opaque, uint64_t value, uint32_t byte_len);
+/* Is a SEND still awaiting its completion? */
+typedef bool (*rmig_rdma_sends_pending_fn)(void *opaque);
+/* Every WRITE up to sequence number @seq completed. */
+typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
+
+/* The owner of the SENDs and RECVs on the QP (the message channel). */
+struct rmig_rdma_progress_channel {
+	rmig_rdma_send_done_fn on_send_done;
+	rmig_rdma_recv_fn on_recv;
+	rmig_rdma_sends_pending_fn sends_pending;
+	void *opaque;
+};
+
+struct rmig_rdma_progress {
+	struct rmig_rdma_cm *cm;   /* its event channel tells of a peer that hangs up */
+	struct rmig_rdma_res *res; /* the CQs and their completion channels */
+	int abort_fd;		   /* eventfd; readable once aborted */
+	atomic_bool aborted;
+	int error;		   /* sticky -errno: the connection failed */
+	bool peer_gone;		   /* DISCONNECTED seen or QP flushed */
+	bool peer_error;	   /* the peer sent ERROR (set by whoever decodes it) */
+	struct rmig_rdma_progress_channel chan;
+	/* WRITE completions go to the write engine */
+	rmig_rdma_write_done_fn on_write_done;
+	void *write_opaque;
+	const uint64_t *writes_posted; /* the engine's count of WRITEs posted */
+};
+
+/*
+ * Start with nothing failed and no handler.  @cm and @res are the
+ * connection's, polled once they are built; @abort_fd is waited on.
+ */
+void rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
+			     struct rmig_rdma_res *res, int abort_fd);
+
+/* The message channel's handlers; @ch is copied. */
+void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,
+				    const struct rmig_rdma_progress_channel *ch);
+
+/*
+ * The write engine: @done gets its WRITE completions, and @posted is its
+ * running count of WRITEs posted, which a SEND takes as its mark (below).
+ */
+void rmig_rdma_progress_set_writer(struct rmig_rdma_progress *p, rmig_rdma_write_done_fn done,
+				   void *opaque, const uint64_t *posted);
+
+/*
+ * WRITEs posted so far (0 without a write engine).  A SEND records it when
+ * posted; when the SEND completes, rmig_rdma_progress_retire_writes() with
+ * that mark tells the write engine they are done: an RC send queue
+ * completes in order.
+ */
+uint64_t rmig_rdma_progress_posted_writes(const struct rmig_rdma_progress *p);
+void rmig_rdma_progress_retire_writes(struct rmig_rdma_progress *p, uint64_t seq);
+
+/* Latch a failure of the connection: further calls fail with @err. */
+void rmig_rdma_progress_fail(struct rmig_rdma_progress *p, int err);
+
+/*
  * One round of progress: drain both CQs; if nothing happened and @block,
  * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
  * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /
  * -EPROTO on failures (each reported once).
  */
-int rmig_rdma_progress_poll(struct rmig_rdma_ctrl *ctrl, bool block);
+int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block);
 
 /*
  * A blocking round for a caller that cannot go on without progress; a
  * peer that went away or an abort is reported as happening while @what
  * ("waiting for a send buffer").
  */
-int rmig_rdma_progress_wait(struct rmig_rdma_ctrl *ctrl, const char *what);
+int rmig_rdma_progress_wait(struct rmig_rdma_progress *p, const char *what);
 
 /*
  * The connection's state without waiting: 0 while it may go on, else
  * -ECANCELED (aborted), the latched error, -ECONNABORTED (the peer sent
  * ERROR; reported) or -ECONNRESET (the peer is gone; not reported).
  */
-int rmig_rdma_progress_check(struct rmig_rdma_ctrl *ctrl);
+int rmig_rdma_progress_check(struct rmig_rdma_progress *p);
 
 /*
- * Wait (up to @timeout_ms) until every posted SEND completed, so a
+ * Wait (up to @timeout_ms) until the channel has no SEND pending, so a
  * disconnect cannot flush the last stream bytes away.  Quiet.
  */
-int rmig_rdma_progress_flush_sends(struct rmig_rdma_ctrl *ctrl, int timeout_ms);
+int rmig_rdma_progress_flush_sends(struct rmig_rdma_progress *p, int timeout_ms);
 
 #endif /* RMIG_RDMA_PROGRESS_H */

@@ -215,9 +215,7 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 		return ret;
 	rc->ram = ram;
 	rmig_rdma_writer_init(&rc->w, rc->res.qp, resolve, rmig_rdma_conn_wait, rc);
-	rc->ctrl.write_posted = &rc->w.posted;
-	rc->ctrl.write_done = write_done;
-	rc->ctrl.write_opaque = &rc->w;
+	rmig_rdma_progress_set_writer(&rc->prog, write_done, &rc->w, &rc->w.posted);
 	return 0;
 }
 
@@ -239,7 +237,7 @@ static int wait_peer_caught_up(struct rmig_rdma_conn *rc)
 	if (!ctrl->credits_mode || !rc->compress_unsynced)
 		return 0;
 	while (ctrl->peer_credits < ctrl->window) {
-		int ret = rmig_rdma_progress_poll(ctrl, true);
+		int ret = rmig_rdma_progress_poll(&rc->prog, true);
 
 		if (ret < 0)
 			return ret;
@@ -259,8 +257,8 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 		return -EINVAL;
 	}
 	rmig_rdma_prefetch_restart(rc);
-	if (rc->ctrl.error)
-		return rc->ctrl.error;
+	if (rc->prog.error)
+		return rc->prog.error;
 	return wait_peer_caught_up(rc);
 }
 
@@ -293,8 +291,8 @@ int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *rb, u
 	b = save_block(rc, rb);
 	if (!b)
 		return RMIG_SAVE_PAGE_DECLINED;
-	if (rc->ctrl.error)
-		return rc->ctrl.error;
+	if (rc->prog.error)
+		return rc->prog.error;
 	rc->acc = acc;
 	if (rc->pin_all || !rc->reg_batch)
 		return rmig_rdma_writer_queue(&rc->w, b->index, b->length, page << b->page_shift,

@@ -111,6 +111,7 @@ static void setup_fails_at(const char *step)
 {
 	struct rmig_rdma_cm cm;
 	struct rmig_rdma_res res;
+	struct rmig_rdma_progress prog;
 	struct rmig_rdma_ctrl ctrl;
 	int ret, abort_fd = eventfd(0, 0);
 
@@ -126,7 +127,8 @@ static void setup_fails_at(const char *step)
 	if (ret == 0)
 		ret = rmig_rdma_res_create(&res, cm.id);
 	if (ret == 0) {
-		ret = rmig_rdma_ctrl_init(&ctrl, &cm, &res, abort_fd);
+		rmig_rdma_progress_init(&prog, &cm, &res, abort_fd);
+		ret = rmig_rdma_ctrl_init(&ctrl, &res, &prog);
 		if (ret == 0)
 			rmig_rdma_ctrl_fini(&ctrl);
 	}
@@ -269,7 +271,8 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	rc->abort_fd = eventfd(0, 0);
 	assert_int_equal(rmig_rdma_cm_resolve(&rc->cm, "127.0.0.1", 4444, 1000, -1), 0);
 	assert_int_equal(rmig_rdma_res_create(&rc->res, rc->cm.id), 0);
-	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->cm, &rc->res, rc->abort_fd), 0);
+	rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res, rc->abort_fd);
+	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog), 0);
 	rc->ctrl_ready = true;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
 	rc->ctrl.peer_credits = RMIG_RDMA_CREDITS; /* as if the peer had sent READY */

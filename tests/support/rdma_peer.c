@@ -280,7 +280,7 @@ static int peer_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event
 		peer.idle = 0;
 	} else if (++peer.idle == IDLE_MAX) {
 		peer.hung = true;
-		atomic_store(&peer.rc->ctrl.aborted, true);
+		atomic_store(&peer.rc->prog.aborted, true);
 	}
 	errno = saved;
 	return ret;
