@@ -49,7 +49,6 @@ struct rmig_rdma_conn {
 	struct rmig_rdma_progress prog;
 	struct rmig_rdma_ctrl ctrl; /* registered with prog for SEND/RECV completions */
 	bool ctrl_ready;
-	int abort_fd;
 	bool is_source;
 	bool pin_all;	/* negotiated */
 	bool credits;	/* negotiated */

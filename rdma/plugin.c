@@ -17,8 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <rmig/log.h>
 
@@ -93,9 +91,8 @@ static struct rmig_rdma_conn *conn_alloc(bool source)
 		return NULL;
 	}
 	rc->is_source = source;
-	rc->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rc->abort_fd < 0) {
-		rmig_error("rdma: cannot create an eventfd: %s", strerror(errno));
+	/* First: the abort fd must exist whenever the connection can be aborted or freed. */
+	if (rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res) < 0) {
 		free(rc);
 		return NULL;
 	}
@@ -137,7 +134,7 @@ static void conn_free(struct rmig_rdma_conn *rc)
 	}
 	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
-	close(rc->abort_fd);
+	rmig_rdma_progress_fini(&rc->prog);
 	free(rc);
 }
 
@@ -157,7 +154,6 @@ static int conn_start(struct rmig_rdma_conn *rc)
 
 	if (ret < 0)
 		return ret;
-	rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res, rc->abort_fd);
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
 	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog);
 	if (ret < 0)
@@ -363,13 +359,7 @@ static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
 
 static void rdma_abort(struct rmig_conn *c)
 {
-	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
-	uint64_t one = 1;
-
-	atomic_store(&rc->prog.aborted, true);
-	if (write(rc->abort_fd, &one, sizeof(one)) < 0) {
-		/* Counter full means it is already readable; nothing else can fail here. */
-	}
+	rmig_rdma_progress_abort(&rmig_rdma_conn_of(c)->prog);
 }
 
 static void rdma_close(struct rmig_conn *c)

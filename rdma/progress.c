@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 
@@ -16,14 +18,39 @@
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16
 
-void rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
-			     struct rmig_rdma_res *res, int abort_fd)
+int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
+			    struct rmig_rdma_res *res)
 {
 	memset(p, 0, sizeof(*p));
 	p->cm = cm;
 	p->res = res;
-	p->abort_fd = abort_fd;
 	atomic_init(&p->aborted, false);
+	p->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->abort_fd < 0) {
+		int ret = -errno;
+
+		rmig_error("rdma: cannot create an eventfd: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+void rmig_rdma_progress_fini(struct rmig_rdma_progress *p)
+{
+	if (p->abort_fd >= 0) {
+		close(p->abort_fd);
+		p->abort_fd = -1;
+	}
+}
+
+void rmig_rdma_progress_abort(struct rmig_rdma_progress *p)
+{
+	uint64_t one = 1;
+
+	atomic_store(&p->aborted, true);
+	if (write(p->abort_fd, &one, sizeof(one)) < 0) {
+		/* Counter full means it is already readable; nothing else can fail here. */
+	}
 }
 
 void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,

@@ -80,11 +80,20 @@ struct rmig_rdma_progress {
 };
 
 /*
- * Start with nothing failed and no handler.  @cm and @res are the
- * connection's, polled once they are built; @abort_fd is waited on.
+ * Create the abort eventfd; nothing failed yet and no handler.  @cm and
+ * @res are the connection's, polled once they are built.  Negative errno
+ * (reported).
  */
-void rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
-			     struct rmig_rdma_res *res, int abort_fd);
+int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
+			    struct rmig_rdma_res *res);
+/* Close the abort eventfd. */
+void rmig_rdma_progress_fini(struct rmig_rdma_progress *p);
+
+/*
+ * Abort the connection: a wait under way wakes up, and every check fails
+ * with -ECANCELED from now on.  Safe from any thread, while another waits.
+ */
+void rmig_rdma_progress_abort(struct rmig_rdma_progress *p);
 
 /* The message channel's handlers; @ch is copied. */
 void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,

@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -113,10 +111,11 @@ static void setup_fails_at(const char *step)
 	struct rmig_rdma_res res;
 	struct rmig_rdma_progress prog;
 	struct rmig_rdma_ctrl ctrl;
-	int ret, abort_fd = eventfd(0, 0);
+	int ret;
 
 	memset(&cm, 0, sizeof(cm));
 	memset(&res, 0, sizeof(res));
+	assert_int_equal(rmig_rdma_progress_init(&prog, &cm, &res), 0);
 	rmig_fake.njournal = 0;
 	rmig_fake.live = 0;
 	rmig_fake.nchannels = rmig_fake.ncqs = 0;
@@ -127,7 +126,6 @@ static void setup_fails_at(const char *step)
 	if (ret == 0)
 		ret = rmig_rdma_res_create(&res, cm.id);
 	if (ret == 0) {
-		rmig_rdma_progress_init(&prog, &cm, &res, abort_fd);
 		ret = rmig_rdma_ctrl_init(&ctrl, &res, &prog);
 		if (ret == 0)
 			rmig_rdma_ctrl_fini(&ctrl);
@@ -138,7 +136,7 @@ static void setup_fails_at(const char *step)
 		assert_int_equal(ret, 0);
 	rmig_rdma_res_destroy(&res);
 	rmig_rdma_cm_destroy(&cm);
-	close(abort_fd);
+	rmig_rdma_progress_fini(&prog);
 	rmig_fake_assert_reverse_teardown();
 }
 
@@ -268,10 +266,9 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	memset(rc, 0, sizeof(*rc));
 	rc->is_source = true;
 	rc->pin_all = pin_all;
-	rc->abort_fd = eventfd(0, 0);
 	assert_int_equal(rmig_rdma_cm_resolve(&rc->cm, "127.0.0.1", 4444, 1000, -1), 0);
 	assert_int_equal(rmig_rdma_res_create(&rc->res, rc->cm.id), 0);
-	rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res, rc->abort_fd);
+	assert_int_equal(rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res), 0);
 	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog), 0);
 	rc->ctrl_ready = true;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
@@ -285,7 +282,7 @@ static void free_conn(struct rmig_rdma_conn *rc)
 	rmig_rdma_ctrl_fini(&rc->ctrl);
 	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
-	close(rc->abort_fd);
+	rmig_rdma_progress_fini(&rc->prog);
 }
 
 static void test_zero_chunk_compress(void **state)
