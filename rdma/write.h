@@ -12,6 +12,11 @@
  * local and remote keys or takes the run itself (COMPRESS for an all-zero
  * unregistered chunk) and says so.  Keeps this testable through the fake
  * glue.
+ *
+ * Nor is waiting: it blocks through the wait callback, and hears of
+ * completions by rmig_rdma_writer_complete(), which its owner (source.c)
+ * registers with the progress engine.  A WRITE's wr_id is its sequence
+ * number in that engine's encoding (progress.h).
  */
 #ifndef RMIG_RDMA_WRITE_H
 #define RMIG_RDMA_WRITE_H
