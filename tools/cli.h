@@ -33,6 +33,7 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 2,	  /* bad option, URI or value */
 	CLI_EXIT_UNREACHABLE = 3, /* peer refused, unreachable or timed out */
 	CLI_EXIT_RESOURCES = 4,	  /* out of memory, memlock, descriptors */
+	CLI_EXIT_IN_DOUBT = 5,	  /* incoming: hand-over in doubt (docs/switchover.md) */
 	CLI_EXIT_CANCELLED = 130, /* SIGINT/SIGTERM, as a shell reports a killed job */
 };
 
@@ -171,7 +172,8 @@ struct cli_dest {
 };
 
 /* new + listen, accepting the source's pin-all request or not. */
-int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all);
+int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
+		    uint64_t peer_timeout_ms);
 int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
 bool cli_dest_done(struct cli_dest *d);
 void cli_dest_cancel(struct cli_dest *d);

@@ -57,7 +57,8 @@ int cli_cmd_incoming(const struct cli_options *o)
 	enum cli_exit code;
 	int rc;
 
-	rc = cli_dest_listen(&d, o->uri, o->params.caps[RMIG_CAP_RDMA_PIN_ALL]);
+	rc = cli_dest_listen(&d, o->uri, o->params.caps[RMIG_CAP_RDMA_PIN_ALL],
+			     o->params.peer_timeout_ms);
 	if (rc) {
 		/*
 		 * Nothing is "unreachable" when we only bind: an address we cannot

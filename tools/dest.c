@@ -8,6 +8,7 @@
  * starts empty: the library allocates blocks to match the source's header.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,8 +16,10 @@
 
 #include "tools/cli.h"
 
-int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
+int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
+		    uint64_t peer_timeout_ms)
 {
+	char ms[24];
 	sigset_t saved;
 	int rc;
 
@@ -29,6 +32,10 @@ int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all)
 		goto err_ram;
 	}
 	rc = rmig_incoming_set_capability(d->in, RMIG_CAP_RDMA_PIN_ALL, accept_pin_all);
+	if (rc)
+		goto err_incoming;
+	snprintf(ms, sizeof(ms), "%" PRIu64, peer_timeout_ms);
+	rc = rmig_incoming_set_param(d->in, "peer-timeout", ms);
 	if (rc)
 		goto err_incoming;
 	/* A transport may start a helper thread here (rdma_cm events): keep signals off it. */

@@ -53,6 +53,8 @@ static const char text_migration[] =
     "Migration options:\n"
     "  --max-bandwidth RATE  bytes/s limit, e.g. 200M (default 0: unlimited)\n"
     "  --downtime-limit MS   longest pause allowed for the final round (default 300)\n"
+    "  --peer-timeout MS     longest wait for the destination's answer in the\n"
+    "                        hand-over (default 10000)\n"
     "  --pin-all             rdma: register all RAM up front (rdma-pin-all)\n"
     "  --auto-converge       throttle the guest when it dirties faster than we send\n"
     "  --no-zero-pages       send zero pages in full instead of as markers\n"
@@ -86,6 +88,10 @@ static const char text_exit[] =
     "  2    usage error: bad option, URI or value\n"
     "  3    peer unreachable, refused, or timed out\n"
     "  4    out of resources: memory, locked-memory limit, descriptors\n"
+    "  5    incoming: the hand-over is in doubt -- every page arrived and verified\n"
+    "       but the source's commit did not; the workload runs on neither side.\n"
+    "       If the source reports completed the workload belongs here, otherwise\n"
+    "       to the source (docs/switchover.md)\n"
     "  130  cancelled by Ctrl-C (SIGINT) or SIGTERM\n";
 
 static const char text_env[] =
@@ -129,6 +135,8 @@ static void help_incoming(void)
 	       "                        (default: wait forever); exit code 3\n"
 	       "  --pin-all             accept the source's rdma-pin-all request (always\n"
 	       "                        accepted; the flag is kept for symmetry)\n"
+	       "  --peer-timeout MS     longest wait for the source's commit after every\n"
+	       "                        page arrived (default 10000); then exit code 5\n"
 	       "\n%s\n%s\n",
 	       text_output, text_uris);
 	print_transports();

@@ -23,6 +23,8 @@ enum cli_exit cli_exit_for_error(int err, bool in_setup)
 		return CLI_EXIT_OK;
 	case ECANCELED:
 		return CLI_EXIT_CANCELLED;
+	case EINPROGRESS:
+		return CLI_EXIT_IN_DOUBT;
 	case ECONNREFUSED:
 	case EHOSTUNREACH:
 	case ENETUNREACH:
@@ -65,6 +67,8 @@ const char *cli_exit_meaning(enum cli_exit code)
 		return "peer unreachable";
 	case CLI_EXIT_RESOURCES:
 		return "out of resources";
+	case CLI_EXIT_IN_DOUBT:
+		return "hand-over in doubt";
 	case CLI_EXIT_CANCELLED:
 		return "cancelled";
 	}

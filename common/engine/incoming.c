@@ -14,6 +14,7 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "common/engine/handover.h"
 #include "common/engine/incoming.h"
 #include "common/engine/params.h"
 #include "common/engine/state.h"
@@ -38,6 +39,9 @@ struct rmig_incoming {
 	int error;
 	char error_desc[RMIG_ERROR_MAX];
 	_Atomic bool cancel;
+	/* The embedder's: the workload may run here now (I3 in docs/switchover.md). */
+	rmig_incoming_start_fn start;
+	void *start_opaque;
 
 	_Atomic uint64_t start_ns, end_ns;
 };
@@ -132,6 +136,52 @@ static void incoming_set_error(struct rmig_incoming *in, int err)
 	pthread_mutex_unlock(&in->lock);
 }
 
+/* Quiet: a failed load already said why, and the source may be gone. */
+static void incoming_send_failure(struct rmig_conn *c, int err)
+{
+	uint8_t msg[RMIG_HANDOVER_SIZE];
+
+	rmig_handover_encode(msg, RMIG_HANDOVER_RESULT, err ? err : -EIO);
+	(void)rmig_conn_write(c, msg, sizeof(msg));
+}
+
+/*
+ * After a good load: tell the source, then wait for its decision.  Returns
+ * 0 on COMMIT, -ECONNABORTED on ABORT (the source kept the workload), and
+ * -EINPROGRESS when the decision never came: in doubt.
+ */
+static int incoming_handover(struct rmig_incoming *in, struct rmig_conn *c)
+{
+	enum rmig_handover_kind kind;
+	int ret, status;
+
+	ret = rmig_handover_send(c, RMIG_HANDOVER_RESULT, 0,
+				 "telling the source that every page arrived");
+	if (ret)
+		return ret; /* the source cannot commit without our RESULT: plain failure */
+	ret = rmig_handover_recv(c, in->params.peer_timeout_ms,
+				 "waiting for the source to commit the hand-over", &kind, &status);
+	if (ret == 0 && kind == RMIG_HANDOVER_COMMIT)
+		return 0;
+	if (ret == 0 && kind == RMIG_HANDOVER_ABORT) {
+		rmig_error("the source kept the workload (it was cancelled after sending "
+			   "everything); the received memory is discarded");
+		return -ECONNABORTED;
+	}
+	if (ret == 0)
+		rmig_error("hand-over: expected COMMIT or ABORT from the source, got %s",
+			   rmig_handover_kind_get_name(kind));
+	rmig_error("hand-over in doubt: every page arrived and verified, but the source's "
+		   "decision did not (%s).  The workload runs on neither side.  Ask the source: "
+		   "if it reports completed, start here (rmig_incoming_resolve(in, true)); "
+		   "otherwise discard (rmig_incoming_resolve(in, false))",
+		   ret == -ETIMEDOUT ? "peer-timeout passed"
+		   : ret == -ECANCELED ? "cancelled while waiting"
+		   : ret == -ECONNRESET ? "the connection closed"
+				      : "the connection failed");
+	return -EINPROGRESS;
+}
+
 static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig_conn **out)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
@@ -195,6 +245,10 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	ret = rmig_load(&stream, in->ram, &in->stats, &in->load_info);
 	if (!ret)
 		atomic_store(&in->stats.total, rmig_ram_get_total_bytes(in->ram));
+	if (ret && ret != -ECANCELED)
+		incoming_send_failure(conn, ret);
+	else if (!ret)
+		ret = incoming_handover(in, conn);
 
 out_fini_stream:
 	rmig_stream_fini(&stream);
@@ -205,11 +259,24 @@ out_close:
 	rmig_conn_close(conn);
 out:
 	atomic_store(&in->end_ns, rmig_time_now_ns());
-	if (ret && atomic_load(&in->cancel))
-		ret = -ECANCELED;
-	if (!ret && rmig_state_transition(&in->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
+	if (ret == -EINPROGRESS) {
+		/* From active or cancelling alike: a cancel cannot undo what the source may have done. */
+		incoming_set_error(in, ret);
+		s = rmig_state_get(&in->sm);
+		while (rmig_state_transition(&in->sm, s, RMIG_STATE_IN_DOUBT) == -EBUSY)
+			s = rmig_state_get(&in->sm);
+		return ret;
+	}
+	if (!ret) {
+		/* The source committed: a cancel that landed meanwhile is too late. */
+		if (in->start)
+			in->start(in->start_opaque);
+		do
+			s = rmig_state_get(&in->sm);
+		while (rmig_state_transition(&in->sm, s, RMIG_STATE_COMPLETED) == -EBUSY);
 		return 0;
-	if (!ret)
+	}
+	if (atomic_load(&in->cancel))
 		ret = -ECANCELED;
 	if (ret != -ECANCELED)
 		incoming_set_error(in, ret);
@@ -239,6 +306,34 @@ void rmig_incoming_cancel(struct rmig_incoming *in)
 	if (in->conn)
 		rmig_conn_abort(in->conn);
 	pthread_mutex_unlock(&in->lock);
+}
+
+void rmig_incoming_set_start(struct rmig_incoming *in, rmig_incoming_start_fn fn, void *opaque)
+{
+	in->start = fn;
+	in->start_opaque = opaque;
+}
+
+int rmig_incoming_set_param(struct rmig_incoming *in, const char *name, const char *value)
+{
+	if (rmig_state_get(&in->sm) != RMIG_STATE_NONE) {
+		rmig_error("incoming: parameters cannot change once it runs");
+		return -EBUSY;
+	}
+	return rmig_params_set(&in->params, name, value);
+}
+
+int rmig_incoming_resolve(struct rmig_incoming *in, bool start)
+{
+	if (rmig_state_get(&in->sm) != RMIG_STATE_IN_DOUBT) {
+		rmig_error("incoming: nothing to resolve (state %s, not in-doubt)",
+			   rmig_state_get_name(rmig_state_get(&in->sm)));
+		return -EBUSY;
+	}
+	if (start && in->start)
+		in->start(in->start_opaque);
+	return rmig_state_transition(&in->sm, RMIG_STATE_IN_DOUBT,
+				     start ? RMIG_STATE_COMPLETED : RMIG_STATE_FAILED);
 }
 
 int rmig_incoming_get_error(struct rmig_incoming *in)

@@ -34,6 +34,7 @@ void rmig_params_init(struct rmig_params *p)
 	p->downtime_limit_ms = RMIG_DOWNTIME_LIMIT_DEFAULT_MS;
 	p->throttle_initial = RMIG_THROTTLE_INITIAL_DEFAULT;
 	p->throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
+	p->peer_timeout_ms = RMIG_PEER_TIMEOUT_DEFAULT_MS;
 }
 
 const char *rmig_capability_get_name(enum rmig_capability cap)
@@ -127,13 +128,19 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->throttle_increment = (unsigned)v;
+	} else if (strcmp(name, "peer-timeout") == 0) {
+		rc = parse_bounded(name, value, "milliseconds", 100, RMIG_PEER_TIMEOUT_MAX_MS, &v);
+		if (rc)
+			return rc;
+		p->peer_timeout_ms = v;
 	} else if (capability_lookup(name) >= 0) {
 		rmig_error("'%s' is a capability, not a parameter: turn it on or off instead",
 			   name);
 		return -ENOENT;
 	} else {
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
-			   "max-bandwidth, downtime-limit, throttle-initial and throttle-increment",
+			   "max-bandwidth, downtime-limit, throttle-initial, throttle-increment and "
+			   "peer-timeout",
 			   name);
 		return -ENOENT;
 	}
@@ -159,6 +166,11 @@ int rmig_params_validate(const struct rmig_params *p)
 	if (p->throttle_increment < 1 || p->throttle_increment > RMIG_THROTTLE_MAX) {
 		rmig_error("throttle-increment %u%% is out of range: expected 1 to %u",
 			   p->throttle_increment, (unsigned)RMIG_THROTTLE_MAX);
+		return -EINVAL;
+	}
+	if (p->peer_timeout_ms < 100 || p->peer_timeout_ms > RMIG_PEER_TIMEOUT_MAX_MS) {
+		rmig_error("peer-timeout %" PRIu64 " ms is out of range: expected 100 to %u",
+			   p->peer_timeout_ms, (unsigned)RMIG_PEER_TIMEOUT_MAX_MS);
 		return -EINVAL;
 	}
 	return 0;

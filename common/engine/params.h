@@ -22,6 +22,7 @@ struct rmig_params {
 	uint64_t downtime_limit_ms;  /* 1 .. RMIG_DOWNTIME_LIMIT_MAX_MS */
 	unsigned throttle_initial;   /* percent, 1..99 */
 	unsigned throttle_increment; /* percent, 1..99 */
+	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 };
 
 /* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */

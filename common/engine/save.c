@@ -15,6 +15,7 @@
 
 #include "common/base/util.h"
 #include "common/engine/format.h"
+#include "common/engine/handover.h"
 #include "common/engine/migration_int.h"
 #include "common/engine/stream.h"
 #include "common/ram/checksum.h"
@@ -476,6 +477,34 @@ static int save_iterate(struct save_ctx *c)
 	}
 }
 
+/*
+ * The destination's verdict on what it received (docs/switchover.md).
+ * Nothing is decided here: 0 only means the destination is ready to take
+ * over and waits for our COMMIT.
+ */
+static int save_await_result(struct save_ctx *c)
+{
+	enum rmig_handover_kind kind;
+	int ret, status;
+
+	ret = rmig_handover_recv(c->conn, c->params.peer_timeout_ms,
+				 "waiting for the destination to confirm it has every page", &kind,
+				 &status);
+	if (ret)
+		return ret;
+	if (kind != RMIG_HANDOVER_RESULT) {
+		rmig_error("hand-over: expected RESULT from the destination, got %s",
+			   rmig_handover_kind_get_name(kind));
+		return -EPROTO;
+	}
+	if (status) {
+		rmig_error("the destination did not take over: %s; the workload stays here",
+			   strerror(status));
+		return -EREMOTEIO;
+	}
+	return 0;
+}
+
 static void save_finish(struct save_ctx *c, int ret)
 {
 	struct rmig_migration *m = c->m;
@@ -483,9 +512,17 @@ static void save_finish(struct save_ctx *c, int ret)
 
 	if (!ret) {
 		atomic_store(&m->end_ns, rmig_time_now_ns());
-		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0)
+		/* The commit point: from here the workload is the destination's. */
+		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0) {
+			if (rmig_handover_send(c->conn, RMIG_HANDOVER_COMMIT, 0,
+					       "committing the hand-over") < 0)
+				rmig_warn("the destination may not have heard the commit: it will "
+					  "report in-doubt until told that this side completed");
 			return;
-		/* Cancel landed after the last byte went out; honour it. */
+		}
+		/* Cancel landed after the last byte went out; honour it, and say so. */
+		(void)rmig_handover_send(c->conn, RMIG_HANDOVER_ABORT, 0,
+					 "telling the destination the workload stays here");
 		ret = -ECANCELED;
 		s = rmig_state_get(&m->sm);
 	}
@@ -537,6 +574,8 @@ void *rmig_save_thread(void *opaque)
 	ret = save_iterate(&c);
 	if (!ret)
 		ret = save_complete(&c);
+	if (!ret)
+		ret = save_await_result(&c);
 out:
 	if (ret && save_cancelled(&c))
 		ret = -ECANCELED;

@@ -259,7 +259,8 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 		jb_member_u64(&b, "expected-downtime", info->expected_downtime_ms);
 	if (info->throttle_pct)
 		jb_member_u64(&b, "cpu-throttle-percentage", info->throttle_pct);
-	if (info->status == RMIG_STATE_FAILED && info->error_desc[0]) {
+	if ((info->status == RMIG_STATE_FAILED || info->status == RMIG_STATE_IN_DOUBT) &&
+	    info->error_desc[0]) {
 		jb_puts(&b, ",\"error-desc\":");
 		/* strnlen: the snapshot may have been filled with a truncating copy. */
 		jb_string(&b, info->error_desc,

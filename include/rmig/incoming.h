@@ -38,12 +38,38 @@ RMIG_API int rmig_incoming_set_capability(struct rmig_incoming *in, enum rmig_ca
 RMIG_API int rmig_incoming_listen(struct rmig_incoming *in, const char *uri);
 RMIG_API int rmig_incoming_get_uri(struct rmig_incoming *in, char *buf, size_t len);
 /*
- * Accept one source within @accept_timeout_ms (< 0: forever) and load it.
- * Returns 0 when the stream completed (and verified, if the source asked).
+ * Accept one source within @accept_timeout_ms (< 0: forever), load it, and
+ * take part in the hand-over (docs/switchover.md).  Returns 0 when the
+ * source committed (the start callback has run), -EINPROGRESS when the
+ * hand-over is in doubt (see rmig_incoming_resolve()), another -errno when
+ * it failed (the source keeps the workload).
  */
 RMIG_API int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms);
 /* Any thread: make run() return -ECANCELED promptly. */
 RMIG_API void rmig_incoming_cancel(struct rmig_incoming *in);
+
+/*
+ * The moment the workload may run here: called once, from the thread in
+ * rmig_incoming_run() (or rmig_incoming_resolve()), after the source has
+ * committed the hand-over and will never resume it.  Optional; set before
+ * run.
+ */
+typedef void (*rmig_incoming_start_fn)(void *opaque);
+RMIG_API void rmig_incoming_set_start(struct rmig_incoming *in, rmig_incoming_start_fn fn,
+				      void *opaque);
+
+/* A parameter by its name ("peer-timeout"), before run.  As rmig_migration_set_param(). */
+RMIG_API int rmig_incoming_set_param(struct rmig_incoming *in, const char *name,
+				     const char *value);
+
+/*
+ * End an in-doubt hand-over (run() returned -EINPROGRESS, the state is
+ * "in-doubt"): @start true when the source reports completed, so the
+ * workload starts here (the start callback runs) and the state becomes
+ * completed; false when it does not, and the state becomes failed.
+ * -EBUSY when not in doubt.
+ */
+RMIG_API int rmig_incoming_resolve(struct rmig_incoming *in, bool start);
 
 /* The -errno that failed the load, 0 if none. */
 RMIG_API int rmig_incoming_get_error(struct rmig_incoming *in);

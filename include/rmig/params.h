@@ -26,6 +26,9 @@ enum rmig_capability {
 #define RMIG_THROTTLE_INITIAL_DEFAULT 20
 #define RMIG_THROTTLE_INCREMENT_DEFAULT 10
 #define RMIG_THROTTLE_MAX 99
+/* "peer-timeout": how long either side waits for the other before giving up. */
+#define RMIG_PEER_TIMEOUT_DEFAULT_MS 10000
+#define RMIG_PEER_TIMEOUT_MAX_MS 3600000
 
 RMIG_API const char *rmig_capability_get_name(enum rmig_capability cap);
 /* Returns the capability, or -ENOENT for an unknown name. */

@@ -9,6 +9,17 @@
  *   setup | active -> cancelling -> cancelled
  *                         +-------> failed
  *
+ * and on the destination only, when the hand-over's last message was lost
+ * (docs/switchover.md):
+ *
+ *   active | cancelling -> in-doubt -> completed | failed
+ *
+ * and a destination whose source committed completes even if a cancel
+ * landed meanwhile (cancelling -> completed): the source has let go.
+ *
+ * In doubt, the workload runs on neither side and the destination keeps the
+ * memory until rmig_incoming_resolve() says which way it went.
+ *
  * Listeners see every transition, in order, on the thread that made it;
  * they must be quick and must not drive the migration themselves.
  */
@@ -32,6 +43,7 @@ enum rmig_state {
 	RMIG_STATE_COMPLETED,
 	RMIG_STATE_FAILED,
 	RMIG_STATE_CANCELLED,
+	RMIG_STATE_IN_DOUBT, /* destination: received and verified, hand-over unconfirmed */
 	RMIG_STATE__COUNT,
 };
 
@@ -39,8 +51,12 @@ enum rmig_state {
 typedef void (*rmig_state_listener_fn)(void *opaque, enum rmig_state from, enum rmig_state to,
 				       uint64_t when_ns);
 
-/* QEMU's spelling: "none", "setup", "active", "cancelling", "completed", "failed", "cancelled". */
+/*
+ * QEMU's spelling: "none", "setup", "active", "cancelling", "completed",
+ * "failed", "cancelled"; and rmig's own "in-doubt".
+ */
 RMIG_API const char *rmig_state_get_name(enum rmig_state s);
+/* Completed, failed or cancelled: no way out.  In doubt is not: a resolve ends it. */
 RMIG_API bool rmig_state_is_terminal(enum rmig_state s);
 
 #ifdef __cplusplus

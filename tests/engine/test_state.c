@@ -30,6 +30,11 @@ static const struct {
 	{RMIG_STATE_ACTIVE, RMIG_STATE_CANCELLING},
 	{RMIG_STATE_CANCELLING, RMIG_STATE_CANCELLED},
 	{RMIG_STATE_CANCELLING, RMIG_STATE_FAILED},
+	{RMIG_STATE_ACTIVE, RMIG_STATE_IN_DOUBT},
+	{RMIG_STATE_CANCELLING, RMIG_STATE_IN_DOUBT},
+	{RMIG_STATE_CANCELLING, RMIG_STATE_COMPLETED},
+	{RMIG_STATE_IN_DOUBT, RMIG_STATE_COMPLETED},
+	{RMIG_STATE_IN_DOUBT, RMIG_STATE_FAILED},
 };
 
 static bool in_diagram(enum rmig_state from, enum rmig_state to)
@@ -49,6 +54,7 @@ static const enum rmig_state path_to[N][4] = {
 	[RMIG_STATE_COMPLETED] = {RMIG_STATE_SETUP, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED},
 	[RMIG_STATE_FAILED] = {RMIG_STATE_SETUP, RMIG_STATE_FAILED, RMIG_STATE_NONE},
 	[RMIG_STATE_CANCELLED] = {RMIG_STATE_SETUP, RMIG_STATE_CANCELLING, RMIG_STATE_CANCELLED},
+	[RMIG_STATE_IN_DOUBT] = {RMIG_STATE_SETUP, RMIG_STATE_ACTIVE, RMIG_STATE_IN_DOUBT},
 };
 
 static void drive_to(struct rmig_state_machine *sm, enum rmig_state target)
@@ -109,7 +115,7 @@ static void discard_sink(void *opaque, enum rmig_log_level level, const char *ms
 static void test_names(void **state)
 {
 	static const char *const want[N] = {"none",	 "setup",  "active",   "cancelling",
-					    "completed", "failed", "cancelled"};
+					    "completed", "failed", "cancelled", "in-doubt"};
 
 	(void)state;
 	for (int s = 0; s < N; s++)

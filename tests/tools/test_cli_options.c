@@ -274,6 +274,8 @@ static void test_exit_codes(void **state)
 	assert_int_equal(cli_exit_for_error(-EHOSTUNREACH, false), CLI_EXIT_UNREACHABLE);
 	assert_int_equal(cli_exit_for_error(-ENETUNREACH, true), CLI_EXIT_UNREACHABLE);
 	assert_int_equal(cli_exit_for_error(-ETIMEDOUT, false), CLI_EXIT_UNREACHABLE);
+	assert_int_equal(cli_exit_for_error(-EINPROGRESS, false), CLI_EXIT_IN_DOUBT);
+	assert_int_equal(cli_exit_for_error(-EREMOTEIO, false), CLI_EXIT_FAILED);
 	assert_int_equal(cli_exit_for_error(-ENOMEM, false), CLI_EXIT_RESOURCES);
 	assert_int_equal(cli_exit_for_error(-EAGAIN, true), CLI_EXIT_RESOURCES);
 	assert_int_equal(cli_exit_for_error(-EPERM, true), CLI_EXIT_RESOURCES);
