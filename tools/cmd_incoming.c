@@ -88,7 +88,10 @@ int cli_cmd_incoming(const struct cli_options *o)
 		cli_report_incoming(o, &info, li, rc);
 	if (code != CLI_EXIT_OK)
 		cli_msg("incoming migration on %s %s (exit %d: %s)", d.uri,
-			code == CLI_EXIT_CANCELLED ? "cancelled" : "failed", (int)code,
+			code == CLI_EXIT_CANCELLED ? "cancelled"
+			: code == CLI_EXIT_IN_DOUBT ? "is in doubt"
+						     : "failed",
+			(int)code,
 			cli_exit_meaning(code));
 out_dest:
 	cli_dest_fini(&d);

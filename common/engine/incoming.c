@@ -372,7 +372,7 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 	info->ram.dirty_sync_count = in->load_info.rounds;
 	if (elapsed)
 		info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)elapsed;
-	if (info->status == RMIG_STATE_FAILED) {
+	if (info->status == RMIG_STATE_FAILED || info->status == RMIG_STATE_IN_DOUBT) {
 		pthread_mutex_lock(&in->lock);
 		snprintf(info->error_desc, sizeof(info->error_desc), "%s", in->error_desc);
 		pthread_mutex_unlock(&in->lock);
