@@ -106,6 +106,7 @@ struct rmig_load_info {
 	uint32_t flags;	 /* header flags */
 	uint64_t rounds; /* END_OF_ROUND records seen */
 	bool verified;	 /* F_VERIFY was set and every checksum matched */
+	bool header_ok;	 /* the header was rmig's: the source expects a hand-over reply */
 };
 
 /*

@@ -245,7 +245,8 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	ret = rmig_load(&stream, in->ram, &in->stats, &in->load_info);
 	if (!ret)
 		atomic_store(&in->stats.total, rmig_ram_get_total_bytes(in->ram));
-	if (ret && ret != -ECANCELED)
+	/* Only an rmig source waits for it; a QEMU source (plain RDMA v1) would not parse it. */
+	if (ret && ret != -ECANCELED && in->load_info.header_ok)
 		incoming_send_failure(conn, ret);
 	else if (!ret)
 		ret = incoming_handover(in, conn);

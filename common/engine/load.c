@@ -165,6 +165,8 @@ int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st
 	rc = rmig_format_read_header(s, &h);
 	if (rc)
 		goto count;
+	if (info)
+		info->header_ok = true;
 	rc = rmig_format_match_blocks(&h, ram);
 	if (rc)
 		goto free_header;
