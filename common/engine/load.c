@@ -65,7 +65,12 @@ static int apply_hook(struct load_ctx *c, uint32_t phase)
 	return rmig_conn_ram_load(c->s->conn, (enum rmig_ram_phase)phase);
 }
 
-/* After END_OF_STREAM: checksums when announced, then the end magic. */
+/*
+ * After END_OF_STREAM: checksums when announced, then the end magic.  Ours
+ * are computed before theirs are read: the source flushes END_OF_STREAM
+ * before it computes its own, so both sides checksum at the same time and
+ * verification costs the downtime once, not twice.
+ */
 static int read_trailer(struct load_ctx *c, bool *verified)
 {
 	const struct rmig_stream_header *h = c->h;
@@ -81,6 +86,7 @@ static int read_trailer(struct load_ctx *c, bool *verified)
 			rc = -ENOMEM;
 			goto free_sums;
 		}
+		rmig_ram_checksums(c->ram, ours);
 		for (i = 0; i < h->nblocks && rc == 0; i++)
 			rc = rmig_stream_get_u64(c->s, &theirs[i]);
 		if (rc)
@@ -98,7 +104,6 @@ static int read_trailer(struct load_ctx *c, bool *verified)
 		goto free_sums;
 	}
 	if (h->flags & RMIG_STREAM_F_VERIFY) {
-		rmig_ram_checksums(c->ram, ours);
 		for (i = 0; i < h->nblocks; i++) {
 			if (ours[i] != theirs[i]) {
 				rmig_error(

@@ -421,15 +421,19 @@ static int save_complete(struct save_ctx *c)
 	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
 	if (ret)
 		return ret;
+	/* END_OF_STREAM out first: the destination checksums while we do (load.c). */
+	ret = rmig_format_write_record(&c->stream, &eos);
+	if (!ret)
+		ret = rmig_stream_flush(&c->stream);
+	if (ret)
+		return ret;
 	if (c->flags & RMIG_STREAM_F_VERIFY) {
 		sums = calloc(ram->nblocks, sizeof(*sums));
 		if (!sums)
 			return -ENOMEM;
 		rmig_ram_checksums(ram, sums);
 	}
-	ret = rmig_format_write_record(&c->stream, &eos);
-	if (!ret)
-		ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
+	ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
 	if (!ret)
 		ret = rmig_stream_flush(&c->stream);
 	free(sums);
