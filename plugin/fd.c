@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rmig/log.h>
@@ -53,13 +54,28 @@ static int fd_parse(const char *addr, int *out)
 	return 0;
 }
 
+/* A pipe carries one direction; a migration needs the destination's answer back. */
+static int fd_check_duplex(int fd, const struct rmig_conn_opts *opts)
+{
+	struct stat st;
+
+	if (!opts || !opts->duplex || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return 0;
+	rmig_error("fd:%d is a pipe, which carries one direction only; a migration needs the "
+		   "destination's answer back (the hand-over): pass a socket instead, such as "
+		   "one end of socketpair()", fd);
+	return -EPIPE;
+}
+
 static int fd_connect(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out)
 {
 	char name[32];
 	int fd, r;
 
-	(void)opts;
 	r = fd_parse(addr, &fd);
+	if (r < 0)
+		return r;
+	r = fd_check_duplex(fd, opts);
 	if (r < 0)
 		return r;
 	snprintf(name, sizeof(name), "fd:%d", fd);
@@ -72,8 +88,10 @@ static int fd_listen(const char *addr, const struct rmig_conn_opts *opts,
 	struct fd_listener *l;
 	int fd, r;
 
-	(void)opts;
 	r = fd_parse(addr, &fd);
+	if (r < 0)
+		return r;
+	r = fd_check_duplex(fd, opts);
 	if (r < 0)
 		return r;
 	l = calloc(1, sizeof(*l));
@@ -140,7 +158,7 @@ static int fd_listener_uri(struct rmig_listener *listener, char *buf, size_t len
 static const struct rmig_transport_ops fd_ops = {
 	RMIG_SOCK_CONN_SLOTS,
 	.scheme = "fd",
-	.description = "an inherited, already-open socket or pipe (fd:N)",
+	.description = "an inherited, already-open socket (fd:N; a pipe only outside a migration)",
 	.connect = fd_connect,
 	.listen = fd_listen,
 	.accept = fd_accept,

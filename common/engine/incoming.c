@@ -105,6 +105,7 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 	struct rmig_conn_opts opts = {
 		.size = sizeof(opts),
 		.rdma_pin_all = in->params.caps[RMIG_CAP_RDMA_PIN_ALL],
+		.duplex = true,
 	};
 	int ret;
 

@@ -355,6 +355,7 @@ static int save_setup(struct save_ctx *c)
 		.size = sizeof(opts),
 		.rdma_pin_all = c->params.caps[RMIG_CAP_RDMA_PIN_ALL],
 		.cancel_fd = m->cancel_fd,
+		.duplex = true,
 	};
 	struct rmig_conn *conn;
 	int ret;

@@ -74,6 +74,12 @@ struct rmig_conn_opts {
 	 * struct means "none" (fd 0 is stdin, never an eventfd of ours).
 	 */
 	int cancel_fd;
+	/*
+	 * The caller will also read what it writes to be answered (the
+	 * migration's hand-over, docs/switchover.md): a transport that can
+	 * only carry one direction (fd: on a pipe) must refuse.
+	 */
+	bool duplex;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -102,6 +104,35 @@ static void test_unknown_scheme(void **state)
 	rmig_ram_free(ram);
 }
 
+/* A pipe cannot carry the destination's answer back: refused before anything is sent. */
+static void test_fd_pipe_refused(void **state)
+{
+	static uint8_t mem[4096];
+	const struct rmig_embedder emb = {.stop = noop, .cont = noop};
+	struct rmig_ram *ram = rmig_ram_new();
+	struct rmig_migration *m;
+	struct rmig_info info;
+	char uri[32];
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(rmig_ram_add(ram, "pc.ram", mem, sizeof(mem), 4096, NULL), 0);
+	m = rmig_migration_new(ram, &emb);
+	assert_non_null(m);
+	snprintf(uri, sizeof(uri), "fd:%d", p[1]);
+	assert_int_equal(rmig_migration_start(m, uri), 0);
+	assert_int_equal(rmig_migration_wait(m), RMIG_STATE_FAILED);
+	assert_int_equal(rmig_migration_get_error(m), -EPIPE);
+	rmig_migration_query(m, &info);
+	assert_non_null(strstr(info.error_desc, "is a pipe"));
+	assert_non_null(strstr(info.error_desc, "socketpair"));
+	rmig_migration_free(m);
+	rmig_ram_free(ram);
+	close(p[0]);
+	close(p[1]);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet, teardown_quiet)
 
 int main(void)
@@ -110,6 +141,7 @@ int main(void)
 	    T(test_cancel_inside_listener),
 	    T(test_new_needs_callbacks),
 	    T(test_unknown_scheme),
+	    T(test_fd_pipe_refused),
 	};
 
 	/* Built-ins only: no module directory is searched. */
