@@ -106,6 +106,7 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 		.size = sizeof(opts),
 		.rdma_pin_all = in->params.caps[RMIG_CAP_RDMA_PIN_ALL],
 		.duplex = true,
+		.peer_timeout_ms = (int)in->params.peer_timeout_ms,
 	};
 	int ret;
 

@@ -356,6 +356,7 @@ static int save_setup(struct save_ctx *c)
 		.rdma_pin_all = c->params.caps[RMIG_CAP_RDMA_PIN_ALL],
 		.cancel_fd = m->cancel_fd,
 		.duplex = true,
+		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
 	};
 	struct rmig_conn *conn;
 	int ret;

@@ -80,6 +80,14 @@ struct rmig_conn_opts {
 	 * only carry one direction (fd: on a pipe) must refuse.
 	 */
 	bool duplex;
+	/*
+	 * Longest wait for the peer on an open connection (a read with
+	 * nothing arriving, a write that cannot proceed, a control message
+	 * awaited) before the call fails with -ETIMEDOUT: the peer is frozen,
+	 * gone or unreachable.  <= 0: no limit.  The migration passes its
+	 * "peer-timeout" parameter.
+	 */
+	int peer_timeout_ms;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */
