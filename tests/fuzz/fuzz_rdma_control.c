@@ -19,16 +19,15 @@
 #include "rdma/keycache.h"
 #include "rdma/validate.h"
 #include "rdma/wire.h"
+#include "tests/fuzz/rdma_layout.h"
 
-#define MiB (1024ull * 1024)
-
-static struct rmig_ramblock blk[3];
-static struct rmig_ramblock *blk_ptrs[3];
+static struct rmig_ramblock blk[FUZZ_RDMA_NBLOCKS];
+static struct rmig_ramblock *blk_ptrs[FUZZ_RDMA_NBLOCKS];
 static struct rmig_ram ram;
-static uint64_t bases[3];
+static uint64_t bases[FUZZ_RDMA_NBLOCKS];
 static struct rmig_rdma_keycache *kc;
 /* What RAM_BLOCKS_RESULT said, for SEGMENTS_RESULT's first-key check. */
-static struct rmig_rdma_block dest_blocks[3];
+static struct rmig_rdma_block dest_blocks[FUZZ_RDMA_NBLOCKS];
 
 static void silent(void *opaque, enum rmig_log_level level, const char *msg)
 {
@@ -47,23 +46,23 @@ static void check(int cond, const char *what)
 
 static void init_once(void)
 {
-	static const uint64_t lens[3] = {4 * MiB, MiB + 12 * 1024, 64 * 1024};
+	const uint64_t *lens = fuzz_rdma_block_len;
 
 	if (ram.blocks)
 		return;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < FUZZ_RDMA_NBLOCKS; i++) {
 		snprintf(blk[i].name, sizeof(blk[i].name), "block%d", i);
 		blk[i].length = lens[i];
-		blk[i].page_size = 4096;
+		blk[i].page_size = FUZZ_RDMA_PAGE_SIZE;
 		blk_ptrs[i] = &blk[i];
 		dest_blocks[i].length = lens[i];
-		dest_blocks[i].rkey = 1;
+		dest_blocks[i].rkey = FUZZ_RDMA_DEST_RKEY;
 	}
 	ram.blocks = blk_ptrs;
-	ram.nblocks = 3;
-	ram.cap = 3;
-	if (rmig_rdma_layout_bases(&ram, bases, 3) ||
-	    rmig_rdma_keycache_create(3, lens, false, &kc))
+	ram.nblocks = FUZZ_RDMA_NBLOCKS;
+	ram.cap = FUZZ_RDMA_NBLOCKS;
+	if (rmig_rdma_layout_bases(&ram, bases, FUZZ_RDMA_NBLOCKS) ||
+	    rmig_rdma_keycache_create(FUZZ_RDMA_NBLOCKS, lens, false, &kc))
 		abort();
 	rmig_log_set_sink(silent, NULL);
 }
@@ -125,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rmig_rdma_hdr h;
 	struct rmig_rdma_caps caps, ans;
-	struct rmig_rdma_block out[3];
+	struct rmig_rdma_block out[FUZZ_RDMA_NBLOCKS];
 	struct rmig_rdma_segment *segs;
 	uint32_t eff, count, i;
 	uint8_t *msg;
@@ -178,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (segs && !rmig_rdma_segments_result_validate(&ram, dest_blocks, &h,
 								msg + RMIG_RDMA_HDR_SIZE, segs)) {
 			for (i = 0; i < count; i++)
-				check(segs[i].block_idx < 3 &&
+				check(segs[i].block_idx < FUZZ_RDMA_NBLOCKS &&
 					  segs[i].start < lens_of(segs[i].block_idx) &&
 					  segs[i].length > 0 &&
 					  segs[i].length <=

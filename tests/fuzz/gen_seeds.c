@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writes the seed corpora of the message fuzzers with the real encoders,
+ * so that the seeds follow the wire format wherever it goes:
+ *
+ *   gen_seeds rdma DIR       one valid control message per type that
+ *                            rdma/wire.h knows (v1 and rmig's extensions),
+ *                            with payloads that name fuzz_rdma_control's
+ *                            RAM (tests/fuzz/rdma_layout.h) -> corpus-rdma/
+ *   gen_seeds handover DIR   one valid hand-over message per kind, a RESULT
+ *                            with an errno, and a whole exchange
+ *                                                      -> corpus-handover/
+ *
+ * Every message is decoded again before it is written: a seed the decoder
+ * would refuse is an error here, not a silently useless seed.
+ *
+ * With --check first, nothing is written: DIR must hold exactly these
+ * files with exactly these bytes (a test runs this against the committed
+ * corpora, so a format change that forgets to regenerate them fails).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rmig/log.h>
+
+#include "common/base/util.h"
+#include "common/engine/handover.h"
+#include "rdma/wire.h"
+#include "tests/fuzz/rdma_layout.h"
+
+#define MiB FUZZ_RDMA_MiB
+/* Where a plausible destination mapped its blocks. */
+#define HOST_BASE 0x7f3a40000000ull
+
+#define MAX_SEEDS 32
+
+static const char *dir;
+static bool checking;
+static int failures;
+static const char *written[MAX_SEEDS];
+static size_t nwritten;
+
+/* --check: is @path's content exactly @buf? */
+static void compare(const char *path, const uint8_t *buf, size_t len)
+{
+	static uint8_t old[RMIG_RDMA_HDR_SIZE + 64 * 1024 + 1];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "%s: missing (%s); run gen_seeds to write it\n", path,
+			strerror(errno));
+		failures++;
+		return;
+	}
+	n = fread(old, 1, sizeof(old), f);
+	fclose(f);
+	if (n != len || memcmp(old, buf, len)) {
+		fprintf(stderr, "%s: stale, not what the encoders write now; run gen_seeds\n",
+			path);
+		failures++;
+	}
+}
+
+static void put(const char *name, const uint8_t *buf, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	if (nwritten == MAX_SEEDS) {
+		fprintf(stderr, "more than %d seeds: raise MAX_SEEDS\n", MAX_SEEDS);
+		exit(1);
+	}
+	written[nwritten++] = name;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (checking) {
+		compare(path, buf, len);
+		return;
+	}
+	f = fopen(path, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
+		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+}
+
+/* RAM-space base of block @i, as rmig_rdma_layout_bases() computes it. */
+static uint64_t base_of(uint32_t i)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t j = 0; j < i; j++)
+		sum += fuzz_rdma_block_len[j];
+	return sum;
+}
+
+/*
+ * Build {@type, @repeat} around @len bytes of @payload, check that the
+ * decoder takes it whole under every capability, and write it as @name.
+ */
+static void rdma_msg(const char *name, uint32_t type, uint32_t repeat, const uint8_t *payload,
+		     uint32_t len)
+{
+	static uint8_t msg[RMIG_RDMA_HDR_SIZE + 64 * 1024];
+	struct rmig_rdma_hdr h;
+	int n;
+
+	n = rmig_rdma_msg_build(type, repeat, payload, len, msg, sizeof(msg));
+	if (n < 0 || rmig_rdma_hdr_decode_caps(msg, (size_t)n, RMIG_RDMA_CAPS_KNOWN, &h) ||
+	    h.type != type || h.len != len || h.repeat != repeat) {
+		fprintf(stderr, "seed %s: %s message does not decode as built\n", name,
+			rmig_rdma_msg_name(type));
+		failures++;
+		return;
+	}
+	put(name, msg, (size_t)n);
+}
+
+static void gen_rdma(void)
+{
+	uint8_t p[64 * 1024];
+	uint32_t i, n;
+
+	/* Element-less messages; READY's repeat grants credits under CREDITS. */
+	rdma_msg("error.msg", RMIG_RDMA_MSG_ERROR, 1, NULL, 0);
+	rdma_msg("ready.msg", RMIG_RDMA_MSG_READY, 8, NULL, 0);
+	rdma_msg("ram-blocks-request.msg", RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0);
+	rdma_msg("register-finished.msg", RMIG_RDMA_MSG_REGISTER_FINISHED, 1, NULL, 0);
+	rdma_msg("unregister-finished.msg", RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0);
+	rdma_msg("segments-request.msg", RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0);
+
+	/* Stream bytes: the start of an rmig stream ("RMIG", version 1, ...). */
+	memset(p, 0, 64);
+	rmig_put_be32(p, 0x524d4947u);
+	rmig_put_be32(p + 4, 1);
+	rmig_put_be32(p + 8, FUZZ_RDMA_NBLOCKS);
+	for (i = 12; i < 64; i++)
+		p[i] = (uint8_t)(i * 7);
+	rdma_msg("qemu-file.msg", RMIG_RDMA_MSG_QEMU_FILE, 1, p, 64);
+
+	/* The destination's blocks, in the source's order, pinned (rkeys set). */
+	for (i = 0; i < FUZZ_RDMA_NBLOCKS; i++) {
+		struct rmig_rdma_block b = {
+		    .remote_host_addr = HOST_BASE + base_of(i),
+		    .offset = base_of(i),
+		    .length = fuzz_rdma_block_len[i],
+		    .rkey = FUZZ_RDMA_DEST_RKEY,
+		};
+
+		rmig_rdma_block_encode(&b, p + i * RMIG_RDMA_BLOCK_SIZE);
+	}
+	rdma_msg("ram-blocks-result.msg", RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, 1, p,
+		 FUZZ_RDMA_NBLOCKS * RMIG_RDMA_BLOCK_SIZE);
+
+	/* Zero runs: inside a chunk, across a chunk boundary, a block's ragged tail. */
+	{
+		const struct rmig_rdma_compress c[] = {
+		    {0, 0, base_of(0) + 16 * 4096, 4 * 4096},
+		    {0, 0, base_of(0) + MiB - 2 * 4096, 4 * 4096},
+		    {0, 1, base_of(1) + MiB, 12 * 1024},
+		    {0, 2, base_of(2), 64 * 1024},
+		};
+
+		n = sizeof(c) / sizeof(c[0]);
+		for (i = 0; i < n; i++)
+			rmig_rdma_compress_encode(&c[i], p + i * RMIG_RDMA_COMPRESS_SIZE);
+		rdma_msg("compress.msg", RMIG_RDMA_MSG_COMPRESS, n, p, n * RMIG_RDMA_COMPRESS_SIZE);
+	}
+
+	/* A batch: one chunk, a chunk plus two more, the last chunk of a block. */
+	{
+		const struct rmig_rdma_register r[] = {
+		    {base_of(0) + 4096, 0, 0},
+		    {base_of(0) + MiB + 8192, 0, 2},
+		    {base_of(1) + MiB + 4096, 1, 0},
+		    {base_of(2), 2, 0},
+		};
+
+		n = sizeof(r) / sizeof(r[0]);
+		for (i = 0; i < n; i++)
+			rmig_rdma_register_encode(&r[i], p + i * RMIG_RDMA_REGISTER_SIZE);
+		rdma_msg("register-request.msg", RMIG_RDMA_MSG_REGISTER_REQUEST, n, p,
+			 n * RMIG_RDMA_REGISTER_SIZE);
+	}
+
+	/* The answer to a one-element request (the fuzzer expects one). */
+	{
+		const struct rmig_rdma_register_result rr = {0x1234, HOST_BASE};
+
+		rmig_rdma_register_result_encode(&rr, p);
+		rdma_msg("register-result.msg", RMIG_RDMA_MSG_REGISTER_RESULT, 1, p,
+			 RMIG_RDMA_REGISTER_RESULT_SIZE);
+	}
+
+	/* Chunk indexes relative to each block. */
+	{
+		const struct rmig_rdma_register u[] = {
+		    {3, 0, 0},
+		    {1, 1, 0},
+		    {0, 2, 0},
+		};
+
+		n = sizeof(u) / sizeof(u[0]);
+		for (i = 0; i < n; i++)
+			rmig_rdma_register_encode(&u[i], p + i * RMIG_RDMA_REGISTER_SIZE);
+		rdma_msg("unregister-request.msg", RMIG_RDMA_MSG_UNREGISTER_REQUEST, n, p,
+			 n * RMIG_RDMA_REGISTER_SIZE);
+	}
+
+	/*
+	 * Every block tiled by its regions: block 0 in two, the others whole;
+	 * each block's first region has the rkey RAM_BLOCKS_RESULT gave it.
+	 */
+	{
+		const struct rmig_rdma_segment s[] = {
+		    {0, FUZZ_RDMA_DEST_RKEY, 0, 2 * MiB},
+		    {0, 0x77, 2 * MiB, fuzz_rdma_block_len[0] - 2 * MiB},
+		    {1, FUZZ_RDMA_DEST_RKEY, 0, fuzz_rdma_block_len[1]},
+		    {2, FUZZ_RDMA_DEST_RKEY, 0, fuzz_rdma_block_len[2]},
+		};
+
+		n = sizeof(s) / sizeof(s[0]);
+		for (i = 0; i < n; i++)
+			rmig_rdma_segment_encode(&s[i], p + i * RMIG_RDMA_SEGMENT_SIZE);
+		rdma_msg("segments-result.msg", RMIG_RDMA_MSG_SEGMENTS_RESULT, n, p,
+			 n * RMIG_RDMA_SEGMENT_SIZE);
+	}
+}
+
+/* Encode @n messages back to back, check each decodes to itself, write them. */
+static void handover_msgs(const char *name, const enum rmig_handover_kind *kinds, const int *status,
+			  size_t n)
+{
+	uint8_t buf[4 * RMIG_HANDOVER_SIZE];
+	enum rmig_handover_kind k;
+	int st;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rmig_handover_encode(buf + i * RMIG_HANDOVER_SIZE, kinds[i], status[i]);
+		if (rmig_handover_decode(buf + i * RMIG_HANDOVER_SIZE, &k, &st) || k != kinds[i] ||
+		    st != status[i]) {
+			fprintf(stderr, "seed %s: %s message does not decode as built\n", name,
+				rmig_handover_kind_get_name(kinds[i]));
+			failures++;
+			return;
+		}
+	}
+	put(name, buf, n * RMIG_HANDOVER_SIZE);
+}
+
+static void gen_handover(void)
+{
+	static const enum rmig_handover_kind result = RMIG_HANDOVER_RESULT,
+					     commit = RMIG_HANDOVER_COMMIT,
+					     abort_ = RMIG_HANDOVER_ABORT;
+	static const enum rmig_handover_kind talk[] = {RMIG_HANDOVER_RESULT, RMIG_HANDOVER_COMMIT};
+	static const int zero = 0, eio = EIO, zeros[] = {0, 0};
+
+	handover_msgs("result.msg", &result, &zero, 1);
+	handover_msgs("result-eio.msg", &result, &eio, 1);
+	handover_msgs("commit.msg", &commit, &zero, 1);
+	handover_msgs("abort.msg", &abort_, &zero, 1);
+	/* What one connection carries: the destination's RESULT, the source's COMMIT. */
+	handover_msgs("result-commit.msg", talk, zeros, 2);
+}
+
+/* --check: every file in the directory must be one this program writes. */
+static void check_no_strays(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t i;
+
+	if (!d) {
+		fprintf(stderr, "cannot read %s: %s\n", dir, strerror(errno));
+		failures++;
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		for (i = 0; i < nwritten && strcmp(written[i], e->d_name); i++)
+			;
+		if (i == nwritten) {
+			fprintf(stderr, "%s/%s: not a seed gen_seeds writes; remove it\n", dir,
+				e->d_name);
+			failures++;
+		}
+	}
+	closedir(d);
+}
+
+static void to_stderr(void *opaque, enum rmig_log_level level, const char *msg)
+{
+	(void)opaque;
+	(void)level;
+	fprintf(stderr, "%s\n", msg);
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = argv[0];
+
+	if (argc > 1 && !strcmp(argv[1], "--check")) {
+		checking = true;
+		argc--;
+		argv++;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s [--check] rdma|handover DIR\n", prog);
+		return 2;
+	}
+	rmig_log_set_sink(to_stderr, NULL);
+	dir = argv[2];
+	if (!strcmp(argv[1], "rdma")) {
+		gen_rdma();
+	} else if (!strcmp(argv[1], "handover")) {
+		gen_handover();
+	} else {
+		fprintf(stderr, "%s: unknown corpus '%s' (rdma, handover)\n", prog, argv[1]);
+		return 2;
+	}
+	if (checking)
+		check_no_strays();
+	return failures ? 1 : 0;
+}
