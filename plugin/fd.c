@@ -23,6 +23,7 @@
 struct fd_listener {
 	struct rmig_listener base; /* first */
 	int fd;			   /* -1 once accept() handed it out */
+	int peer_timeout_ms;	   /* for the connection it becomes */
 	int number;		   /* as given, for messages after the hand-out */
 };
 
@@ -79,7 +80,7 @@ static int fd_connect(const char *addr, const struct rmig_conn_opts *opts, struc
 	if (r < 0)
 		return r;
 	snprintf(name, sizeof(name), "fd:%d", fd);
-	return rmig_sock_conn_new(fd, name, out);
+	return rmig_sock_conn_new(fd, name, rmig_sock_get_peer_timeout_ms(opts), out);
 }
 
 static int fd_listen(const char *addr, const struct rmig_conn_opts *opts,
@@ -101,6 +102,7 @@ static int fd_listen(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	l->fd = fd;
 	l->number = fd;
+	l->peer_timeout_ms = rmig_sock_get_peer_timeout_ms(opts);
 	*out = &l->base;
 	return 0;
 }
@@ -123,7 +125,7 @@ static int fd_accept(struct rmig_listener *listener, int timeout_ms, struct rmig
 		return -EALREADY;
 	}
 	snprintf(name, sizeof(name), "fd:%d", l->fd);
-	r = rmig_sock_conn_new(l->fd, name, out);
+	r = rmig_sock_conn_new(l->fd, name, l->peer_timeout_ms, out);
 	if (r < 0)
 		return r;
 	l->fd = -1;

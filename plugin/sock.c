@@ -91,7 +91,14 @@ void rmig_sock_addr_format(const struct sockaddr *sa, socklen_t salen, char *buf
 	}
 }
 
-int rmig_sock_conn_new(int fd, const char *name, struct rmig_conn **out)
+int rmig_sock_get_peer_timeout_ms(const struct rmig_conn_opts *opts)
+{
+	if (!opts || opts->size < offsetof(struct rmig_conn_opts, peer_timeout_ms) + sizeof(int))
+		return 0;
+	return opts->peer_timeout_ms > 0 ? opts->peer_timeout_ms : 0;
+}
+
+int rmig_sock_conn_new(int fd, const char *name, int peer_timeout_ms, struct rmig_conn **out)
 {
 	struct rmig_sock_conn *sc;
 	struct stat st;
@@ -122,6 +129,7 @@ int rmig_sock_conn_new(int fd, const char *name, struct rmig_conn **out)
 	}
 	sc->fd = fd;
 	sc->is_socket = S_ISSOCK(st.st_mode);
+	sc->peer_timeout_ms = peer_timeout_ms;
 	atomic_init(&sc->aborted, false);
 	snprintf(sc->name, sizeof(sc->name), "%s", name);
 	*out = &sc->base;
@@ -150,22 +158,46 @@ static ssize_t io_error(struct rmig_sock_conn *sc, const char *what, int err)
 	return -err;
 }
 
-/* Wait until @events are possible on the fd or abort() is called. */
+/*
+ * A frozen peer process keeps its socket open and its kernel ACKing, so
+ * only silence tells: no byte in, or no room to write, for the whole
+ * peer-timeout.
+ */
+static int report_silent_peer(struct rmig_sock_conn *sc, short events)
+{
+	rmig_error("%s: %s for %d ms (peer-timeout): the peer is frozen, gone or unreachable",
+		   sc->name,
+		   events == POLLIN ? "nothing arrived from the peer" : "the peer took no data",
+		   sc->peer_timeout_ms);
+	return -ETIMEDOUT;
+}
+
+/* Wait until @events are possible on the fd, abort() is called, or the peer-timeout passes. */
 static int wait_ready(struct rmig_sock_conn *sc, short events)
 {
 	struct pollfd pfd[2] = {
 		{ .fd = sc->fd, .events = events },
 		{ .fd = sc->wake_fd, .events = POLLIN },
 	};
+	uint64_t deadline = sc->peer_timeout_ms > 0
+				    ? rmig_time_now_ns() +
+					      (uint64_t)sc->peer_timeout_ms * RMIG_NSEC_PER_MSEC
+				    : 0;
 
 	for (;;) {
+		int wait_ms = deadline ? rmig_sock_get_remaining_ms(deadline) : -1;
+		int n;
+
 		if (atomic_load(&sc->aborted))
 			return report_aborted(sc);
-		if (poll(pfd, 2, -1) < 0) {
+		n = poll(pfd, 2, wait_ms);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return (int)io_error(sc, "poll", errno);
 		}
+		if (n == 0 && deadline && rmig_time_now_ns() >= deadline)
+			return report_silent_peer(sc, events);
 		if (pfd[1].revents)
 			return report_aborted(sc);
 		/* Errors and hang-ups too: the retried call reports them. */
@@ -323,7 +355,8 @@ static struct rmig_sock_listener *to_listener(struct rmig_listener *l)
 	return rmig_container_of(l, struct rmig_sock_listener, base);
 }
 
-int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_sock_listener **out)
+int rmig_sock_listener_new(int fd, const char *uri, size_t size, const struct rmig_conn_opts *opts,
+			   struct rmig_sock_listener **out)
 {
 	struct rmig_sock_listener *l = calloc(1, RMIG_MAX(size, sizeof(*l)));
 
@@ -332,6 +365,7 @@ int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_soc
 		return -ENOMEM;
 	}
 	l->fd = fd;
+	l->peer_timeout_ms = rmig_sock_get_peer_timeout_ms(opts);
 	snprintf(l->name, sizeof(l->name), "%s", uri);
 	*out = l;
 	return 0;
@@ -435,7 +469,7 @@ int rmig_sock_accept(struct rmig_listener *listener, int timeout_ms, struct rmig
 		rmig_sock_addr_format((struct sockaddr *)&ss, sslen, peer, sizeof(peer));
 		snprintf(name, sizeof(name), "%.100s (peer %.50s)", l->name, peer);
 	}
-	r = rmig_sock_conn_new(fd, name, out);
+	r = rmig_sock_conn_new(fd, name, l->peer_timeout_ms, out);
 	if (r < 0)
 		close(fd);
 	return r;

@@ -25,6 +25,7 @@ struct rmig_sock_conn {
 	int wake_fd;	/* eventfd, readable once abort() was called */
 	bool is_socket; /* else a pipe or tty: read()/write(), no shutdown() */
 	atomic_bool aborted;
+	int peer_timeout_ms; /* a wait with no progress this long fails; <= 0: none */
 	char name[RMIG_SOCK_NAME_MAX]; /* "tcp:10.0.0.2:4444", for messages */
 };
 
@@ -32,14 +33,20 @@ struct rmig_sock_conn {
 struct rmig_sock_listener {
 	struct rmig_listener base; /* first */
 	int fd;
+	int peer_timeout_ms; /* handed to every accepted connection */
 	char name[RMIG_SOCK_NAME_MAX]; /* the full bound URI: "tcp:127.0.0.1:40123" */
 };
 
+/* opts->peer_timeout_ms where the caller's struct has it, else 0 (none). */
+int rmig_sock_get_peer_timeout_ms(const struct rmig_conn_opts *opts);
+
 /*
  * Wrap @fd (which the new connection owns only on success) as a
- * connection named @name.  Makes it non-blocking and close-on-exec.
+ * connection named @name.  Makes it non-blocking and close-on-exec.  A
+ * read or write that can make no progress for @peer_timeout_ms (> 0)
+ * fails with -ETIMEDOUT.
  */
-int rmig_sock_conn_new(int fd, const char *name, struct rmig_conn **out);
+int rmig_sock_conn_new(int fd, const char *name, int peer_timeout_ms, struct rmig_conn **out);
 
 ssize_t rmig_sock_write(struct rmig_conn *c, const void *buf, size_t len);
 ssize_t rmig_sock_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt);
@@ -52,7 +59,8 @@ void rmig_sock_close(struct rmig_conn *c);
  * for a transport's own listener that embeds it first) around a bound,
  * listening, non-blocking @fd (owned on success) whose full URI is @uri.
  */
-int rmig_sock_listener_new(int fd, const char *uri, size_t size, struct rmig_sock_listener **out);
+int rmig_sock_listener_new(int fd, const char *uri, size_t size, const struct rmig_conn_opts *opts,
+			   struct rmig_sock_listener **out);
 /*
  * The accept slot: wait up to @timeout_ms (< 0: forever) for a peer and wrap
  * it as a connection; TCP peers get TCP_NODELAY.  -ETIMEDOUT when none came

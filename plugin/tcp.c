@@ -154,7 +154,7 @@ static int tcp_connect(const char *addr, const struct rmig_conn_opts *opts, stru
 		goto free_res;
 	}
 	snprintf(name, sizeof(name), "tcp:%s", where);
-	r = rmig_sock_conn_new(fd, name, out);
+	r = rmig_sock_conn_new(fd, name, rmig_sock_get_peer_timeout_ms(opts), out);
 	if (r < 0)
 		close(fd);
 free_res:
@@ -221,7 +221,7 @@ static int tcp_listen(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	rmig_sock_addr_format((struct sockaddr *)&ss, sslen, where, sizeof(where));
 	snprintf(name, sizeof(name), "tcp:%s", where);
-	r = rmig_sock_listener_new(fd, name, sizeof(*l), &l);
+	r = rmig_sock_listener_new(fd, name, sizeof(*l), opts, &l);
 	if (r < 0)
 		goto close_fd;
 	*out = &l->base;

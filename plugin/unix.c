@@ -112,7 +112,7 @@ static int unix_connect(const char *addr, const struct rmig_conn_opts *opts,
 		return fd;
 	}
 	snprintf(name, sizeof(name), "unix:%s", addr);
-	r = rmig_sock_conn_new(fd, name, out);
+	r = rmig_sock_conn_new(fd, name, rmig_sock_get_peer_timeout_ms(opts), out);
 	if (r < 0)
 		close(fd);
 	return r;
@@ -188,7 +188,7 @@ static int unix_listen(const char *addr, const struct rmig_conn_opts *opts,
 		goto unlink_path;
 	}
 	snprintf(name, sizeof(name), "unix:%s", addr);
-	r = rmig_sock_listener_new(fd, name, sizeof(*l), &sl);
+	r = rmig_sock_listener_new(fd, name, sizeof(*l), opts, &sl);
 	if (r < 0)
 		goto unlink_path;
 	l = rmig_container_of(sl, struct unix_listener, sock);
