@@ -306,8 +306,8 @@ int rmig_rdma_cm_connect(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *c
 		.private_data_len = sizeof(pdata),
 		.responder_resources = 2,
 		.initiator_depth = 2,
-		.retry_count = 7,
-		.rnr_retry_count = 7, /* infinite: a late RECV repost must not kill the QP */
+		.retry_count = RMIG_RDMA_RETRY_COUNT,
+		.rnr_retry_count = RMIG_RDMA_RNR_RETRY_COUNT,
 	};
 	int ret;
 
@@ -421,8 +421,8 @@ int rmig_rdma_cm_accept(struct rmig_rdma_cm *cm, const struct rmig_rdma_caps *ca
 		.private_data_len = sizeof(pdata),
 		.responder_resources = 2,
 		.initiator_depth = 2,
-		.retry_count = 7,
-		.rnr_retry_count = 7,
+		.retry_count = RMIG_RDMA_RETRY_COUNT,
+		.rnr_retry_count = RMIG_RDMA_RNR_RETRY_COUNT,
 	};
 	int ret;
 

@@ -19,6 +19,23 @@
 
 #include "rdma/wire.h"
 
+/*
+ * Transport retries of the RC QP, both finite so that a peer whose host
+ * or link is gone fails the QP (RETRY_EXC_ERR / RNR_RETRY_EXC_ERR) instead
+ * of retrying forever (issue 9: no retry waits without a deadline).
+ *  - retry_count: the 3-bit field's largest value, 7, is still finite
+ *    (ibv_modify_qp(3)): a lost ACK is retried 7 times, each after the
+ *    local ACK timeout rdma_cm derives from the path (~0.5-2 s in all).
+ *  - rnr_retry_count: 7 means *infinite* there, so 6.  Each retry waits
+ *    the receiver's min_rnr_timer (the CM programs 655 ms), ~4 s in all.
+ *    Receiver-not-ready never happens between well-behaved peers: every
+ *    SEND has a RECV posted for it by flow control (ctrl.h), KEEPALIVE
+ *    included; a peer that breaks that now fails the QP within seconds
+ *    instead of stalling it for good.
+ */
+#define RMIG_RDMA_RETRY_COUNT	  7
+#define RMIG_RDMA_RNR_RETRY_COUNT 6
+
 enum rmig_rdma_cm_state {
 	RMIG_RDMA_CM_IDLE = 0,
 	RMIG_RDMA_CM_ADDR_RESOLVING,
