@@ -442,3 +442,10 @@ int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase)
 		return no_hooks(c);
 	return c->ops->ram_load(c, phase);
 }
+
+int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
+{
+	if (!RMIG_TRANSPORT_HAS(c->ops, set_peer_timeout))
+		return -ENOTSUP;
+	return c->ops->set_peer_timeout(c, timeout_ms);
+}

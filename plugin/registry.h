@@ -76,4 +76,7 @@ int rmig_conn_ram_after_iterate(struct rmig_conn *c, enum rmig_ram_phase phase,
 				struct rmig_ram_counters *acc);
 int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase);
 
+/* -ENOTSUP (quietly) when the transport cannot change it. */
+int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
+
 #endif /* RMIG_REGISTRY_H */

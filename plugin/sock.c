@@ -326,6 +326,13 @@ ssize_t rmig_sock_read(struct rmig_conn *c, void *buf, size_t len)
 	}
 }
 
+int rmig_sock_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
+{
+	/* The connection's own thread calls this between waits, never during one. */
+	to_sock(c)->peer_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	return 0;
+}
+
 void rmig_sock_abort(struct rmig_conn *c)
 {
 	struct rmig_sock_conn *sc = to_sock(c);

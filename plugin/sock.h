@@ -52,6 +52,7 @@ ssize_t rmig_sock_write(struct rmig_conn *c, const void *buf, size_t len);
 ssize_t rmig_sock_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt);
 ssize_t rmig_sock_read(struct rmig_conn *c, void *buf, size_t len);
 void rmig_sock_abort(struct rmig_conn *c);
+int rmig_sock_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
 void rmig_sock_close(struct rmig_conn *c);
 
 /*
@@ -79,7 +80,8 @@ void rmig_sock_listener_close(struct rmig_listener *l);
 #define RMIG_SOCK_CONN_SLOTS                                                                       \
 	.size = sizeof(struct rmig_transport_ops), .abi_version = RMIG_TRANSPORT_ABI_VERSION,      \
 	.write = rmig_sock_write, .read = rmig_sock_read, .abort = rmig_sock_abort,                \
-	.close = rmig_sock_close, .writev = rmig_sock_writev
+	.close = rmig_sock_close, .writev = rmig_sock_writev,                                      \
+	.set_peer_timeout = rmig_sock_set_peer_timeout
 
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
 int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts);

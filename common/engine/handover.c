@@ -10,6 +10,11 @@
 #include "common/engine/watchdog.h"
 #include "plugin/registry.h"
 
+uint64_t rmig_handover_verify_allowance_ms(uint64_t ram_bytes)
+{
+	return RMIG_DIV_ROUND_UP(ram_bytes, 1ULL << 30) * 1000;
+}
+
 const char *rmig_handover_kind_get_name(uint32_t kind)
 {
 	switch (kind) {

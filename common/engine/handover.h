@@ -32,6 +32,14 @@ enum rmig_handover_kind {
 	RMIG_HANDOVER_ABORT = 3,  /* source: the workload stays here; discard */
 };
 
+/*
+ * How much longer than peer-timeout a side waits while its peer checksums
+ * @ram_bytes of RAM without a word: one second per GiB, a floor far below
+ * any checksum speed measured here (several GB/s), so that verifying a
+ * large RAM is not taken for a frozen peer.  Still a deadline.
+ */
+uint64_t rmig_handover_verify_allowance_ms(uint64_t ram_bytes);
+
 const char *rmig_handover_kind_get_name(uint32_t kind);
 
 void rmig_handover_encode(uint8_t msg[RMIG_HANDOVER_SIZE], enum rmig_handover_kind kind,

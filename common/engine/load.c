@@ -6,12 +6,15 @@
  * straight into guest memory without an intermediate copy.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rmig/log.h>
 
+#include "common/base/util.h"
 #include "common/engine/format.h"
+#include "common/engine/handover.h"
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
 
@@ -190,7 +193,15 @@ int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st
 	} while (rc == 0);
 	if (rc < 0)
 		goto free_header;
+	/* The source checksums its RAM before it sends the trailer: no word from it meanwhile. */
+	if ((h.flags & RMIG_STREAM_F_VERIFY) && s->peer_timeout_ms)
+		(void)rmig_conn_set_peer_timeout(
+		    s->conn, (int)RMIG_MIN(s->peer_timeout_ms + rmig_handover_verify_allowance_ms(
+							     rmig_ram_get_total_bytes(ram)),
+					   (uint64_t)INT_MAX));
 	rc = read_trailer(&c, &verified);
+	if ((h.flags & RMIG_STREAM_F_VERIFY) && s->peer_timeout_ms)
+		(void)rmig_conn_set_peer_timeout(s->conn, (int)s->peer_timeout_ms);
 	if (rc)
 		goto free_header;
 	if (info) {

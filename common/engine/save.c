@@ -7,6 +7,7 @@
  * in the destination's memory.
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -490,12 +491,18 @@ static int save_iterate(struct save_ctx *c)
  */
 static int save_await_result(struct save_ctx *c)
 {
+	uint64_t wait_ms = c->params.peer_timeout_ms;
 	enum rmig_handover_kind kind;
 	int ret, status;
 
-	ret = rmig_handover_recv(c->conn, c->params.peer_timeout_ms,
+	/* The destination checksums its RAM before it answers, silent meanwhile. */
+	if (c->flags & RMIG_STREAM_F_VERIFY)
+		wait_ms += rmig_handover_verify_allowance_ms(rmig_ram_get_total_bytes(c->m->ram));
+	(void)rmig_conn_set_peer_timeout(c->conn, (int)RMIG_MIN(wait_ms, (uint64_t)INT_MAX));
+	ret = rmig_handover_recv(c->conn, wait_ms,
 				 "waiting for the destination to confirm it has every page", &kind,
 				 &status);
+	(void)rmig_conn_set_peer_timeout(c->conn, (int)c->params.peer_timeout_ms);
 	if (ret)
 		return ret;
 	if (kind != RMIG_HANDOVER_RESULT) {

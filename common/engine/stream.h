@@ -38,6 +38,11 @@ struct rmig_stream {
 	uint64_t bytes_out; /* bytes handed to the connection */
 	uint64_t bytes_in;  /* bytes consumed by the reader */
 	int error;	    /* sticky -errno, 0 while healthy */
+	/*
+	 * The migration's peer-timeout, for the loader to lengthen while the
+	 * source checksums (load.c); 0 = the loader leaves the connection alone.
+	 */
+	uint64_t peer_timeout_ms;
 };
 
 /* @bufsize 0 means RMIG_STREAM_BUF_DEFAULT.  -ENOMEM. */

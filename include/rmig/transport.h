@@ -167,6 +167,14 @@ struct rmig_transport_ops {
 	int (*ram_after_iterate)(struct rmig_conn *c, enum rmig_ram_phase phase,
 				 struct rmig_ram_counters *acc);
 	int (*ram_load)(struct rmig_conn *c, enum rmig_ram_phase phase);
+
+	/*
+	 * Change the connection's peer-timeout (see rmig_conn_opts) from now
+	 * on; <= 0: no limit.  The engine lengthens it while the peer is
+	 * known to be busy without talking (checksumming its RAM) and puts it
+	 * back after.  Optional: without it the open-time value stays.
+	 */
+	int (*set_peer_timeout)(struct rmig_conn *c, int timeout_ms);
 };
 
 /* Is slot @member inside the table the module actually provided? */

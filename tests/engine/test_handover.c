@@ -190,6 +190,17 @@ static void test_recv_refuses_garbage(void **state)
 	close(peer);
 }
 
+static void test_verify_allowance(void **state)
+{
+	(void)state;
+	/* A second per GiB, rounded up: a deadline, however large the RAM. */
+	assert_int_equal(rmig_handover_verify_allowance_ms(0), 0);
+	assert_int_equal(rmig_handover_verify_allowance_ms(1), 1000);
+	assert_int_equal(rmig_handover_verify_allowance_ms(1ULL << 30), 1000);
+	assert_int_equal(rmig_handover_verify_allowance_ms((10ULL << 30) + 1), 11000);
+	assert_int_equal(rmig_handover_verify_allowance_ms(1ULL << 40), 1024000);
+}
+
 static int setup(void **state)
 {
 	setenv("RMIG_PLUGIN_DIR", "", 1);
@@ -206,6 +217,7 @@ int main(void)
 	    T(test_roundtrip),	       T(test_hostile),
 	    T(test_recv_in_pieces),    T(test_recv_times_out),
 	    T(test_recv_hangup_and_partial), T(test_recv_refuses_garbage),
+	    T(test_verify_allowance),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

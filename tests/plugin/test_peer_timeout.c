@@ -146,6 +146,30 @@ static void test_no_timeout_waits(void **state)
 	rmig_conn_close(b);
 }
 
+/* The engine lengthens the timeout while the peer checksums, and puts it back. */
+static void test_set_peer_timeout(void **state)
+{
+	struct rmig_conn *a, *b;
+	uint64_t t0;
+	char buf[8];
+
+	(void)state;
+	pair("tcp:127.0.0.1:0", TIMEOUT_MS, &a, &b);
+	assert_int_equal(rmig_conn_set_peer_timeout(b, 4 * TIMEOUT_MS), 0);
+	if (fork() == 0) {
+		usleep(TIMEOUT_MS * 2 * 1000); /* longer than the open-time timeout */
+		_exit(rmig_conn_write(a, "late", 4) == 4 ? 0 : 1);
+	}
+	assert_int_equal(rmig_conn_read(b, buf, sizeof(buf)), 4);
+	wait(NULL);
+	assert_int_equal(rmig_conn_set_peer_timeout(b, TIMEOUT_MS), 0);
+	t0 = rmig_time_now_ns();
+	assert_int_equal(rmig_conn_read(b, buf, sizeof(buf)), -ETIMEDOUT);
+	assert_true(elapsed_ms(t0) < 4 * TIMEOUT_MS);
+	rmig_conn_close(a);
+	rmig_conn_close(b);
+}
+
 static int setup(void **state)
 {
 	setenv("RMIG_PLUGIN_DIR", "", 1);
@@ -161,7 +185,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_read_times_out),	       T(test_unix_read_times_out),
 	    T(test_write_times_out),	       T(test_progress_resets_the_clock),
-	    T(test_no_timeout_waits),
+	    T(test_no_timeout_waits),	       T(test_set_peer_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
