@@ -3,7 +3,8 @@
  * embed: the smallest program that embeds librmig, on both ends of a
  * migration.  It uses <rmig/rmig.h> only; docs/embedding.md walks through it.
  *
- *   embed dest   URI [--ram MiB] [--timeout S]
+ *   embed dest   URI [--ram MiB] [--timeout S] [--rate PAGES_PER_S] [--run-after S]
+ *                    [--peer-timeout MS] [--in-doubt leave|discard]
  *   embed source URI [--ram MiB] [--timeout S] [--rate PAGES_PER_S]
  *
  * e.g.  embed dest tcp:127.0.0.1:4444 &  embed source tcp:127.0.0.1:4444
@@ -16,6 +17,14 @@
  * index, its generation and a pattern derived from both, so the destination
  * can check each page on its own and, since the writer sweeps in order,
  * tell how many writes the source made before it was stopped.
+ *
+ * Once the source commits the hand-over, the destination's start callback
+ * starts the same writer on the received memory, from where the source's
+ * stopped; it runs for --run-after seconds (default 1), then the
+ * destination stops it and checks every page again.
+ *
+ * Exit codes: 0 completed (destination: and verified before and after its
+ * run), 1 failed, 2 usage, 3 (destination) the hand-over is in doubt.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,9 +43,12 @@
 #define WORDS	   (PAGE_SIZE / sizeof(uint64_t))
 #define TICK_NS	   10000000ull /* the writer writes one batch per 10 ms tick */
 
+enum { EXIT_IN_DOUBT = 3 }; /* destination: the hand-over is in doubt */
+
 struct options {
-	const char *uri;
-	uint64_t ram_mib, rate, timeout_s;
+	const char *uri, *peer_timeout; /* NULL: rmig's default */
+	uint64_t ram_mib, rate, timeout_s, run_after_s;
+	bool discard_in_doubt;
 };
 
 /* The guest: its memory, and one writer thread that stop() can park. */
@@ -45,6 +57,9 @@ struct guest {
 	uint64_t npages;
 	struct rmig_ramblock *block;
 	uint64_t rate; /* page writes per second */
+	/* Destination: the source's writes, where the writer resumed; whether it runs. */
+	uint64_t arrived;
+	bool running;
 
 	pthread_t thread;
 	pthread_mutex_t lock; /* everything below */
@@ -189,7 +204,7 @@ static int guest_start(struct guest *g)
 	cond_init_monotonic(&g->cond);
 	r = pthread_create(&g->thread, NULL, writer_main, g);
 	if (r) {
-		fprintf(stderr, "source: cannot start the writer: %s\n", strerror(r));
+		fprintf(stderr, "embed: cannot start the writer: %s\n", strerror(r));
 		pthread_cond_destroy(&g->cond);
 		pthread_mutex_destroy(&g->lock);
 		return -1;
@@ -304,6 +319,13 @@ static int run_source(const struct options *o, struct guest *g, struct rmig_ram 
 	if (state == RMIG_STATE_FAILED)
 		fprintf(stderr, "source: migration failed: %s (%s)\n", info.error_desc,
 			strerror(-rmig_migration_get_error(m)));
+	/* Completed is the commit point: the destination starts the workload on our COMMIT. */
+	if (state == RMIG_STATE_COMPLETED)
+		printf("source: hand-over committed: the workload is the destination's now, "
+		       "it stays stopped here\n");
+	else
+		printf("source: no hand-over (%s): the workload stays here\n",
+		       rmig_state_get_name(state));
 	rmig_migration_free(m);
 	return state == RMIG_STATE_COMPLETED ? 0 : -1;
 }
@@ -375,6 +397,76 @@ static int verify(const struct guest *g, uint64_t *writes)
 	return 0;
 }
 
+/*
+ * The start callback: rmig calls it once, on the thread in
+ * rmig_incoming_run() (or rmig_incoming_resolve()), after the source has
+ * committed the hand-over.  The workload is ours now: find where the
+ * source's writer stopped, and start the same writer from there.
+ */
+static void dest_start(void *opaque)
+{
+	struct guest *g = opaque;
+
+	if (verify(g, &g->arrived) < 0)
+		return; /* not running: run_dest() fails */
+	printf("dest: memory verified: %" PRIu64 " pages consistent, %" PRIu64
+	       " page writes by the source\n",
+	       g->npages, g->arrived);
+	g->writes = g->arrived; /* before the writer exists: from then on it is the writer's */
+	g->running = guest_start(g) == 0;
+	if (g->running)
+		printf("dest: started the workload: the writer continues at page %" PRIu64
+		       ", generation %" PRIu64 "\n",
+		       g->arrived % g->npages, g->arrived / g->npages + 1);
+}
+
+/* Let the workload run here for a while, stop it, and check the memory again. */
+static int dest_run_workload(const struct options *o, struct guest *g)
+{
+	uint64_t writes;
+
+	nanosleep(&(struct timespec){.tv_sec = (time_t)o->run_after_s}, NULL);
+	guest_quit(g); /* joined: every write is stored and visible */
+	g->running = false;
+	if (verify(g, &writes) < 0)
+		return 1;
+	if (writes != g->writes) {
+		fprintf(stderr, "dest: the memory shows %" PRIu64 " page writes, not %" PRIu64 "\n",
+			writes, g->writes);
+		return 1;
+	}
+	printf("dest: stopped the workload after %" PRIu64 " s: %" PRIu64
+	       " page writes here (%" PRIu64 " in all), %" PRIu64 " pages still consistent\n",
+	       o->run_after_s, g->writes - g->arrived, g->writes, g->npages);
+	return 0;
+}
+
+/*
+ * run() returned -EINPROGRESS: only the source knows whether it completed.
+ * This example cannot ask it, so it resolves only when told to: as discard.
+ */
+static int dest_in_doubt(const struct options *o, struct rmig_incoming *in, struct rmig_info *info)
+{
+	fprintf(stderr, "dest: state %s: %s\n", rmig_state_get_name(info->status),
+		info->error_desc);
+	fprintf(stderr, "dest: an embedder asks the source now: completed means "
+			"rmig_incoming_resolve(in, true), which runs the start callback here; "
+			"anything else means rmig_incoming_resolve(in, false)\n");
+	if (!o->discard_in_doubt) {
+		fprintf(stderr, "dest: this example cannot ask the source: left in doubt "
+				"(--in-doubt discard would discard)\n");
+		return EXIT_IN_DOUBT;
+	}
+	if (rmig_incoming_resolve(in, false) < 0)
+		fprintf(stderr, "dest: rmig_incoming_resolve: %s\n", rmig_error_get_last());
+	rmig_incoming_query(in, info);
+	fprintf(stderr,
+		"dest: resolved as --in-doubt discard asked (right only if the source "
+		"did not complete): state %s\n",
+		rmig_state_get_name(info->status));
+	return EXIT_IN_DOUBT;
+}
+
 static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *ram)
 {
 	struct watchdog w = {.deadline = now_ns() + o->timeout_s * 1000000000ull};
@@ -382,14 +474,19 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 	struct rmig_info info;
 	pthread_t thread;
 	char uri[256];
-	uint64_t writes;
-	int ret = -1, r;
+	int ret = 1, r; /* the exit code; run()'s result */
 
 	in = rmig_incoming_new(ram);
 	if (!in) {
 		fprintf(stderr, "dest: rmig_incoming_new: %s\n",
 			*rmig_error_get_last() ? rmig_error_get_last() : "out of memory");
-		return -1;
+		return 1;
+	}
+	/* Where the workload starts here, and how long to wait for the source's commit. */
+	rmig_incoming_set_start(in, dest_start, g);
+	if (o->peer_timeout && rmig_incoming_set_param(in, "peer-timeout", o->peer_timeout) < 0) {
+		fprintf(stderr, "dest: %s\n", rmig_error_get_last());
+		goto out_free;
 	}
 	if (rmig_incoming_add_listener(in, print_transition, dest_name) < 0 ||
 	    rmig_incoming_listen(in, o->uri) < 0) {
@@ -406,9 +503,9 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 	cond_init_monotonic(&w.cond);
 	r = pthread_create(&thread, NULL, watchdog_main, &w);
 	if (r == 0) {
-		/* Blocks: accepts one source (within the timeout) and loads its stream. */
+		/* Blocks: accepts one source, loads it, and calls dest_start() once it commits. */
 		r = rmig_incoming_run(in, (int)(o->timeout_s * 1000));
-		if (r < 0)
+		if (r < 0 && r != -EINPROGRESS)
 			fprintf(stderr, "dest: migration failed: %s\n",
 				*rmig_error_get_last() ? rmig_error_get_last() : strerror(-r));
 		pthread_mutex_lock(&w.lock);
@@ -428,12 +525,12 @@ static int run_dest(const struct options *o, struct guest *g, struct rmig_ram *r
 
 	rmig_incoming_query(in, &info);
 	print_json("dest", &info);
-	if (r == 0 && verify(g, &writes) == 0) {
-		printf("dest: memory verified: %" PRIu64 " pages consistent, %" PRIu64
-		       " page writes by the source\n",
-		       g->npages, writes);
-		ret = 0;
-	}
+	if (r == -EINPROGRESS)
+		ret = dest_in_doubt(o, in, &info);
+	else if (r == 0 && g->running)
+		ret = dest_run_workload(o, g);
+	else if (r == 0)
+		fprintf(stderr, "dest: completed, but the workload did not start\n");
 out_free:
 	rmig_incoming_free(in);
 	return ret;
@@ -450,24 +547,38 @@ static int parse_u64(const char *s, uint64_t *v)
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){.ram_mib = 64, .rate = 2000, .timeout_s = 60};
+	*o = (struct options){.ram_mib = 64, .rate = 2000, .timeout_s = 60, .run_after_s = 1};
 	if (argc < 3)
 		return -1;
 	o->uri = argv[2];
 	for (int i = 3; i < argc; i += 2) {
 		uint64_t *v = NULL;
 
+		if (i + 1 >= argc)
+			return -1;
+		if (!strcmp(argv[i], "--peer-timeout")) {
+			o->peer_timeout = argv[i + 1]; /* rmig checks it */
+			continue;
+		}
+		if (!strcmp(argv[i], "--in-doubt")) {
+			o->discard_in_doubt = !strcmp(argv[i + 1], "discard");
+			if (!o->discard_in_doubt && strcmp(argv[i + 1], "leave"))
+				return -1;
+			continue;
+		}
 		if (!strcmp(argv[i], "--ram"))
 			v = &o->ram_mib;
 		else if (!strcmp(argv[i], "--rate"))
 			v = &o->rate;
 		else if (!strcmp(argv[i], "--timeout"))
 			v = &o->timeout_s;
-		if (!v || i + 1 >= argc || parse_u64(argv[i + 1], v) < 0)
+		else if (!strcmp(argv[i], "--run-after"))
+			v = &o->run_after_s;
+		if (!v || parse_u64(argv[i + 1], v) < 0)
 			return -1;
 	}
 	if (o->ram_mib == 0 || o->ram_mib > (1u << 20) || o->rate == 0 || o->timeout_s == 0 ||
-	    o->timeout_s > 86400)
+	    o->timeout_s > 86400 || o->run_after_s > 3600)
 		return -1;
 	return 0;
 }
@@ -480,12 +591,13 @@ int main(int argc, char **argv)
 	struct options o;
 	uint64_t writes;
 	size_t length;
-	int ret = -1;
+	int code = 1; /* the exit code */
 
 	if ((!source && (argc < 2 || strcmp(argv[1], "dest"))) || parse_options(argc, argv, &o)) {
-		fprintf(stderr, "usage: embed source URI [--ram MiB] [--rate PAGES_PER_S] "
+		fprintf(stderr, "usage: embed source|dest URI [--ram MiB] [--rate PAGES_PER_S] "
 				"[--timeout S]\n"
-				"       embed dest URI [--ram MiB] [--timeout S]\n");
+				"  dest only: [--run-after S] [--peer-timeout MS] "
+				"[--in-doubt leave|discard]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines appear as they happen */
@@ -515,17 +627,18 @@ int main(int argc, char **argv)
 		goto out_free_ram;
 	}
 
+	/* Destination: the start callback starts the writer, and run_dest() ends it. */
 	if (!source) {
-		ret = run_dest(&o, &g, ram);
+		code = run_dest(&o, &g, ram);
 		goto out_free_ram;
 	}
 
 	/* Source: the writer runs from before the migration until after it. */
 	if (guest_start(&g) == 0) {
-		ret = run_source(&o, &g, ram);
+		code = run_source(&o, &g, ram) == 0 ? 0 : 1;
 		writes = guest_quit(&g);
 		/* Completed: the writer was stopped, as a VM stays stopped after migrating. */
-		if (ret == 0)
+		if (code == 0)
 			printf("source: completed, writer made %" PRIu64 " page writes\n", writes);
 	}
 
@@ -533,5 +646,5 @@ out_free_ram:
 	rmig_ram_free(ram); /* after the writer is gone: it marked pages in the block */
 out_unmap:
 	munmap(g.mem, length);
-	return ret == 0 ? 0 : 1;
+	return code;
 }
