@@ -57,6 +57,7 @@ struct rmig_rdma_conn {
 	/* COMPRESS went out since the peer last proved it caught up (source.c). */
 	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */
+	int peer_timeout_ms; /* the caller's peer-timeout (<= 0: none); progress.h has what applies */
 	struct rmig_ram *ram;	       /* opaque: only through <rmig/ram.h> */
 	struct rmig_rdma_ramview view; /* what the hooks need of each block, read at attach */
 	/* destination stream read: the QEMU_FILE message being consumed */

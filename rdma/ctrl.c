@@ -248,6 +248,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	}
 	ctrl->msgs_sent++;
 	ctrl->bytes_sent += len;
+	rmig_rdma_progress_sent(ctrl->prog);
 	return 0;
 }
 
@@ -369,7 +370,8 @@ bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl)
 	return ctrl->rxq_count > 0;
 }
 
-int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bool do_grant)
+int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bool do_grant,
+			const char *what)
 {
 	for (;;) {
 		int ret;
@@ -403,7 +405,7 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			if (ret < 0)
 				return ret;
 		}
-		ret = rmig_rdma_progress_poll(ctrl->prog, true);
+		ret = rmig_rdma_progress_poll(ctrl->prog, true, what);
 		if (ret < 0 && !(ret == -ECONNRESET && ctrl->rxq_count))
 			return ret;
 	}

@@ -100,9 +100,11 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl);
  * we wait for a response, which needs none (a QEMU peer would choke on an
  * unexpected READY).
  * -ECONNRESET (not reported) when the peer disconnected and nothing is
- * left, so the stream can call it end-of-file.
+ * left, so the stream can call it end-of-file.  @what names the wait in
+ * a timeout's report ("waiting for stream bytes").
  */
-int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bool grant);
+int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bool grant,
+			const char *what);
 /* Is a non-READY message already queued? */
 bool rmig_rdma_ctrl_has_msg(const struct rmig_rdma_ctrl *ctrl);
 /* Give the message's buffer back (re-post its RECV). */

@@ -69,7 +69,7 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 	}
 	if (rc->pin_all) {
 		/* Counted in the source's setup-time: this runs inside its SETUP hook. */
-		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->res.max_mr_size);
+		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->res.max_mr_size, &rc->prog);
 		if (ret < 0)
 			return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 		/* With PIN_SEGMENTS the other keys follow in SEGMENTS_RESULT. */
@@ -244,7 +244,7 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 		bool done = false;
 		int ret;
 
-		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, true);
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, true, "serving a RAM round of the source");
 		if (ret == -ECONNRESET) {
 			rmig_error("rdma: the source disconnected in the middle of a RAM round");
 			rmig_rdma_ctrl_fail(&rc->ctrl, ret);

@@ -33,6 +33,7 @@ struct rmig_rdma_listener {
 	struct rmig_listener base;
 	struct rmig_rdma_cm cm;
 	int timeout_ms;
+	int peer_timeout_ms; /* for every connection accepted */
 };
 
 static bool env_on(const char *name)
@@ -59,6 +60,15 @@ static int opts_timeout(const struct rmig_conn_opts *o)
 	    o->timeout_ms > 0)
 		return o->timeout_ms;
 	return RDMA_DEFAULT_TIMEOUT_MS;
+}
+
+/* Callers built before the field existed set no limit. */
+static int opts_peer_timeout(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, peer_timeout_ms) + sizeof(int) &&
+	    o->peer_timeout_ms > 0)
+		return o->peer_timeout_ms;
+	return 0;
 }
 
 static int opts_cancel_fd(const struct rmig_conn_opts *o)
@@ -179,6 +189,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	rc = conn_alloc(true);
 	if (!rc)
 		return -ENOMEM;
+	rc->peer_timeout_ms = opts_peer_timeout(opts);
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;
@@ -227,6 +238,7 @@ static int rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 		return -ENOMEM;
 	}
 	l->timeout_ms = opts_timeout(opts);
+	l->peer_timeout_ms = opts_peer_timeout(opts);
 	ret = rmig_rdma_cm_listen(&l->cm, host, port);
 	if (ret < 0) {
 		rmig_rdma_cm_destroy(&l->cm);
@@ -248,6 +260,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	rc = conn_alloc(false);
 	if (!rc)
 		return -ENOMEM;
+	rc->peer_timeout_ms = l->peer_timeout_ms;
 	ret = rmig_rdma_cm_get_request(&l->cm, timeout_ms, -1, &rc->cm);
 	if (ret < 0)
 		goto fail;
@@ -322,7 +335,7 @@ static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
 	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
 
 	while (!rc->rd_have) {
-		int ret = rmig_rdma_ctrl_recv(&rc->ctrl, &rc->rd, true);
+		int ret = rmig_rdma_ctrl_recv(&rc->ctrl, &rc->rd, true, "waiting for stream bytes");
 
 		if (ret == -ECONNRESET)
 			return 0; /* the peer hung up after its last message: end of stream */

@@ -63,14 +63,14 @@ int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block)
 	int ret;
 
 	if (!block) {
-		ret = rmig_rdma_progress_poll(&rc->prog, false);
+		ret = rmig_rdma_progress_poll(&rc->prog, false, "RDMA writes went out");
 		if (ret < 0)
 			return ret;
 	}
 	while (block || rmig_rdma_ctrl_has_msg(&rc->ctrl)) {
 		struct rmig_rdma_msg m;
 
-		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false);
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false, "waiting for a REGISTER RESULT");
 		if (ret == -ECONNRESET) {
 			rmig_error("rdma: the destination disconnected during the RAM transfer");
 			rmig_rdma_ctrl_fail(&rc->ctrl, ret);

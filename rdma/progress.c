@@ -13,10 +13,14 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "common/ram/populate.h"
 #include "rdma/glue.h"
 
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16
+#define WAIT_MAX_MS 1000
+/* A piece populated between two rounds: well under a second even under TCG. */
+#define POPULATE_PIECE (32ULL << 20)
 
 int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
 			    struct rmig_rdma_res *res)
@@ -76,6 +80,77 @@ void rmig_rdma_progress_retire_writes(struct rmig_rdma_progress *p, uint64_t seq
 {
 	if (p->on_write_done)
 		p->on_write_done(p->write_opaque, seq);
+}
+
+void rmig_rdma_progress_set_liveness(struct rmig_rdma_progress *p, int peer_timeout_ms,
+				     bool keepalive)
+{
+	uint64_t now = rmig_time_now_ns();
+
+	p->peer_timeout_ms = peer_timeout_ms > 0 ? peer_timeout_ms : 0;
+	p->keepalive_ms = 0;
+	if (keepalive) {
+		p->keepalive_ms = RMIG_RDMA_KEEPALIVE_MAX_MS;
+		/* Four chances to be heard before our own deadline would fire on the peer. */
+		if (p->peer_timeout_ms && p->peer_timeout_ms / 4 < p->keepalive_ms)
+			p->keepalive_ms = RMIG_MAX(p->peer_timeout_ms / 4, 1);
+	}
+	p->heard_ns = now;
+	p->sent_ns = now;
+	p->keepalive_due_ns = now + (uint64_t)p->keepalive_ms * RMIG_NSEC_PER_MSEC;
+}
+
+void rmig_rdma_progress_sent(struct rmig_rdma_progress *p)
+{
+	p->sent_ns = rmig_time_now_ns();
+	p->keepalive_due_ns = p->sent_ns + (uint64_t)p->keepalive_ms * RMIG_NSEC_PER_MSEC;
+}
+
+static void heard(struct rmig_rdma_progress *p)
+{
+	p->heard_ns = rmig_time_now_ns();
+}
+
+static int keepalive_if_due(struct rmig_rdma_progress *p, uint64_t now)
+{
+	if (!p->keepalive_ms || !p->chan.keepalive || now < p->keepalive_due_ns)
+		return 0;
+	/*
+	 * Try again a quarter interval later if flow control holds it back
+	 * (sent() moves this further when it goes out), so a wait never spins.
+	 */
+	p->keepalive_due_ns = now + RMIG_MAX((uint64_t)p->keepalive_ms * RMIG_NSEC_PER_MSEC / 4,
+					     RMIG_NSEC_PER_MSEC);
+	return p->chan.keepalive(p->chan.opaque);
+}
+
+static int deadline_check(struct rmig_rdma_progress *p, uint64_t now, const char *what)
+{
+	if (!p->peer_timeout_ms ||
+	    now - p->heard_ns < (uint64_t)p->peer_timeout_ms * RMIG_NSEC_PER_MSEC)
+		return 0;
+	rmig_error("rdma: no word from the peer for %d ms (peer-timeout) while %s: it is frozen, "
+		   "gone or unreachable", p->peer_timeout_ms, what ? what : "waiting for it");
+	rmig_rdma_progress_fail(p, -ETIMEDOUT);
+	return -ETIMEDOUT;
+}
+
+static int ms_until(uint64_t when, uint64_t now)
+{
+	return when <= now ? 0 : (int)RMIG_DIV_ROUND_UP(when - now, RMIG_NSEC_PER_MSEC);
+}
+
+/* How long a blocking round may sleep: not past the deadline nor the next KEEPALIVE. */
+static int wait_ms(const struct rmig_rdma_progress *p, uint64_t now)
+{
+	int ms = WAIT_MAX_MS;
+
+	if (p->peer_timeout_ms)
+		ms = RMIG_MIN(ms, ms_until(p->heard_ns + (uint64_t)p->peer_timeout_ms *
+								 RMIG_NSEC_PER_MSEC, now));
+	if (p->keepalive_ms && p->chan.keepalive)
+		ms = RMIG_MIN(ms, ms_until(p->keepalive_due_ns, now));
+	return RMIG_MAX(ms, 1);
 }
 
 void rmig_rdma_progress_fail(struct rmig_rdma_progress *p, int err)
@@ -169,6 +244,7 @@ static int drain_recv(struct rmig_rdma_progress *p)
 					return ret;
 				continue;
 			}
+			heard(p);
 			/* The channel checks the value: only it knows its buffers. */
 			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) != RMIG_RDMA_WRID_RECV ||
 			    !p->chan.on_recv) {
@@ -229,11 +305,12 @@ static int cq_event(struct rmig_rdma_progress *p, struct ibv_comp_channel *ch, u
 	return ret;
 }
 
-int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
+int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char *what)
 {
 	struct rmig_rdma_cm *cm = p->cm;
 	struct rmig_rdma_res *res = p->res;
 	struct pollfd pfd[4];
+	uint64_t now;
 	int ret, s, r;
 
 	ret = rmig_rdma_progress_check(p);
@@ -245,6 +322,14 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
 	r = drain_recv(p);
 	if (r < 0)
 		return r;
+	/* Busy or waiting alike: the peer must hear from us, and we from it. */
+	now = rmig_time_now_ns();
+	ret = keepalive_if_due(p, now);
+	if (ret < 0)
+		return ret;
+	ret = deadline_check(p, now, what);
+	if (ret < 0)
+		return ret;
 	if (s + r > 0 || !block) {
 		/* Handle what arrived first: a peer gone shows on a round that finds none. */
 		ret = rmig_rdma_progress_check(p);
@@ -257,7 +342,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
 	pfd[1] = (struct pollfd){ .fd = res->send_ch->fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = res->recv_ch->fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
-	ret = poll(pfd, 4, 1000);
+	ret = poll(pfd, 4, wait_ms(p, now));
 	if (ret < 0 && errno != EINTR) {
 		ret = -errno;
 		rmig_error("rdma: poll failed: %s", strerror(-ret));
@@ -280,7 +365,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
 	}
 	if (pfd[3].revents & POLLIN) {
 		while (rmig_rdma_cm_process_one(cm) == 0)
-			;
+			heard(p);
 		if (cm->state == RMIG_RDMA_CM_DISCONNECTED || cm->state == RMIG_RDMA_CM_ERROR)
 			p->peer_gone = true;
 	}
@@ -289,7 +374,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block)
 
 int rmig_rdma_progress_wait(struct rmig_rdma_progress *p, const char *what)
 {
-	int ret = rmig_rdma_progress_poll(p, true);
+	int ret = rmig_rdma_progress_poll(p, true, what);
 
 	if (ret == -ECONNRESET) {
 		rmig_error("rdma: the peer disconnected while %s", what);
@@ -317,4 +402,24 @@ int rmig_rdma_progress_flush_sends(struct rmig_rdma_progress *p, int timeout_ms)
 		poll(NULL, 0, 1);
 	}
 	return -ECONNRESET;
+}
+
+int rmig_rdma_progress_populate(struct rmig_rdma_progress *p, void *addr, uint64_t len,
+				const char *what)
+{
+	unsigned threads = rmig_populate_threads();
+	uint64_t off;
+
+	for (off = 0; off < len; off += POPULATE_PIECE) {
+		/* Non-blocking: 0 for a peer gone, which the next wait reports. */
+		int ret = rmig_rdma_progress_poll(p, false, what);
+
+		if (ret < 0)
+			return ret;
+		/* Advisory, as for the caller: registration faults in what is left. */
+		if (rmig_mem_populate((uint8_t *)addr + off, RMIG_MIN(POPULATE_PIECE, len - off),
+				      threads) == -EOPNOTSUPP)
+			return 0;
+	}
+	return 0;
 }

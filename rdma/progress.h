@@ -53,6 +53,12 @@ typedef void (*rmig_rdma_send_done_fn)(void *opaque, uint64_t value,
 typedef int (*rmig_rdma_recv_fn)(void *opaque, uint64_t value, uint32_t byte_len);
 /* Is a SEND still awaiting its completion? */
 typedef bool (*rmig_rdma_sends_pending_fn)(void *opaque);
+/*
+ * We have sent nothing for a keepalive interval: send a KEEPALIVE if flow
+ * control allows (quietly skipped otherwise).  Negative errno (reported
+ * and latched) ends the round.
+ */
+typedef int (*rmig_rdma_keepalive_fn)(void *opaque);
 /* Every WRITE up to sequence number @seq completed. */
 typedef void (*rmig_rdma_write_done_fn)(void *opaque, uint64_t seq);
 
@@ -61,8 +67,16 @@ struct rmig_rdma_progress_channel {
 	rmig_rdma_send_done_fn on_send_done;
 	rmig_rdma_recv_fn on_recv;
 	rmig_rdma_sends_pending_fn sends_pending;
+	rmig_rdma_keepalive_fn keepalive; /* NULL: never */
 	void *opaque;
 };
+
+/*
+ * Longest silence between our control messages once the peer reads
+ * KEEPALIVEs: short enough for any peer-timeout of 1 s or more on the
+ * other side, which we do not know (docs/rdma.txt, "Liveness").
+ */
+#define RMIG_RDMA_KEEPALIVE_MAX_MS 250
 
 struct rmig_rdma_progress {
 	struct rmig_rdma_cm *cm;   /* its event channel tells of a peer that hangs up */
@@ -77,6 +91,15 @@ struct rmig_rdma_progress {
 	rmig_rdma_write_done_fn on_write_done;
 	void *write_opaque;
 	const uint64_t *writes_posted; /* the engine's count of WRITEs posted */
+	/*
+	 * Liveness.  Only control traffic proves the peer's process runs: a
+	 * frozen process still has its kernel ACK our WRITEs and SENDs.
+	 */
+	int peer_timeout_ms;   /* > 0: the silence after which waits fail; 0: none */
+	int keepalive_ms;      /* > 0: send KEEPALIVE after this long without sending */
+	uint64_t heard_ns;     /* last RECV completion or CM event */
+	uint64_t sent_ns;      /* last control message posted */
+	uint64_t keepalive_due_ns;
 };
 
 /*
@@ -115,16 +138,41 @@ void rmig_rdma_progress_set_writer(struct rmig_rdma_progress *p, rmig_rdma_write
 uint64_t rmig_rdma_progress_posted_writes(const struct rmig_rdma_progress *p);
 void rmig_rdma_progress_retire_writes(struct rmig_rdma_progress *p, uint64_t seq);
 
+/*
+ * Liveness, once the connection is up: every round fails with -ETIMEDOUT
+ * (reported once) when nothing at all came from the peer for
+ * @peer_timeout_ms (<= 0: no deadline); with @keepalive, the channel's
+ * keepalive handler runs whenever we sent nothing for a quarter of it
+ * (at most RMIG_RDMA_KEEPALIVE_MAX_MS).  Call only with a peer that sends
+ * KEEPALIVEs: others may be silent for as long as they work.
+ */
+void rmig_rdma_progress_set_liveness(struct rmig_rdma_progress *p, int peer_timeout_ms,
+				     bool keepalive);
+/* The channel posted a message: the keepalive interval starts over. */
+void rmig_rdma_progress_sent(struct rmig_rdma_progress *p);
+
 /* Latch a failure of the connection: further calls fail with @err. */
 void rmig_rdma_progress_fail(struct rmig_rdma_progress *p, int err);
 
 /*
- * One round of progress: drain both CQs; if nothing happened and @block,
- * wait for an event.  Returns 0, or -ECANCELED after abort, -ECONNRESET
- * when the peer is gone, -ECONNABORTED when it reported an error, -EIO /
- * -EPROTO on failures (each reported once).
+ * One round of progress: drain both CQs, send a KEEPALIVE when one is
+ * due; if nothing happened and @block, wait for an event (never past the
+ * deadline).  Returns 0, or -ECANCELED after abort, -ECONNRESET when the
+ * peer is gone, -ECONNABORTED when it reported an error, -ETIMEDOUT when
+ * it was silent for peer_timeout_ms (reported as happening while @what,
+ * "waiting for a REGISTER RESULT"), -EIO / -EPROTO on failures (each
+ * reported once).
  */
-int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block);
+int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char *what);
+
+/*
+ * Fault in [@addr, @addr + @len) (rmig_mem_populate, advisory) in pieces,
+ * with a round of progress between them: a long pin-all must not look
+ * like a frozen process to the peer, nor hide one from us.  Negative
+ * errno only when the connection failed meanwhile.
+ */
+int rmig_rdma_progress_populate(struct rmig_rdma_progress *p, void *addr, uint64_t len,
+				const char *what);
 
 /*
  * A blocking round for a caller that cannot go on without progress; a

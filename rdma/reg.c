@@ -14,7 +14,6 @@
 
 #include "common/base/size.h"
 #include "common/base/util.h"
-#include "common/ram/populate.h"
 #include "rdma/chunk.h"
 #include "rdma/glue.h"
 
@@ -166,7 +165,8 @@ int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint
 	return 0;
 }
 
-int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
+int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
+			   struct rmig_rdma_progress *prog)
 {
 	uint64_t seg = rmig_rdma_segment_len(max_mr_size);
 	uint32_t i;
@@ -175,6 +175,7 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
 	for (i = 0; i < d->nblocks; i++) {
 		const struct rmig_rdma_ramblk *b = &d->view->blocks[i];
 		struct rmig_rdma_dest_block *db = &d->blocks[i];
+		char doing[RMIG_BLOCK_NAME_MAX + 32];
 		uint64_t off;
 
 		if (db->nseg)
@@ -190,8 +191,12 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size)
 		 * Fault the block in on every CPU first; registering then only
 		 * pins.  Advisory: on failure the registration faults the pages
 		 * in itself and reports what goes wrong, with the memlock advice.
+		 * In pieces with keepalives between: the source waits meanwhile.
 		 */
-		(void)rmig_mem_populate(b->host, b->length, rmig_populate_threads());
+		snprintf(doing, sizeof(doing), "pinning RAM block '%s'", b->name);
+		ret = rmig_rdma_progress_populate(prog, b->host, b->length, doing);
+		if (ret < 0)
+			return ret;
 		for (off = 0; off < b->length; off += seg) {
 			char what[RMIG_BLOCK_NAME_MAX + 32];
 			uint64_t len = RMIG_MIN(seg, b->length - off);

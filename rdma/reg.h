@@ -20,6 +20,7 @@
 
 #include <infiniband/verbs.h>
 
+#include "rdma/progress.h"
 #include "rdma/ramview.h"
 #include "rdma/wire.h"
 
@@ -62,8 +63,12 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 /* Dynamic: drop the MR registered at @chunk (no-op when none). */
 int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk);
 
-/* Pin-all: register every block, split at @max_mr_size. */
-int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size);
+/*
+ * Pin-all: register every block, split at @max_mr_size.  Faulting the
+ * blocks in runs in pieces with a round of @prog between them.
+ */
+int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
+			   struct rmig_rdma_progress *prog);
 /* Pin-all: rkey of the segment holding @offset of @block; -ENOENT when none. */
 int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t offset,
 			    uint32_t *rkey);

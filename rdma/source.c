@@ -237,7 +237,8 @@ static int wait_peer_caught_up(struct rmig_rdma_conn *rc)
 	if (!ctrl->credits_mode || !rc->compress_unsynced)
 		return 0;
 	while (ctrl->peer_credits < ctrl->window) {
-		int ret = rmig_rdma_progress_poll(&rc->prog, true);
+		int ret = rmig_rdma_progress_poll(&rc->prog, true,
+						  "waiting for its READYs after a COMPRESS");
 
 		if (ret < 0)
 			return ret;

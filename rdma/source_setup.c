@@ -5,12 +5,12 @@
  * the source's own pin-all registration overlapping the destination's.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <rmig/log.h>
 
 #include "common/base/util.h"
-#include "common/ram/populate.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
@@ -27,8 +27,11 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 		const struct rmig_rdma_ramblk *b = &rc->view.blocks[i];
 		uint64_t off;
 
-		/* As the destination does (rdma/reg.c); advisory. */
-		(void)rmig_mem_populate(b->host, b->length, rmig_populate_threads());
+		/* As the destination does (rdma/reg.c): advisory, with keepalives between pieces. */
+		ret = rmig_rdma_progress_populate(&rc->prog, b->host, b->length,
+						  "pinning our RAM for pin-all");
+		if (ret < 0)
+			return ret;
 		for (off = 0; off < b->length; off += seg) {
 			struct rmig_rdma_region r = { .start = off,
 						      .len = RMIG_MIN(seg, b->length - off) };
@@ -56,7 +59,11 @@ _Static_assert(RMIG_RDMA_MAX_SEGMENTS <= RMIG_RDMA_KEYCACHE_MAX_REGIONS,
 static int answer_recv(struct rmig_rdma_conn *rc, uint32_t resp, const char *during,
 		       struct rmig_rdma_msg *m)
 {
-	int ret = rmig_rdma_ctrl_recv(&rc->ctrl, m, false);
+	char what[96];
+	int ret;
+
+	snprintf(what, sizeof(what), "waiting for its answer in %s", during);
+	ret = rmig_rdma_ctrl_recv(&rc->ctrl, m, false, what);
 
 	if (ret == -ECONNRESET)
 		rmig_error("rdma: the destination disconnected during %s", during);
