@@ -74,6 +74,8 @@ struct cli_options {
 
 	/* incoming */
 	int accept_timeout_ms; /* < 0: wait forever */
+	int run_ms;	       /* incoming: run the workload here this long after the hand-over */
+#define CLI_RUN_DEFAULT_DIRTY_RATE (16ULL << 20) /* --run without --dirty-rate */
 
 	/* loopback */
 	enum cli_transport transport;
@@ -167,6 +169,7 @@ struct cli_dest {
 	bool thread_started;
 	int accept_timeout_ms;
 	_Atomic bool done;
+	_Atomic bool started; /* the start callback ran: the source committed */
 	int rc;
 	char uri[256]; /* the bound address, e.g. with the port chosen */
 };

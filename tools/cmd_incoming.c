@@ -8,6 +8,7 @@
  * report says so rather than claiming a check that never happened.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -47,6 +48,41 @@ static enum cli_exit incoming_exit_code(struct cli_dest *d, int rc)
 		return CLI_EXIT_CANCELLED;
 	err = rmig_incoming_get_error(d->in);
 	return cli_exit_for_error(err ? err : rc, false);
+}
+
+/*
+ * After the hand-over the workload is this side's: run the synthetic guest
+ * on the received memory for --run seconds, so it visibly continues here.
+ */
+static int run_workload(struct cli_dest *d, const struct cli_options *o)
+{
+	struct rmig_guest_config cfg = o->guest;
+	struct rmig_guest *g;
+	int rc, left;
+
+	if (!atomic_load(&d->started)) {
+		rmig_error("the workload was not handed over, so it does not run here");
+		return -EINVAL;
+	}
+	if (!cfg.dirty_rate)
+		cfg.dirty_rate = CLI_RUN_DEFAULT_DIRTY_RATE;
+	rc = rmig_guest_adopt(&cfg, &d->ram, &g);
+	if (rc)
+		return rc;
+	rc = rmig_guest_start(g);
+	if (rc)
+		goto out_destroy;
+	if (!o->quiet)
+		cli_msg("the workload runs here now (the source committed); for %d ms",
+			o->run_ms);
+	for (left = o->run_ms; left > 0 && !cli_interrupted(); left -= CLI_TICK_MS)
+		cli_sleep_ms(CLI_TICK_MS);
+	rmig_guest_stop(g);
+	if (!o->quiet)
+		cli_msg("the workload ran here: %" PRIu64 " page writes", rmig_guest_writes(g));
+out_destroy:
+	rmig_guest_destroy(g);
+	return rc;
 }
 
 int cli_cmd_incoming(const struct cli_options *o)
@@ -93,6 +129,8 @@ int cli_cmd_incoming(const struct cli_options *o)
 						     : "failed",
 			(int)code,
 			cli_exit_meaning(code));
+	if (code == CLI_EXIT_OK && o->run_ms > 0 && run_workload(&d, o) < 0)
+		code = CLI_EXIT_FAILED;
 out_dest:
 	cli_dest_fini(&d);
 	return code;

@@ -16,6 +16,14 @@
 
 #include "tools/cli.h"
 
+/* The hand-over's start callback, on the incoming's thread. */
+static void dest_on_start(void *opaque)
+{
+	struct cli_dest *d = opaque;
+
+	atomic_store(&d->started, true);
+}
+
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
 		    uint64_t peer_timeout_ms)
 {
@@ -38,6 +46,7 @@ int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
 	rc = rmig_incoming_set_param(d->in, "peer-timeout", ms);
 	if (rc)
 		goto err_incoming;
+	rmig_incoming_set_start(d->in, dest_on_start, d);
 	/* A transport may start a helper thread here (rdma_cm events): keep signals off it. */
 	cli_signals_block(&saved);
 	rc = rmig_incoming_listen(d->in, uri);

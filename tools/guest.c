@@ -149,6 +149,8 @@ static int block_map(struct guest_block *gb, uint64_t length, unsigned idx)
 
 static void guest_unmap(struct rmig_guest *g)
 {
+	if (g->adopted)
+		return;
 	for (unsigned i = 0; i < g->cfg.nblocks; i++)
 		if (g->blocks[i].host)
 			munmap(g->blocks[i].host, g->blocks[i].length);
@@ -225,6 +227,63 @@ err_remove_blocks:
 	rmig_ram_truncate(ram, ram_base);
 err_unmap:
 	guest_unmap(g);
+	rmig_guest_writers_fini(g);
+err_free:
+	free(g);
+	return ret;
+}
+
+int rmig_guest_adopt(const struct rmig_guest_config *cfg, struct rmig_ram *ram,
+		     struct rmig_guest **out)
+{
+	uint32_t n = rmig_ram_get_nblocks(ram);
+	struct rmig_guest *g;
+	int ret;
+
+	if (n == 0 || n > RMIG_GUEST_MAX_BLOCKS) {
+		rmig_error("guest: %u received memory blocks; between 1 and %d can run", n,
+			   RMIG_GUEST_MAX_BLOCKS);
+		return -EINVAL;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		rmig_error("guest: out of memory");
+		return -ENOMEM;
+	}
+	g->cfg = *cfg;
+	g->adopted = true;
+	g->cfg.nblocks = n;
+	g->cfg.page_size = rmig_ramblock_get_page_size(rmig_ram_get_block(ram, 0));
+	g->page_shift = (uint32_t)__builtin_ctz(g->cfg.page_size);
+	ret = rmig_guest_writers_init(g);
+	if (ret < 0)
+		goto err_free;
+	for (uint32_t i = 0; i < n; i++) {
+		struct rmig_ramblock *rb = rmig_ram_get_block(ram, i);
+		struct guest_block *gb = &g->blocks[i];
+		uint64_t hot;
+
+		if (rmig_ramblock_get_page_size(rb) != g->cfg.page_size) {
+			rmig_error("guest: block \"%s\" has another page size than block 0",
+				   rmig_ramblock_get_name(rb));
+			ret = -EINVAL;
+			goto err_writers;
+		}
+		gb->rb = rb;
+		gb->host = rmig_ramblock_get_host(rb);
+		gb->length = rmig_ramblock_get_length(rb);
+		g->cfg.block_size[i] = gb->length;
+		gb->npages = gb->length >> g->page_shift;
+		hot = (uint64_t)((double)gb->npages * g->cfg.hot_fraction);
+		gb->hot_pages = RMIG_MIN(RMIG_MAX(hot, 1), gb->npages);
+		g->total_pages += gb->npages;
+		g->hot_total += gb->hot_pages;
+		g->cold_total += gb->npages - gb->hot_pages;
+	}
+	*out = g;
+	return 0;
+
+err_writers:
 	rmig_guest_writers_fini(g);
 err_free:
 	free(g);

@@ -49,6 +49,14 @@ struct rmig_guest;
 int rmig_guest_create(const struct rmig_guest_config *cfg, struct rmig_ram *ram,
 		      struct rmig_guest **out);
 /* Stops the writers if running and unmaps the memory (call rmig_ram_fini() after). */
+/*
+ * A guest whose memory is the blocks already in @ram (what a destination
+ * received), to run the workload there after the hand-over.  Its writers
+ * follow @cfg's pattern and rate; the memory stays @ram's.
+ */
+int rmig_guest_adopt(const struct rmig_guest_config *cfg, struct rmig_ram *ram,
+		     struct rmig_guest **out);
+
 void rmig_guest_destroy(struct rmig_guest *g);
 
 int rmig_guest_start(struct rmig_guest *g); /* start the writer threads */

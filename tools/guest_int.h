@@ -37,6 +37,7 @@ struct rmig_guest {
 	uint32_t page_shift;
 	uint64_t total_pages, hot_total, cold_total;
 	struct guest_writer *writers;
+	bool adopted; /* the memory is someone else's (rmig_guest_adopt): never unmapped */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	  /* writers wait here: stop, cont, throttle, quit */

@@ -137,6 +137,10 @@ static void help_incoming(void)
 	       "                        accepted; the flag is kept for symmetry)\n"
 	       "  --peer-timeout MS     longest wait for the source's commit after every\n"
 	       "                        page arrived (default 10000); then exit code 5\n"
+	       "  --run S               after the hand-over, run the synthetic guest's\n"
+	       "                        writers on the received memory for S seconds, as\n"
+	       "                        the workload continuing here\n"
+	       "  --dirty-rate RATE     their write rate with --run (default 16M)\n"
 	       "\n%s\n%s\n",
 	       text_output, text_uris);
 	print_transports();

@@ -48,6 +48,7 @@ enum {
 	OPT_MAX_BANDWIDTH,
 	OPT_DOWNTIME_LIMIT,
 	OPT_PEER_TIMEOUT,
+	OPT_RUN,
 	OPT_AUTO_CONVERGE,
 	OPT_NO_ZERO_PAGES,
 	OPT_NO_VERIFY,
@@ -69,10 +70,11 @@ static const struct cli_opt cli_opts[] = {
     {{"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR}, FOR_I | FOR_SRC},
     {{"pin-all", no_argument, NULL, OPT_PIN_ALL}, FOR_I | FOR_SRC},
     {{"accept-timeout", required_argument, NULL, OPT_ACCEPT_TIMEOUT}, FOR_I},
+    {{"run", required_argument, NULL, OPT_RUN}, FOR_I},
     {{"ram", required_argument, NULL, OPT_RAM}, FOR_SRC | FOR_B},
     {{"page-size", required_argument, NULL, OPT_PAGE_SIZE}, FOR_SRC},
     {{"zero-share", required_argument, NULL, OPT_ZERO_SHARE}, FOR_SRC},
-    {{"dirty-rate", required_argument, NULL, OPT_DIRTY_RATE}, FOR_SRC},
+    {{"dirty-rate", required_argument, NULL, OPT_DIRTY_RATE}, FOR_SRC | FOR_I},
     {{"pattern", required_argument, NULL, OPT_PATTERN}, FOR_SRC},
     {{"hot-fraction", required_argument, NULL, OPT_HOT_FRACTION}, FOR_SRC},
     {{"hot-share", required_argument, NULL, OPT_HOT_SHARE}, FOR_SRC},
@@ -335,6 +337,9 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return parse_page_size(o, val);
 	case OPT_ACCEPT_TIMEOUT:
 		rc = cli_parse_seconds(val, &o->accept_timeout_ms);
+		return rc ? bad_number(o, name, val, rc, "seconds (e.g. 30 or 0.5)") : 0;
+	case OPT_RUN:
+		rc = cli_parse_seconds(val, &o->run_ms);
 		return rc ? bad_number(o, name, val, rc, "seconds (e.g. 30 or 0.5)") : 0;
 	case OPT_CONNECT_TIMEOUT:
 		rc = cli_parse_seconds(val, &o->connect_timeout_ms);

@@ -77,6 +77,22 @@ else
   bad "lost commit: destination exit $in_code after ${in_secs}s"; show "$tmp/in.json" "$tmp/in.err" "$tmp/proxy.err"
 fi
 
+# A healthy hand-over: the workload continues on the destination (--run).
+port=$(free_port)
+"$RMIG" incoming "tcp:127.0.0.1:$port" --accept-timeout 30 --run 1 >"$tmp/in.out" 2>"$tmp/in.err" &
+inpid=$!
+for _ in $(seq 100); do grep -q "127.0.0.1:$port" "$tmp/in.err" && break; sleep 0.1; done
+"$RMIG" migrate "tcp:127.0.0.1:$port" --ram 32M --dirty-rate 4M --quiet 2>"$tmp/mig.err"
+mig_code=$?
+wait $inpid
+in_code=$?
+writes=$(sed -n 's/.*the workload ran here: \([0-9]*\) page writes.*/\1/p' "$tmp/in.err")
+if [ $mig_code -eq 0 ] && [ $in_code -eq 0 ] && [ "${writes:-0}" -gt 0 ]; then
+  ok "healthy hand-over: the workload runs on the destination afterwards ($writes page writes)"
+else
+  bad "healthy hand-over: source exit $mig_code, destination exit $in_code"; show "$tmp/in.err" "$tmp/mig.err"
+fi
+
 echo
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
