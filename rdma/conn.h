@@ -54,6 +54,7 @@ struct rmig_rdma_conn {
 	bool credits;	/* negotiated */
 	bool reg_batch;	/* negotiated: several elements per REGISTER_REQUEST / COMPRESS */
 	bool pin_segments; /* negotiated: pin-all blocks may be several regions (SEGMENTS_*) */
+	bool keepalive;	   /* negotiated: both send KEEPALIVEs, so silence has a deadline */
 	/* COMPRESS went out since the peer last proved it caught up (source.c). */
 	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */

@@ -67,6 +67,7 @@ static void *map_buffers(size_t n)
 static void send_done(void *opaque, uint64_t i, enum ibv_wc_status status);
 static int recv_done(void *opaque, uint64_t value, uint32_t len);
 static bool sends_pending(void *opaque);
+static int keepalive(void *opaque);
 
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 			struct rmig_rdma_progress *prog)
@@ -75,6 +76,7 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 		.on_send_done = send_done,
 		.on_recv = recv_done,
 		.sends_pending = sends_pending,
+		.keepalive = keepalive,
 		.opaque = ctrl,
 	};
 	int ret;
@@ -184,6 +186,16 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
 		}
 		ctrl->peer_credits += h.repeat;
+		return post_recv(ctrl, i);
+	case RMIG_RDMA_MSG_KEEPALIVE: /* decoded only under CAP_KEEPALIVE */
+		/* Its arrival was the point (progress.c noted it); the count must be one we can have. */
+		if (h.repeat - ctrl->ka_acked > ctrl->ka_sent - ctrl->ka_acked) {
+			rmig_error("rdma: the peer acknowledged %u KEEPALIVEs; we sent %u, and it "
+				   "had acknowledged %u", h.repeat, ctrl->ka_sent, ctrl->ka_acked);
+			return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
+		}
+		ctrl->ka_acked = h.repeat;
+		ctrl->ka_received++;
 		return post_recv(ctrl, i);
 	case RMIG_RDMA_MSG_ERROR:
 		/* Connection-wide: the progress engine reports it at its next check. */
@@ -349,6 +361,34 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	rmig_rdma_hdr_encode(&h, send_buf(ctrl, i));
 	if (post_send(ctrl, i, RMIG_RDMA_HDR_SIZE) == 0)
 		ctrl->error_sent = true;
+}
+
+/*
+ * The progress engine's keepalive handler.  Skipped, not waited for,
+ * when it cannot go now: the peer has not taken the last ones (it is
+ * busy; more might find no RECV), or every send buffer is in flight
+ * (which the peer will hear anyway).
+ */
+static int keepalive(void *opaque)
+{
+	struct rmig_rdma_ctrl *ctrl = opaque;
+	struct rmig_rdma_hdr h = { .len = 0, .type = RMIG_RDMA_MSG_KEEPALIVE };
+	uint32_t i;
+	int ret;
+
+	if (!(ctrl->caps & RMIG_RDMA_CAP_KEEPALIVE) || !ctrl->send_mr || ctrl->error_sent ||
+	    ctrl->prog->peer_gone || ctrl->prog->peer_error ||
+	    ctrl->ka_sent - ctrl->ka_acked >= RMIG_RDMA_KEEPALIVE_WINDOW)
+		return 0;
+	if (free_send_buf(ctrl, false, &i) < 0)
+		return 0;
+	h.repeat = ctrl->ka_received;
+	rmig_rdma_hdr_encode(&h, send_buf(ctrl, i));
+	ret = post_send(ctrl, i, RMIG_RDMA_HDR_SIZE);
+	if (ret < 0)
+		return ret;
+	ctrl->ka_sent++;
+	return 0;
 }
 
 static int grant(struct rmig_rdma_ctrl *ctrl)

@@ -20,6 +20,13 @@
  * sends repeat = 1, the same meaning).  A peer never holds more than
  * RMIG_RDMA_CREDITS credits; more is a protocol error.  So stream bytes
  * flow without a round trip per message.
+ *
+ * KEEPALIVE extension (both set RMIG_RDMA_CAP_KEEPALIVE): sent by the
+ * progress engine when we have sent nothing for a keepalive interval,
+ * consumed (and its RECV reposted) by the receiver's progress engine; it
+ * needs no credit and never reaches rmig_rdma_ctrl_recv().  At most
+ * RMIG_RDMA_KEEPALIVE_WINDOW are unacknowledged: the receiver keeps that
+ * many RECVs for them, and its own KEEPALIVEs say how many it has taken.
  */
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
@@ -32,8 +39,14 @@
 #include "rdma/wire.h"
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
-/* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR. */
-#define RMIG_RDMA_RECV_BUFS (2 * RMIG_RDMA_CREDITS + 4)
+/*
+ * KEEPALIVEs a side may have sent that the peer has not yet acknowledged
+ * (KEEPALIVE.repeat echoes how many it received): the RECVs reserved for
+ * them, so one always finds a buffer however long the peer is busy.
+ */
+#define RMIG_RDMA_KEEPALIVE_WINDOW 2
+/* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR, KEEPALIVEs. */
+#define RMIG_RDMA_RECV_BUFS (2 * RMIG_RDMA_CREDITS + 4 + RMIG_RDMA_KEEPALIVE_WINDOW)
 #define RMIG_RDMA_SEND_BUFS (RMIG_RDMA_CREDITS + 4)
 #define RMIG_RDMA_PAYLOAD_MAX (RMIG_RDMA_CONTROL_MAX - RMIG_RDMA_HDR_SIZE)
 
@@ -66,6 +79,8 @@ struct rmig_rdma_ctrl {
 	uint32_t peer_credits; /* we may send this many unsolicited messages */
 	uint32_t granted;      /* credits the peer holds */
 	uint32_t to_grant;     /* free RECVs not yet granted */
+	/* KEEPALIVE (mod 2^32): sent, received, and the peer's latest count of ours received */
+	uint32_t ka_sent, ka_received, ka_acked;
 	/* statistics */
 	uint64_t bytes_sent;
 	uint64_t msgs_sent, msgs_received, readies_sent;

@@ -155,7 +155,22 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
 	rc->credits = (eff & RMIG_RDMA_CAP_CREDITS) != 0;
 	rc->reg_batch = (eff & RMIG_RDMA_CAP_REG_BATCH) != 0;
 	rc->pin_segments = (eff & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0;
+	rc->keepalive = (eff & RMIG_RDMA_CAP_KEEPALIVE) != 0;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, eff);
+}
+
+/*
+ * Once connected.  Only a peer that sends KEEPALIVEs gets a deadline: any
+ * other (QEMU) may be silent for as long as it works, a pin-all bulk round
+ * for one (docs/rdma.txt, "Liveness").
+ */
+static void conn_arm_liveness(struct rmig_rdma_conn *rc)
+{
+	if (rc->keepalive)
+		rmig_rdma_progress_set_liveness(&rc->prog, rc->peer_timeout_ms, true);
+	else if (rc->peer_timeout_ms > 0)
+		rmig_info("rdma: the peer does not send keepalives; peer-timeout does not apply "
+			  "to this connection");
 }
 
 static int conn_start(struct rmig_rdma_conn *rc)
@@ -211,6 +226,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	if (ret < 0)
 		goto fail;
 	conn_set_caps(rc, eff);
+	conn_arm_liveness(rc);
 	rmig_info("rdma: connected to %s (%s registration, %s flow control)", addr,
 		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
 	*out = &rc->base;
@@ -287,6 +303,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
 	if (ret < 0)
 		goto fail;
+	conn_arm_liveness(rc);
 	rmig_info("rdma: accepted a migration (%s registration, %s flow control)",
 		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
 	*out = &rc->base;

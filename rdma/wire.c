@@ -23,7 +23,8 @@ _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_COMPRESS_SIZE <= RMIG_RDMA_PAYLOA
 	       "a full batch must fit one control message");
 _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_SEGMENT_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
 	       "a full SEGMENTS_RESULT must fit one control message");
-_Static_assert(((RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH | RMIG_RDMA_CAP_PIN_SEGMENTS) &
+_Static_assert(((RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH | RMIG_RDMA_CAP_PIN_SEGMENTS |
+		 RMIG_RDMA_CAP_KEEPALIVE) &
 		0xffffu) == 0,
 	       "rmig extensions must not reuse QEMU flag bits");
 _Static_assert(RMIG_RDMA_MSG_SEGMENTS_REQUEST >= RMIG_RDMA_MSG__COUNT,
@@ -51,6 +52,8 @@ const char *rmig_rdma_msg_name(uint32_t type)
 		return "SEGMENTS REQUEST";
 	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
 		return "SEGMENTS RESULT";
+	case RMIG_RDMA_MSG_KEEPALIVE:
+		return "KEEPALIVE";
 	default:
 		return type < RMIG_RDMA_MSG__COUNT ? msg_names[type] : "unknown";
 	}
@@ -168,6 +171,8 @@ static uint32_t ext_type_cap(uint32_t type)
 	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
 	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
 		return RMIG_RDMA_CAP_PIN_SEGMENTS;
+	case RMIG_RDMA_MSG_KEEPALIVE:
+		return RMIG_RDMA_CAP_KEEPALIVE;
 	default:
 		return 0;
 	}
@@ -202,6 +207,7 @@ static int check_shape(const struct rmig_rdma_hdr *h)
 	case RMIG_RDMA_MSG_REGISTER_FINISHED:
 	case RMIG_RDMA_MSG_UNREGISTER_FINISHED:
 	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
+	case RMIG_RDMA_MSG_KEEPALIVE:
 		if (h->len != 0) {
 			rmig_error("rdma: %s message carries %u payload bytes, expected none", name,
 				   h->len);

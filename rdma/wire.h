@@ -56,9 +56,16 @@
  * Meaningless without PIN_ALL, so it is never granted or kept without it.
  */
 #define RMIG_RDMA_CAP_PIN_SEGMENTS 0x00040000u
+/*
+ * KEEPALIVE messages: each side sends one whenever it has sent nothing
+ * for a while, so that silence means a frozen, gone or unreachable peer
+ * and waits can end within peer-timeout (docs/rdma.txt, "Liveness").
+ * Without it the peer may be silent for as long as it works.
+ */
+#define RMIG_RDMA_CAP_KEEPALIVE 0x00080000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
 	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
-	 RMIG_RDMA_CAP_PIN_SEGMENTS)
+	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -123,6 +130,12 @@ enum rmig_rdma_msg_type {
 	 */
 	RMIG_RDMA_MSG_SEGMENTS_REQUEST = 0x100, /* [PIN_SEGMENTS] no payload */
 	RMIG_RDMA_MSG_SEGMENTS_RESULT = 0x101,	/* [PIN_SEGMENTS] repeat x rmig_rdma_segment */
+	/*
+	 * [KEEPALIVE] no payload; repeat is the number of KEEPALIVEs the
+	 * sender has received so far (mod 2^32), which lets the peer bound
+	 * how many of its own occupy our receive buffers (ctrl.h).
+	 */
+	RMIG_RDMA_MSG_KEEPALIVE = 0x102,
 };
 
 struct rmig_rdma_hdr {
@@ -226,7 +239,8 @@ size_t rmig_rdma_msg_elem_size(uint32_t type);
  *    is in @caps (the connection's effective capabilities);
  *  - payload shape:
  *    ERROR, READY, RAM_BLOCKS_REQUEST, REGISTER_FINISHED,
- *    UNREGISTER_FINISHED, SEGMENTS_REQUEST: len == 0 (repeat not judged);
+ *    UNREGISTER_FINISHED, SEGMENTS_REQUEST, KEEPALIVE: len == 0 (repeat
+ *    not judged here: KEEPALIVE's is checked by the channel, ctrl.c);
  *    QEMU_FILE: any len (repeat not judged);
  *    RAM_BLOCKS_RESULT: len a multiple of 32 (repeat not judged);
  *    COMPRESS, (UN)REGISTER_REQUEST, REGISTER_RESULT, SEGMENTS_RESULT:

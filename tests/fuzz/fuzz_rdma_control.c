@@ -167,6 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
+	if (h.type == RMIG_RDMA_MSG_KEEPALIVE)
+		check(h.len == 0, "KEEPALIVE carries no payload");
 	if (h.type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT)
 		rmig_rdma_blocks_result_validate(&ram, &h, msg + RMIG_RDMA_HDR_SIZE, size & 1, out);
 	if (h.type == RMIG_RDMA_MSG_REGISTER_RESULT)

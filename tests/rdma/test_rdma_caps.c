@@ -204,6 +204,44 @@ static void test_pin_segments_v1_peer(void **state)
 	assert_int_equal(ans.flags, RMIG_RDMA_CAP_PIN_ALL);
 }
 
+/*
+ * KEEPALIVE is rmig's: a QEMU peer masks it off either way, so the
+ * connection has no keepalives and no silence deadline (docs/rdma.txt).
+ */
+static void test_keepalive_negotiation(void **state)
+{
+	(void)state;
+	uint32_t want = RMIG_RDMA_CAPS_KNOWN, eff = 0xdead;
+	struct rmig_rdma_caps req = {.version = 1, .flags = want};
+	struct rmig_rdma_caps ans = qemu_dest_answer(req);
+
+	/* rmig source, QEMU destination */
+	assert_int_equal(rmig_rdma_caps_accept(want, &ans, &eff), 0);
+	assert_int_equal(eff & RMIG_RDMA_CAP_KEEPALIVE, 0);
+
+	/* QEMU source (never asks), rmig destination */
+	req.flags = RMIG_RDMA_CAP_PIN_ALL;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags & RMIG_RDMA_CAP_KEEPALIVE, 0);
+
+	/* rmig on both sides: on, with or without pin-all or credits */
+	req.flags = RMIG_RDMA_CAP_KEEPALIVE;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags, RMIG_RDMA_CAP_KEEPALIVE);
+	assert_int_equal(rmig_rdma_caps_accept(req.flags, &ans, &eff), 0);
+	assert_int_equal(eff, RMIG_RDMA_CAP_KEEPALIVE);
+
+	/* Granted unasked (a confused peer): ignored, as any flag. */
+	ans.flags = RMIG_RDMA_CAP_KEEPALIVE;
+	assert_int_equal(rmig_rdma_caps_accept(RMIG_RDMA_CAP_PIN_ALL, &ans, &eff), 0);
+	assert_int_equal(eff & RMIG_RDMA_CAP_KEEPALIVE, 0);
+
+	/* A destination that does not support it (RMIG_RDMA_NO_EXTENSIONS) leaves it off. */
+	req.flags = want;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAP_PIN_ALL, &ans), 0);
+	assert_int_equal(ans.flags, RMIG_RDMA_CAP_PIN_ALL);
+}
+
 static void test_rmig_both_sides(void **state)
 {
 	(void)state;
@@ -234,6 +272,7 @@ int main(void)
 	    RDMA_TEST(test_accept_rejects_bad_answers),
 	    RDMA_TEST(test_pin_segments_negotiation),
 	    RDMA_TEST(test_pin_segments_v1_peer),
+	    RDMA_TEST(test_keepalive_negotiation),
 	    RDMA_TEST(test_rmig_both_sides),
 	};
 

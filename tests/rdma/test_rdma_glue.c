@@ -507,8 +507,9 @@ static void test_offered_caps_knobs(void **state)
 	(void)state;
 	assert_int_equal(offered_with(NULL), RMIG_RDMA_CAPS_KNOWN);
 	/* QEMU's flow, but pin-all may still come in several regions */
-	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"),
-			 RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
+	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"), RMIG_RDMA_CAP_PIN_ALL |
+								   RMIG_RDMA_CAP_PIN_SEGMENTS |
+								   RMIG_RDMA_CAP_KEEPALIVE);
 	/* plain v1: what QEMU itself would offer */
 	assert_int_equal(offered_with("RMIG_RDMA_NO_EXTENSIONS"), RMIG_RDMA_CAP_PIN_ALL);
 }

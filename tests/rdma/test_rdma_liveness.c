@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Peer liveness through the fake glue (no device): a peer that never
- * answers makes a wait fail with -ETIMEDOUT after about peer-timeout, and
- * cancel still ends a wait without a deadline at once.
+ * Peer liveness through the fake glue (no device): with KEEPALIVE
+ * negotiated, a peer that never answers makes a wait fail with -ETIMEDOUT
+ * after about peer-timeout, while one that sends KEEPALIVEs keeps it
+ * alive; we send ours, never more than the window unacknowledged; a
+ * peer without KEEPALIVE (QEMU) gets no deadline; cancel ends any wait.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +28,7 @@
 #include "tests/support/rdma_test_log.h"
 
 #define PEER_TIMEOUT_MS 200
+#define CAPS_LIVE (RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_KEEPALIVE)
 /* Loose: a loaded CI machine may run late, never early. */
 #define LATE_MAX_MS 3000
 
@@ -55,6 +58,44 @@ static struct rmig_conn *connect_silent(uint32_t flags, int peer_timeout_ms)
 	return c;
 }
 
+/* KEEPALIVEs the connection has posted so far. */
+static unsigned keepalives_sent(void)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < rmig_fake.nwrs && i < RMIG_FAKE_WRS_MAX; i++)
+		n += rmig_fake.wrs[i].msg_type == RMIG_RDMA_MSG_KEEPALIVE;
+	return n;
+}
+
+/* The peer's NIC acknowledges every SEND posted since the last call. */
+static void complete_sends(struct rmig_rdma_conn *rc)
+{
+	static unsigned done;
+
+	if (done > rmig_fake.nwrs)
+		done = 0; /* a new connection */
+	for (; done < rmig_fake.nwrs; done++) {
+		const struct rmig_fake_wr *w = &rmig_fake.wrs[done % RMIG_FAKE_WRS_MAX];
+		struct ibv_wc wc = { .wr_id = w->wr_id, .status = IBV_WC_SUCCESS,
+				     .opcode = IBV_WC_SEND };
+
+		if (w->op == IBV_WR_SEND)
+			rmig_fake_cq_push(rc->res.send_cq, &wc);
+	}
+}
+
+/* The peer's KEEPALIVE, saying it received @acked of ours. */
+static void peer_keepalive(struct rmig_rdma_conn *rc, uint32_t acked)
+{
+	uint8_t msg[RMIG_RDMA_HDR_SIZE];
+
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_KEEPALIVE, acked, NULL, 0, msg,
+					     sizeof(msg)),
+			 RMIG_RDMA_HDR_SIZE);
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, sizeof(msg)), 0);
+}
+
 static uint64_t elapsed_ms(uint64_t t0)
 {
 	return (rmig_time_now_ns() - t0) / RMIG_NSEC_PER_MSEC;
@@ -62,13 +103,15 @@ static uint64_t elapsed_ms(uint64_t t0)
 
 static void test_silent_peer_times_out(void **state)
 {
-	struct rmig_conn *c = connect_silent(RMIG_RDMA_CAP_CREDITS, PEER_TIMEOUT_MS);
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
 	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
 	uint64_t t0, ms;
 	uint8_t byte;
 
 	(void)state;
-	rmig_rdma_progress_set_liveness(&rc->prog, PEER_TIMEOUT_MS, false);
+	assert_true(rc->keepalive);
+	assert_int_equal(rc->prog.peer_timeout_ms, PEER_TIMEOUT_MS);
+	assert_int_equal(rc->prog.keepalive_ms, PEER_TIMEOUT_MS / 4);
 	t0 = rmig_time_now_ns();
 	assert_int_equal(rmig_rdma_get_ops()->read(c, &byte, 1), -ETIMEDOUT);
 	ms = elapsed_ms(t0);
@@ -76,6 +119,8 @@ static void test_silent_peer_times_out(void **state)
 	assert_true(ms < LATE_MAX_MS);
 	assert_error_mentions("no word from the peer for 200 ms (peer-timeout) while waiting for "
 			      "stream bytes");
+	/* We kept talking meanwhile, but never more than the peer can have buffers for. */
+	assert_int_equal(keepalives_sent(), RMIG_RDMA_KEEPALIVE_WINDOW);
 	/* Latched, not reported again. */
 	rmig_error_clear();
 	assert_int_equal(rmig_rdma_get_ops()->read(c, &byte, 1), -ETIMEDOUT);
@@ -86,7 +131,7 @@ static void test_silent_peer_times_out(void **state)
 
 static void test_message_resets_deadline(void **state)
 {
-	struct rmig_conn *c = connect_silent(RMIG_RDMA_CAP_CREDITS, PEER_TIMEOUT_MS);
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
 	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
 	uint8_t msg[RMIG_RDMA_HDR_SIZE + 4];
 	uint64_t t0;
@@ -94,7 +139,6 @@ static void test_message_resets_deadline(void **state)
 	int n;
 
 	(void)state;
-	rmig_rdma_progress_set_liveness(&rc->prog, PEER_TIMEOUT_MS, false);
 	usleep(150 * 1000);
 	/* Stream bytes that arrive before the deadline are read, and the clock starts over. */
 	n = rmig_rdma_msg_build(RMIG_RDMA_MSG_QEMU_FILE, 1, "abcd", 4, msg, sizeof(msg));
@@ -109,6 +153,83 @@ static void test_message_resets_deadline(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* A busy but live peer: its KEEPALIVEs alone keep us going, each consumed and its RECV reposted. */
+static void test_peer_keepalives_keep_alive(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	unsigned rq = rmig_fake.rq_n, i;
+	uint64_t t0;
+
+	(void)state;
+	for (i = 0; i < 20; i++) { /* 1 s, five times the peer-timeout */
+		usleep(50 * 1000);
+		complete_sends(rc);
+		peer_keepalive(rc, rc->ctrl.ka_sent);
+		assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), 0);
+		assert_int_equal(rmig_fake.rq_n, rq);
+		assert_false(rmig_rdma_ctrl_has_msg(&rc->ctrl));
+	}
+	assert_int_equal(rc->ctrl.ka_received, 20);
+	/* Acknowledged, so ours kept going too: about one per 50 ms. */
+	assert_true(keepalives_sent() >= 10);
+	assert_true(rc->ctrl.peer_credits == 0 && rc->ctrl.granted == 0);
+
+	/* Then silence: the wait ends on its own. */
+	t0 = rmig_time_now_ns();
+	for (;;) {
+		int ret = rmig_rdma_progress_poll(&rc->prog, true, "testing");
+
+		if (ret < 0) {
+			assert_int_equal(ret, -ETIMEDOUT);
+			break;
+		}
+		assert_true(elapsed_ms(t0) < LATE_MAX_MS);
+	}
+	assert_true(elapsed_ms(t0) >= PEER_TIMEOUT_MS - 60);
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
+/* A KEEPALIVE acknowledging more than we sent is a lie: the peer's bookkeeping is broken. */
+static void test_keepalive_bad_ack(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 0);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	(void)state;
+	peer_keepalive(rc, 0);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), 0);
+	peer_keepalive(rc, 1); /* we sent none */
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), -EPROTO);
+	assert_error_mentions("acknowledged 1 KEEPALIVEs; we sent 0");
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
+/* Without KEEPALIVE (a QEMU peer) silence is no proof of death: no deadline, no keepalives. */
+static void test_no_keepalive_no_deadline(void **state)
+{
+	struct rmig_conn *c = connect_silent(RMIG_RDMA_CAP_CREDITS, PEER_TIMEOUT_MS);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint8_t msg[RMIG_RDMA_HDR_SIZE];
+	uint64_t t0 = rmig_time_now_ns();
+
+	(void)state;
+	assert_false(rc->keepalive);
+	while (elapsed_ms(t0) < 2 * PEER_TIMEOUT_MS)
+		assert_int_equal(rmig_rdma_progress_poll(&rc->prog, true, "testing"), 0);
+	assert_int_equal(keepalives_sent(), 0);
+	/* And a KEEPALIVE from it is an unknown type. */
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_KEEPALIVE, 0, NULL, 0, msg, sizeof(msg)),
+			 RMIG_RDMA_HDR_SIZE);
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, sizeof(msg)), 0);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), -EPROTO);
+	assert_error_mentions("unknown type 258");
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
 static void *abort_later(void *arg)
 {
 	usleep(100 * 1000);
@@ -116,21 +237,29 @@ static void *abort_later(void *arg)
 	return NULL;
 }
 
-static void test_cancel_ends_wait_without_deadline(void **state)
+/* With a far deadline or none, cancel still ends a wait at once. */
+static void cancel_during_wait(uint32_t flags, int peer_timeout_ms)
 {
-	struct rmig_conn *c = connect_silent(RMIG_RDMA_CAP_CREDITS, 0);
+	struct rmig_conn *c = connect_silent(flags, peer_timeout_ms);
 	pthread_t t;
 	uint64_t t0;
 	uint8_t byte;
 
-	(void)state;
 	t0 = rmig_time_now_ns();
 	assert_int_equal(pthread_create(&t, NULL, abort_later, c), 0);
 	assert_int_equal(rmig_rdma_get_ops()->read(c, &byte, 1), -ECANCELED);
-	assert_true(elapsed_ms(t0) < LATE_MAX_MS);
+	assert_true(elapsed_ms(t0) < 1000);
 	pthread_join(t, NULL);
 	rmig_rdma_get_ops()->close(c);
 	rmig_fake_assert_reverse_teardown();
+}
+
+static void test_cancel_ends_wait(void **state)
+{
+	(void)state;
+	cancel_during_wait(RMIG_RDMA_CAP_CREDITS, 0);
+	rmig_fake.njournal = 0;
+	cancel_during_wait(CAPS_LIVE, 60000);
 }
 
 int main(void)
@@ -140,8 +269,12 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_message_resets_deadline, fake_setup,
 						fake_teardown),
-		cmocka_unit_test_setup_teardown(test_cancel_ends_wait_without_deadline, fake_setup,
+		cmocka_unit_test_setup_teardown(test_peer_keepalives_keep_alive, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_bad_ack, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -276,13 +276,68 @@ static void test_hdr_segments_need_the_flag(void **state)
 	assert_int_equal(rmig_rdma_hdr_count(&h), 2);
 
 	/* The flag opens those two types only. */
-	put_hdr(msg, 0, 0x102, 1);
+	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
+			 -EPROTO);
+	put_hdr(msg, 0, 0x103, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
-	assert_error_mentions("unknown type 258");
+	assert_error_mentions("unknown type 259");
 	put_hdr(msg, 0, 0xff, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
 	put_hdr(msg, 0, RMIG_RDMA_MSG_NONE, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
+}
+
+/* KEEPALIVE: only under its flag (a QEMU peer never gets one), no payload, any count. */
+static void test_hdr_keepalive(void **state)
+{
+	uint8_t msg[16 + 8];
+	uint8_t built[16];
+	struct rmig_rdma_hdr h;
+
+	(void)state;
+	assert_int_equal(RMIG_RDMA_MSG_KEEPALIVE, 0x102);
+	assert_int_equal(RMIG_RDMA_CAP_KEEPALIVE, 0x00080000u);
+	assert_true((RMIG_RDMA_CAPS_KNOWN & RMIG_RDMA_CAP_KEEPALIVE) != 0);
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_KEEPALIVE), "KEEPALIVE");
+	assert_int_equal(rmig_rdma_msg_elem_size(RMIG_RDMA_MSG_KEEPALIVE), 0);
+
+	/* Exact bytes: len 0, type 0x102, repeat = the count echoed, zero pad. */
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_KEEPALIVE, 0x01020304, NULL, 0, built,
+					     sizeof(built)),
+			 16);
+	{
+		const uint8_t want[16] = { 0, 0, 0, 0, 0, 0, 1, 2, 1, 2, 3, 4, 0, 0, 0, 0 };
+
+		assert_memory_equal(built, want, 16);
+	}
+
+	/* Unknown without the flag: plain v1 decoding and every other extension. */
+	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 0);
+	assert_int_equal(rmig_rdma_hdr_decode(msg, 16, &h), -EPROTO);
+	assert_error_mentions("unknown type 258");
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16,
+						   RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_KEEPALIVE,
+						   &h),
+			 -EPROTO);
+
+	/* With it: repeat is a count, 0 included, never an element count. */
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_KEEPALIVE, &h), 0);
+	assert_int_equal(h.type, RMIG_RDMA_MSG_KEEPALIVE);
+	assert_int_equal(rmig_rdma_hdr_count(&h), 0);
+	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 0xffffffffu);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_KEEPALIVE, &h), 0);
+	assert_int_equal(h.repeat, 0xffffffffu);
+
+	/* A payload is refused, as are lengths that disagree with the bytes received. */
+	put_hdr(msg, 8, RMIG_RDMA_MSG_KEEPALIVE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 8, RMIG_RDMA_CAP_KEEPALIVE, &h),
+			 -EPROTO);
+	assert_error_mentions("expected none");
+	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 8, RMIG_RDMA_CAP_KEEPALIVE, &h),
+			 -EPROTO);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 15, RMIG_RDMA_CAP_KEEPALIVE, &h), -EPROTO);
 }
 
 static void test_hdr_segments_shape(void **state)
@@ -458,7 +513,7 @@ static void test_msg_names(void **state)
 	assert_string_equal(rmig_rdma_msg_name(12), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_REQUEST), "SEGMENTS REQUEST");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_RESULT), "SEGMENTS RESULT");
-	assert_string_equal(rmig_rdma_msg_name(0x102), "unknown");
+	assert_string_equal(rmig_rdma_msg_name(0x103), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(0xffffffffu), "unknown");
 	for (uint32_t t = 0; t < RMIG_RDMA_MSG__COUNT; t++)
 		assert_non_null(rmig_rdma_msg_name(t));
@@ -510,6 +565,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hdr_truncated_every_length, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hdr_segments_need_the_flag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hdr_segments_shape, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hdr_keepalive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_block_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compress_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register_layout, setup, teardown),
