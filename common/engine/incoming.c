@@ -329,15 +329,24 @@ int rmig_incoming_set_param(struct rmig_incoming *in, const char *name, const ch
 
 int rmig_incoming_resolve(struct rmig_incoming *in, bool start)
 {
+	int ret;
+
 	if (rmig_state_get(&in->sm) != RMIG_STATE_IN_DOUBT) {
 		rmig_error("incoming: nothing to resolve (state %s, not in-doubt)",
 			   rmig_state_get_name(rmig_state_get(&in->sm)));
 		return -EBUSY;
 	}
-	if (start && in->start)
+	/* The transition first: of two racing resolves exactly one wins, and only it starts. */
+	ret = rmig_state_transition(&in->sm, RMIG_STATE_IN_DOUBT,
+				    start ? RMIG_STATE_COMPLETED : RMIG_STATE_FAILED);
+	if (ret == 0 && start && in->start)
 		in->start(in->start_opaque);
-	return rmig_state_transition(&in->sm, RMIG_STATE_IN_DOUBT,
-				     start ? RMIG_STATE_COMPLETED : RMIG_STATE_FAILED);
+	return ret;
+}
+
+enum rmig_state rmig_incoming_get_state(struct rmig_incoming *in)
+{
+	return rmig_state_get(&in->sm);
 }
 
 int rmig_incoming_get_error(struct rmig_incoming *in)

@@ -65,11 +65,15 @@ RMIG_API int rmig_incoming_set_param(struct rmig_incoming *in, const char *name,
 /*
  * End an in-doubt hand-over (run() returned -EINPROGRESS, the state is
  * "in-doubt"): @start true when the source reports completed, so the
- * workload starts here (the start callback runs) and the state becomes
- * completed; false when it does not, and the state becomes failed.
- * -EBUSY when not in doubt.
+ * state becomes completed and then the start callback runs, here, on the
+ * caller's thread; false when it does not, and the state becomes failed.
+ * Of racing calls exactly one acts; the others, and any call when not in
+ * doubt, get -EBUSY.
  */
 RMIG_API int rmig_incoming_resolve(struct rmig_incoming *in, bool start);
+
+/* The current state, any thread. */
+RMIG_API enum rmig_state rmig_incoming_get_state(struct rmig_incoming *in);
 
 /* The -errno that failed the load, 0 if none. */
 RMIG_API int rmig_incoming_get_error(struct rmig_incoming *in);
