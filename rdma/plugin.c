@@ -387,6 +387,21 @@ static ssize_t rdma_read(struct rmig_conn *c, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/*
+ * The engine lengthens the deadline while the peer checksums its RAM
+ * without a word (outside any transport call, so without keepalives) and
+ * puts it back after.  Called between waits, on the connection's thread.
+ */
+static int rdma_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	rc->peer_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	if (rc->keepalive)
+		rmig_rdma_progress_set_deadline(&rc->prog, rc->peer_timeout_ms);
+	return 0;
+}
+
 static void rdma_abort(struct rmig_conn *c)
 {
 	rmig_rdma_progress_abort(&rmig_rdma_conn_of(c)->prog);
@@ -463,6 +478,7 @@ static const struct rmig_transport_ops rdma_ops = {
 	.ram_save_page = rdma_ram_save_page,
 	.ram_after_iterate = rdma_ram_after_iterate,
 	.ram_load = rdma_ram_load,
+	.set_peer_timeout = rdma_set_peer_timeout,
 };
 
 const struct rmig_transport_ops *rmig_rdma_get_ops(void)

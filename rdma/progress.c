@@ -100,6 +100,11 @@ void rmig_rdma_progress_set_liveness(struct rmig_rdma_progress *p, int peer_time
 	p->keepalive_due_ns = now + (uint64_t)p->keepalive_ms * RMIG_NSEC_PER_MSEC;
 }
 
+void rmig_rdma_progress_set_deadline(struct rmig_rdma_progress *p, int peer_timeout_ms)
+{
+	p->peer_timeout_ms = peer_timeout_ms > 0 ? peer_timeout_ms : 0;
+}
+
 void rmig_rdma_progress_sent(struct rmig_rdma_progress *p)
 {
 	p->sent_ns = rmig_time_now_ns();

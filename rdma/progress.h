@@ -148,6 +148,11 @@ void rmig_rdma_progress_retire_writes(struct rmig_rdma_progress *p, uint64_t seq
  */
 void rmig_rdma_progress_set_liveness(struct rmig_rdma_progress *p, int peer_timeout_ms,
 				     bool keepalive);
+/*
+ * A new deadline from now on (<= 0: none), for a connection armed with a
+ * keepalive: the keepalive interval stays, the peer relies on it.
+ */
+void rmig_rdma_progress_set_deadline(struct rmig_rdma_progress *p, int peer_timeout_ms);
 /* The channel posted a message: the keepalive interval starts over. */
 void rmig_rdma_progress_sent(struct rmig_rdma_progress *p);
 

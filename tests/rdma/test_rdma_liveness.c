@@ -191,6 +191,25 @@ static void test_peer_keepalives_keep_alive(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* The engine lengthens the deadline while the peer checksums, then puts it back. */
+static void test_set_peer_timeout(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint64_t t0 = rmig_time_now_ns();
+
+	(void)state;
+	assert_int_equal(rmig_rdma_get_ops()->set_peer_timeout(c, 5000), 0);
+	while (elapsed_ms(t0) < 2 * PEER_TIMEOUT_MS)
+		assert_int_equal(rmig_rdma_progress_poll(&rc->prog, true, "testing"), 0);
+	/* Keepalives kept their pace: the peer's deadline did not change. */
+	assert_int_equal(rc->prog.keepalive_ms, PEER_TIMEOUT_MS / 4);
+	assert_int_equal(rmig_rdma_get_ops()->set_peer_timeout(c, PEER_TIMEOUT_MS), 0);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, true, "testing"), -ETIMEDOUT);
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
 /* A KEEPALIVE acknowledging more than we sent is a lie: the peer's bookkeeping is broken. */
 static void test_keepalive_bad_ack(void **state)
 {
@@ -271,6 +290,7 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_peer_keepalives_keep_alive, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_set_peer_timeout, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_bad_ack, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
 						fake_teardown),
