@@ -14,6 +14,7 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "common/engine/fault.h"
 #include "common/engine/handover.h"
 #include "common/engine/incoming.h"
 #include "common/engine/params.h"
@@ -161,6 +162,7 @@ static int incoming_handover(struct rmig_incoming *in, struct rmig_conn *c)
 				 "telling the source that every page arrived");
 	if (ret)
 		return ret; /* the source cannot commit without our RESULT: plain failure */
+	rmig_fault_dest(RMIG_FAULT_AFTER_TRAILER, in);
 	ret = rmig_handover_recv(c, in->params.peer_timeout_ms,
 				 "waiting for the source to commit the hand-over", &kind, &status);
 	if (ret == 0 && kind == RMIG_HANDOVER_COMMIT)
@@ -232,6 +234,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	pthread_mutex_lock(&in->lock);
 	in->conn = conn;
 	pthread_mutex_unlock(&in->lock);
+	rmig_fault_dest(RMIG_FAULT_SETUP, in);
 	if (atomic_load(&in->cancel)) {
 		ret = -ECANCELED;
 		goto out_close;
@@ -273,6 +276,7 @@ out:
 	}
 	if (!ret) {
 		/* The source committed: a cancel that landed meanwhile is too late. */
+		rmig_fault_dest(RMIG_FAULT_AFTER_COMMIT, in);
 		if (in->start)
 			in->start(in->start_opaque);
 		do

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/base/util.h"
+#include "common/engine/fault.h"
 #include "common/engine/format.h"
 #include "common/engine/handover.h"
 #include "common/engine/migration_int.h"
@@ -230,6 +231,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 				break;
 			if (save_cancelled(c))
 				return -ECANCELED;
+			rmig_fault_source(RMIG_FAULT_BULK, c->m); /* fires once: round 0 */
 			rmig_ramblock_clear_pages(b, page, npages);
 			if (c->hooks) {
 				struct rmig_ram_counters acc = { 0 };
@@ -372,6 +374,7 @@ static int save_setup(struct save_ctx *c)
 	/* A cancel that came while we were connecting found no conn to abort. */
 	if (save_cancelled(c))
 		return -ECANCELED;
+	rmig_fault_source(RMIG_FAULT_SETUP, m);
 
 	ret = rmig_stream_init(&c->stream, conn, 0);
 	if (ret)
@@ -421,6 +424,7 @@ static int save_complete(struct save_ctx *c)
 
 	rmig_ram_sync(ram);
 	atomic_fetch_add(&m->stats.dirty_sync_count, 1);
+	rmig_fault_source(RMIG_FAULT_FINAL, m);
 	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
 	if (ret)
 		return ret;
@@ -436,6 +440,7 @@ static int save_complete(struct save_ctx *c)
 			return -ENOMEM;
 		rmig_ram_checksums(ram, sums);
 	}
+	rmig_fault_corrupt_trailer(sums, ram->nblocks);
 	ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
 	if (!ret)
 		ret = rmig_stream_flush(&c->stream);
@@ -481,6 +486,7 @@ static int save_iterate(struct save_ctx *c)
 		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), save_wire_bytes(c) - sent0);
 		if (save_cancelled(c))
 			return -ECANCELED;
+		rmig_fault_source(RMIG_FAULT_DIRTY, m); /* a dirty round starts */
 	}
 }
 
@@ -495,6 +501,7 @@ static int save_await_result(struct save_ctx *c)
 	enum rmig_handover_kind kind;
 	int ret, status;
 
+	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
 		wait_ms += rmig_handover_verify_allowance_ms(rmig_ram_get_total_bytes(c->m->ram));
@@ -527,6 +534,7 @@ static void save_finish(struct save_ctx *c, int ret)
 		atomic_store(&m->end_ns, rmig_time_now_ns());
 		/* The commit point: from here the workload is the destination's. */
 		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0) {
+			rmig_fault_source(RMIG_FAULT_AFTER_COMMIT, m);
 			if (rmig_handover_send(c->conn, RMIG_HANDOVER_COMMIT, 0,
 					       "committing the hand-over") < 0)
 				rmig_warn("the destination may not have heard the commit: it will "
