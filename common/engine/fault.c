@@ -40,9 +40,12 @@ enum fault_state {
 	FAULT_ARMED,
 };
 
-/* "cut": sleep this long before telling the proxy, so bytes already written get through... */
-#define FAULT_CUT_DRAIN_MS 100
-/* ...and this long after, so the proxy has stopped before this side writes again. */
+/*
+ * "cut": after signalling the proxy, hold this side's thread this long, so
+ * that the proxy has passed on what we wrote before the point and gone
+ * silent before we write again.  A proxy, because closing our own socket
+ * would be a clean close, not the silence of a pulled cable.
+ */
 #define FAULT_CUT_SETTLE_MS 300
 
 static const char *const point_names[RMIG_FAULT__COUNT] = {
@@ -158,7 +161,6 @@ static bool fault_act_common(const char *side)
 		rmig_log(RMIG_LOG_WARN, "RMIG_FAULT: the %s continues after SIGCONT", side);
 		return true;
 	case FAULT_CUT:
-		fault_sleep_ms(FAULT_CUT_DRAIN_MS);
 		if (kill(fault_proxy_pid, SIGUSR1))
 			rmig_log(RMIG_LOG_ERROR,
 				 "RMIG_FAULT: cannot signal the proxy (pid %ld): %s",

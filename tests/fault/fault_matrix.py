@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""The fault matrix over tcp (issue 9, docs/switchover.md).
+
+Each cell runs the real `rmig incoming` and `rmig migrate` with
+RMIG_FAULT="PHASE:ACTION" in the environment of the faulted side only, so
+the fault hits its protocol point exactly, and asserts what
+docs/switchover.md's table says each side reports:
+
+  - the workload ends on at most one side (the source's stderr says "still
+    running", or the destination completed), never both;
+  - each side's status (its query-migrate JSON) and exit code;
+  - every side that is not frozen ends within peer-timeout + the verify
+    allowance + slack of the fault; a frozen side, once thawed, too;
+  - a destination that completed verified the memory: `rmig incoming`
+    exits 0 only when the source's checksums matched (its --help), and
+    the source never runs with --no-verify here.
+
+Usage: fault_matrix.py RMIG [CELL-SUBSTRING...]
+       fault_matrix.py --proxy PORTFILE TARGET_PORT   (the cut proxy)
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PT_MS = 1500                 # --peer-timeout on both sides
+ALLOW_MS = 1000              # verify allowance: 1 s per GiB, rounded up (48M)
+SLACK_MS = 4000
+LIMIT = (PT_MS + ALLOW_MS + SLACK_MS) / 1e3
+CELL_DEADLINE = 40.0         # anything alive after this is a wait that never ended
+MIGRATE = ["--ram", "48M", "--dirty-rate", "8M", "--max-bandwidth", "64M",
+           # a small limit so that at least one dirty round runs before the final one
+           "--downtime-limit", "2", "--peer-timeout", str(PT_MS), "--json"]
+INCOMING = ["--accept-timeout", "30", "--peer-timeout", str(PT_MS), "--json"]
+
+PHASES = ["setup", "bulk", "dirty", "final", "after-trailer", "after-commit"]
+# fault -> (side carrying RMIG_FAULT, action)
+FAULTS = {
+    "kill-source": ("source", "kill"),
+    "kill-destination": ("destination", "kill"),
+    "stop-source": ("source", "stop"),
+    "stop-destination": ("destination", "stop"),
+    "cut": ("source", "cut"),
+    "corrupt": ("source", "corrupt"),
+    "cancel-source": ("source", "cancel"),
+}
+NA = {("corrupt", p): "corrupt flips a checksum of the trailer, which only the final round "
+      "sends; before it nothing is checked, after it the verdict is given"
+      for p in PHASES if p != "final"}
+
+# What docs/switchover.md's table promises: (source status, exit, guest running),
+# (destination status, exit).  "killed": no report, exit -9.
+F1, F3 = ("failed", 1, True), ("failed", 3, True)
+DONE_SRC, KILLED = ("completed", 0, False), ("killed", -9, False)
+EXPECT = {}
+for p in ["setup", "bulk", "dirty", "final"]:
+    EXPECT["kill-source", p] = (KILLED, ("failed", 1))
+    EXPECT["kill-destination", p] = (F1, ("killed", -9))
+    EXPECT["stop-source", p] = (F1, ("failed", 3))            # source: once thawed
+    EXPECT["stop-destination", p] = (F3, ("failed", 1))       # destination: once thawed
+    EXPECT["cut", p] = (F3, ("failed", 3))
+    EXPECT["cancel-source", p] = (("cancelled", 1, True), ("failed", 1))
+# The destination frozen at END_OF_STREAM: thawed, it answers RESULT(0) to a
+# source that already gave up, and cannot tell that from a lost COMMIT.
+EXPECT["stop-destination", "final"] = (F3, ("in-doubt", 5))
+# Frozen in a dirty round, the destination leaves the rest of the stream in
+# the socket buffers when it fits: the source then sent everything and times
+# out waiting for RESULT, which is the "RESULT late" row (destination in
+# doubt once thawed), not the "took no data" one.  The source's own error
+# says which happened; see RESULT_LATE.
+EXPECT["corrupt", "final"] = (F1, ("failed", 1))
+EXPECT["kill-source", "after-trailer"] = (KILLED, ("in-doubt", 5))
+EXPECT["kill-destination", "after-trailer"] = (DONE_SRC, ("killed", -9))
+EXPECT["stop-source", "after-trailer"] = (DONE_SRC, ("in-doubt", 5))
+EXPECT["stop-destination", "after-trailer"] = (DONE_SRC, ("completed", 0))
+EXPECT["cut", "after-trailer"] = (F3, ("in-doubt", 5))
+EXPECT["cancel-source", "after-trailer"] = (("cancelled", 1, True), ("in-doubt", 5))
+EXPECT["kill-source", "after-commit"] = (KILLED, ("in-doubt", 5))
+EXPECT["kill-destination", "after-commit"] = (DONE_SRC, ("killed", -9))
+EXPECT["stop-source", "after-commit"] = (DONE_SRC, ("in-doubt", 5))
+EXPECT["stop-destination", "after-commit"] = (DONE_SRC, ("completed", 0))
+EXPECT["cut", "after-commit"] = (DONE_SRC, ("in-doubt", 5))
+EXPECT["cancel-source", "after-commit"] = (DONE_SRC, ("completed", 0))
+
+MARK = "RMIG_FAULT: "
+
+
+def drain(src, dst):
+    """Pass on what the faulted side (the source) wrote before its fault
+    point: it is blocked in the fault hook, so what is readable now is all
+    of it."""
+    src.setblocking(False)
+    idle = 0
+    while idle < 3:
+        try:
+            data = src.recv(1 << 16)
+        except BlockingIOError:
+            idle += 1
+            time.sleep(0.01)
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        idle = 0
+        try:
+            dst.sendall(data)
+        except OSError:
+            return
+
+
+def proxy_main(portfile, target):
+    """Forward one connection both ways until SIGUSR1 (sent by the source's
+    RMIG_FAULT=...:cut), then go silent: read nothing, write nothing, close
+    nothing, as a pulled cable would.  Nothing the destination sends after
+    the signal reaches the source."""
+    cut = []
+    signal.signal(signal.SIGUSR1, lambda *_: cut.append(1))
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(ls.getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    ls.settimeout(30)
+    src, _ = ls.accept()
+    dst = socket.create_connection(("127.0.0.1", target), timeout=10)
+    peer = {src: dst, dst: src}
+    open_ends = {src, dst}
+    import select
+    end = time.monotonic() + CELL_DEADLINE
+    while time.monotonic() < end:
+        if cut:
+            if cut[0]:
+                drain(src, dst)
+                cut[0] = 0
+            time.sleep(0.05)   # hold both sockets open, silent, until killed
+            continue
+        r, _, _ = select.select(list(open_ends), [], [], 0.05)
+        for s in r:
+            if cut and s is dst:
+                continue
+            try:
+                data = s.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                open_ends.discard(s)
+                try:
+                    peer[s].shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                continue
+            try:
+                if cut and peer[s] is src:
+                    continue   # the destination's answer after the cut is lost
+                peer[s].sendall(data)
+            except OSError:
+                open_ends.discard(s)
+    return 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def status_of(out, code):
+    if code == -signal.SIGKILL:
+        return "killed"
+    for line in reversed(out.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line).get("status", "?")
+            except ValueError:
+                return "bad-json"
+    return "-"
+
+
+class Proc:
+    def __init__(self, name, argv, env, tmp):
+        self.name, self.out, self.err = name, os.path.join(tmp, name + ".out"), \
+            os.path.join(tmp, name + ".err")
+        self.p = subprocess.Popen(argv, env=env, stdout=open(self.out, "w"),
+                                  stderr=open(self.err, "w"))
+        self.end = None
+        self.code = None
+
+    def poll(self):
+        if self.end is None and self.p.poll() is not None:
+            self.end, self.code = time.monotonic(), self.p.returncode
+        return self.end is not None
+
+    def kill(self):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, signal.SIGCONT)
+                self.p.kill()
+            except OSError:
+                pass
+            self.p.wait()
+
+
+def run_cell(rmig, fault, phase, tmp):
+    side, action = FAULTS[fault]
+    base = dict(os.environ)
+    base.pop("RMIG_FAULT", None)
+    faulty = dict(base, RMIG_FAULT="%s:%s" % (phase, action))
+    port = free_port()
+    notes = []
+    dst = Proc("dst", [rmig, "incoming", "tcp:127.0.0.1:%d" % port] + INCOMING,
+               faulty if side == "destination" else base, tmp)
+    for _ in range(200):
+        if "waiting for a migration" in read(dst.err) or dst.poll():
+            break
+        time.sleep(0.02)
+    target, proxy = port, None
+    if action == "cut":
+        portfile = os.path.join(tmp, "proxy.port")
+        proxy = subprocess.Popen([sys.executable, __file__, "--proxy", portfile, str(port)],
+                                 stderr=open(os.path.join(tmp, "proxy.err"), "w"))
+        for _ in range(250):
+            if os.path.exists(portfile):
+                break
+            time.sleep(0.02)
+        target = int(read(portfile) or 0)
+        faulty["RMIG_FAULT_PROXY"] = str(proxy.pid)
+    src = Proc("src", [rmig, "migrate", "tcp:127.0.0.1:%d" % target] + MIGRATE,
+               faulty if side == "source" else base, tmp)
+    victim, other = (src, dst) if side == "source" else (dst, src)
+    t0 = time.monotonic()
+    t_fault = t_cont = None
+    while time.monotonic() - t0 < CELL_DEADLINE:
+        if t_fault is None and MARK + action in read(victim.err):
+            t_fault = time.monotonic()
+        done_v, done_o = victim.poll(), other.poll()
+        if done_v and done_o:
+            break
+        # A frozen side is thawed once the other side has ended on its own.
+        if action == "stop" and t_fault is not None and done_o and t_cont is None:
+            os.kill(victim.p.pid, signal.SIGCONT)
+            t_cont = time.monotonic()
+        time.sleep(0.02)
+    hung = [p.name for p in (src, dst) if not p.poll()]
+    for p in (src, dst):
+        p.kill()
+        p.poll()
+    if proxy:
+        proxy.kill()
+        proxy.wait()
+    # No wait may outlive peer-timeout + margin: from the fault for a side that
+    # was not frozen, from SIGCONT for the side that was.
+    secs = []
+    for p in (src, dst):
+        if p.end is None or t_fault is None or (p is victim and action in ("kill",)):
+            continue
+        start = t_cont if (p is victim and t_cont is not None) else t_fault
+        secs.append(max(0.0, p.end - start))
+    if hung:
+        notes.append("never ended: " + ",".join(hung))
+    if t_fault is None:
+        notes.append("the fault never fired")
+    return src, dst, (max(secs) if secs else 0.0), notes
+
+
+RESULT_LATE = "waiting for the destination to confirm"
+
+
+def judge(fault, phase, src, dst, secs, notes):
+    (e_ss, e_sc, e_run), (e_ds, e_dc) = EXPECT[fault, phase]
+    serr = read(src.err)
+    if fault == "stop-destination" and phase == "dirty" and RESULT_LATE in serr:
+        e_ds, e_dc = "in-doubt", 5
+    s_status, d_status = status_of(read(src.out), src.code), status_of(read(dst.out), dst.code)
+    s_run = "still running" in serr
+    d_run = d_status == "completed"
+    bad = list(notes)
+    if s_run and d_run:
+        bad.append("BOTH RUN")
+    if (s_status, src.code) != (e_ss, e_sc):
+        bad.append("source %s/%s, expected %s/%s" % (s_status, src.code, e_ss, e_sc))
+    if s_run != e_run:
+        bad.append("source guest %s, expected %s" % ("running" if s_run else "not running",
+                                                      "running" if e_run else "not running"))
+    if (d_status, dst.code) != (e_ds, e_dc):
+        bad.append("destination %s/%s, expected %s/%s" % (d_status, dst.code, e_ds, e_dc))
+    if d_run and dst.code != 0:
+        bad.append("destination completed but did not verify")
+    if secs > LIMIT:
+        bad.append("ended %.1fs after the fault, limit %.1fs" % (secs, LIMIT))
+    where = "destination" if d_run else "source" if s_run else "neither"
+    return ("%s/%s%s" % (s_status, src.code, " running" if s_run else ""),
+            "%s/%s%s" % (d_status, dst.code, " verified" if d_run and dst.code == 0 else ""),
+            where, bad)
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--proxy":
+        return proxy_main(sys.argv[2], int(sys.argv[3]))
+    rmig = sys.argv[1]
+    only = sys.argv[2:]
+    passed = failed = skipped = 0
+    rows = []
+    print("cell                              source                 destination"
+          "            workload     secs  result")
+    for fault in FAULTS:
+        for phase in PHASES:
+            cell = "%s@%s" % (fault, phase)
+            if only and not any(o in cell for o in only):
+                continue
+            if (fault, phase) in NA:
+                skipped += 1
+                print("%-33s n/a: %s" % (cell, NA[fault, phase]))
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                src, dst, secs, notes = run_cell(rmig, fault, phase, tmp)
+                s, d, where, bad = judge(fault, phase, src, dst, secs, notes)
+                print("%-33s %-22s %-22s %-12s %4.1f  %s" % (
+                    cell, s, d, where, secs, "ok" if not bad else "FAIL: " + "; ".join(bad)))
+                if bad:
+                    failed += 1
+                    for p in (src, dst):
+                        for path in (p.out, p.err):
+                            print("    --- %s\n%s" % (os.path.basename(path), "".join(
+                                "    " + l for l in read(path).splitlines(True))))
+                else:
+                    passed += 1
+            sys.stdout.flush()
+    print("\n%d passed, %d failed (%d n/a)" % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
