@@ -196,6 +196,7 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 		}
 		ctrl->ka_acked = h.repeat;
 		ctrl->ka_received++;
+		ctrl->ka_turn = true;
 		return post_recv(ctrl, i);
 	case RMIG_RDMA_MSG_ERROR:
 		/* Connection-wide: the progress engine reports it at its next check. */
@@ -365,9 +366,9 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 
 /*
  * The progress engine's keepalive handler.  Skipped, not waited for,
- * when it cannot go now: the peer has not taken the last ones (it is
- * busy; more might find no RECV), or every send buffer is in flight
- * (which the peer will hear anyway).
+ * when it cannot go now: no KEEPALIVE came from the peer since our last
+ * (it may be busy, and more of ours might find no RECV: ctrl.h), or
+ * every send buffer is in flight (which the peer will hear anyway).
  */
 static int keepalive(void *opaque)
 {
@@ -377,8 +378,7 @@ static int keepalive(void *opaque)
 	int ret;
 
 	if (!(ctrl->caps & RMIG_RDMA_CAP_KEEPALIVE) || !ctrl->send_mr || ctrl->error_sent ||
-	    ctrl->prog->peer_gone || ctrl->prog->peer_error ||
-	    ctrl->ka_sent - ctrl->ka_acked >= RMIG_RDMA_KEEPALIVE_WINDOW)
+	    ctrl->prog->peer_gone || ctrl->prog->peer_error || (ctrl->ka_sent && !ctrl->ka_turn))
 		return 0;
 	if (free_send_buf(ctrl, false, &i) < 0)
 		return 0;
@@ -388,6 +388,7 @@ static int keepalive(void *opaque)
 	if (ret < 0)
 		return ret;
 	ctrl->ka_sent++;
+	ctrl->ka_turn = false;
 	return 0;
 }
 

@@ -25,8 +25,8 @@
  * progress engine when we have sent nothing for a keepalive interval,
  * consumed (and its RECV reposted) by the receiver's progress engine; it
  * needs no credit and never reaches rmig_rdma_ctrl_recv().  At most
- * RMIG_RDMA_KEEPALIVE_WINDOW are unacknowledged: the receiver keeps that
- * many RECVs for them, and its own KEEPALIVEs say how many it has taken.
+ * RMIG_RDMA_KEEPALIVE_WINDOW can wait for the peer to take them, and it
+ * keeps that many more RECVs for them.
  */
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
@@ -40,9 +40,13 @@
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
 /*
- * KEEPALIVEs a side may have sent that the peer has not yet acknowledged
- * (KEEPALIVE.repeat echoes how many it received): the RECVs reserved for
- * them, so one always finds a buffer however long the peer is busy.
+ * Our KEEPALIVEs the peer may not have consumed yet, at most: the RECVs
+ * each side reserves for them, so one always finds a buffer however long
+ * the peer is busy.  It holds because a side sends a KEEPALIVE only after
+ * it received one since its previous (the first is free), and the peer
+ * likewise: then ours sent <= theirs received + 1 <= ours received + 2.
+ * Acknowledging by KEEPALIVE.repeat instead can deadlock: both sides at
+ * the limit, each holding the other's acknowledgement.
  */
 #define RMIG_RDMA_KEEPALIVE_WINDOW 2
 /* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR, KEEPALIVEs. */
@@ -81,6 +85,7 @@ struct rmig_rdma_ctrl {
 	uint32_t to_grant;     /* free RECVs not yet granted */
 	/* KEEPALIVE (mod 2^32): sent, received, and the peer's latest count of ours received */
 	uint32_t ka_sent, ka_received, ka_acked;
+	bool ka_turn; /* one came from the peer since ours: we may send the next */
 	/* statistics */
 	uint64_t bytes_sent;
 	uint64_t msgs_sent, msgs_received, readies_sent;
