@@ -31,6 +31,9 @@
 /* Rounds that fail to shrink before auto-converge throttles (QEMU waits for 2 too). */
 #define SAVE_THROTTLE_TRIGGER 2
 
+/* How much later than the transport's own deadline the watchdog fires. */
+#define SAVE_WATCHDOG_GRACE_MS 1000
+
 struct save_ctx {
 	struct rmig_migration *m;
 	struct rmig_params params;
@@ -56,6 +59,7 @@ struct save_ctx {
 	/* bytes on the wire: stream + transport */
 	uint64_t transport_bytes;
 	uint64_t checksum_ns_per_gib; /* measured cost of the verify trailer */
+	bool trailer_sent; /* the destination may be waiting for our decision */
 	unsigned throttle;
 	unsigned bad_rounds;
 	uint64_t round;
@@ -501,11 +505,18 @@ static int save_await_result(struct save_ctx *c)
 	enum rmig_handover_kind kind;
 	int ret, status;
 
+	c->trailer_sent = true;
 	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
 		wait_ms += rmig_handover_verify_allowance_ms(rmig_ram_get_total_bytes(c->m->ram));
-	(void)rmig_conn_set_peer_timeout(c->conn, (int)RMIG_MIN(wait_ms, (uint64_t)INT_MAX));
+	/*
+	 * The transport's own deadline should fire first: it leaves the
+	 * connection usable for the ABORT that save_finish() then sends, where
+	 * the watchdog's abort would not.
+	 */
+	if (rmig_conn_set_peer_timeout(c->conn, (int)RMIG_MIN(wait_ms, (uint64_t)INT_MAX)) == 0)
+		wait_ms += SAVE_WATCHDOG_GRACE_MS;
 	ret = rmig_handover_recv(c->conn, wait_ms,
 				 "waiting for the destination to confirm it has every page", &kind,
 				 &status);
@@ -525,6 +536,15 @@ static int save_await_result(struct save_ctx *c)
 	return 0;
 }
 
+/* Best effort and quiet: what failed was already reported, and the peer may be gone. */
+static void save_send_abort(struct save_ctx *c)
+{
+	uint8_t msg[RMIG_HANDOVER_SIZE];
+
+	rmig_handover_encode(msg, RMIG_HANDOVER_ABORT, 0);
+	(void)rmig_conn_write(c->conn, msg, sizeof(msg));
+}
+
 static void save_finish(struct save_ctx *c, int ret)
 {
 	struct rmig_migration *m = c->m;
@@ -542,10 +562,16 @@ static void save_finish(struct save_ctx *c, int ret)
 			return;
 		}
 		/* Cancel landed after the last byte went out; honour it, and say so. */
-		(void)rmig_handover_send(c->conn, RMIG_HANDOVER_ABORT, 0,
-					 "telling the destination the workload stays here");
+		save_send_abort(c);
 		ret = -ECANCELED;
 		s = rmig_state_get(&m->sm);
+	} else if (c->trailer_sent) {
+		/*
+		 * The workload stays here: tell a destination that may have
+		 * verified, so it fails instead of waiting in doubt.  A cancel
+		 * has already aborted the connection, and then this goes nowhere.
+		 */
+		save_send_abort(c);
 	}
 	/* The workload must never stay stopped, or throttled, on a source that keeps it. */
 	if (c->throttle && m->emb.throttle)
