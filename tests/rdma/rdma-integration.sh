@@ -135,6 +135,42 @@ timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
 if [[ $irc -ge 1 && $irc -lt 128 ]]; then ok "source-killed: destination failed cleanly (rc $irc: $(grep -m1 'rdma: ' "$T/in4.err"))"
 else bad "source-killed: destination rc $irc"; cat "$T/in4.err"; fi
 
+# --- peer-timeout: a frozen peer ends the other side on its own (issue 9, docs/rdma.txt "Liveness") ---
+# A stopped process still has its kernel ACK every WRITE and SEND: only the control channel's
+# KEEPALIVEs (or their absence) tell.  Bound: peer-timeout (3 s) plus teardown, loose for TCG.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+"$RMIG" incoming "rdma:$A:47016" --peer-timeout 3000 >"$T/in6.out" 2>"$T/in6.err" &
+IN=$!
+wait_listen "$T/in6.err" || sleep 2
+timeout 120 "$RMIG" migrate "rdma:$A:47016" --ram 64M --max-bandwidth 4M --peer-timeout 3000 \
+	2>"$T/fd.err" &
+M=$!; sleep 3; kill -STOP $IN; t0=$(now_ms); wait $M; rc=$?; ms=$(($(now_ms) - t0))
+kill -CONT $IN; timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN
+if [[ $rc -ge 1 && $rc -lt 128 && $ms -ge 2500 && $ms -lt 9000 ]] &&
+	grep -q "peer-timeout" "$T/fd.err" && grep -q "still running" "$T/fd.err"; then
+	ok "dest-frozen: source gave up after $ms ms, rc $rc ($(grep -m1 'peer-timeout' "$T/fd.err"))"
+else bad "dest-frozen: source rc $rc after $ms ms"; cat "$T/fd.err" "$T/in6.err"; fi
+
+"$RMIG" incoming "rdma:$A:47017" --peer-timeout 3000 >"$T/in7.out" 2>"$T/in7.err" &
+IN=$!
+wait_listen "$T/in7.err" || sleep 2
+# No `timeout` wrapper: the signal must reach rmig itself.
+"$RMIG" migrate "rdma:$A:47017" --ram 64M --max-bandwidth 4M --peer-timeout 3000 -q 2>"$T/fs.err" &
+M=$!; sleep 3; kill -STOP $M; t0=$(now_ms)
+timeout 30 tail --pid=$IN -f /dev/null; wait $IN; irc=$?; ms=$(($(now_ms) - t0))
+kill -CONT $M; timeout 30 tail --pid=$M -f /dev/null; kill -KILL $M 2>/dev/null; wait $M 2>/dev/null
+if [[ $irc -ge 1 && $irc -lt 128 && $ms -ge 2500 && $ms -lt 9000 ]] && grep -q "peer-timeout" "$T/in7.err"; then
+	ok "source-frozen: destination gave up after $ms ms, rc $irc ($(grep -m1 'peer-timeout' "$T/in7.err"))"
+else bad "source-frozen: destination rc $irc after $ms ms"; cat "$T/in7.err" "$T/fs.err"; fi
+
+# Healthy but quiet: a short peer-timeout must survive what is legitimately silent on the control
+# channel, kept alive by KEEPALIVEs: both ends pinning all RAM at once, a pin-all bulk round (no
+# control message at all but keepalives; ~5 s here, twice the peer-timeout), and a rate-limited
+# source sleeping between writes.  A KEEPALIVE queues behind the WRITEs posted before it (up to
+# 64 MiB, ~1 s at soft-RoCE's ~60 MB/s under TCG), hence 2.5 s for pin-all (docs/rdma.txt 16).
+loop quiet-pin-all 0 -- --ram 320M --pin-all --peer-timeout 2500
+loop quiet-rate-limited 0 -- --ram 24M --max-bandwidth 3M --dirty-rate 1M --peer-timeout 1000
+
 # --- a hostile peer ---
 port=47020
 # "unregister" is well-formed (the victim must answer it); the victim still fails in the end
