@@ -63,7 +63,7 @@ int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block)
 	int ret;
 
 	if (!block) {
-		ret = rmig_rdma_progress_poll(&rc->prog, false, "RDMA writes went out");
+		ret = rmig_rdma_progress_poll(&rc->prog, false, "writing RAM to it");
 		if (ret < 0)
 			return ret;
 	}
