@@ -162,7 +162,7 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
 /*
  * Once connected.  Only a peer that sends KEEPALIVEs gets a deadline: any
  * other (QEMU) may be silent for as long as it works, a pin-all bulk round
- * for one (docs/rdma.txt, "Liveness").
+ * for one (docs/rdma.txt section 16).
  */
 static void conn_arm_liveness(struct rmig_rdma_conn *rc)
 {

@@ -74,7 +74,7 @@ struct rmig_rdma_progress_channel {
 /*
  * Longest silence between our control messages once the peer reads
  * KEEPALIVEs: short enough for any peer-timeout of 1 s or more on the
- * other side, which we do not know (docs/rdma.txt, "Liveness").
+ * other side, which we do not know (docs/rdma.txt section 16).
  */
 #define RMIG_RDMA_KEEPALIVE_MAX_MS 250
 

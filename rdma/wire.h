@@ -59,7 +59,7 @@
 /*
  * KEEPALIVE messages: each side sends one whenever it has sent nothing
  * for a while, so that silence means a frozen, gone or unreachable peer
- * and waits can end within peer-timeout (docs/rdma.txt, "Liveness").
+ * and waits can end within peer-timeout (docs/rdma.txt section 16).
  * Without it the peer may be silent for as long as it works.
  */
 #define RMIG_RDMA_CAP_KEEPALIVE 0x00080000u

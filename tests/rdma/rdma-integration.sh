@@ -135,7 +135,7 @@ timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
 if [[ $irc -ge 1 && $irc -lt 128 ]]; then ok "source-killed: destination failed cleanly (rc $irc: $(grep -m1 'rdma: ' "$T/in4.err"))"
 else bad "source-killed: destination rc $irc"; cat "$T/in4.err"; fi
 
-# --- peer-timeout: a frozen peer ends the other side on its own (issue 9, docs/rdma.txt "Liveness") ---
+# --- peer-timeout: a frozen peer ends the other side on its own (issue 9, docs/rdma.txt section 16) ---
 # A stopped process still has its kernel ACK every WRITE and SEND: only the control channel's
 # KEEPALIVEs (or their absence) tell.  Bound: peer-timeout (3 s) plus teardown, loose for TCG.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
