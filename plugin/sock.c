@@ -140,6 +140,9 @@ free_conn:
 	return -err;
 }
 
+/* How long close() waits for the peer to finish, at most. */
+#define SOCK_CLOSE_DRAIN_MS 200
+
 static int report_aborted(struct rmig_sock_conn *sc)
 {
 	rmig_error("%s: connection aborted", sc->name);
@@ -345,6 +348,30 @@ void rmig_sock_abort(struct rmig_conn *c)
 		shutdown(sc->fd, SHUT_RDWR);
 }
 
+/*
+ * Closing a TCP socket with unread data sends a reset, and a reset can
+ * overtake what we sent last (the hand-over's ABORT or COMMIT) at the peer.
+ * So: end our direction, read and drop what the peer still sends for a
+ * moment, and only then close.
+ */
+static void sock_close_gently(struct rmig_sock_conn *sc)
+{
+	uint64_t deadline = rmig_time_now_ns() + SOCK_CLOSE_DRAIN_MS * RMIG_NSEC_PER_MSEC;
+	char sink[4096];
+
+	if (!sc->is_socket || atomic_load(&sc->aborted) || shutdown(sc->fd, SHUT_WR) < 0)
+		return;
+	for (;;) {
+		struct pollfd pfd = { .fd = sc->fd, .events = POLLIN };
+		int wait_ms = rmig_sock_get_remaining_ms(deadline);
+
+		if (wait_ms <= 0 || poll(&pfd, 1, wait_ms) <= 0)
+			return;
+		if (recv(sc->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			return; /* the peer closed too, or failed: nothing left to protect */
+	}
+}
+
 void rmig_sock_close(struct rmig_conn *c)
 {
 	struct rmig_sock_conn *sc;
@@ -352,6 +379,7 @@ void rmig_sock_close(struct rmig_conn *c)
 	if (!c)
 		return;
 	sc = to_sock(c);
+	sock_close_gently(sc);
 	close(sc->fd);
 	close(sc->wake_fd);
 	free(sc);

@@ -93,12 +93,23 @@ int rmig_handover_send(struct rmig_conn *c, enum rmig_handover_kind kind, int st
 int rmig_handover_recv(struct rmig_conn *c, uint64_t timeout_ms, const char *what,
 		       enum rmig_handover_kind *kind, int *status)
 {
+	return rmig_handover_recv_after(c, NULL, 0, timeout_ms, what, kind, status);
+}
+
+int rmig_handover_recv_after(struct rmig_conn *c, const void *have, size_t nhave,
+			     uint64_t timeout_ms, const char *what, enum rmig_handover_kind *kind,
+			     int *status)
+{
 	uint8_t msg[RMIG_HANDOVER_SIZE];
 	struct rmig_watchdog w;
-	size_t got = 0;
-	ssize_t n = 0;
+	size_t got = RMIG_MIN(nhave, sizeof(msg));
+	ssize_t n = 1;
 	int ret;
 
+	if (got)
+		memcpy(msg, have, got);
+	if (got == sizeof(msg))
+		return rmig_handover_decode(msg, kind, status);
 	ret = rmig_watchdog_arm(&w, c, timeout_ms);
 	if (ret)
 		return ret;

@@ -66,4 +66,12 @@ int rmig_handover_send(struct rmig_conn *c, enum rmig_handover_kind kind, int st
 int rmig_handover_recv(struct rmig_conn *c, uint64_t timeout_ms, const char *what,
 		       enum rmig_handover_kind *kind, int *status);
 
+/*
+ * As rmig_handover_recv(), when the first @nhave bytes of the message were
+ * already read (into the stream's read-ahead buffer, behind the trailer).
+ */
+int rmig_handover_recv_after(struct rmig_conn *c, const void *have, size_t nhave,
+			     uint64_t timeout_ms, const char *what, enum rmig_handover_kind *kind,
+			     int *status);
+
 #endif /* RMIG_HANDOVER_H */

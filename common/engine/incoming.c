@@ -153,8 +153,9 @@ static void incoming_send_failure(struct rmig_conn *c, int err)
  * 0 on COMMIT, -ECONNABORTED on ABORT (the source kept the workload), and
  * -EINPROGRESS when the decision never came: in doubt.
  */
-static int incoming_handover(struct rmig_incoming *in, struct rmig_conn *c)
+static int incoming_handover(struct rmig_incoming *in, struct rmig_stream *s)
 {
+	struct rmig_conn *c = s->conn;
 	enum rmig_handover_kind kind;
 	int ret, status;
 
@@ -163,13 +164,18 @@ static int incoming_handover(struct rmig_incoming *in, struct rmig_conn *c)
 	if (ret)
 		return ret; /* the source cannot commit without our RESULT: plain failure */
 	rmig_fault_dest(RMIG_FAULT_AFTER_TRAILER, in);
-	ret = rmig_handover_recv(c, in->params.peer_timeout_ms,
-				 "waiting for the source to commit the hand-over", &kind, &status);
+	/*
+	 * A source that gave up on us sends ABORT right behind the trailer,
+	 * and the stream may have read it ahead already.
+	 */
+	ret = rmig_handover_recv_after(c, s->buf + s->rpos, s->rlen - s->rpos,
+				       in->params.peer_timeout_ms,
+				       "waiting for the source to commit the hand-over", &kind, &status);
 	if (ret == 0 && kind == RMIG_HANDOVER_COMMIT)
 		return 0;
 	if (ret == 0 && kind == RMIG_HANDOVER_ABORT) {
-		rmig_error("the source kept the workload (it was cancelled after sending "
-			   "everything); the received memory is discarded");
+		rmig_error("the source kept the workload (it was cancelled, or gave up waiting for "
+			   "us, after sending everything); the received memory is discarded");
 		return -ECONNABORTED;
 	}
 	if (ret == 0)
@@ -255,7 +261,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	if (ret && ret != -ECANCELED && in->load_info.header_ok)
 		incoming_send_failure(conn, ret);
 	else if (!ret)
-		ret = incoming_handover(in, conn);
+		ret = incoming_handover(in, &stream);
 
 out_fini_stream:
 	rmig_stream_fini(&stream);
