@@ -19,9 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include <rmig/incoming.h>
 #include <rmig/log.h>
-#include <rmig/migration.h>
 
 #include "common/engine/fault.h"
 
@@ -69,8 +67,9 @@ static enum fault_action fault_action;
 static pid_t fault_proxy_pid;
 /* Set when "final:corrupt" fired on the source; consumed by the trailer. */
 static _Atomic bool fault_corrupt_pending;
-/* The destination seen at setup: the loader's hooks have none to pass. */
-static struct rmig_incoming *_Atomic fault_incoming;
+/* The destination's cancel, seen at setup: the loader's hooks have none to pass. */
+static rmig_fault_cancel_fn fault_dest_cancel;
+static void *fault_dest_opaque;
 
 static int fault_lookup(const char *const *names, int n, const char *s, size_t len)
 {
@@ -172,29 +171,32 @@ static bool fault_act_common(const char *side)
 	}
 }
 
-void rmig_fault_source(enum rmig_fault_point p, struct rmig_migration *m)
+void rmig_fault_source(enum rmig_fault_point p, rmig_fault_cancel_fn cancel, void *opaque)
 {
 	if (!fault_fires(p) || fault_act_common("source"))
 		return;
 	if (fault_action == FAULT_CANCEL)
-		(void)rmig_migration_cancel(m);
+		cancel(opaque);
 	else
 		atomic_store(&fault_corrupt_pending, true);
 }
 
-void rmig_fault_dest(enum rmig_fault_point p, struct rmig_incoming *in)
+void rmig_fault_dest(enum rmig_fault_point p, rmig_fault_cancel_fn cancel, void *opaque)
 {
-	struct rmig_incoming *target;
-
-	/* Only a run with a destination fault armed remembers it. */
-	if (in && p == RMIG_FAULT_SETUP &&
-	    atomic_load_explicit(&fault_state, memory_order_relaxed) != FAULT_INERT)
-		atomic_store(&fault_incoming, in);
+	/* Only a run with a destination fault armed remembers it; one destination per process. */
+	if (cancel && p == RMIG_FAULT_SETUP &&
+	    atomic_load_explicit(&fault_state, memory_order_relaxed) != FAULT_INERT) {
+		fault_dest_cancel = cancel;
+		fault_dest_opaque = opaque;
+	}
 	if (!fault_fires(p) || fault_act_common("destination"))
 		return;
-	target = in ? in : atomic_load(&fault_incoming);
-	if (fault_action == FAULT_CANCEL && target)
-		rmig_incoming_cancel(target);
+	if (!cancel) {
+		cancel = fault_dest_cancel;
+		opaque = fault_dest_opaque;
+	}
+	if (fault_action == FAULT_CANCEL && cancel)
+		cancel(opaque);
 	else
 		rmig_log(RMIG_LOG_ERROR, "RMIG_FAULT: %s cannot apply on the destination",
 			 action_names[fault_action]);

@@ -12,8 +12,12 @@
 
 #include <stdint.h>
 
-struct rmig_migration;
-struct rmig_incoming;
+/*
+ * How the side that hit a point cancels itself, for the "cancel" action.
+ * A callback, so that the fault code stays below the objects it is hooked
+ * into and never calls up into them.
+ */
+typedef void (*rmig_fault_cancel_fn)(void *opaque);
 
 enum rmig_fault_point {
 	RMIG_FAULT_SETUP,	  /* source: connected, before the header; dest: accepted */
@@ -26,13 +30,13 @@ enum rmig_fault_point {
 };
 
 /* The source reached @p.  Fires at most once per process. */
-void rmig_fault_source(enum rmig_fault_point p, struct rmig_migration *m);
+void rmig_fault_source(enum rmig_fault_point p, rmig_fault_cancel_fn cancel, void *opaque);
 
 /*
- * The destination reached @p.  The loader has no incoming object and
- * passes NULL: the one seen at setup is used for a cancel.
+ * The destination reached @p.  The loader has no way to cancel and passes
+ * NULL: the one given at setup is used.
  */
-void rmig_fault_dest(enum rmig_fault_point p, struct rmig_incoming *in);
+void rmig_fault_dest(enum rmig_fault_point p, rmig_fault_cancel_fn cancel, void *opaque);
 
 /* Just before the trailer goes out: flips one bit of a checksum if "final:corrupt" fired. */
 void rmig_fault_corrupt_trailer(uint64_t *sums, uint32_t n);

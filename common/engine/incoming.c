@@ -139,6 +139,12 @@ static void incoming_set_error(struct rmig_incoming *in, int err)
 	pthread_mutex_unlock(&in->lock);
 }
 
+/* The "cancel" action of RMIG_FAULT, as a callback (fault.c sits below us). */
+static void incoming_fault_cancel(void *in)
+{
+	rmig_incoming_cancel(in);
+}
+
 /* Quiet: a failed load already said why, and the source may be gone. */
 static void incoming_send_failure(struct rmig_conn *c, int err)
 {
@@ -163,7 +169,7 @@ static int incoming_handover(struct rmig_incoming *in, struct rmig_stream *s)
 				 "telling the source that every page arrived");
 	if (ret)
 		return ret; /* the source cannot commit without our RESULT: plain failure */
-	rmig_fault_dest(RMIG_FAULT_AFTER_TRAILER, in);
+	rmig_fault_dest(RMIG_FAULT_AFTER_TRAILER, incoming_fault_cancel, in);
 	/*
 	 * A source that gave up on us sends ABORT right behind the trailer,
 	 * and the stream may have read it ahead already.
@@ -240,7 +246,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	pthread_mutex_lock(&in->lock);
 	in->conn = conn;
 	pthread_mutex_unlock(&in->lock);
-	rmig_fault_dest(RMIG_FAULT_SETUP, in);
+	rmig_fault_dest(RMIG_FAULT_SETUP, incoming_fault_cancel, in);
 	if (atomic_load(&in->cancel)) {
 		ret = -ECANCELED;
 		goto out_close;
@@ -282,7 +288,7 @@ out:
 	}
 	if (!ret) {
 		/* The source committed: a cancel that landed meanwhile is too late. */
-		rmig_fault_dest(RMIG_FAULT_AFTER_COMMIT, in);
+		rmig_fault_dest(RMIG_FAULT_AFTER_COMMIT, incoming_fault_cancel, in);
 		if (in->start)
 			in->start(in->start_opaque);
 		do

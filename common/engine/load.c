@@ -139,7 +139,7 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 	case RMIG_REC_DATA:
 		b = rmig_ram_get_block(c->ram, r->block);
 		bytes = (uint64_t)r->npages * b->page_size;
-		rmig_fault_dest(RMIG_FAULT_BULK, NULL); /* fires once: the bulk round */
+		rmig_fault_dest(RMIG_FAULT_BULK, NULL, NULL); /* fires once: the bulk round */
 		rc = rmig_stream_read(c->s, b->host + r->offset, bytes);
 		if (rc)
 			return rc;
@@ -153,11 +153,11 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 	case RMIG_REC_HOOK:
 		return apply_hook(c, r->arg);
 	case RMIG_REC_EOR:
-		rmig_fault_dest(RMIG_FAULT_DIRTY, NULL);
+		rmig_fault_dest(RMIG_FAULT_DIRTY, NULL, NULL);
 		c->rounds++;
 		return 0;
 	case RMIG_REC_EOS:
-		rmig_fault_dest(RMIG_FAULT_FINAL, NULL);
+		rmig_fault_dest(RMIG_FAULT_FINAL, NULL, NULL);
 		return 1;
 	}
 	/* rmig_format_read_record() lets no other type through. */

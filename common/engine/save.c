@@ -65,6 +65,12 @@ struct save_ctx {
 	uint64_t round;
 };
 
+/* The "cancel" action of RMIG_FAULT, as a callback (fault.c sits below us). */
+static void save_fault_cancel(void *m)
+{
+	(void)rmig_migration_cancel(m);
+}
+
 static bool save_cancelled(const struct save_ctx *c)
 {
 	return atomic_load(&c->m->cancel_requested);
@@ -235,7 +241,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 				break;
 			if (save_cancelled(c))
 				return -ECANCELED;
-			rmig_fault_source(RMIG_FAULT_BULK, c->m); /* fires once: round 0 */
+			rmig_fault_source(RMIG_FAULT_BULK, save_fault_cancel, c->m); /* fires once: round 0 */
 			rmig_ramblock_clear_pages(b, page, npages);
 			if (c->hooks) {
 				struct rmig_ram_counters acc = { 0 };
@@ -378,7 +384,7 @@ static int save_setup(struct save_ctx *c)
 	/* A cancel that came while we were connecting found no conn to abort. */
 	if (save_cancelled(c))
 		return -ECANCELED;
-	rmig_fault_source(RMIG_FAULT_SETUP, m);
+	rmig_fault_source(RMIG_FAULT_SETUP, save_fault_cancel, m);
 
 	ret = rmig_stream_init(&c->stream, conn, 0);
 	if (ret)
@@ -428,7 +434,7 @@ static int save_complete(struct save_ctx *c)
 
 	rmig_ram_sync(ram);
 	atomic_fetch_add(&m->stats.dirty_sync_count, 1);
-	rmig_fault_source(RMIG_FAULT_FINAL, m);
+	rmig_fault_source(RMIG_FAULT_FINAL, save_fault_cancel, m);
 	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
 	if (ret)
 		return ret;
@@ -490,7 +496,7 @@ static int save_iterate(struct save_ctx *c)
 		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), save_wire_bytes(c) - sent0);
 		if (save_cancelled(c))
 			return -ECANCELED;
-		rmig_fault_source(RMIG_FAULT_DIRTY, m); /* a dirty round starts */
+		rmig_fault_source(RMIG_FAULT_DIRTY, save_fault_cancel, m); /* a dirty round starts */
 	}
 }
 
@@ -506,7 +512,7 @@ static int save_await_result(struct save_ctx *c)
 	int ret, status;
 
 	c->trailer_sent = true;
-	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, c->m);
+	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, save_fault_cancel, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
 		wait_ms += rmig_handover_verify_allowance_ms(rmig_ram_get_total_bytes(c->m->ram));
@@ -554,7 +560,7 @@ static void save_finish(struct save_ctx *c, int ret)
 		atomic_store(&m->end_ns, rmig_time_now_ns());
 		/* The commit point: from here the workload is the destination's. */
 		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0) {
-			rmig_fault_source(RMIG_FAULT_AFTER_COMMIT, m);
+			rmig_fault_source(RMIG_FAULT_AFTER_COMMIT, save_fault_cancel, m);
 			if (rmig_handover_send(c->conn, RMIG_HANDOVER_COMMIT, 0,
 					       "committing the hand-over") < 0)
 				rmig_warn("the destination may not have heard the commit: it will "
