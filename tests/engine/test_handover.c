@@ -201,15 +201,7 @@ static void test_verify_allowance(void **state)
 	assert_int_equal(rmig_handover_verify_allowance_ms(1ULL << 40), 1024000);
 }
 
-static int setup(void **state)
-{
-	setenv("RMIG_PLUGIN_DIR", "", 1);
-	if (rmig_transport_init_all() < 0)
-		return -1;
-	return setup_quiet(state);
-}
-
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown_quiet)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet_transports, teardown_quiet)
 
 int main(void)
 {

@@ -231,15 +231,7 @@ static void test_hangup_in_doubt_then_discard(void **state)
 	dest_finish(&d);
 }
 
-static int setup(void **state)
-{
-	setenv("RMIG_PLUGIN_DIR", "", 1);
-	if (rmig_transport_init_all() < 0)
-		return -1;
-	return setup_quiet(state);
-}
-
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown_quiet)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet_transports, teardown_quiet)
 
 int main(void)
 {

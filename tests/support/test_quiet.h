@@ -7,9 +7,12 @@
 #ifndef RMIG_TEST_QUIET_H
 #define RMIG_TEST_QUIET_H
 
+#include <stdlib.h>
+
 #include <rmig/log.h>
 
 #include "common/engine/format.h"
+#include "common/engine/transports.h"
 
 static inline void quiet(void *opaque, enum rmig_log_level level, const char *msg)
 {
@@ -32,6 +35,15 @@ static inline int teardown_quiet(void **state)
 	rmig_log_set_sink(NULL, NULL);
 	rmig_load_set_max_ram(0);
 	return 0;
+}
+
+/* setup_quiet() with the built-in transports registered, and no module directory searched. */
+static inline int setup_quiet_transports(void **state)
+{
+	setenv("RMIG_PLUGIN_DIR", "", 1);
+	if (rmig_transport_init_all() < 0)
+		return -1;
+	return setup_quiet(state);
 }
 
 /* Fail with the library's own error text when a call returns a negative errno. */
