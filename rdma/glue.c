@@ -40,6 +40,12 @@ static int glue_query_device(struct ibv_context *ctx, struct ibv_device_attr *at
 	return ibv_query_device(ctx, attr);
 }
 
+static int glue_query_port(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr)
+{
+	/* ibv_query_port is a macro in verbs.h as well. */
+	return ibv_query_port(ctx, port, attr);
+}
+
 static const struct rmig_rdma_glue default_glue = {
 	.create_event_channel = rdma_create_event_channel,
 	.destroy_event_channel = rdma_destroy_event_channel,
@@ -61,6 +67,7 @@ static const struct rmig_rdma_glue default_glue = {
 	.get_device_list = ibv_get_device_list,
 	.free_device_list = ibv_free_device_list,
 	.query_device = glue_query_device,
+	.query_port = glue_query_port,
 	.alloc_pd = ibv_alloc_pd,
 	.dealloc_pd = ibv_dealloc_pd,
 	.create_comp_channel = ibv_create_comp_channel,
@@ -243,6 +250,12 @@ int rmig_rdma_glue_query_device(struct ibv_context *ctx, struct ibv_device_attr 
 {
 	errno = 0;
 	return from_positive(glue->query_device(ctx, attr));
+}
+
+int rmig_rdma_glue_query_port(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr)
+{
+	errno = 0;
+	return from_positive(glue->query_port(ctx, port, attr));
 }
 
 struct ibv_pd *rmig_rdma_glue_alloc_pd(struct ibv_context *ctx, int *err)

@@ -45,6 +45,7 @@ struct rmig_rdma_glue {
 	struct ibv_device **(*get_device_list)(int *n);
 	void (*free_device_list)(struct ibv_device **list);
 	int (*query_device)(struct ibv_context *ctx, struct ibv_device_attr *attr);
+	int (*query_port)(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr);
 	struct ibv_pd *(*alloc_pd)(struct ibv_context *ctx);
 	int (*dealloc_pd)(struct ibv_pd *pd);
 	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *ctx);
@@ -97,6 +98,7 @@ void rmig_rdma_glue_destroy_qp(struct rdma_cm_id *id);
 /* Number of RDMA devices present (0 when none), or negative errno. */
 int rmig_rdma_glue_device_count(void);
 int rmig_rdma_glue_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr);
+int rmig_rdma_glue_query_port(struct ibv_context *ctx, uint8_t port, struct ibv_port_attr *attr);
 struct ibv_pd *rmig_rdma_glue_alloc_pd(struct ibv_context *ctx, int *err);
 int rmig_rdma_glue_dealloc_pd(struct ibv_pd *pd);
 struct ibv_comp_channel *rmig_rdma_glue_create_comp_channel(struct ibv_context *ctx, int *err);

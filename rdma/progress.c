@@ -164,9 +164,41 @@ void rmig_rdma_progress_fail(struct rmig_rdma_progress *p, int err)
 		p->error = err;
 }
 
+/*
+ * When a work request fails locally, the usual cause on a healthy host is
+ * that the port lost its link: rxe then fails every post with a local QP
+ * error that says nothing of the link.  Ask the port, so the operator hears
+ * "link down" and the failure counts as an unreachable peer, not a bug.
+ */
+static const char *port_state_name(enum ibv_port_state st)
+{
+	switch (st) {
+	case IBV_PORT_DOWN: return "DOWN";
+	case IBV_PORT_INIT: return "INIT";
+	case IBV_PORT_ARMED: return "ARMED";
+	case IBV_PORT_ACTIVE: return "ACTIVE";
+	case IBV_PORT_ACTIVE_DEFER: return "ACTIVE_DEFER";
+	default: return "not active";
+	}
+}
+
+static bool port_down(const struct rmig_rdma_progress *p, const char **state)
+{
+	struct ibv_port_attr attr;
+	struct rdma_cm_id *id = p->cm ? p->cm->id : NULL;
+
+	if (!id || !id->verbs || !id->verbs->device || !id->port_num)
+		return false;
+	if (rmig_rdma_glue_query_port(id->verbs, id->port_num, &attr) < 0)
+		return false;
+	*state = port_state_name(attr.state);
+	return attr.state != IBV_PORT_ACTIVE;
+}
+
 static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)
 {
-	const char *what;
+	const char *what, *state;
+	int err = -EIO;
 
 	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
 		/* The QP went to error: shutdown in progress, the cause is reported elsewhere. */
@@ -178,17 +210,25 @@ static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)
 	case RMIG_RDMA_WRID_SEND: what = "control message send"; break;
 	default: what = "control message receive"; break;
 	}
-	if (wc->status == IBV_WC_REM_ACCESS_ERR)
+	if (wc->status == IBV_WC_REM_ACCESS_ERR) {
 		rmig_error("rdma: %s refused by the peer (remote access error: the destination "
 			   "exited or invalidated the memory key it handed out)", what);
-	else if (wc->status == IBV_WC_RETRY_EXC_ERR || wc->status == IBV_WC_RNR_RETRY_EXC_ERR)
+	} else if (port_down(p, &state)) {
+		rmig_error("rdma: %s failed: the link is down (port %u of %s is %s)", what,
+			   p->cm->id->port_num, p->cm->id->verbs->device->name,
+			   state);
+		err = -ENETDOWN;
+	} else if (wc->status == IBV_WC_RETRY_EXC_ERR || wc->status == IBV_WC_RNR_RETRY_EXC_ERR) {
+		/* The transport retried for seconds without an answer: the peer is gone. */
 		rmig_error("rdma: %s failed: the peer stopped answering (%s)", what,
 			   rmig_rdma_glue_wc_status_str(wc->status));
-	else
+		err = -EHOSTUNREACH;
+	} else {
 		rmig_error("rdma: %s failed: %s (vendor error 0x%x)", what,
 			   rmig_rdma_glue_wc_status_str(wc->status), wc->vendor_err);
-	rmig_rdma_progress_fail(p, -EIO);
-	return -EIO;
+	}
+	rmig_rdma_progress_fail(p, err);
+	return err;
 }
 
 /* Returns completions handled (>= 0) or negative errno. */

@@ -280,6 +280,50 @@ static void cancel_during_wait(uint32_t flags, int peer_timeout_ms)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* A failed SEND completion while the port says @port_state; what does a read return? */
+static int failed_send(enum ibv_port_state port_state, enum ibv_wc_status status)
+{
+	static struct ibv_device dev = { .name = "fakerxe0" };
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 0);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	struct ibv_wc wc = { .wr_id = RMIG_RDMA_WRID_SEND | 0, .status = status,
+			     .opcode = IBV_WC_SEND };
+	uint8_t byte;
+	int ret;
+
+	rmig_fake.verbs.device = &dev;
+	rc->cm.id->port_num = 1;
+	rmig_fake.port_state = port_state;
+	rmig_fake_cq_push(rc->res.send_cq, &wc);
+	ret = rmig_rdma_get_ops()->read(c, &byte, 1);
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake.verbs.device = NULL;
+	return ret;
+}
+
+/* rxe fails every post with a bare local error once its netdev is down: name the link. */
+static void test_link_down_is_named(void **state)
+{
+	(void)state;
+	assert_int_equal(failed_send(IBV_PORT_DOWN, IBV_WC_LOC_QP_OP_ERR), -ENETDOWN);
+	assert_error_mentions("control message send failed: the link is down (port 1 of "
+			      "fakerxe0 is DOWN)");
+}
+
+static void test_unanswered_retries_mean_unreachable(void **state)
+{
+	(void)state;
+	assert_int_equal(failed_send(IBV_PORT_ACTIVE, IBV_WC_RETRY_EXC_ERR), -EHOSTUNREACH);
+	assert_error_mentions("the peer stopped answering");
+}
+
+static void test_other_errors_stay_io(void **state)
+{
+	(void)state;
+	assert_int_equal(failed_send(IBV_PORT_ACTIVE, IBV_WC_LOC_QP_OP_ERR), -EIO);
+	assert_error_mentions("vendor error 0x0");
+}
+
 static void test_cancel_ends_wait(void **state)
 {
 	(void)state;
@@ -302,6 +346,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered_retries_mean_unreachable,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_other_errors_stay_io, fake_setup,
+						fake_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,17 @@ static int f_query_device(struct ibv_context *c, struct ibv_device_attr *a)
 	return 0;
 }
 
+static int f_query_port(struct ibv_context *c, uint8_t port, struct ibv_port_attr *a)
+{
+	(void)c;
+	(void)port;
+	if (failing("query_port"))
+		return EIO;
+	memset(a, 0, sizeof(*a));
+	a->state = rmig_fake.port_state ? rmig_fake.port_state : IBV_PORT_ACTIVE;
+	return 0;
+}
+
 static struct ibv_pd *f_alloc_pd(struct ibv_context *c)
 {
 	struct ibv_pd *pd;
@@ -412,6 +423,7 @@ void rmig_fake_install(void)
 	g->get_cm_event = rmig_fake_get_cm_event;
 	g->ack_cm_event = f_ack_cm_event;
 	g->query_device = f_query_device;
+	g->query_port = f_query_port;
 	g->alloc_pd = f_alloc_pd;
 	g->dealloc_pd = f_dealloc_pd;
 	g->create_comp_channel = f_create_comp_channel;
