@@ -21,7 +21,7 @@ typedef void (*rmig_fault_cancel_fn)(void *opaque);
 
 enum rmig_fault_point {
 	RMIG_FAULT_SETUP,	  /* source: connected, before the header; dest: accepted */
-	RMIG_FAULT_BULK,	  /* the bulk round's first page: before sending / applying it */
+	RMIG_FAULT_BULK,	  /* the bulk round's first page (rdma dest: its hook), before it */
 	RMIG_FAULT_DIRTY,	  /* source: first dirty round starts; dest: first END_OF_ROUND */
 	RMIG_FAULT_FINAL,	  /* source: guest stopped, before the final round; dest: EOS */
 	RMIG_FAULT_AFTER_TRAILER, /* source: trailer flushed; dest: RESULT(0) sent */

@@ -151,6 +151,9 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 		c->cnt.zero_pages += r->npages;
 		return 0;
 	case RMIG_REC_HOOK:
+		/* rdma: pages land by WRITE, so a round's first sign here is its hook */
+		if (r->arg == RMIG_RAM_PHASE_ROUND)
+			rmig_fault_dest(RMIG_FAULT_BULK, NULL, NULL);
 		return apply_hook(c, r->arg);
 	case RMIG_REC_EOR:
 		rmig_fault_dest(RMIG_FAULT_DIRTY, NULL, NULL);

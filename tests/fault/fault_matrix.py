@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fault matrix over tcp (issue 9, docs/switchover.md).
+"""The fault matrix over tcp and rdma (issue 9, docs/switchover.md).
 
 Each cell runs the real `rmig incoming` and `rmig migrate` with
 RMIG_FAULT="PHASE:ACTION" in the environment of the faulted side only, so
@@ -15,8 +15,13 @@ docs/switchover.md's table says each side reports:
     exits 0 only when the source's checksums matched (its --help), and
     the source never runs with --no-verify here.
 
-Usage: fault_matrix.py RMIG [CELL-SUBSTRING...]
-       fault_matrix.py --proxy PORTFILE TARGET_PORT   (the cut proxy)
+Over rdma it runs inside a soft-RoCE environment (ci/softroce, which sets
+RMIG_RDMA_ADDR and RMIG_RDMA_NETDEV), and the cut is the link going down:
+the source's RMIG_FAULT=...:cut signals this script, which sets the netdev
+under the rxe device down, and brings it back up after the cell.
+
+Usage: fault_matrix.py [--transport tcp|rdma] RMIG [CELL-SUBSTRING...]
+       fault_matrix.py --proxy PORTFILE TARGET_PORT   (the tcp cut proxy)
 """
 import json
 import os
@@ -28,14 +33,73 @@ import tempfile
 import time
 
 PT_MS = 1500                 # --peer-timeout on both sides
-ALLOW_MS = 1000              # verify allowance: 1 s per GiB, rounded up (48M)
-SLACK_MS = 4000
-LIMIT = (PT_MS + ALLOW_MS + SLACK_MS) / 1e3
+ALLOW_MS = 1000              # verify allowance: 1 s per GiB, rounded up
 CELL_DEADLINE = 40.0         # anything alive after this is a wait that never ended
-MIGRATE = ["--ram", "48M", "--dirty-rate", "8M", "--max-bandwidth", "64M",
-           # a small limit so that at least one dirty round runs before the final one
-           "--downtime-limit", "2", "--peer-timeout", str(PT_MS), "--json"]
 INCOMING = ["--accept-timeout", "30", "--peer-timeout", str(PT_MS), "--json"]
+
+
+class Tcp:
+    name = "tcp"
+    expect = {}
+    slack_ms = 4000
+    # a small downtime limit so that at least one dirty round runs before the final one
+    migrate = ["--ram", "48M", "--dirty-rate", "8M", "--max-bandwidth", "64M",
+               "--downtime-limit", "2"]
+
+    def uri(self, port):
+        return "tcp:127.0.0.1:%d" % port
+
+    def port(self):
+        return free_port()
+
+
+class Rdma:
+    """Inside the soft-RoCE guest every verb is emulated on two slow vCPUs:
+    less RAM, and more slack for a guest that stalls now and then."""
+    name = "rdma"
+    expect = {}   # where rdma differs from tcp, and why: set below EXPECT
+    slack_ms = 8000
+    migrate = ["--ram", "32M", "--dirty-rate", "4M", "--max-bandwidth", "32M",
+               "--downtime-limit", "2"]
+
+    def __init__(self):
+        self.addr = os.environ.get("RMIG_RDMA_ADDR")
+        self.netdev = os.environ.get("RMIG_RDMA_NETDEV")
+        self.dev = os.environ.get("RMIG_RDMA_DEV")
+        if not (self.addr and self.netdev and self.dev):
+            sys.exit("fault_matrix.py --transport rdma: RMIG_RDMA_ADDR, RMIG_RDMA_NETDEV and "
+                     "RMIG_RDMA_DEV are not set; run it under ci/softroce")
+        self.next_port = 47300
+
+    def uri(self, port):
+        return "rdma:%s:%d" % (self.addr, port)
+
+    def port(self):
+        # rdma_cm's port space: a fresh port per cell, so that no cell meets
+        # the previous one's listener in its last moments.
+        self.next_port += 1
+        return self.next_port
+
+    def link(self, up):
+        subprocess.run(["ip", "link", "set", self.netdev, "up" if up else "down"], check=True)
+        if up:
+            # Once a link went down under live connections, soft-RoCE takes no
+            # new ones (rdma_connect times out) until its device is created
+            # again; hardware needs no such help.
+            subprocess.run(["rdma", "link", "delete", self.dev], check=True)
+            subprocess.run(["rdma", "link", "add", self.dev, "type", "rxe", "netdev",
+                            self.netdev], check=True)
+
+    def wait_active(self):
+        path = "/sys/class/infiniband/%s/ports/1/state" % self.dev
+        for _ in range(500):
+            if "ACTIVE" in read(path):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+T = None   # the transport under test
 
 PHASES = ["setup", "bulk", "dirty", "final", "after-trailer", "after-commit"]
 # fault -> (side carrying RMIG_FAULT, action)
@@ -83,6 +147,20 @@ EXPECT["stop-source", "after-commit"] = (DONE_SRC, ("in-doubt", 5))
 EXPECT["stop-destination", "after-commit"] = (DONE_SRC, ("completed", 0))
 EXPECT["cut", "after-commit"] = (DONE_SRC, ("in-doubt", 5))
 EXPECT["cancel-source", "after-commit"] = (DONE_SRC, ("completed", 0))
+
+# Where rdma differs.  The destination's RESULT is a control message, and
+# it may only be sent on a credit, which the source grants when it starts
+# waiting for RESULT.  A source killed, frozen, cut off or cancelled right
+# after its trailer never grants it, so RESULT never leaves the destination
+# (ctrl_send fails before it posts): the source cannot have committed, and
+# the destination fails plainly instead of being in doubt.  The thawed
+# source finds the destination gone and keeps its workload.
+Rdma.expect = {
+    ("kill-source", "after-trailer"): (KILLED, ("failed", 1)),
+    ("stop-source", "after-trailer"): (F1, ("failed", 3)),
+    ("cut", "after-trailer"): (F3, ("failed", 3)),
+    ("cancel-source", "after-trailer"): (("cancelled", 1, True), ("failed", 1)),
+}
 
 MARK = "RMIG_FAULT: "
 
@@ -220,16 +298,16 @@ def run_cell(rmig, fault, phase, tmp):
     base = dict(os.environ)
     base.pop("RMIG_FAULT", None)
     faulty = dict(base, RMIG_FAULT="%s:%s" % (phase, action))
-    port = free_port()
+    port = T.port()
     notes = []
-    dst = Proc("dst", [rmig, "incoming", "tcp:127.0.0.1:%d" % port] + INCOMING,
+    dst = Proc("dst", [rmig, "incoming", T.uri(port)] + INCOMING,
                faulty if side == "destination" else base, tmp)
-    for _ in range(200):
+    for _ in range(500):
         if "waiting for a migration" in read(dst.err) or dst.poll():
             break
         time.sleep(0.02)
-    target, proxy = port, None
-    if action == "cut":
+    target, proxy, cut = port, None, []
+    if action == "cut" and T.name == "tcp":
         portfile = os.path.join(tmp, "proxy.port")
         proxy = subprocess.Popen([sys.executable, __file__, "--proxy", portfile, str(port)],
                                  stderr=open(os.path.join(tmp, "proxy.err"), "w"))
@@ -239,7 +317,16 @@ def run_cell(rmig, fault, phase, tmp):
             time.sleep(0.02)
         target = int(read(portfile) or 0)
         faulty["RMIG_FAULT_PROXY"] = str(proxy.pid)
-    src = Proc("src", [rmig, "migrate", "tcp:127.0.0.1:%d" % target] + MIGRATE,
+    elif action == "cut":
+        # The source signals us; the handler pulls the link under both ends.
+        def pull(*_):
+            if not cut:
+                T.link(False)
+                cut.append(time.monotonic())
+        signal.signal(signal.SIGUSR1, pull)
+        faulty["RMIG_FAULT_PROXY"] = str(os.getpid())
+    src = Proc("src", [rmig, "migrate", T.uri(target)] + T.migrate +
+               ["--peer-timeout", str(PT_MS), "--json"],
                faulty if side == "source" else base, tmp)
     victim, other = (src, dst) if side == "source" else (dst, src)
     t0 = time.monotonic()
@@ -262,6 +349,11 @@ def run_cell(rmig, fault, phase, tmp):
     if proxy:
         proxy.kill()
         proxy.wait()
+    if action == "cut" and T.name == "rdma":
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        T.link(True)
+        if not T.wait_active():
+            notes.append("the link did not come back up")
     # No wait may outlive peer-timeout + margin: from the fault for a side that
     # was not frozen, from SIGCONT for the side that was.
     secs = []
@@ -280,7 +372,7 @@ def run_cell(rmig, fault, phase, tmp):
 
 
 def judge(fault, phase, src, dst, secs, notes):
-    (e_ss, e_sc, e_run), (e_ds, e_dc) = EXPECT[fault, phase]
+    (e_ss, e_sc, e_run), (e_ds, e_dc) = T.expect.get((fault, phase), EXPECT[fault, phase])
     serr = read(src.err)
     s_status, d_status = status_of(read(src.out), src.code), status_of(read(dst.out), dst.code)
     s_run = "still running" in serr
@@ -297,8 +389,9 @@ def judge(fault, phase, src, dst, secs, notes):
         bad.append("destination %s/%s, expected %s/%s" % (d_status, dst.code, e_ds, e_dc))
     if d_run and dst.code != 0:
         bad.append("destination completed but did not verify")
-    if secs > LIMIT:
-        bad.append("ended %.1fs after the fault, limit %.1fs" % (secs, LIMIT))
+    limit = (PT_MS + ALLOW_MS + T.slack_ms) / 1e3
+    if secs > limit:
+        bad.append("ended %.1fs after the fault, limit %.1fs" % (secs, limit))
     where = "destination" if d_run else "source" if s_run else "neither"
     return ("%s/%s%s" % (s_status, src.code, " running" if s_run else ""),
             "%s/%s%s" % (d_status, dst.code, " verified" if d_run and dst.code == 0 else ""),
@@ -308,8 +401,18 @@ def judge(fault, phase, src, dst, secs, notes):
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "--proxy":
         return proxy_main(sys.argv[2], int(sys.argv[3]))
-    rmig = sys.argv[1]
-    only = sys.argv[2:]
+    global T
+    args = sys.argv[1:]
+    T = Tcp()
+    if args[:1] == ["--transport"]:
+        if args[1:2] not in (["tcp"], ["rdma"]):
+            sys.exit("fault_matrix.py: --transport tcp or rdma")
+        T = Rdma() if args[1] == "rdma" else Tcp()
+        args = args[2:]
+    if not args:
+        sys.exit(__doc__)
+    rmig, only = args[0], args[1:]
+    print("the fault matrix over %s: %s" % (T.name, " ".join(T.migrate)))
     passed = failed = skipped = 0
     rows = []
     print("cell                              source                 destination"
