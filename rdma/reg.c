@@ -70,7 +70,8 @@ int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, const struct rmig_rdma_ram
 
 		db->nchunks = rmig_rdma_chunk_count(view->blocks[i].length);
 		db->chunk_mr = calloc(db->nchunks ? db->nchunks : 1, sizeof(*db->chunk_mr));
-		if (!db->chunk_mr)
+		db->cover = calloc(db->nchunks ? db->nchunks : 1, sizeof(*db->cover));
+		if (!db->chunk_mr || !db->cover)
 			goto nomem;
 	}
 	return 0;
@@ -96,10 +97,20 @@ void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d)
 			if (db->chunk_mr[c])
 				rmig_rdma_glue_dereg_mr(db->chunk_mr[c]);
 		free(db->chunk_mr);
+		free(db->cover);
 	}
 	free(d->blocks);
 	d->blocks = NULL;
 	d->nblocks = 0;
+}
+
+/* Point chunks [first, first + n) at the MR that starts at @owner (UINT64_MAX: none). */
+static void dreg_cover(struct rmig_rdma_dest_block *db, uint64_t first, uint64_t n, uint64_t owner)
+{
+	uint64_t c;
+
+	for (c = first; c < first + n; c++)
+		db->cover[c] = owner == UINT64_MAX ? 0 : owner + 1;
 }
 
 int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
@@ -107,7 +118,7 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 {
 	const struct rmig_rdma_ramblk *b = rmig_rdma_ramview_block(d->view, block);
 	struct rmig_rdma_dest_block *db;
-	uint64_t start, end;
+	uint64_t start, end, c;
 	char what[RMIG_BLOCK_NAME_MAX + 64];
 	struct ibv_mr *mr;
 	uint64_t t0;
@@ -120,21 +131,26 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 		return -EPROTO;
 	}
 	db = &d->blocks[block];
-	if (db->chunk_mr[first]) {
-		mr = db->chunk_mr[first];
-		start = rmig_rdma_chunk_start(first);
-		end = rmig_rdma_chunk_end(b->length, first + n - 1);
-		/* Reuse only when the existing MR covers the whole requested range. */
-		if ((uint8_t *)mr->addr == b->host + start &&
-		    mr->length >= end - start) {
+	start = rmig_rdma_chunk_start(first);
+	end = rmig_rdma_chunk_end(b->length, first + n - 1);
+	if (db->cover[first]) {
+		mr = db->chunk_mr[db->cover[first] - 1];
+		if ((uint8_t *)mr->addr <= b->host + start &&
+		    (uint8_t *)mr->addr + mr->length >= b->host + end) {
 			*rkey = mr->rkey;
 			return 0;
 		}
-		rmig_rdma_glue_dereg_mr(mr);
-		db->chunk_mr[first] = NULL;
 	}
-	start = rmig_rdma_chunk_start(first);
-	end = rmig_rdma_chunk_end(b->length, first + n - 1);
+	for (c = first; c < first + n; c++) {
+		if (db->cover[c]) {
+			rmig_error("rdma: the source asks to register chunks %llu-%llu of RAM block "
+				   "'%s', but chunk %llu is already in a region that does not hold them "
+				   "all: refused, no memory is pinned twice",
+				   (unsigned long long)first, (unsigned long long)(first + n - 1),
+				   b->name, (unsigned long long)c);
+			return -EPROTO;
+		}
+	}
 	snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'", (unsigned long long)first,
 		 b->name);
 	t0 = rmig_time_now_ns();
@@ -144,6 +160,7 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 	if (ret < 0)
 		return ret;
 	db->chunk_mr[first] = mr;
+	dreg_cover(db, first, n, first);
 	d->registered_bytes += end - start;
 	d->nregistrations++;
 	*rkey = mr->rkey;
@@ -153,13 +170,16 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk)
 {
 	struct rmig_rdma_dest_block *db;
+	struct ibv_mr *mr;
 
 	if (block >= d->nblocks || chunk >= d->blocks[block].nchunks)
 		return -EPROTO;
 	db = &d->blocks[block];
-	if (db->chunk_mr[chunk]) {
-		d->registered_bytes -= db->chunk_mr[chunk]->length;
-		rmig_rdma_glue_dereg_mr(db->chunk_mr[chunk]);
+	mr = db->chunk_mr[chunk];
+	if (mr) {
+		dreg_cover(db, chunk, rmig_rdma_chunk_count(mr->length), UINT64_MAX);
+		d->registered_bytes -= mr->length;
+		rmig_rdma_glue_dereg_mr(mr);
 		db->chunk_mr[chunk] = NULL;
 	}
 	return 0;

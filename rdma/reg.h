@@ -6,7 +6,10 @@
  *
  * Destination, dynamic mode: one MR per REGISTER_REQUEST element (a chunk,
  * or a run of chunks), kept per first chunk so a repeated request returns
- * the same key and UNREGISTER_REQUEST can drop it.  Pin-all: every block is
+ * the same key and UNREGISTER_REQUEST can drop it.  No chunk is ever in two
+ * MRs: a request inside an existing MR reuses it, one that overlaps an MR
+ * without fitting inside is refused, so a hostile source cannot make us pin
+ * the same memory twice, and what is registered never exceeds the RAM.  Pin-all: every block is
  * registered during SETUP in segments no larger than the device's
  * max_mr_size (chunk-aligned), one MR each.  Everything is deregistered at
  * teardown.
@@ -34,6 +37,7 @@ int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access,
 struct rmig_rdma_dest_block {
 	uint64_t nchunks;
 	struct ibv_mr **chunk_mr;  /* dynamic: MR registered at this first chunk */
+	uint64_t *cover;	   /* dynamic: 1 + first chunk of the MR holding it; 0: none */
 	struct ibv_mr *seg_mr[RMIG_RDMA_MAX_SEGMENTS]; /* pin-all */
 	uint32_t nseg;
 	uint64_t seg_len;
@@ -56,7 +60,9 @@ void rmig_rdma_dreg_fini(struct rmig_rdma_dest_reg *d);
 
 /*
  * Dynamic: make chunks [first, first + n) of @block writable by the peer
- * and return the rkey (an existing MR is reused).  Arguments validated.
+ * and return the rkey.  An MR that holds the whole range is reused; a
+ * range that overlaps an MR without fitting inside it is refused
+ * (-EPROTO, reported).  Arguments validated.
  */
 int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t first,
 			  uint64_t n, uint32_t *rkey);

@@ -177,8 +177,9 @@ port=47020
 # because the evil peer hangs up mid-round.
 # segsunneg: SEGMENTS_REQUEST without PIN_SEGMENTS negotiated must be an unknown type;
 # segsearly: with it negotiated, but before the RAM blocks were pinned and described.
+# overlap: a REGISTER_REQUEST overlapping an earlier region without fitting inside it.
 for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype \
-	badunregchunk badunregblock unregister segsunneg segsearly; do
+	badunregchunk badunregblock unregister segsunneg segsearly overlap; do
 	port=$((port + 1))
 	"$RMIG" incoming "rdma:$A:$port" >"$T/ev.out" 2>"$T/ev-$c.err" &
 	IN=$!
@@ -189,6 +190,7 @@ for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
 	case $c in
 	segsunneg) why="unknown type 256" ;;
 	segsearly) why="before the pinned RAM blocks" ;;
+	overlap) why="no memory is pinned twice" ;;
 	*) why="" ;;
 	esac
 	if [[ $erc == 0 && $irc -ge 1 && $irc -lt 128 ]] && grep -q "$why" "$T/ev-$c.err"; then

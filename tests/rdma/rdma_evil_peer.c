@@ -194,7 +194,7 @@ static int ask(uint32_t type, const uint8_t *elem, int want, const char *what)
 	send_raw(24, type, 1, elem, 24);
 	t = next_msg(30);
 	if (t != want) {
-		printf("evil: case unregister: %s answered with type %d, wanted %d\n", what, t, want);
+		printf("evil: %s answered with type %d, wanted %d\n", what, t, want);
 		return 1;
 	}
 	wait_ready();
@@ -219,6 +219,23 @@ static int case_unregister(void)
 		       "again\n");
 	rdma_disconnect(id);
 	return bad;
+}
+
+/*
+ * The victim must not pin the same memory twice: chunk 1 alone, then
+ * chunks 0-1, which overlaps it without fitting inside, must be refused.
+ * Returns 0 once the overlap was refused; the caller waits for the ERROR.
+ */
+static int case_overlap(void)
+{
+	uint8_t one[24], two[24];
+
+	reg_elem(one, 1 << 20, 0, 0); /* chunk 1 of block 0 */
+	reg_elem(two, 0, 0, 1);	      /* chunk 0 and the one after it */
+	if (ask(T_REGISTER_REQUEST, one, T_REGISTER_RESULT, "REGISTER_REQUEST of chunk 1"))
+		return 1;
+	send_raw(24, T_REGISTER_REQUEST, 1, two, 24);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -315,6 +332,9 @@ int main(int argc, char **argv)
 		send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0);	/* before RAM_BLOCKS_REQUEST */
 	} else if (!strcmp(c, "unregister")) {
 		return case_unregister();
+	} else if (!strcmp(c, "overlap")) {
+		if (case_overlap())
+			return 1;
 	} else {
 		fprintf(stderr, "evil: unknown case %s\n", c);
 		return 2;
