@@ -171,6 +171,64 @@ else bad "source-frozen: destination rc $irc after $ms ms"; cat "$T/in7.err" "$T
 loop quiet-pin-all 0 -- --ram 320M --pin-all --peer-timeout 2500
 loop quiet-rate-limited 0 -- --ram 24M --max-bandwidth 3M --dirty-rate 1M --peer-timeout 1000
 
+# --- IPv6: rdma:[ADDR]:PORT on both ends, in both registration modes ---
+NETDEV=${RMIG_RDMA_NETDEV:-rdm0}
+A6=fd77::1
+ip -6 addr add "$A6/64" dev "$NETDEV" nodad 2>/dev/null
+# rxe takes the address as a GID once the kernel announces it.
+for _ in $(seq 100); do grep -qs '^fd77:' /sys/class/infiniband/*/ports/1/gids/* && break; sleep 0.1; done
+if ip -6 addr show dev "$NETDEV" | grep -q "$A6"; then
+	for mode in dynamic pin-all; do
+		extra=(); [[ $mode == pin-all ]] && extra=(--pin-all)
+		port=$((47060 + ${#extra[@]}))
+		"$RMIG" incoming "rdma:[$A6]:$port" "${extra[@]}" --json >"$T/v6-$mode-in.out" \
+			2>"$T/v6-$mode-in.err" &
+		IN=$!
+		wait_listen "$T/v6-$mode-in.err" || sleep 2
+		timeout 120 "$RMIG" migrate "rdma:[$A6]:$port" "${extra[@]}" --ram 16M --dirty-rate 2M \
+			--json -q >"$T/v6-$mode.out" 2>"$T/v6-$mode.err"
+		rc=$?; wait $IN; irc=$?
+		if [[ $rc == 0 && $irc == 0 ]] && grep -q '"status":"completed"' "$T/v6-$mode-in.out"; then
+			ok "ipv6 $mode: rdma:[$A6]:$port, memory verified on the destination"
+		else
+			bad "ipv6 $mode: source rc $rc, destination rc $irc"
+			cat "$T/v6-$mode.err" "$T/v6-$mode-in.err"
+		fi
+	done
+else
+	bad "ipv6: cannot put $A6 on $NETDEV"
+fi
+
+# --- pin-all under a locked-memory limit too low: exit 4, the limit named with the way out ---
+# As root the limit only holds without CAP_IPC_LOCK, hence setpriv.  32 MiB holds a side's
+# control buffers (7 MiB) but not its 64 MiB of RAM; each side in turn runs under it.
+LOWLOCK=(setpriv --bounding-set=-ipc_lock -- sh -c 'ulimit -l 32768 && exec "$@"' sh)
+if command -v setpriv >/dev/null; then
+	for side in source destination; do
+		port=$((47070 + ${#side}))
+		in=("$RMIG" incoming "rdma:$A:$port" --pin-all --json)
+		mig=("$RMIG" migrate "rdma:$A:$port" --pin-all --ram 64M --json -q)
+		if [[ $side == destination ]]; then "${LOWLOCK[@]}" "${in[@]}" >"$T/ml-in.out" 2>"$T/ml-in.err" &
+		else "${in[@]}" >"$T/ml-in.out" 2>"$T/ml-in.err" & fi
+		IN=$!
+		wait_listen "$T/ml-in.err" || sleep 2
+		if [[ $side == source ]]; then timeout 120 "${LOWLOCK[@]}" "${mig[@]}" >"$T/ml.out" 2>"$T/ml.err"
+		else timeout 120 "${mig[@]}" >"$T/ml.out" 2>"$T/ml.err"; fi
+		rc=$?
+		timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
+		[[ $side == source ]] && { want=$rc; err=$T/ml.err; } || { want=$irc; err=$T/ml-in.err; }
+		if [[ $want == 4 ]] && grep -q "locked-memory limit is 32.0 MiB" "$err" &&
+			grep -q "ulimit -l unlimited" "$err"; then
+			ok "memlock: pin-all $side under 32 MiB exits 4 (source $rc, destination $irc)"
+		else
+			bad "memlock: pin-all $side: source rc $rc, destination rc $irc; wanted 4 and the limit named"
+			cat "$T/ml.err" "$T/ml-in.err"
+		fi
+	done
+else
+	bad "memlock: setpriv missing (util-linux)"
+fi
+
 # --- a hostile peer ---
 port=47020
 # "unregister" is well-formed (the victim must answer it); the victim still fails in the end
