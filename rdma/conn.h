@@ -16,6 +16,7 @@
 #include "rdma/cm.h"
 #include "rdma/ctrl.h"
 #include "rdma/keycache.h"
+#include "rdma/pinlru.h"
 #include "rdma/progress.h"
 #include "rdma/ramview.h"
 #include "rdma/reg.h"
@@ -81,6 +82,9 @@ struct rmig_rdma_conn {
 	 * soft-RoCE), so a full first request would stall the first WRITE.
 	 */
 	uint64_t req_budget;
+	/* dynamic mode: what both sides hold registered, kept under a bound (evict.h) */
+	struct rmig_rdma_pinlru pins;
+	uint64_t max_pinned_req; /* the caller's rdma-max-pinned; 0: from RLIMIT_MEMLOCK */
 	uint8_t *cbuf;			/* COMPRESS elements being batched */
 	uint32_t ncomp;
 	struct rmig_rdma_compress last_comp;

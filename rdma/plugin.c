@@ -20,6 +20,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/size.h"
 #include "common/base/util.h"
 #include "plugin/builtin.h"
 #include "plugin/sockaddr.h"
@@ -79,6 +80,13 @@ static int opts_cancel_fd(const struct rmig_conn_opts *o)
 	return -1;
 }
 
+static uint64_t opts_max_pinned(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_max_pinned) + sizeof(uint64_t))
+		return o->rdma_max_pinned;
+	return 0;
+}
+
 static bool opts_pin_all(const struct rmig_conn_opts *o)
 {
 	return o && o->size >= offsetof(struct rmig_conn_opts, rdma_pin_all) + sizeof(bool) &&
@@ -129,6 +137,17 @@ static void conn_free(struct rmig_rdma_conn *rc)
 			   (unsigned long long)rc->reg_requests, (unsigned long long)rc->reg_waits,
 			   (unsigned long long)(rc->reg_wait_ns / 1000000),
 			   (unsigned long long)rc->compress_msgs);
+	/* What bounded pinning did (-v): the operator sizing memlock wants the peak. */
+	if (rc->is_source && rc->kc && !rc->pin_all) {
+		char peak[32], max[32];
+
+		rmig_info("rdma: at most %s pinned at once on each side (bound %s), %llu regions "
+			  "unregistered to stay under it",
+			  rmig_size_format(rc->pins.peak_bytes, peak, sizeof(peak)),
+			  rc->pins.max_bytes ? rmig_size_format(rc->pins.max_bytes, max, sizeof(max))
+					     : "none",
+			  (unsigned long long)rc->pins.evicted_runs);
+	}
 	else if (!rc->is_source && rc->dreg_ready)
 		rmig_debug("rdma: %llu registrations taking %llu ms, %llu MiB registered at the end",
 			   (unsigned long long)rc->dreg.nregistrations,
@@ -205,6 +224,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	if (!rc)
 		return -ENOMEM;
 	rc->peer_timeout_ms = opts_peer_timeout(opts);
+	rc->max_pinned_req = opts_max_pinned(opts);
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;

@@ -19,6 +19,7 @@
 #include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
+#include "rdma/evict.h"
 #include "rdma/progress.h"
 #include "rdma/validate.h"
 
@@ -44,6 +45,7 @@ static int handle_register_result(struct rmig_rdma_conn *rc, const struct rmig_r
 
 		rmig_rdma_register_result_decode(m->payload + (size_t)i * RMIG_RDMA_REGISTER_RESULT_SIZE,
 						 &r);
+		rmig_rdma_pinlru_hold(&rc->pins, q->block[i], q->chunk[i], q->count[i]);
 		/* One key for the whole run: the destination registered it as one region. */
 		for (k = 0; k < q->count[i]; k++) {
 			ret = rmig_rdma_keycache_set_registered(rc->kc, q->block[i],
@@ -162,14 +164,25 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 {
 	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
 	uint64_t nchunks = rmig_rdma_chunk_count(b->length);
-	uint64_t limit, c, k, added;
+	uint64_t limit, c, k, added, room;
 	struct rmig_rdma_req *q;
 	uint32_t i, batch;
 	int ret;
 
 	if (need == UINT64_MAX &&
-	    (rc->req_count >= RMIG_RDMA_REQ_INFLIGHT || rc->ctrl.peer_credits == 0))
+	    (rc->req_count >= RMIG_RDMA_REQ_INFLIGHT || rc->ctrl.peer_credits == 0 ||
+	     rmig_rdma_pinlru_room(&rc->pins) == 0))
 		return 0;
+	if (need != UINT64_MAX) {
+		/* A write waits for this chunk: past the bound, make room. */
+		uint64_t nb = rmig_rdma_pinlru_bytes(&rc->pins, b->index, need, 1);
+
+		if (rmig_rdma_pinlru_room(&rc->pins) < nb) {
+			ret = rmig_rdma_evict(rc, nb);
+			if (ret < 0)
+				return ret;
+		}
+	}
 	while (rc->req_count >= RMIG_RDMA_REQ_INFLIGHT) {
 		ret = rmig_rdma_prefetch_poll(rc, true);
 		if (ret < 0)
@@ -182,16 +195,26 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 	 * QEMU answers only one, and runs are not exercised against it.
 	 */
 	batch = rc->reg_batch ? RMIG_RDMA_REQ_BATCH : 1;
-	if (need != UINT64_MAX)
+	room = rmig_rdma_pinlru_room(&rc->pins);
+	if (need != UINT64_MAX) {
 		req_add(q, b->index, need, false, batch);
+		room -= RMIG_MIN(room, rmig_rdma_pinlru_bytes(&rc->pins, b->index, need, 1));
+	}
 	limit = RMIG_MIN(nchunks, from + RMIG_RDMA_LOOKAHEAD);
 	added = q->n;
 	for (c = RMIG_MAX(from, rc->next_prefetch[b->index]); c < limit && added < rc->req_budget;
 	     c++) {
+		uint64_t cb;
+
 		if (c == need || !chunk_wanted(rc, b, c))
 			continue;
+		/* The look-ahead stays inside the bound: it never evicts. */
+		cb = rmig_rdma_pinlru_bytes(&rc->pins, b->index, c, 1);
+		if (cb > room)
+			break;
 		if (!req_add(q, b->index, c, rc->reg_batch, batch))
 			break;
+		room -= cb;
 		added++;
 	}
 	rc->next_prefetch[b->index] = RMIG_MAX(rc->next_prefetch[b->index], c);
@@ -206,6 +229,7 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 		};
 
 		rmig_rdma_register_encode(&r, payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE);
+		rmig_rdma_pinlru_reserve(&rc->pins, q->block[i], q->chunk[i], q->count[i]);
 		for (k = 0; k < q->count[i]; k++) {
 			ret = rmig_rdma_keycache_mark_in_flight(rc->kc, q->block[i],
 								q->chunk[i] + k);

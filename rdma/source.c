@@ -11,9 +11,11 @@
 
 #include <rmig/log.h>
 
+#include "common/base/size.h"
 #include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
+#include "rdma/evict.h"
 #include "rdma/glue.h"
 #include "rdma/progress.h"
 
@@ -32,6 +34,7 @@ void rmig_rdma_source_fini(struct rmig_rdma_conn *rc)
 		rmig_rdma_keycache_destroy(rc->kc);
 		rc->kc = NULL;
 	}
+	rmig_rdma_pinlru_fini(&rc->pins);
 	free(rc->next_prefetch);
 	rc->next_prefetch = NULL;
 	free(rc->cbuf);
@@ -156,6 +159,8 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 			   (unsigned long long)p->offset);
 		return ret == -ENOENT ? -EPROTO : ret;
 	}
+	if (!rc->pin_all)
+		rmig_rdma_pinlru_touch(&rc->pins, p->block, p->chunk);
 	ret = local_key(rc, b, p->chunk, p->offset, p->len, &t->lkey);
 	if (ret < 0)
 		return ret;
@@ -210,6 +215,27 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 	for (i = 0; i < n; i++)
 		lens[i] = rc->view.blocks[i].length;
 	ret = rmig_rdma_keycache_create(n, lens, rc->pin_all, &rc->kc);
+	if (ret == 0) {
+		uint64_t bound = 0;
+
+		/* Pin-all pins the whole RAM by definition: nothing to bound. */
+		if (!rc->pin_all) {
+			uint64_t bufs = (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
+					(rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
+
+			bound = rmig_rdma_pin_bound(rc->max_pinned_req, bufs);
+		}
+		rmig_rdma_pinlru_fini(&rc->pins);
+		ret = rmig_rdma_pinlru_init(&rc->pins, n, lens, bound);
+		if (ret == 0 && bound) {
+			char sz[32];
+
+			rmig_info("rdma: dynamic registration keeps at most %s pinned on each side "
+				  "(rdma-max-pinned%s)",
+				  rmig_size_format(bound, sz, sizeof(sz)),
+				  rc->max_pinned_req ? "" : ", from the locked-memory limit");
+		}
+	}
 	free(lens);
 	if (ret < 0)
 		return ret;

@@ -19,11 +19,14 @@
 
 #include <rmig/log.h>
 
+#include "common/base/memlock.h"
 #include "common/base/util.h"
 #include "plugin/registry.h"
 #include "tools/cli.h"
 
 #define CLI_DEST_GRACE_MS 30000 /* a completed source's destination has only the trailer left */
+/* What one rdma side pins besides RAM: message buffers (11 MiB) and a margin. */
+#define LOOPBACK_SIDE_OVERHEAD (15ULL << 20)
 
 /* The first RDMA device's name, or false when the kernel shows none. */
 static bool rdma_device(char *name, size_t len)
@@ -220,9 +223,30 @@ static enum cli_exit loopback_exit_code(struct cli_source *s, struct cli_dest *d
 	return cli_exit_for_error(err, false);
 }
 
+/*
+ * Both sides pin in this one process, under one RLIMIT_MEMLOCK, where a
+ * migration has a limit per host: give each side half, less its message
+ * buffers (11 MiB, rdma/ctrl.h) and a margin.  An explicit --max-pinned
+ * stands as given.
+ */
+static void loopback_share_memlock(struct cli_options *o, const char *uri)
+{
+	uint64_t limit = rmig_memlock_get_limit(), half;
+
+	if (strncmp(uri, "rdma:", 5) || o->params.rdma_max_pinned ||
+	    o->params.caps[RMIG_CAP_RDMA_PIN_ALL] || !limit)
+		return;
+	half = limit / 2;
+	o->params.rdma_max_pinned = RMIG_MAX(half > LOOPBACK_SIDE_OVERHEAD
+						     ? half - LOOPBACK_SIDE_OVERHEAD
+						     : 0,
+					     RMIG_RDMA_MAX_PINNED_MIN);
+}
+
 int cli_cmd_loopback(const struct cli_options *o)
 {
 	char uri[300], sock_path[256];
+	struct cli_options lo;
 	struct cli_source src;
 	struct cli_dest d;
 	struct rmig_info info;
@@ -239,7 +263,9 @@ int cli_cmd_loopback(const struct cli_options *o)
 		code = cli_exit_for_error(rc, true);
 		goto out_dest;
 	}
-	rc = cli_source_create(&src, o);
+	lo = *o;
+	loopback_share_memlock(&lo, uri);
+	rc = cli_source_create(&src, &lo);
 	if (rc) {
 		code = cli_exit_for_error(rc, true);
 		goto out_dest;

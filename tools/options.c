@@ -48,6 +48,7 @@ enum {
 	OPT_MAX_BANDWIDTH,
 	OPT_DOWNTIME_LIMIT,
 	OPT_PEER_TIMEOUT,
+	OPT_MAX_PINNED,
 	OPT_RUN,
 	OPT_AUTO_CONVERGE,
 	OPT_NO_ZERO_PAGES,
@@ -83,6 +84,7 @@ static const struct cli_opt cli_opts[] = {
     {{"max-bandwidth", required_argument, NULL, OPT_MAX_BANDWIDTH}, FOR_SRC},
     {{"downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT}, FOR_SRC},
     {{"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT}, FOR_I | FOR_SRC},
+    {{"max-pinned", required_argument, NULL, OPT_MAX_PINNED}, FOR_SRC},
     {{"auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE}, FOR_SRC},
     {{"no-zero-pages", no_argument, NULL, OPT_NO_ZERO_PAGES}, FOR_SRC},
     {{"no-verify", no_argument, NULL, OPT_NO_VERIFY}, FOR_SRC},
@@ -395,6 +397,9 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 									  : 0;
 	case OPT_PEER_TIMEOUT:
 		return rmig_params_set(&o->params, "peer-timeout", val) ? bad_value_lib(o, name) : 0;
+	case OPT_MAX_PINNED:
+		return rmig_params_set(&o->params, "rdma-max-pinned", val) ? bad_value_lib(o, name)
+									   : 0;
 	}
 	return bad_value(o, name, "internal error: option without a handler");
 }

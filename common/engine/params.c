@@ -133,14 +133,26 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->peer_timeout_ms = v;
+	} else if (strcmp(name, "rdma-max-pinned") == 0) {
+		rc = rmig_size_parse(value, &v);
+		if (rc)
+			return rc;
+		if (v && v < RMIG_RDMA_MAX_PINNED_MIN) {
+			rmig_error("rdma-max-pinned %.64s is too small: dynamic registration needs "
+				   "at least 4 MiB (4 chunks), or 0 to derive it from the "
+				   "locked-memory limit",
+				   value);
+			return -ERANGE;
+		}
+		p->rdma_max_pinned = v;
 	} else if (capability_lookup(name) >= 0) {
 		rmig_error("'%s' is a capability, not a parameter: turn it on or off instead",
 			   name);
 		return -ENOENT;
 	} else {
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
-			   "max-bandwidth, downtime-limit, throttle-initial, throttle-increment and "
-			   "peer-timeout",
+			   "max-bandwidth, downtime-limit, throttle-initial, throttle-increment, "
+			   "peer-timeout and rdma-max-pinned",
 			   name);
 		return -ENOENT;
 	}

@@ -23,6 +23,7 @@ struct rmig_params {
 	unsigned throttle_initial;   /* percent, 1..99 */
 	unsigned throttle_increment; /* percent, 1..99 */
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
+	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
 };
 
 /* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */

@@ -370,6 +370,7 @@ static int save_setup(struct save_ctx *c)
 		.cancel_fd = m->cancel_fd,
 		.duplex = true,
 		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
+		.rdma_max_pinned = c->params.rdma_max_pinned,
 	};
 	struct rmig_conn *conn;
 	int ret;

@@ -29,6 +29,13 @@ enum rmig_capability {
 /* "peer-timeout": how long either side waits for the other before giving up. */
 #define RMIG_PEER_TIMEOUT_DEFAULT_MS 10000
 #define RMIG_PEER_TIMEOUT_MAX_MS 3600000
+/*
+ * "rdma-max-pinned": bytes of RAM each side keeps registered in dynamic
+ * mode; least recently used chunks are unregistered past it.  0 (the
+ * default) derives it from RLIMIT_MEMLOCK; no bound when that is unlimited
+ * or the process holds CAP_IPC_LOCK.
+ */
+#define RMIG_RDMA_MAX_PINNED_MIN (4ULL << 20)
 
 RMIG_API const char *rmig_capability_get_name(enum rmig_capability cap);
 /* Returns the capability, or -ENOENT for an unknown name. */

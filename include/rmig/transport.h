@@ -88,6 +88,12 @@ struct rmig_conn_opts {
 	 * "peer-timeout" parameter.
 	 */
 	int peer_timeout_ms;
+	/*
+	 * rdma, dynamic registration: the most RAM bytes either side keeps
+	 * registered; 0 derives it from RLIMIT_MEMLOCK.  The migration
+	 * passes its "rdma-max-pinned" parameter.
+	 */
+	uint64_t rdma_max_pinned;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */

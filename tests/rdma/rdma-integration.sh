@@ -199,6 +199,32 @@ else
 	bad "ipv6: cannot put $A6 on $NETDEV"
 fi
 
+# --- bounded pinning in dynamic mode (rdma-max-pinned) ---
+# peak_ok FILE BOUND_MIB: the -v summary says how much was pinned at most; it must be within the bound.
+peak_ok() {
+	local line peak
+	line=$(grep -m1 "pinned at once on each side" "$1") || return 1
+	peak=$(sed -n 's/.*at most \([0-9.]*\) MiB pinned at once.*/\1/p' <<<"$line")
+	[[ -n $peak ]] && awk -v p="$peak" -v b="$2" 'BEGIN { exit !(p <= b) }'
+}
+loop max-pinned-8M 0 -- --ram 64M --dirty-rate 4M --max-pinned 8M -v
+if peak_ok "$T/max-pinned-8M.err" 8; then ok "max-pinned-8M: $(grep -m1 'pinned at once' "$T/max-pinned-8M.err")"
+else bad "max-pinned-8M: peak not within 8 MiB"; cat "$T/max-pinned-8M.err"; fi
+# The case of issue 12: 192 MiB, dynamic, under a 48 MiB limit that holds (CAP_IPC_LOCK dropped).
+# Before the bound it failed at chunk 15 with exit 4.
+if command -v setpriv >/dev/null; then
+	setpriv --bounding-set=-ipc_lock -- sh -c 'ulimit -l 49152 && exec "$@"' sh \
+		timeout 600 "$RMIG" loopback --transport rdma --addr "$A" --json -v \
+		--ram 192M --dirty-rate 4M >"$T/memlock-dyn.json" 2>"$T/memlock-dyn.err"
+	rc=$?
+	if [[ $rc == 0 ]] && grep -q '"status":"completed"' "$T/memlock-dyn.json" &&
+		peak_ok "$T/memlock-dyn.err" 48; then
+		ok "memlock-dyn: 192M under 48 MiB: $(grep -m1 'pinned at once' "$T/memlock-dyn.err")"
+	else
+		bad "memlock-dyn: rc $rc"; cat "$T/memlock-dyn.err"
+	fi
+fi
+
 # --- pin-all under a locked-memory limit too low: exit 4, the limit named with the way out ---
 # As root the limit only holds without CAP_IPC_LOCK, hence setpriv.  32 MiB holds a side's
 # control buffers (7 MiB) but not its 64 MiB of RAM; each side in turn runs under it.

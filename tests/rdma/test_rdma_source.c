@@ -294,6 +294,58 @@ static void test_hostile_register_result(void **state)
 	hostile_case(LIE_QEMU_LEN, 2, 2);
 }
 
+/* ---------------- bounded pinning: rdma-max-pinned ---------------- */
+
+/*
+ * 64 chunks under an 8 MiB bound, two full rounds: never more than 8
+ * chunks registered at the destination, least recently used regions
+ * unregistered (one element per message for a QEMU peer), every chunk
+ * written exactly once per round with a live key, memory equal after each.
+ */
+static void bounded_case(uint32_t caps)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 64 * MiB);
+	struct rmig_conn *c;
+	unsigned round, i, evicted_before = 0;
+
+	memset(b->host, 0x5a, b->length);
+	peer.max_pinned_opt = 8 * MiB;
+	c = peer_connect(caps, &ram);
+	assert_int_equal(peer.rc->pins.max_bytes, 8 * MiB);
+	for (round = 0; round < 2; round++) {
+		memset(b->host, 0x30 + (int)round, b->length);
+		rmig_ram_bitmap_set_all(&ram);
+		assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), 0);
+		peer_assert_clean();
+		assert_true(peer.max_pinned_chunks <= 8);
+		assert_true(peer.rc->pins.peak_bytes <= 8 * MiB);
+		/* the whole block went through, so most of it was evicted on the way */
+		assert_true(peer.unregistered > evicted_before);
+		evicted_before = peer.unregistered;
+		for (i = 0; i < peer.nchunks; i++)
+			assert_int_equal(peer.written[i], CHUNK);
+		assert_same_memory();
+	}
+	assert_int_equal(peer.rc->pins.evicted_runs, peer.unregistered);
+	if (!(caps & RMIG_RDMA_CAP_REG_BATCH))
+		assert_int_equal(peer.unreg_max_elems, 1);
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
+static void test_bounded_pinning(void **state)
+{
+	(void)state;
+	bounded_case(CAPS_RMIG);
+}
+
+static void test_bounded_pinning_qemu_peer(void **state)
+{
+	(void)state;
+	bounded_case(CAPS_QEMU);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +359,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_qemu_peer_single_chunk_requests, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_register_result, peer_setup,
+					    peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_pinning, peer_setup, peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
 					    peer_teardown),
 	};
 

@@ -71,10 +71,12 @@ static void peer_answer_oldest(struct ibv_qp *qp)
 	peer.nheld--;
 	for (i = 0; a->honest && i < a->n; i++) {
 		for (k = 0; k < a->count[i]; k++) {
+			peer.pinned_chunks += !peer.answered[a->chunk[i] + k];
 			peer.answered[a->chunk[i] + k] = true;
 			peer.rkey[a->chunk[i] + k] = a->rkey[i];
 		}
 	}
+	peer.max_pinned_chunks = RMIG_MAX(peer.max_pinned_chunks, peer.pinned_chunks);
 	peer_deliver(qp, a->msg, a->len);
 	peer_ready(qp, 1);
 }
@@ -154,6 +156,33 @@ static void peer_on_register_request(const struct rmig_rdma_hdr *h, const uint8_
 	peer.max_unanswered = RMIG_MAX(peer.max_unanswered, peer.nheld);
 }
 
+/* Drop the region that starts at each element's chunk, as rdma/reg.c does. */
+static void peer_on_unregister(const struct rmig_rdma_hdr *h, const uint8_t *p)
+{
+	uint32_t i;
+
+	peer.unreg_max_elems = RMIG_MAX(peer.unreg_max_elems, h->repeat);
+	for (i = 0; i < h->repeat; i++) {
+		struct rmig_rdma_register r;
+		uint64_t c, k;
+
+		rmig_rdma_register_decode(p + (size_t)i * RMIG_RDMA_REGISTER_SIZE, &r);
+		c = r.key;
+		if (r.block_idx != 0 || c >= peer.nchunks || !peer.answered[c] ||
+		    (c > 0 && peer.answered[c - 1] && peer.rkey[c - 1] == peer.rkey[c])) {
+			peer_violation("UNREGISTER_REQUEST of chunk %llu, which heads no region",
+				       (unsigned long long)c);
+			return;
+		}
+		for (k = c; k < peer.nchunks && peer.answered[k] && peer.rkey[k] == peer.rkey[c];
+		     k++) {
+			peer.answered[k] = false;
+			peer.pinned_chunks--;
+		}
+		peer.unregistered++;
+	}
+}
+
 static void peer_on_compress(const struct rmig_rdma_hdr *h, const uint8_t *p)
 {
 	uint32_t i;
@@ -201,6 +230,11 @@ static void peer_on_send(struct ibv_qp *qp, const struct ibv_send_wr *wr)
 		peer_ready(qp, 1);
 		break;
 	case RMIG_RDMA_MSG_REGISTER_FINISHED:
+		peer_ready(qp, 1);
+		break;
+	case RMIG_RDMA_MSG_UNREGISTER_REQUEST:
+		peer_on_unregister(&h, buf + RMIG_RDMA_HDR_SIZE);
+		peer_send(qp, RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0);
 		peer_ready(qp, 1);
 		break;
 	case RMIG_RDMA_MSG_ERROR:
@@ -364,7 +398,8 @@ int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_phase pha
 /* Connect to the scripted destination answering @flags; attach @ram and run SETUP. */
 struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 {
-	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000};
+	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000,
+				      .rdma_max_pinned = peer.max_pinned_opt};
 	struct rmig_rdma_caps answer = {.version = 1, .flags = flags};
 	struct rmig_conn *c = NULL;
 

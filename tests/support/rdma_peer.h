@@ -77,6 +77,11 @@ struct peer {
 	bool hung;
 	unsigned violations;
 	char violation[256];
+	/* bounded pinning */
+	uint64_t max_pinned_opt;	/* the source's rdma-max-pinned, set before peer_connect */
+	unsigned unregistered;		/* regions dropped by UNREGISTER_REQUEST */
+	unsigned unreg_max_elems;	/* most elements in one UNREGISTER_REQUEST */
+	unsigned pinned_chunks, max_pinned_chunks; /* answered and not unregistered */
 };
 
 /* The destination's state: tests read it and set its lie. */
