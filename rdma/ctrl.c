@@ -432,6 +432,16 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			return 0;
 		}
 		ret = rmig_rdma_progress_check(ctrl->prog);
+		if (ret == -ECONNRESET) {
+			/*
+			 * The peer's hang-up travels apart from its messages
+			 * and may be seen first: its last ones (a hand-over's
+			 * COMMIT) can still sit in the CQ.  Drain it once.
+			 */
+			(void)rmig_rdma_progress_poll(ctrl->prog, false, what);
+			if (ctrl->rxq_count)
+				continue;
+		}
 		if (ret < 0)
 			return ret;
 		/*

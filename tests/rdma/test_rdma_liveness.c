@@ -153,6 +153,32 @@ static void test_message_resets_deadline(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/*
+ * The peer's last message (a hand-over's COMMIT) and its hang-up travel
+ * apart, and the hang-up may be processed first: the message must still be
+ * read, and only then the end of the stream.  Without the drain, a source
+ * that committed left its destination in doubt.
+ */
+static void test_last_message_outlives_hangup(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint8_t msg[RMIG_RDMA_HDR_SIZE + 4];
+	uint8_t buf[4];
+	int n;
+
+	(void)state;
+	n = rmig_rdma_msg_build(RMIG_RDMA_MSG_QEMU_FILE, 1, "RMGH", 4, msg, sizeof(msg));
+	assert_int_equal(n, (int)sizeof(msg));
+	rc->ctrl.granted = 1; /* as if our READY had gone out */
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, (uint32_t)n), 0);
+	rc->prog.peer_gone = true; /* its DISCONNECTED, handled first */
+	assert_int_equal(rmig_rdma_get_ops()->read(c, buf, 4), 4);
+	assert_memory_equal(buf, "RMGH", 4);
+	assert_int_equal(rmig_rdma_get_ops()->read(c, buf, 1), 0);
+	rmig_rdma_get_ops()->close(c);
+}
+
 /* A busy but live peer: its KEEPALIVEs alone keep us going, each consumed and its RECV reposted. */
 static void test_peer_keepalives_keep_alive(void **state)
 {
@@ -347,6 +373,8 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_last_message_outlives_hangup, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_unanswered_retries_mean_unreachable,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_other_errors_stay_io, fake_setup,
