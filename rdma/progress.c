@@ -19,8 +19,12 @@
 #define CQ_ACK_BATCH 32
 #define POLL_BATCH 16
 #define WAIT_MAX_MS 1000
-/* A piece populated between two rounds: well under a second even under TCG. */
-#define POPULATE_PIECE (32ULL << 20)
+/*
+ * What one thread populates between two rounds: well under a second even
+ * under TCG.  A piece is this per thread: rmig_mem_populate() gives no
+ * thread less than 32 MiB, so a piece of 32 MiB would run on one thread.
+ */
+#define POPULATE_PIECE_PER_THREAD (32ULL << 20)
 
 int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *cm,
 			    struct rmig_rdma_res *res)
@@ -453,16 +457,16 @@ int rmig_rdma_progress_populate(struct rmig_rdma_progress *p, void *addr, uint64
 				const char *what)
 {
 	unsigned threads = rmig_populate_threads();
-	uint64_t off;
+	uint64_t piece = POPULATE_PIECE_PER_THREAD * threads, off;
 
-	for (off = 0; off < len; off += POPULATE_PIECE) {
+	for (off = 0; off < len; off += piece) {
 		/* Non-blocking: 0 for a peer gone, which the next wait reports. */
 		int ret = rmig_rdma_progress_poll(p, false, what);
 
 		if (ret < 0)
 			return ret;
 		/* Advisory, as for the caller: registration faults in what is left. */
-		if (rmig_mem_populate((uint8_t *)addr + off, RMIG_MIN(POPULATE_PIECE, len - off),
+		if (rmig_mem_populate((uint8_t *)addr + off, RMIG_MIN(piece, len - off),
 				      threads) == -EOPNOTSUPP)
 			return 0;
 	}
