@@ -50,6 +50,12 @@ static void push_event(enum rdma_cm_event_type e)
 	rmig_fake.evq[rmig_fake.evq_n++] = e;
 }
 
+void rmig_fake_cm_push(enum rdma_cm_event_type e)
+{
+	if (rmig_fake.evq_n < RMIG_ARRAY_SIZE(rmig_fake.evq))
+		push_event(e);
+}
+
 static struct rdma_event_channel *f_create_event_channel(void)
 {
 	struct rdma_event_channel *ch;
@@ -119,6 +125,54 @@ static int f_connect(struct rdma_cm_id *id, struct rdma_conn_param *p)
 	return 0;
 }
 
+static int f_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
+{
+	(void)id, (void)addr;
+	return failing("bind_addr") ? -1 : 0;
+}
+
+static int f_listen(struct rdma_cm_id *id, int backlog)
+{
+	(void)id, (void)backlog;
+	return 0;
+}
+
+static int f_accept(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+	(void)id, (void)p;
+	if (failing("accept"))
+		return -1;
+	push_event(RDMA_CM_EVENT_ESTABLISHED);
+	return 0;
+}
+
+static int f_reject(struct rdma_cm_id *id, const void *pdata, uint8_t len)
+{
+	(void)id, (void)pdata, (void)len;
+	return 0;
+}
+
+static int f_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch)
+{
+	id->channel = ch;
+	return 0;
+}
+
+struct rdma_cm_id *rmig_fake_connect_request(const void *pdata, uint8_t len)
+{
+	struct rmig_fake *f = &rmig_fake;
+	struct rdma_cm_id *id = calloc(1, sizeof(*id));
+
+	id->verbs = &f->verbs;
+	f->req_id = f->last_id = id;
+	f->req_pdata_len = len < sizeof(f->req_pdata) ? len : sizeof(f->req_pdata);
+	if (f->req_pdata_len)
+		memcpy(f->req_pdata, pdata, f->req_pdata_len);
+	note('+', "id");
+	push_event(RDMA_CM_EVENT_CONNECT_REQUEST);
+	return id;
+}
+
 static int f_disconnect(struct rdma_cm_id *id)
 {
 	(void)id;
@@ -143,6 +197,11 @@ int rmig_fake_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event *
 	if (e->event == RDMA_CM_EVENT_ESTABLISHED && f->est_pdata_set) {
 		e->param.conn.private_data = f->est_pdata;
 		e->param.conn.private_data_len = sizeof(f->est_pdata);
+	}
+	if (e->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+		e->id = f->req_id;
+		e->param.conn.private_data = f->req_pdata_len ? f->req_pdata : NULL;
+		e->param.conn.private_data_len = f->req_pdata_len;
 	}
 	for (i = 1; i < f->evq_n; i++)
 		f->evq[i - 1] = f->evq[i];
@@ -418,7 +477,12 @@ void rmig_fake_install(void)
 	g->destroy_id = f_destroy_id;
 	g->resolve_addr = f_resolve_addr;
 	g->resolve_route = f_resolve_route;
+	g->bind_addr = f_bind_addr;
+	g->listen = f_listen;
 	g->connect = f_connect;
+	g->accept = f_accept;
+	g->reject = f_reject;
+	g->migrate_id = f_migrate_id;
 	g->disconnect = f_disconnect;
 	g->get_cm_event = rmig_fake_get_cm_event;
 	g->ack_cm_event = f_ack_cm_event;
@@ -450,6 +514,8 @@ void rmig_fake_install(void)
 	f->evq_n = 0;
 	f->nchannels = f->ncqs = 0;
 	f->est_pdata_set = false;
+	f->req_id = NULL;
+	f->req_pdata_len = 0;
 	rq_clear();
 }
 

@@ -10,7 +10,9 @@
  * and hands messages to the engine with rmig_fake_deliver(), which uses
  * the RECVs the engine posted in the order it posted them (as an RC QP
  * does).  Nothing completes on its own: tests that do not push see empty
- * CQs, which is what the write-engine tests rely on.
+ * CQs, which is what the write-engine tests rely on.  A destination comes
+ * up through listen and accept once rmig_fake_connect_request() has played
+ * the source's connect.
  *
  * One connection at a time; not thread-safe (the engine is driven from
  * the test's thread).
@@ -65,6 +67,10 @@ struct rmig_fake {
 	/* what the last rdma_connect offered in its private data */
 	uint8_t conn_pdata[8];
 	uint8_t conn_pdata_len;
+	/* the CONNECT_REQUEST queued by rmig_fake_connect_request() */
+	struct rdma_cm_id *req_id;
+	uint8_t req_pdata[8];
+	uint8_t req_pdata_len;
 	/* CM events queued for get_cm_event */
 	enum rdma_cm_event_type evq[16];
 	unsigned evq_n;
@@ -86,6 +92,17 @@ void rmig_fake_remove(void);
 /* The default slots, for tests that wrap them. */
 int rmig_fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 int rmig_fake_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev);
+
+/*
+ * Destination side: a source connects to the listener.  Queues a
+ * CONNECT_REQUEST for a new id (journaled "+id", the connection's from
+ * then on) whose private data is the first @len (at most 8) bytes of
+ * @pdata; accepting it queues ESTABLISHED.
+ */
+struct rdma_cm_id *rmig_fake_connect_request(const void *pdata, uint8_t len);
+
+/* Queue CM event @e, as if the peer or the device caused it (DISCONNECTED: the peer left). */
+void rmig_fake_cm_push(enum rdma_cm_event_type e);
 
 /* Queue @wc on @cq (one the fake created) for poll_cq. */
 void rmig_fake_cq_push(struct ibv_cq *cq, const struct ibv_wc *wc);
