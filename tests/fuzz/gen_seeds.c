@@ -10,6 +10,11 @@
  *   gen_seeds handover DIR   one valid hand-over message per kind, a RESULT
  *                            with an errno, and a whole exchange
  *                                                      -> corpus-handover/
+ *   gen_seeds rdma-dest DIR  whole connections for fuzz_rdma_dest
+ *                            (tests/fuzz/rdma_dest_input.h) that between
+ *                            them send every message the destination
+ *                            serves, in every registration mode
+ *                                                      -> corpus-rdma-dest/
  *
  * Every message is decoded again before it is written: a seed the decoder
  * would refuse is an error here, not a silently useless seed.
@@ -30,6 +35,7 @@
 #include "common/base/util.h"
 #include "common/engine/handover.h"
 #include "rdma/wire.h"
+#include "tests/fuzz/rdma_dest_input.h"
 #include "tests/fuzz/rdma_layout.h"
 
 #define MiB FUZZ_RDMA_MiB
@@ -269,6 +275,249 @@ static void gen_handover(void)
 	handover_msgs("result-commit.msg", talk, zeros, 2);
 }
 
+/* ---- fuzz_rdma_dest: one connection per seed ---- */
+
+static uint8_t conn[64 * 1024];
+static size_t conn_len;
+
+static void conn_begin(uint8_t offer, uint8_t max_mr, uint8_t fail_reg)
+{
+	conn[0] = offer;
+	conn[1] = max_mr; /* all blocks: bits 3-4 clear */
+	conn[2] = fail_reg;
+	conn_len = FUZZ_DEST_HDR;
+}
+
+static void conn_record(uint8_t ctl, const uint8_t *m, size_t n)
+{
+	if (conn_len + FUZZ_DEST_REC_HDR + n > sizeof(conn) || n > 0xffff) {
+		fprintf(stderr, "rdma-dest seed: more than fits a record or a seed\n");
+		exit(1);
+	}
+	conn[conn_len] = ctl;
+	conn[conn_len + 1] = (uint8_t)(n >> 8);
+	conn[conn_len + 2] = (uint8_t)n;
+	memcpy(conn + conn_len + FUZZ_DEST_REC_HDR, m, n);
+	conn_len += FUZZ_DEST_REC_HDR + n;
+}
+
+/* One record: the message {@type, @repeat, @len bytes of @payload} sent with @ctl. */
+static void conn_msg(uint8_t ctl, uint32_t type, uint32_t repeat, const void *payload, uint32_t len)
+{
+	static uint8_t m[RMIG_RDMA_HDR_SIZE + 64 * 1024];
+	struct rmig_rdma_hdr h;
+	int n;
+
+	n = rmig_rdma_msg_build(type, repeat, payload, len, m, sizeof(m));
+	if (n < 0 || rmig_rdma_hdr_decode_caps(m, (size_t)n, RMIG_RDMA_CAPS_KNOWN, &h) ||
+	    h.type != type || h.repeat != repeat) {
+		fprintf(stderr, "rdma-dest seed: %s message does not decode as built\n",
+			rmig_rdma_msg_name(type));
+		failures++;
+		return;
+	}
+	conn_record(ctl, m, (size_t)n);
+}
+
+/*
+ * A CYCLE record: the header says {@len, @type, @repeat} and only @plen
+ * bytes follow, which the fuzzer repeats up to @len.
+ */
+static void conn_cycle(uint32_t type, uint32_t repeat, const void *payload, uint32_t plen,
+		       uint32_t len)
+{
+	const struct rmig_rdma_hdr h = {.len = len, .type = type, .repeat = repeat};
+	uint8_t m[RMIG_RDMA_HDR_SIZE + 64];
+
+	rmig_rdma_hdr_encode(&h, m);
+	memcpy(m + RMIG_RDMA_HDR_SIZE, payload, plen);
+	conn_record(FUZZ_DEST_CYCLE, m, RMIG_RDMA_HDR_SIZE + plen);
+}
+
+static void conn_plain(uint32_t type)
+{
+	conn_msg(0, type, 1, NULL, 0);
+}
+
+/* The stream between rounds: one round's END-OF-ROUND and the next HOOK, say. */
+static void conn_stream(void)
+{
+	static const uint8_t bytes[] = {0x00, 0x00, 0x00, 0x05, 0x00, 0x00,
+					0x00, 0x04, 0x00, 0x00, 0x00, 0x02};
+
+	conn_msg(0, RMIG_RDMA_MSG_QEMU_FILE, 1, bytes, sizeof(bytes));
+}
+
+/* The SETUP round: the block exchange, then the stream up to the next round's HOOK. */
+static void conn_setup_round(void)
+{
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+}
+
+static uint64_t dest_base(uint32_t i)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t j = 0; j < i; j++)
+		sum += fuzz_dest_block_len[j];
+	return sum;
+}
+
+static void conn_register(uint8_t ctl, uint32_t type, const struct rmig_rdma_register *r,
+			  uint32_t n)
+{
+	uint8_t p[16 * RMIG_RDMA_REGISTER_SIZE];
+
+	for (uint32_t i = 0; i < n; i++)
+		rmig_rdma_register_encode(&r[i], p + i * RMIG_RDMA_REGISTER_SIZE);
+	conn_msg(ctl, type, n, p, n * RMIG_RDMA_REGISTER_SIZE);
+}
+
+static void conn_compress(uint8_t ctl, const struct rmig_rdma_compress *c, uint32_t n)
+{
+	uint8_t p[16 * RMIG_RDMA_COMPRESS_SIZE];
+
+	for (uint32_t i = 0; i < n; i++)
+		rmig_rdma_compress_encode(&c[i], p + i * RMIG_RDMA_COMPRESS_SIZE);
+	conn_msg(ctl, RMIG_RDMA_MSG_COMPRESS, n, p, n * RMIG_RDMA_COMPRESS_SIZE);
+}
+
+static void gen_rdma_dest(void)
+{
+	const uint8_t rmig =
+	    FUZZ_DEST_OFFER_CREDITS | FUZZ_DEST_OFFER_REG_BATCH | FUZZ_DEST_OFFER_KEEPALIVE;
+	/* One chunk; a run of three; a block's ragged last chunk; a block smaller than a chunk. */
+	const struct rmig_rdma_register one = {dest_base(0) + FUZZ_DEST_MiB + 4096, 0, 0};
+	const struct rmig_rdma_register batch[] = {
+	    {dest_base(0), 0, 0},
+	    {dest_base(0) + FUZZ_DEST_MiB, 0, 2},
+	    {dest_base(1) + FUZZ_DEST_MiB + 8192, 1, 0},
+	    {dest_base(2), 2, 0},
+	};
+	/* A run of two, then its first chunk dropped and its second asked for alone. */
+	const struct rmig_rdma_register run = {dest_base(1), 1, 1};
+	const struct rmig_rdma_register unreg = {0, 1, 0};
+	const struct rmig_rdma_register second = {dest_base(1) + FUZZ_DEST_MiB, 1, 0};
+	/* Zero runs: inside a chunk, across a chunk end, a ragged tail, a whole block. */
+	const struct rmig_rdma_compress zero[] = {
+	    {0, 0, dest_base(0) + 16 * 4096, 4 * 4096},
+	    {0, 0, dest_base(0) + FUZZ_DEST_MiB - 8192, 4 * 4096},
+	    {0, 1, dest_base(1) + FUZZ_DEST_MiB, 512 * 1024},
+	    {0, 2, dest_base(2), 12 * 1024},
+	};
+	uint8_t elem[RMIG_RDMA_REGISTER_SIZE];
+
+	/* QEMU's v1: one READY per message, one element per request. */
+	conn_begin(0, 0, 0);
+	conn_setup_round();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, &one, 1);
+	conn_compress(0, zero, 1);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	put("dynamic-v1.conn", conn, conn_len);
+
+	/* rmig's flow: a batch, the same again (served from what it holds), COMPRESS ranges. */
+	conn_begin(rmig, 0, 0);
+	conn_setup_round();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	conn_compress(0, zero, 4);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	put("register-batch.conn", conn, conn_len);
+
+	conn_begin(rmig, 0, 0);
+	conn_setup_round();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, &run, 1);
+	conn_register(0, RMIG_RDMA_MSG_UNREGISTER_REQUEST, &unreg, 1);
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, &second, 1);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	put("unregister.conn", conn, conn_len);
+
+	/* 4096 elements, all one chunk: registered once, answered 4096 times. */
+	conn_begin(rmig, 0, 0);
+	conn_setup_round();
+	rmig_rdma_register_encode(&one, elem);
+	conn_cycle(RMIG_RDMA_MSG_REGISTER_REQUEST, RMIG_RDMA_MAX_REPEAT, elem,
+		   RMIG_RDMA_REGISTER_SIZE, RMIG_RDMA_MAX_REPEAT * RMIG_RDMA_REGISTER_SIZE);
+	rmig_rdma_compress_encode(&zero[0], elem);
+	conn_cycle(RMIG_RDMA_MSG_COMPRESS, RMIG_RDMA_MAX_REPEAT, elem, RMIG_RDMA_COMPRESS_SIZE,
+		   RMIG_RDMA_MAX_REPEAT * RMIG_RDMA_COMPRESS_SIZE);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	put("register-max-batch.conn", conn, conn_len);
+
+	/* Credits: the four the destination granted, spent at once. */
+	conn_begin(rmig, 0, 0);
+	conn_setup_round();
+	conn_compress(0, zero, 1);
+	conn_compress(FUZZ_DEST_NOWAIT, zero + 1, 1);
+	conn_compress(FUZZ_DEST_NOWAIT, zero + 2, 2);
+	conn_msg(FUZZ_DEST_NOWAIT, RMIG_RDMA_MSG_REGISTER_FINISHED, 1, NULL, 0);
+	conn_stream();
+	put("credits-burst.conn", conn, conn_len);
+
+	/* Pin-all in v1: every block one region; a REGISTER_REQUEST answered from them. */
+	conn_begin(FUZZ_DEST_OFFER_PIN_ALL, 0, 0);
+	conn_setup_round();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	put("pin-all.conn", conn, conn_len);
+
+	/* Pin-all at a 1 MiB max_mr_size: blocks in segments, described by SEGMENTS_RESULT. */
+	conn_begin(FUZZ_DEST_OFFER_PIN_ALL | FUZZ_DEST_OFFER_PIN_SEGMENTS | rmig, 1, 0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_SEGMENTS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	put("pin-segments.conn", conn, conn_len);
+
+	/* The same without PIN_SEGMENTS: v1 has one key per block, so the destination gives up. */
+	conn_begin(FUZZ_DEST_OFFER_PIN_ALL, 1, 0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	put("pin-all-split.conn", conn, conn_len);
+
+	/* The source's KEEPALIVEs, acknowledging none of ours (we are quick). */
+	conn_begin(rmig, 0, 0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_msg(0, RMIG_RDMA_MSG_KEEPALIVE, 0, NULL, 0);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_msg(0, RMIG_RDMA_MSG_KEEPALIVE, 0, NULL, 0);
+	conn_stream();
+	put("keepalive.conn", conn, conn_len);
+
+	/* A READY from the source: a credit for a destination that sends no requests. */
+	conn_begin(0, 0, 0);
+	conn_plain(RMIG_RDMA_MSG_READY);
+	conn_setup_round();
+	put("ready.conn", conn, conn_len);
+
+	/* Stream bytes: empty, then more than one read takes, then a round. */
+	conn_begin(rmig, 0, 0);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_msg(0, RMIG_RDMA_MSG_QEMU_FILE, 1, NULL, 0);
+	conn_cycle(RMIG_RDMA_MSG_QEMU_FILE, 1, "stream", 6, 100 * 1024);
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, &one, 1);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	put("qemu-file.conn", conn, conn_len);
+
+	/* The source gives up in the middle of the set-up round. */
+	conn_begin(0, 0, 0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_ERROR);
+	put("error.conn", conn, conn_len);
+
+	/* The first registration of RAM fails (a memlock limit, say). */
+	conn_begin(rmig, 0, 1);
+	conn_setup_round();
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	put("register-fails.conn", conn, conn_len);
+}
+
 /* --check: every file in the directory must be one this program writes. */
 static void check_no_strays(void)
 {
@@ -312,7 +561,7 @@ int main(int argc, char **argv)
 		argv++;
 	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s [--check] rdma|handover DIR\n", prog);
+		fprintf(stderr, "usage: %s [--check] rdma|handover|rdma-dest DIR\n", prog);
 		return 2;
 	}
 	rmig_log_set_sink(to_stderr, NULL);
@@ -321,8 +570,11 @@ int main(int argc, char **argv)
 		gen_rdma();
 	} else if (!strcmp(argv[1], "handover")) {
 		gen_handover();
+	} else if (!strcmp(argv[1], "rdma-dest")) {
+		gen_rdma_dest();
 	} else {
-		fprintf(stderr, "%s: unknown corpus '%s' (rdma, handover)\n", prog, argv[1]);
+		fprintf(stderr, "%s: unknown corpus '%s' (rdma, handover, rdma-dest)\n", prog,
+			argv[1]);
 		return 2;
 	}
 	if (checking)
