@@ -511,6 +511,16 @@ static void gen_rdma_dest(void)
 	conn_plain(RMIG_RDMA_MSG_ERROR);
 	put("error.conn", conn, conn_len);
 
+	/* The queue pair breaks under a receive: the peer stopped answering. */
+	conn_begin(rmig, 0, 0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	{
+		const uint8_t status = 12; /* IBV_WC_RETRY_EXC_ERR: no verbs.h here */
+
+		conn_record(FUZZ_DEST_WC_ERROR, &status, 1);
+	}
+	put("recv-fails.conn", conn, conn_len);
+
 	/* The first registration of RAM fails (a memlock limit, say). */
 	conn_begin(rmig, 0, 1);
 	conn_setup_round();

@@ -43,6 +43,11 @@
 /* The bytes after the header, repeated up to the header's len (at most one message). */
 #define FUZZ_DEST_CYCLE	 0x02
 #define FUZZ_DEST_NOWAIT 0x04 /* with the previous record, not when the destination waits */
+/*
+ * Not a message: the oldest RECV completes with an error, the status in
+ * the record's first byte (a flush when it would say success).
+ */
+#define FUZZ_DEST_WC_ERROR 0x08
 
 #define FUZZ_DEST_NBLOCKS 3
 
