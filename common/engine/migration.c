@@ -16,6 +16,16 @@
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
 
+/* With m->lock held: what the migration thread reads live follows params. */
+static void migration_publish_live(struct rmig_migration *m)
+{
+	atomic_store(&m->live.max_bandwidth, m->params.max_bandwidth);
+	atomic_store(&m->live.downtime_limit_ms, m->params.downtime_limit_ms);
+	atomic_store(&m->live.cpu_throttle_initial, m->params.cpu_throttle_initial);
+	atomic_store(&m->live.cpu_throttle_increment, m->params.cpu_throttle_increment);
+	atomic_store(&m->live.max_cpu_throttle, m->params.max_cpu_throttle);
+}
+
 struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmig_embedder *emb)
 {
 	struct rmig_migration *m;
@@ -39,6 +49,7 @@ struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmi
 	rmig_state_init(&m->sm);
 	rmig_stats_init(&m->stats);
 	rmig_params_init(&m->params);
+	migration_publish_live(m);
 	pthread_mutex_init(&m->lock, NULL);
 	return m;
 
@@ -93,16 +104,28 @@ int rmig_migration_set_capability(struct rmig_migration *m, enum rmig_capability
 int rmig_migration_set_param(struct rmig_migration *m, const char *name, const char *value)
 {
 	struct rmig_params p;
+	enum rmig_state s;
 	int ret;
 
 	pthread_mutex_lock(&m->lock);
-	ret = migration_check_idle(m, name);
-	if (ret)
+	s = rmig_state_get(&m->sm);
+	if ((s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE) && !rmig_params_is_live(name)) {
+		rmig_error("cannot change %s while a migration is %s: only " RMIG_PARAMS_LIVE_NAMES
+			   " can change then",
+			   name ? name : "(null)", rmig_state_get_name(s));
+		ret = -EBUSY;
 		goto out_unlock;
+	}
+	if (s == RMIG_STATE_CANCELLING) {
+		ret = migration_check_idle(m, name);
+		goto out_unlock;
+	}
 	p = m->params;
 	ret = rmig_params_set(&p, name, value);
-	if (!ret)
+	if (!ret) {
 		m->params = p;
+		migration_publish_live(m);
+	}
 out_unlock:
 	pthread_mutex_unlock(&m->lock);
 	return ret;
@@ -116,8 +139,10 @@ int rmig_migration_set_params(struct rmig_migration *m, const struct rmig_params
 	ret = migration_check_idle(m, "parameters");
 	if (!ret)
 		ret = rmig_params_validate(p);
-	if (!ret)
+	if (!ret) {
 		m->params = *p;
+		migration_publish_live(m);
+	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }

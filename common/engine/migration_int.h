@@ -31,6 +31,16 @@ struct rmig_migration {
 	/* Protects params, uri, conn and the error fields. */
 	pthread_mutex_t lock;
 	struct rmig_params params;
+	/*
+	 * The parameters that may change while the migration runs (QEMU's and
+	 * libvirt's migrate-setspeed and setmaxdowntime, the throttle), copied
+	 * from params whenever they change; the migration thread reads these
+	 * at every use, and the rest of params once, at SETUP.
+	 */
+	struct {
+		_Atomic uint64_t max_bandwidth, downtime_limit_ms;
+		_Atomic unsigned cpu_throttle_initial, cpu_throttle_increment, max_cpu_throttle;
+	} live;
 	char *uri;
 	struct rmig_conn *conn;
 	int error;

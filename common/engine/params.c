@@ -32,8 +32,9 @@ void rmig_params_init(struct rmig_params *p)
 	p->caps[RMIG_CAP_VERIFY] = true;
 	p->max_bandwidth = 0;
 	p->downtime_limit_ms = RMIG_DOWNTIME_LIMIT_DEFAULT_MS;
-	p->throttle_initial = RMIG_THROTTLE_INITIAL_DEFAULT;
-	p->throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
+	p->cpu_throttle_initial = RMIG_THROTTLE_INITIAL_DEFAULT;
+	p->cpu_throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
+	p->max_cpu_throttle = RMIG_THROTTLE_MAX;
 	p->peer_timeout_ms = RMIG_PEER_TIMEOUT_DEFAULT_MS;
 }
 
@@ -118,16 +119,23 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->downtime_limit_ms = v;
-	} else if (strcmp(name, "throttle-initial") == 0) {
+	} else if (strcmp(name, "cpu-throttle-initial") == 0 ||
+		   strcmp(name, "throttle-initial") == 0) {
 		rc = parse_bounded(name, value, "percent", 1, RMIG_THROTTLE_MAX, &v);
 		if (rc)
 			return rc;
-		p->throttle_initial = (unsigned)v;
-	} else if (strcmp(name, "throttle-increment") == 0) {
+		p->cpu_throttle_initial = (unsigned)v;
+	} else if (strcmp(name, "cpu-throttle-increment") == 0 ||
+		   strcmp(name, "throttle-increment") == 0) {
 		rc = parse_bounded(name, value, "percent", 1, RMIG_THROTTLE_MAX, &v);
 		if (rc)
 			return rc;
-		p->throttle_increment = (unsigned)v;
+		p->cpu_throttle_increment = (unsigned)v;
+	} else if (strcmp(name, "max-cpu-throttle") == 0) {
+		rc = parse_bounded(name, value, "percent", 1, RMIG_THROTTLE_MAX, &v);
+		if (rc)
+			return rc;
+		p->max_cpu_throttle = (unsigned)v;
 	} else if (strcmp(name, "peer-timeout") == 0) {
 		rc = parse_bounded(name, value, "milliseconds", 100, RMIG_PEER_TIMEOUT_MAX_MS, &v);
 		if (rc)
@@ -151,12 +159,25 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		return -ENOENT;
 	} else {
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
-			   "max-bandwidth, downtime-limit, throttle-initial, throttle-increment, "
-			   "peer-timeout and rdma-max-pinned",
+			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
+			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout and rdma-max-pinned",
 			   name);
 		return -ENOENT;
 	}
 	return 0;
+}
+
+bool rmig_params_is_live(const char *name)
+{
+	static const char *const live[] = {
+	    "max-bandwidth",	    "downtime-limit",	 "cpu-throttle-initial", "throttle-initial",
+	    "cpu-throttle-increment", "throttle-increment", "max-cpu-throttle",
+	};
+
+	for (size_t i = 0; name && i < sizeof(live) / sizeof(live[0]); i++)
+		if (strcmp(name, live[i]) == 0)
+			return true;
+	return false;
 }
 
 int rmig_params_validate(const struct rmig_params *p)
@@ -170,14 +191,19 @@ int rmig_params_validate(const struct rmig_params *p)
 			   p->downtime_limit_ms, (unsigned)RMIG_DOWNTIME_LIMIT_MAX_MS);
 		return -EINVAL;
 	}
-	if (p->throttle_initial < 1 || p->throttle_initial > RMIG_THROTTLE_MAX) {
-		rmig_error("throttle-initial %u%% is out of range: expected 1 to %u",
-			   p->throttle_initial, (unsigned)RMIG_THROTTLE_MAX);
+	if (p->cpu_throttle_initial < 1 || p->cpu_throttle_initial > RMIG_THROTTLE_MAX) {
+		rmig_error("cpu-throttle-initial %u%% is out of range: expected 1 to %u",
+			   p->cpu_throttle_initial, (unsigned)RMIG_THROTTLE_MAX);
 		return -EINVAL;
 	}
-	if (p->throttle_increment < 1 || p->throttle_increment > RMIG_THROTTLE_MAX) {
-		rmig_error("throttle-increment %u%% is out of range: expected 1 to %u",
-			   p->throttle_increment, (unsigned)RMIG_THROTTLE_MAX);
+	if (p->cpu_throttle_increment < 1 || p->cpu_throttle_increment > RMIG_THROTTLE_MAX) {
+		rmig_error("cpu-throttle-increment %u%% is out of range: expected 1 to %u",
+			   p->cpu_throttle_increment, (unsigned)RMIG_THROTTLE_MAX);
+		return -EINVAL;
+	}
+	if (p->max_cpu_throttle < 1 || p->max_cpu_throttle > RMIG_THROTTLE_MAX) {
+		rmig_error("max-cpu-throttle %u%% is out of range: expected 1 to %u",
+			   p->max_cpu_throttle, (unsigned)RMIG_THROTTLE_MAX);
 		return -EINVAL;
 	}
 	if (p->peer_timeout_ms < 100 || p->peer_timeout_ms > RMIG_PEER_TIMEOUT_MAX_MS) {

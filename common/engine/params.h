@@ -20,8 +20,9 @@ struct rmig_params {
 	bool caps[RMIG_CAP__COUNT];
 	uint64_t max_bandwidth;	   /* bytes/s; 0 = unlimited */
 	uint64_t downtime_limit_ms;  /* 1 .. RMIG_DOWNTIME_LIMIT_MAX_MS */
-	unsigned throttle_initial;   /* percent, 1..99 */
-	unsigned throttle_increment; /* percent, 1..99 */
+	unsigned cpu_throttle_initial;   /* percent, 1..99 */
+	unsigned cpu_throttle_increment; /* percent, 1..99 */
+	unsigned max_cpu_throttle;	 /* percent, 1..99: auto-converge's ceiling */
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
 };
@@ -32,12 +33,26 @@ void rmig_params_init(struct rmig_params *p);
 
 /*
  * Set a parameter by its QEMU name from text: "max-bandwidth" takes a size
- * ("1G", "125M", "0"), "downtime-limit" milliseconds, "throttle-initial" and
- * "throttle-increment" a percentage.  Returns 0, -ENOENT for an unknown
- * name, or -EINVAL / -ERANGE for a bad value; on error @p is unchanged and
- * the reason was reported with rmig_error().
+ * ("1G", "125M", "0"), "downtime-limit" milliseconds, "cpu-throttle-initial",
+ * "cpu-throttle-increment" and "max-cpu-throttle" a percentage ("throttle-
+ * initial" and "throttle-increment", rmig's names before QEMU's, still
+ * work).  Returns 0, -ENOENT for an unknown name, or -EINVAL / -ERANGE for a
+ * bad value; on error @p is unchanged and the reason was reported with
+ * rmig_error().
  */
 int rmig_params_set(struct rmig_params *p, const char *name, const char *value);
+
+/*
+ * May @name change while a migration runs?  The ones QEMU and libvirt
+ * change live (migrate-setspeed, migrate-setmaxdowntime, the throttle):
+ * max-bandwidth, downtime-limit and the three cpu-throttle ones.
+ */
+bool rmig_params_is_live(const char *name);
+
+/* The names rmig_params_is_live() accepts, for messages. */
+#define RMIG_PARAMS_LIVE_NAMES                                                                     \
+	"max-bandwidth, downtime-limit, cpu-throttle-initial, cpu-throttle-increment and "        \
+	"max-cpu-throttle"
 
 /* Whole-object check, e.g. before a migration starts. 0 or -EINVAL (reported). */
 int rmig_params_validate(const struct rmig_params *p);

@@ -111,7 +111,7 @@ static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc
  */
 static int save_rate_limit(struct save_ctx *c)
 {
-	uint64_t limit = c->params.max_bandwidth, now, allowed, wait_ns;
+	uint64_t limit = atomic_load(&c->m->live.max_bandwidth), now, allowed, wait_ns;
 	struct pollfd pfd = { .fd = c->m->cancel_fd, .events = POLLIN };
 
 	if (!limit || c->unlimited)
@@ -137,9 +137,20 @@ static int save_rate_limit(struct save_ctx *c)
 
 		if (r)
 			return r;
-		/* poll() on the cancel fd so a cancel does not wait out the limit. */
-		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(wait_ns, RMIG_NSEC_PER_MSEC)) > 0)
-			return -ECANCELED;
+		/*
+		 * poll() on the cancel fd so a cancel does not wait out the
+		 * limit, in slices so a new limit (set live) ends the sleep
+		 * within one: the next call computes with it.
+		 */
+		while (wait_ns) {
+			uint64_t step = RMIG_MIN(wait_ns, SAVE_RATE_SLICE_NS);
+
+			if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(step, RMIG_NSEC_PER_MSEC)) > 0)
+				return -ECANCELED;
+			wait_ns -= step;
+			if (atomic_load(&c->m->live.max_bandwidth) != limit)
+				break;
+		}
 		rmig_bw_note_sleep(&c->bw, rmig_time_now_ns() - now);
 		c->slept_in_window = true;
 	}
@@ -305,11 +316,11 @@ static void save_measure_checksum(struct save_ctx *c)
 	c->checksum_ns_per_gib = (uint64_t)((double)dt * (double)(1ULL << 30) / (double)len);
 	sum_ms = (uint64_t)((double)rmig_ram_get_total_bytes(c->m->ram) / (double)(1ULL << 30) *
 			    (double)c->checksum_ns_per_gib / 1e6);
-	if (sum_ms >= c->params.downtime_limit_ms)
+	if (sum_ms >= atomic_load(&c->m->live.downtime_limit_ms))
 		rmig_warn("verify: checksumming the RAM takes about %" PRIu64 " ms with the guest "
 			  "stopped, more than the %" PRIu64 " ms downtime limit; expect a longer "
 			  "downtime or disable the verify capability",
-			  sum_ms, c->params.downtime_limit_ms);
+			  sum_ms, atomic_load(&c->m->live.downtime_limit_ms));
 }
 
 static uint64_t save_expected_downtime_ms(const struct save_ctx *c, uint64_t remaining)
@@ -329,7 +340,7 @@ static uint64_t save_expected_downtime_ms(const struct save_ctx *c, uint64_t rem
 		 * migration chase a target it can never meet; budget only the
 		 * data then (the operator was warned at setup).
 		 */
-		if (sum_ms < c->params.downtime_limit_ms)
+		if (sum_ms < atomic_load(&c->m->live.downtime_limit_ms))
 			ms += sum_ms;
 	}
 	return ms;
@@ -352,10 +363,10 @@ static void save_auto_converge(struct save_ctx *c, uint64_t dirtied, uint64_t se
 	if (++c->bad_rounds < SAVE_THROTTLE_TRIGGER)
 		return;
 	c->bad_rounds = 0;
-	c->throttle = c->throttle ? c->throttle + c->params.throttle_increment
-				  : c->params.throttle_initial;
-	if (c->throttle > RMIG_THROTTLE_MAX)
-		c->throttle = RMIG_THROTTLE_MAX;
+	c->throttle = c->throttle ? c->throttle + atomic_load(&m->live.cpu_throttle_increment)
+				  : atomic_load(&m->live.cpu_throttle_initial);
+	if (c->throttle > atomic_load(&m->live.max_cpu_throttle))
+		c->throttle = atomic_load(&m->live.max_cpu_throttle);
 	m->emb.throttle(m->emb.opaque, c->throttle);
 	atomic_store(&m->stats.throttle_pct, c->throttle);
 	rmig_info("auto-converge: throttling the guest to %u%%", c->throttle);
@@ -492,7 +503,7 @@ static int save_iterate(struct save_ctx *c)
 			c->link_bw = c->round_bw;
 		expected = save_expected_downtime_ms(c, remaining);
 		atomic_store(&st->expected_downtime_ms, expected == UINT64_MAX ? 0 : expected);
-		if (expected <= c->params.downtime_limit_ms)
+		if (expected <= atomic_load(&c->m->live.downtime_limit_ms))
 			return 0;
 		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), save_wire_bytes(c) - sent0);
 		if (save_cancelled(c))

@@ -44,7 +44,13 @@ struct rmig_migration;
 RMIG_API struct rmig_migration *rmig_migration_new(struct rmig_ram *ram, const struct rmig_embedder *emb);
 RMIG_API void rmig_migration_free(struct rmig_migration *m);
 
-/* -EBUSY (reported) while setup/active/cancelling; -EINVAL for bad values. */
+/*
+ * -EBUSY (reported) while setup/active/cancelling; -EINVAL / -ERANGE for
+ * bad values.  Parameters by QEMU's names; max-bandwidth, downtime-limit,
+ * cpu-throttle-initial, cpu-throttle-increment and max-cpu-throttle may
+ * also change while the migration is in setup or active, and take effect
+ * at once (docs/embedding.md).
+ */
 RMIG_API int rmig_migration_set_capability(struct rmig_migration *m, enum rmig_capability cap, bool on);
 RMIG_API int rmig_migration_set_param(struct rmig_migration *m, const char *name, const char *value);
 

@@ -49,8 +49,8 @@ static void test_defaults(void **state)
 	assert_true(p.caps[RMIG_CAP_VERIFY]);
 	assert_int_equal(p.max_bandwidth, 0);
 	assert_int_equal(p.downtime_limit_ms, RMIG_DOWNTIME_LIMIT_DEFAULT_MS);
-	assert_int_equal(p.throttle_initial, RMIG_THROTTLE_INITIAL_DEFAULT);
-	assert_int_equal(p.throttle_increment, RMIG_THROTTLE_INCREMENT_DEFAULT);
+	assert_int_equal(p.cpu_throttle_initial, RMIG_THROTTLE_INITIAL_DEFAULT);
+	assert_int_equal(p.cpu_throttle_increment, RMIG_THROTTLE_INCREMENT_DEFAULT);
 	assert_int_equal(rmig_params_validate(&p), 0);
 }
 
@@ -256,13 +256,13 @@ static void test_params_set_valid(void **state)
 	assert_int_equal(rmig_params_set(&p, "downtime-limit", "2000000"), 0);
 	assert_int_equal(p.downtime_limit_ms, RMIG_DOWNTIME_LIMIT_MAX_MS);
 	assert_int_equal(rmig_params_set(&p, "throttle-initial", "1"), 0);
-	assert_int_equal(p.throttle_initial, 1);
+	assert_int_equal(p.cpu_throttle_initial, 1);
 	assert_int_equal(rmig_params_set(&p, "throttle-initial", "99"), 0);
-	assert_int_equal(p.throttle_initial, 99);
+	assert_int_equal(p.cpu_throttle_initial, 99);
 	assert_int_equal(rmig_params_set(&p, "throttle-increment", "5"), 0);
-	assert_int_equal(p.throttle_increment, 5);
+	assert_int_equal(p.cpu_throttle_increment, 5);
 	/* Setting one never touched another. */
-	assert_int_equal(p.throttle_initial, 99);
+	assert_int_equal(p.cpu_throttle_initial, 99);
 	assert_int_equal(p.downtime_limit_ms, RMIG_DOWNTIME_LIMIT_MAX_MS);
 	assert_int_equal(rmig_params_validate(&p), 0);
 	assert_string_equal(rmig_error_get_last(), "");
@@ -339,20 +339,20 @@ static void test_params_validate(void **state)
 	p.downtime_limit_ms = RMIG_DOWNTIME_LIMIT_MAX_MS;
 	assert_int_equal(rmig_params_validate(&p), 0);
 
-	p.throttle_initial = 0;
+	p.cpu_throttle_initial = 0;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
 	assert_non_null(strstr(rmig_error_get_last(), "throttle-initial"));
-	p.throttle_initial = RMIG_THROTTLE_MAX + 1;
+	p.cpu_throttle_initial = RMIG_THROTTLE_MAX + 1;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
-	p.throttle_initial = RMIG_THROTTLE_MAX;
+	p.cpu_throttle_initial = RMIG_THROTTLE_MAX;
 	assert_int_equal(rmig_params_validate(&p), 0);
 
-	p.throttle_increment = 0;
+	p.cpu_throttle_increment = 0;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
 	assert_non_null(strstr(rmig_error_get_last(), "throttle-increment"));
-	p.throttle_increment = RMIG_THROTTLE_MAX + 1;
+	p.cpu_throttle_increment = RMIG_THROTTLE_MAX + 1;
 	assert_int_equal(rmig_params_validate(&p), -EINVAL);
-	p.throttle_increment = 1;
+	p.cpu_throttle_increment = 1;
 	assert_int_equal(rmig_params_validate(&p), 0);
 
 	/* Any bandwidth and any mix of capabilities is fine. */
