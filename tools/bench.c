@@ -82,7 +82,7 @@ static int bench_migrate_once(struct rmig_ram *ram, const struct rmig_embedder *
 	sigset_t saved;
 	int rc;
 
-	rc = cli_dest_listen(&d, "tcp:127.0.0.1:0", false, params->peer_timeout_ms);
+	rc = cli_dest_listen(&d, "tcp:127.0.0.1:0", false, params->peer_timeout_ms, 0);
 	if (rc)
 		return rc;
 	rc = cli_dest_start(&d, 30000);

@@ -176,7 +176,7 @@ struct cli_dest {
 
 /* new + listen, accepting the source's pin-all request or not. */
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
-		    uint64_t peer_timeout_ms);
+		    uint64_t peer_timeout_ms, uint64_t max_ram);
 int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
 bool cli_dest_done(struct cli_dest *d);
 void cli_dest_cancel(struct cli_dest *d);

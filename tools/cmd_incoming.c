@@ -94,7 +94,7 @@ int cli_cmd_incoming(const struct cli_options *o)
 	int rc;
 
 	rc = cli_dest_listen(&d, o->uri, o->params.caps[RMIG_CAP_RDMA_PIN_ALL],
-			     o->params.peer_timeout_ms);
+			     o->params.peer_timeout_ms, o->params.max_ram);
 	if (rc) {
 		/*
 		 * Nothing is "unreachable" when we only bind: an address we cannot

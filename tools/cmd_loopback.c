@@ -255,7 +255,7 @@ int cli_cmd_loopback(const struct cli_options *o)
 
 	if (choose_uri(o, uri, sizeof(uri), sock_path, sizeof(sock_path)))
 		return CLI_EXIT_USAGE;
-	rc = cli_dest_listen(&d, uri, true, o->params.peer_timeout_ms);
+	rc = cli_dest_listen(&d, uri, true, o->params.peer_timeout_ms, 0);
 	if (rc)
 		return cli_exit_for_error(rc, true);
 	rc = cli_dest_start(&d, -1);

@@ -25,9 +25,9 @@ static void dest_on_start(void *opaque)
 }
 
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
-		    uint64_t peer_timeout_ms)
+		    uint64_t peer_timeout_ms, uint64_t max_ram)
 {
-	char ms[24];
+	char ms[24], bytes[24];
 	sigset_t saved;
 	int rc;
 
@@ -44,6 +44,10 @@ int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
 		goto err_incoming;
 	snprintf(ms, sizeof(ms), "%" PRIu64, peer_timeout_ms);
 	rc = rmig_incoming_set_param(d->in, "peer-timeout", ms);
+	if (rc)
+		goto err_incoming;
+	snprintf(bytes, sizeof(bytes), "%" PRIu64, max_ram);
+	rc = rmig_incoming_set_param(d->in, "max-ram", bytes);
 	if (rc)
 		goto err_incoming;
 	rmig_incoming_set_start(d->in, dest_on_start, d);

@@ -49,6 +49,7 @@ enum {
 	OPT_DOWNTIME_LIMIT,
 	OPT_PEER_TIMEOUT,
 	OPT_MAX_PINNED,
+	OPT_MAX_RAM,
 	OPT_RUN,
 	OPT_AUTO_CONVERGE,
 	OPT_NO_ZERO_PAGES,
@@ -85,6 +86,7 @@ static const struct cli_opt cli_opts[] = {
     {{"downtime-limit", required_argument, NULL, OPT_DOWNTIME_LIMIT}, FOR_SRC},
     {{"peer-timeout", required_argument, NULL, OPT_PEER_TIMEOUT}, FOR_I | FOR_SRC},
     {{"max-pinned", required_argument, NULL, OPT_MAX_PINNED}, FOR_SRC},
+    {{"max-ram", required_argument, NULL, OPT_MAX_RAM}, FOR_I},
     {{"auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE}, FOR_SRC},
     {{"no-zero-pages", no_argument, NULL, OPT_NO_ZERO_PAGES}, FOR_SRC},
     {{"no-verify", no_argument, NULL, OPT_NO_VERIFY}, FOR_SRC},
@@ -397,6 +399,8 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 									  : 0;
 	case OPT_PEER_TIMEOUT:
 		return rmig_params_set(&o->params, "peer-timeout", val) ? bad_value_lib(o, name) : 0;
+	case OPT_MAX_RAM:
+		return rmig_params_set(&o->params, "max-ram", val) ? bad_value_lib(o, name) : 0;
 	case OPT_MAX_PINNED:
 		return rmig_params_set(&o->params, "rdma-max-pinned", val) ? bad_value_lib(o, name)
 									   : 0;

@@ -15,6 +15,7 @@
 #include <rmig/transport.h>
 
 #include "common/base/mem.h"
+#include "common/base/size.h"
 #include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/ram/checksum.h"
@@ -430,9 +431,11 @@ static int compare_blocks(const struct rmig_stream_header *h, const struct rmig_
 	return 0;
 }
 
-static int alloc_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram)
+static int alloc_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram, uint64_t max_ram)
 {
-	uint64_t limit = atomic_load_explicit(&max_alloc_bytes, memory_order_relaxed);
+	uint64_t limit = max_ram ? max_ram : atomic_load_explicit(&max_alloc_bytes,
+								   memory_order_relaxed);
+	char want[32], have[32];
 	uint64_t total = 0;
 	uint32_t i;
 	int rc;
@@ -442,10 +445,13 @@ static int alloc_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram
 		total += h->blocks[i].length;
 	if (!limit)
 		limit = default_max_alloc();
+	/* Before a byte is allocated: the block list is the peer's to choose. */
 	if (total > limit) {
-		rmig_error("the stream asks for %llu bytes of RAM, more than this destination's "
-			   "limit of %llu",
-			   (unsigned long long)total, (unsigned long long)limit);
+		rmig_error("the source asks for %s of RAM, more than this destination allows "
+			   "(%s: %s); nothing was allocated",
+			   rmig_size_format(total, want, sizeof(want)),
+			   rmig_size_format(limit, have, sizeof(have)),
+			   max_ram ? "max-ram" : "MemAvailable, or max-ram when set");
 		return -ENOMEM;
 	}
 	for (i = 0; i < h->nblocks; i++) {
@@ -464,10 +470,11 @@ free_ram:
 	return rc;
 }
 
-int rmig_format_match_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram)
+int rmig_format_match_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram,
+			     uint64_t max_ram)
 {
 	if (ram->nblocks == 0)
-		return alloc_blocks(h, ram);
+		return alloc_blocks(h, ram, max_ram);
 	return compare_blocks(h, ram);
 }
 

@@ -87,7 +87,8 @@ int rmig_format_read_record(struct rmig_stream *s, const struct rmig_stream_head
  * otherwise require the same blocks (name, length, page size, order) and
  * report the first difference.  -EINVAL / -ENOMEM.
  */
-int rmig_format_match_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram);
+int rmig_format_match_blocks(const struct rmig_stream_header *h, struct rmig_ram *ram,
+			     uint64_t max_ram);
 
 /*
  * Refuse (-ENOMEM, reported) headers whose blocks add up to more than

@@ -255,6 +255,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	if (ret)
 		goto out_close;
 	stream.peer_timeout_ms = in->params.peer_timeout_ms;
+	stream.max_ram = in->params.max_ram;
 	if (rmig_state_transition(&in->sm, RMIG_STATE_SETUP, RMIG_STATE_ACTIVE)) {
 		ret = -ECANCELED;
 		goto out_fini_stream;

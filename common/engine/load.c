@@ -182,7 +182,7 @@ int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st
 		goto count;
 	if (info)
 		info->header_ok = true;
-	rc = rmig_format_match_blocks(&h, ram);
+	rc = rmig_format_match_blocks(&h, ram, s->max_ram);
 	if (rc)
 		goto free_header;
 	if (rmig_conn_has_ram_hooks(s->conn)) {

@@ -141,6 +141,11 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->peer_timeout_ms = v;
+	} else if (strcmp(name, "max-ram") == 0) {
+		rc = rmig_size_parse(value, &v);
+		if (rc)
+			return rc;
+		p->max_ram = v;
 	} else if (strcmp(name, "rdma-max-pinned") == 0) {
 		rc = rmig_size_parse(value, &v);
 		if (rc)
@@ -160,7 +165,8 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 	} else {
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
 			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
-			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout and rdma-max-pinned",
+			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned and "
+			   "max-ram",
 			   name);
 		return -ENOENT;
 	}

@@ -25,6 +25,7 @@ struct rmig_params {
 	unsigned max_cpu_throttle;	 /* percent, 1..99: auto-converge's ceiling */
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
+	uint64_t max_ram;	     /* destination: most RAM a source may ask for; 0 = MemAvailable */
 };
 
 /* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */

@@ -43,6 +43,8 @@ struct rmig_stream {
 	 * source checksums (load.c); 0 = the loader leaves the connection alone.
 	 */
 	uint64_t peer_timeout_ms;
+	/* Reading: the most RAM the stream's header may ask for; 0 = rmig_load_set_max_ram(). */
+	uint64_t max_ram;
 };
 
 /* @bufsize 0 means RMIG_STREAM_BUF_DEFAULT.  -ENOMEM. */

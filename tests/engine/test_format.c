@@ -55,7 +55,7 @@ static int parse_record(uint32_t flags, uint32_t type, uint32_t block, uint64_t 
 	rmig_ram_init(&ram);
 	assert_int_equal(rmig_stream_init(&s, c, 0), 0);
 	assert_int_equal(rmig_format_read_header(&s, &h), 0);
-	assert_int_equal(rmig_format_match_blocks(&h, &ram), 0);
+	assert_int_equal(rmig_format_match_blocks(&h, &ram, 0), 0);
 	rmig_error_clear();
 	rc = rmig_format_read_record(&s, &h, &ram, &r);
 	if (rc)

@@ -94,6 +94,25 @@ for uri in "tcp:127.0.0.1:$(free_port)" "unix:$tmp/mig.sock"; do
   fi
 done
 
+# --- a source asking for more RAM than the destination allows: nothing allocated, exit 4 ---
+uri="tcp:127.0.0.1:$(free_port)"
+"$RMIG" incoming "$uri" --accept-timeout 20 --max-ram 16M >/dev/null 2>"$tmp/in.err" &
+inpid=$!
+for _ in $(seq 50); do
+  "$RMIG" migrate "$uri" --ram 64M --quiet 2>"$tmp/mig.err"
+  code=$?
+  [ $code -eq 3 ] || break
+  sleep 0.1
+done
+wait $inpid
+incode=$?
+if [ $incode -eq 4 ] && grep -q "asks for 64.0 MiB of RAM, more than this destination allows (16.0 MiB: max-ram); nothing was allocated" "$tmp/in.err" &&
+   [ $code -eq 1 ] && grep -q "did not take over: Cannot allocate memory; the workload stays here" "$tmp/mig.err"; then
+  ok "--max-ram refuses a larger source (incoming exit 4, source exit 1, workload stays on the source)"
+else
+  bad "--max-ram (incoming exit $incode, source exit $code)"; sed 's/^/     /' "$tmp/in.err" "$tmp/mig.err"
+fi
+
 # --- Ctrl-C on the source: cancelled, guest still running, non-zero exit ---
 "$RMIG" loopback --transport tcp --ram 256M --dirty-rate 16M --max-bandwidth 32M >"$tmp/out" 2>"$tmp/err" &
 pid=$!
