@@ -443,6 +443,14 @@ int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase)
 	return c->ops->ram_load(c, phase);
 }
 
+bool rmig_conn_interrupt(struct rmig_conn *c)
+{
+	if (!RMIG_TRANSPORT_HAS(c->ops, interrupt))
+		return false;
+	c->ops->interrupt(c);
+	return true;
+}
+
 int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
 {
 	if (!RMIG_TRANSPORT_HAS(c->ops, set_peer_timeout))

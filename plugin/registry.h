@@ -64,6 +64,11 @@ ssize_t rmig_conn_write(struct rmig_conn *c, const void *buf, size_t len);
 ssize_t rmig_conn_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt);
 ssize_t rmig_conn_read(struct rmig_conn *c, void *buf, size_t len);
 void rmig_conn_abort(struct rmig_conn *c);
+/*
+ * End a waiting read with -ECANCELED and keep the connection for writing
+ * (the transport's interrupt slot); false when the transport has none.
+ */
+bool rmig_conn_interrupt(struct rmig_conn *c);
 void rmig_conn_close(struct rmig_conn *c);
 bool rmig_conn_has_ram_hooks(const struct rmig_conn *c);
 

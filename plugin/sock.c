@@ -131,6 +131,7 @@ int rmig_sock_conn_new(int fd, const char *name, int peer_timeout_ms, struct rmi
 	sc->is_socket = S_ISSOCK(st.st_mode);
 	sc->peer_timeout_ms = peer_timeout_ms;
 	atomic_init(&sc->aborted, false);
+	atomic_init(&sc->interrupted, false);
 	snprintf(sc->name, sizeof(sc->name), "%s", name);
 	*out = &sc->base;
 	return 0;
@@ -187,13 +188,15 @@ static int wait_ready(struct rmig_sock_conn *sc, short events)
 					      (uint64_t)sc->peer_timeout_ms * RMIG_NSEC_PER_MSEC
 				    : 0;
 
+	nfds_t nfds = 2;
+
 	for (;;) {
 		int wait_ms = deadline ? rmig_sock_get_remaining_ms(deadline) : -1;
 		int n;
 
 		if (atomic_load(&sc->aborted))
 			return report_aborted(sc);
-		n = poll(pfd, 2, wait_ms);
+		n = poll(pfd, nfds, wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -201,8 +204,15 @@ static int wait_ready(struct rmig_sock_conn *sc, short events)
 		}
 		if (n == 0 && deadline && rmig_time_now_ns() >= deadline)
 			return report_silent_peer(sc, events);
-		if (pfd[1].revents)
-			return report_aborted(sc);
+		if (pfd[1].revents) {
+			if (atomic_load(&sc->aborted))
+				return report_aborted(sc);
+			/* An interrupt: the read loop takes it; a writer keeps waiting. */
+			if (events & POLLIN)
+				return 0;
+			nfds = 1;
+			continue;
+		}
 		/* Errors and hang-ups too: the retried call reports them. */
 		if (pfd[0].revents)
 			return 0;
@@ -313,6 +323,12 @@ ssize_t rmig_sock_read(struct rmig_conn *c, void *buf, size_t len)
 	for (;;) {
 		if (atomic_load(&sc->aborted))
 			return report_aborted(sc);
+		if (atomic_exchange(&sc->interrupted, false)) {
+			eventfd_t v;
+
+			(void)eventfd_read(sc->wake_fd, &v); /* so the next wait sleeps again */
+			return -ECANCELED;
+		}
 		n = sc->is_socket ? recv(sc->fd, buf, len, 0) : read(sc->fd, buf, len);
 		/* After abort()'s shutdown() a socket reads as EOF; that is not the peer's EOF. */
 		if (n == 0 && atomic_load(&sc->aborted))
@@ -334,6 +350,14 @@ int rmig_sock_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
 	/* The connection's own thread calls this between waits, never during one. */
 	to_sock(c)->peer_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
 	return 0;
+}
+
+void rmig_sock_interrupt(struct rmig_conn *c)
+{
+	struct rmig_sock_conn *sc = to_sock(c);
+
+	atomic_store(&sc->interrupted, true);
+	(void)eventfd_write(sc->wake_fd, 1);
 }
 
 void rmig_sock_abort(struct rmig_conn *c)

@@ -25,6 +25,7 @@ struct rmig_sock_conn {
 	int wake_fd;	/* eventfd, readable once abort() was called */
 	bool is_socket; /* else a pipe or tty: read()/write(), no shutdown() */
 	atomic_bool aborted;
+	atomic_bool interrupted; /* interrupt(): the next read ends with -ECANCELED */
 	int peer_timeout_ms; /* a wait with no progress this long fails; <= 0: none */
 	char name[RMIG_SOCK_NAME_MAX]; /* "tcp:10.0.0.2:4444", for messages */
 };
@@ -53,6 +54,7 @@ ssize_t rmig_sock_writev(struct rmig_conn *c, const struct iovec *iov, int iovcn
 ssize_t rmig_sock_read(struct rmig_conn *c, void *buf, size_t len);
 void rmig_sock_abort(struct rmig_conn *c);
 int rmig_sock_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
+void rmig_sock_interrupt(struct rmig_conn *c);
 void rmig_sock_close(struct rmig_conn *c);
 
 /*
@@ -81,7 +83,7 @@ void rmig_sock_listener_close(struct rmig_listener *l);
 	.size = sizeof(struct rmig_transport_ops), .abi_version = RMIG_TRANSPORT_ABI_VERSION,      \
 	.write = rmig_sock_write, .read = rmig_sock_read, .abort = rmig_sock_abort,                \
 	.close = rmig_sock_close, .writev = rmig_sock_writev,                                      \
-	.set_peer_timeout = rmig_sock_set_peer_timeout
+	.set_peer_timeout = rmig_sock_set_peer_timeout, .interrupt = rmig_sock_interrupt
 
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
 int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts);

@@ -239,7 +239,7 @@ int rmig_migration_cancel(struct rmig_migration *m)
 		/* The counter cannot overflow with one write per cancel; ignore. */
 	}
 	pthread_mutex_lock(&m->lock);
-	if (m->conn)
+	if (m->conn && !(atomic_load(&m->awaiting_result) && rmig_conn_interrupt(m->conn)))
 		rmig_conn_abort(m->conn);
 	pthread_mutex_unlock(&m->lock);
 	return 0;

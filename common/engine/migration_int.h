@@ -51,6 +51,11 @@ struct rmig_migration {
 	/* Readable once cancel is asked; lets a blocking connect give up. */
 	int cancel_fd;
 	_Atomic bool cancel_requested;
+	/*
+	 * The migration thread waits for the destination's RESULT: a cancel
+	 * then only interrupts the read, so the thread can still send ABORT.
+	 */
+	_Atomic bool awaiting_result;
 
 	/* Written by the migration thread, read by query(). */
 	_Atomic uint64_t start_ns;     /* entered SETUP */

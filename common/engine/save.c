@@ -524,6 +524,7 @@ static int save_await_result(struct save_ctx *c)
 	int ret, status;
 
 	c->trailer_sent = true;
+	atomic_store(&c->m->awaiting_result, true);
 	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, save_fault_cancel, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
@@ -538,6 +539,7 @@ static int save_await_result(struct save_ctx *c)
 	ret = rmig_handover_recv(c->conn, wait_ms,
 				 "waiting for the destination to confirm it has every page", &kind,
 				 &status);
+	atomic_store(&c->m->awaiting_result, false);
 	(void)rmig_conn_set_peer_timeout(c->conn, (int)c->params.peer_timeout_ms);
 	if (ret)
 		return ret;
@@ -587,7 +589,8 @@ static void save_finish(struct save_ctx *c, int ret)
 		/*
 		 * The workload stays here: tell a destination that may have
 		 * verified, so it fails instead of waiting in doubt.  A cancel
-		 * has already aborted the connection, and then this goes nowhere.
+		 * during the wait for RESULT only interrupted it (where the
+		 * transport can), so this still goes out.
 		 */
 		save_send_abort(c);
 	}

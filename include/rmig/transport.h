@@ -181,6 +181,13 @@ struct rmig_transport_ops {
 	 * back after.  Optional: without it the open-time value stays.
 	 */
 	int (*set_peer_timeout)(struct rmig_conn *c, int timeout_ms);
+	/*
+	 * End the read() waiting on @c now, or the next one, with -ECANCELED,
+	 * once, and close nothing: writes still work.  Any thread.  For a
+	 * cancel that still has something to tell the peer (the hand-over's
+	 * ABORT, docs/switchover.md).  Optional: without it the engine aborts.
+	 */
+	void (*interrupt)(struct rmig_conn *c);
 };
 
 /* Is slot @member inside the table the module actually provided? */

@@ -6,6 +6,7 @@
  * timeout; progress resets it; no timeout means the old, unbounded wait.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -170,6 +171,44 @@ static void test_set_peer_timeout(void **state)
 	rmig_conn_close(b);
 }
 
+static void *interrupt_later(void *c)
+{
+	usleep(100 * 1000);
+	rmig_conn_interrupt(c);
+	return NULL;
+}
+
+/*
+ * interrupt() ends a waiting read, once, and leaves the connection whole:
+ * the hand-over's ABORT still goes out after a cancel, and reads work again.
+ */
+static void test_interrupt_keeps_the_connection(void **state)
+{
+	struct rmig_conn *a, *b;
+	pthread_t th;
+	uint64_t t0;
+	char buf[8];
+
+	(void)state;
+	pair("tcp:127.0.0.1:0", 0, &a, &b);
+	t0 = rmig_time_now_ns();
+	assert_int_equal(pthread_create(&th, NULL, interrupt_later, a), 0);
+	assert_int_equal(rmig_conn_read(a, buf, sizeof(buf)), -ECANCELED);
+	pthread_join(th, NULL);
+	assert_true(elapsed_ms(t0) >= 90);
+	assert_int_equal(rmig_conn_write(a, "ABORT", 5), 5);
+	assert_int_equal(rmig_conn_read(b, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "ABORT", 5);
+	/* Once: the next read waits for data as before. */
+	assert_int_equal(rmig_conn_write(b, "more", 4), 4);
+	assert_int_equal(rmig_conn_read(a, buf, sizeof(buf)), 4);
+	/* An interrupt before the read ends it at once. */
+	rmig_conn_interrupt(a);
+	assert_int_equal(rmig_conn_read(a, buf, sizeof(buf)), -ECANCELED);
+	rmig_conn_close(a);
+	rmig_conn_close(b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet_transports, teardown_quiet)
 
 int main(void)
@@ -178,6 +217,7 @@ int main(void)
 	    T(test_read_times_out),	       T(test_unix_read_times_out),
 	    T(test_write_times_out),	       T(test_progress_resets_the_clock),
 	    T(test_no_timeout_waits),	       T(test_set_peer_timeout),
+	    T(test_interrupt_keeps_the_connection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
