@@ -417,6 +417,8 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 	for (;;) {
 		int ret;
 
+		if (rmig_rdma_progress_take_interrupt(ctrl->prog))
+			return -ECANCELED;
 		if (ctrl->rxq_count) {
 			uint32_t i = ctrl->rxq_buf[ctrl->rxq_head];
 			uint32_t len = ctrl->rxq_len[ctrl->rxq_head];
@@ -456,7 +458,9 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 			if (ret < 0)
 				return ret;
 		}
+		ctrl->prog->interruptible = true;
 		ret = rmig_rdma_progress_poll(ctrl->prog, true, what);
+		ctrl->prog->interruptible = false;
 		if (ret < 0 && !(ret == -ECONNRESET && ctrl->rxq_count))
 			return ret;
 	}

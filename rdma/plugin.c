@@ -427,6 +427,11 @@ static void rdma_abort(struct rmig_conn *c)
 	rmig_rdma_progress_abort(&rmig_rdma_conn_of(c)->prog);
 }
 
+static void rdma_interrupt(struct rmig_conn *c)
+{
+	rmig_rdma_progress_interrupt(&rmig_rdma_conn_of(c)->prog);
+}
+
 static void rdma_close(struct rmig_conn *c)
 {
 	conn_free(rmig_rdma_conn_of(c));
@@ -499,6 +504,7 @@ static const struct rmig_transport_ops rdma_ops = {
 	.ram_after_iterate = rdma_ram_after_iterate,
 	.ram_load = rdma_ram_load,
 	.set_peer_timeout = rdma_set_peer_timeout,
+	.interrupt = rdma_interrupt,
 };
 
 const struct rmig_transport_ops *rmig_rdma_get_ops(void)

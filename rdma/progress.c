@@ -33,11 +33,16 @@ int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *c
 	p->cm = cm;
 	p->res = res;
 	atomic_init(&p->aborted, false);
+	atomic_init(&p->interrupted, false);
 	p->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->abort_fd < 0) {
+	p->intr_fd = p->abort_fd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->intr_fd < 0) {
 		int ret = -errno;
 
 		rmig_error("rdma: cannot create an eventfd: %s", strerror(-ret));
+		if (p->abort_fd >= 0)
+			close(p->abort_fd);
+		p->abort_fd = -1;
 		return ret;
 	}
 	return 0;
@@ -45,6 +50,10 @@ int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *c
 
 void rmig_rdma_progress_fini(struct rmig_rdma_progress *p)
 {
+	if (p->intr_fd >= 0) {
+		close(p->intr_fd);
+		p->intr_fd = -1;
+	}
 	if (p->abort_fd >= 0) {
 		close(p->abort_fd);
 		p->abort_fd = -1;
@@ -59,6 +68,29 @@ void rmig_rdma_progress_abort(struct rmig_rdma_progress *p)
 	if (write(p->abort_fd, &one, sizeof(one)) < 0) {
 		/* Counter full means it is already readable; nothing else can fail here. */
 	}
+}
+
+void rmig_rdma_progress_interrupt(struct rmig_rdma_progress *p)
+{
+	uint64_t one = 1;
+
+	atomic_store(&p->interrupted, true);
+	if (write(p->intr_fd, &one, sizeof(one)) < 0) {
+		/* Counter full means it is already readable. */
+	}
+}
+
+bool rmig_rdma_progress_take_interrupt(struct rmig_rdma_progress *p)
+{
+	uint64_t v;
+
+	if (!atomic_exchange(&p->interrupted, false))
+		return false;
+	/* So the next wait sleeps again. */
+	if (read(p->intr_fd, &v, sizeof(v)) < 0) {
+		/* Already drained: nothing to do. */
+	}
+	return true;
 }
 
 void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,
@@ -358,7 +390,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 {
 	struct rmig_rdma_cm *cm = p->cm;
 	struct rmig_rdma_res *res = p->res;
-	struct pollfd pfd[4];
+	struct pollfd pfd[5];
 	uint64_t now;
 	int ret, s, r;
 
@@ -391,7 +423,9 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	pfd[1] = (struct pollfd){ .fd = res->send_ch->fd, .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = res->recv_ch->fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
-	ret = poll(pfd, 4, wait_ms(p, now));
+	/* Only a reader takes an interrupt: anyone else would spin on it. */
+	pfd[4] = (struct pollfd){ .fd = p->interruptible ? p->intr_fd : -1, .events = POLLIN };
+	ret = poll(pfd, 5, wait_ms(p, now));
 	if (ret < 0 && errno != EINTR) {
 		ret = -errno;
 		rmig_error("rdma: poll failed: %s", strerror(-ret));

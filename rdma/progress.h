@@ -83,6 +83,9 @@ struct rmig_rdma_progress {
 	struct rmig_rdma_res *res; /* the CQs and their completion channels */
 	int abort_fd;		   /* eventfd; readable once aborted */
 	atomic_bool aborted;
+	int intr_fd;		   /* eventfd; readable while an interrupt waits to be taken */
+	atomic_bool interrupted;
+	bool interruptible;	   /* a reader waits: an interrupt ends its wait */
 	int error;		   /* sticky -errno: the connection failed */
 	bool peer_gone;		   /* DISCONNECTED seen or QP flushed */
 	bool peer_error;	   /* the peer sent ERROR (set by whoever decodes it) */
@@ -117,6 +120,14 @@ void rmig_rdma_progress_fini(struct rmig_rdma_progress *p);
  * with -ECANCELED from now on.  Safe from any thread, while another waits.
  */
 void rmig_rdma_progress_abort(struct rmig_rdma_progress *p);
+/*
+ * Any thread: end the message read waiting now, or the next one, once,
+ * with -ECANCELED (rmig_rdma_ctrl_recv takes it); nothing else changes, so
+ * sends still work.  The transport's interrupt slot.
+ */
+void rmig_rdma_progress_interrupt(struct rmig_rdma_progress *p);
+/* True once per interrupt; the reader calls it. */
+bool rmig_rdma_progress_take_interrupt(struct rmig_rdma_progress *p);
 
 /* The message channel's handlers; @ch is copied. */
 void rmig_rdma_progress_set_channel(struct rmig_rdma_progress *p,

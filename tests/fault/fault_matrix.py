@@ -140,8 +140,9 @@ EXPECT["kill-destination", "after-trailer"] = (DONE_SRC, ("killed", -9))
 EXPECT["stop-source", "after-trailer"] = (DONE_SRC, ("in-doubt", 5))
 EXPECT["stop-destination", "after-trailer"] = (DONE_SRC, ("completed", 0))
 EXPECT["cut", "after-trailer"] = (F3, ("in-doubt", 5))
-# The cancel only interrupts the source's wait for RESULT, so it still
-# sends ABORT: the destination fails on its own instead of being in doubt.
+# The cancel only interrupts the source's wait for RESULT (tcp and rdma alike),
+# so it still sends ABORT: the destination fails on its own instead of being
+# in doubt.
 EXPECT["cancel-source", "after-trailer"] = (("cancelled", 1, True), ("failed", 1))
 EXPECT["kill-source", "after-commit"] = (KILLED, ("in-doubt", 5))
 EXPECT["kill-destination", "after-commit"] = (DONE_SRC, ("killed", -9))

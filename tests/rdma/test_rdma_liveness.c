@@ -306,6 +306,52 @@ static void cancel_during_wait(uint32_t flags, int peer_timeout_ms)
 	rmig_fake_assert_reverse_teardown();
 }
 
+static void *interrupt_later(void *arg)
+{
+	usleep(100 * 1000);
+	rmig_rdma_get_ops()->interrupt(arg);
+	return NULL;
+}
+
+/*
+ * interrupt() ends the waiting read once and leaves the connection whole:
+ * the hand-over's ABORT can still go out after a cancel, and a later
+ * message is read as usual.
+ */
+static void test_interrupt_keeps_the_connection(void **state)
+{
+	/* A peer-timeout, so a wait the test did not foresee fails instead of hanging. */
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 5000);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint8_t msg[RMIG_RDMA_HDR_SIZE + 4], buf[4];
+	unsigned sent;
+	pthread_t t;
+	uint64_t t0;
+	int n;
+
+	(void)state;
+	t0 = rmig_time_now_ns();
+	assert_int_equal(pthread_create(&t, NULL, interrupt_later, c), 0);
+	assert_int_equal(rmig_rdma_get_ops()->read(c, buf, 1), -ECANCELED);
+	pthread_join(t, NULL);
+	assert_true(elapsed_ms(t0) >= 90 && elapsed_ms(t0) < 1000);
+	assert_false(atomic_load(&rc->prog.aborted));
+	assert_int_equal(rc->prog.error, 0);
+	/* Still able to speak: with the peer's credit, a stream write posts its SEND. */
+	n = rmig_rdma_msg_build(RMIG_RDMA_MSG_READY, 1, NULL, 0, msg, sizeof(msg));
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, (uint32_t)n), 0);
+	sent = rmig_fake.nwrs;
+	assert_int_equal(rmig_rdma_get_ops()->write(c, "RMGH", 4), 4);
+	assert_true(rmig_fake.nwrs > sent);
+	/* And to listen: the next message is read. */
+	n = rmig_rdma_msg_build(RMIG_RDMA_MSG_QEMU_FILE, 1, "ok!!", 4, msg, sizeof(msg));
+	assert_int_equal(n, (int)sizeof(msg));
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, (uint32_t)n), 0);
+	assert_int_equal(rmig_rdma_get_ops()->read(c, buf, 4), 4);
+	assert_memory_equal(buf, "ok!!", 4);
+	rmig_rdma_get_ops()->close(c);
+}
+
 /* A failed SEND completion while the port says @port_state; what does a read return? */
 static int failed_send(enum ibv_port_state port_state, enum ibv_wc_status status)
 {
@@ -374,6 +420,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_last_message_outlives_hangup, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_interrupt_keeps_the_connection, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_unanswered_retries_mean_unreachable,
 						fake_setup, fake_teardown),
