@@ -77,11 +77,9 @@ int rmig_rdma_evict(struct rmig_rdma_conn *rc, uint64_t want)
 	uint32_t batch = rc->reg_batch ? RMIG_RDMA_REQ_BATCH : 1;
 	int ret;
 
-	/* In-flight results must land first: they are the next messages, and they are pinned. */
-	while (rc->req_count) {
-		ret = rmig_rdma_prefetch_poll(rc, true);
-		if (ret < 0)
-			return ret;
+	if (rc->req_count) {
+		rmig_error("internal error: eviction with REGISTER_REQUESTs in flight");
+		return -EINVAL;
 	}
 	seq = rc->w.posted;
 	while (rmig_rdma_pinlru_room(l) < goal) {

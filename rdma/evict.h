@@ -22,8 +22,9 @@ struct rmig_rdma_conn;
 uint64_t rmig_rdma_pin_bound(uint64_t requested, uint64_t other_pinned);
 
 /*
- * Make room for @want more bytes: collect the requests in flight, then
- * unregister least recently used runs until @want plus a quarter of the
+ * Make room for @want more bytes, with no REGISTER_REQUEST in flight (the
+ * caller collects them first: their results are the next messages, and
+ * they are pinned): unregister least recently used runs until @want plus a quarter of the
  * bound is free, so evictions come in batches rather than one per chunk.
  * Waits for every WRITE posted so far to complete before it deregisters
  * the source's MRs.  Negative errno (reported).

@@ -178,6 +178,12 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 		uint64_t nb = rmig_rdma_pinlru_bytes(&rc->pins, b->index, need, 1);
 
 		if (rmig_rdma_pinlru_room(&rc->pins) < nb) {
+			/* Their results come first, and what they asked for is pinned too. */
+			while (rc->req_count) {
+				ret = rmig_rdma_prefetch_poll(rc, true);
+				if (ret < 0)
+					return ret;
+			}
 			ret = rmig_rdma_evict(rc, nb);
 			if (ret < 0)
 				return ret;
