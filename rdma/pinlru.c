@@ -183,6 +183,7 @@ bool rmig_rdma_pinlru_oldest(const struct rmig_rdma_pinlru *l, uint32_t *block, 
 
 void rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t first)
 {
+	uint64_t bytes;
 	uint32_t h, k;
 
 	if (block >= l->nblocks || first >= rmig_rdma_chunk_count(l->block_len[block]))
@@ -193,8 +194,9 @@ void rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t 
 	unlink_head(l, h);
 	for (k = 0; k < l->run[h]; k++)
 		l->head_of[h + k] = NONE;
-	l->held_bytes -= rmig_rdma_pinlru_bytes(l, block, first, l->run[h]);
+	bytes = rmig_rdma_pinlru_bytes(l, block, first, l->run[h]);
+	l->held_bytes -= bytes;
 	l->evicted_runs++;
-	l->evicted_bytes += rmig_rdma_pinlru_bytes(l, block, first, l->run[h]);
+	l->evicted_bytes += bytes;
 	l->run[h] = 0;
 }
