@@ -323,6 +323,12 @@ void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info)
 	info->ram.dirty_pages_rate = atomic_load(&st->dirty_pages_rate);
 	info->ram.dirty_sync_count = atomic_load(&st->dirty_sync_count);
 	info->ram.page_size = atomic_load(&st->page_size);
+	info->ram.pages_per_second = atomic_load(&st->pages_per_second);
+	/* Read after transferred, so the split never exceeds it. */
+	info->ram.precopy_bytes = stop ? atomic_load(&st->precopy_bytes) : info->ram.transferred;
+	if (info->ram.precopy_bytes > info->ram.transferred)
+		info->ram.precopy_bytes = info->ram.transferred;
+	info->ram.downtime_bytes = info->ram.transferred - info->ram.precopy_bytes;
 	if (rmig_state_is_terminal(info->status)) {
 		/*
 		 * Like QEMU's final mbps: the average over the transfer, setup

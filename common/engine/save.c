@@ -50,6 +50,7 @@ struct save_ctx {
 	 */
 	uint64_t link_bw;
 	bool slept_in_window;
+	uint64_t pps_start_ns, pps_start_pages; /* pages-per-second window */
 	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
 	uint64_t round_bw;
 	/* rate limit, per slice */
@@ -159,13 +160,29 @@ static int save_rate_limit(struct save_ctx *c)
 	return 0;
 }
 
+/* QEMU's pages-per-second: pages sent, zero or not, over the window just closed. */
+static void save_pages_rate(struct save_ctx *c, uint64_t now)
+{
+	struct rmig_stats *st = &c->m->stats;
+	uint64_t pages = atomic_load(&st->normal) + atomic_load(&st->duplicate);
+
+	if (now > c->pps_start_ns && pages >= c->pps_start_pages)
+		atomic_store(&st->pages_per_second,
+			     (uint64_t)((double)(pages - c->pps_start_pages) * 1e9 /
+					(double)(now - c->pps_start_ns)));
+	c->pps_start_ns = now;
+	c->pps_start_pages = pages;
+}
+
 static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
 {
 	uint64_t sent = save_wire_bytes(c) - bytes_before;
+	uint64_t now = rmig_time_now_ns();
 
 	c->rate_slice_bytes += sent;
-	if (rmig_bw_update(&c->bw, rmig_time_now_ns(), save_wire_bytes(c))) {
+	if (rmig_bw_update(&c->bw, now, save_wire_bytes(c))) {
 		atomic_store(&c->m->stats.bandwidth, c->bw.bytes_per_sec);
+		save_pages_rate(c, now);
 		if (!c->slept_in_window)
 			c->link_bw = c->bw.bytes_per_sec;
 		c->slept_in_window = false;
@@ -440,6 +457,8 @@ static int save_complete(struct save_ctx *c)
 	int ret;
 
 	m->emb.stop(m->emb.opaque);
+	/* Before stop_ns, so a reader that sees the stop also sees the split point. */
+	atomic_store(&m->stats.precopy_bytes, save_wire_bytes(c));
 	atomic_store(&m->stop_ns, rmig_time_now_ns());
 	atomic_store(&m->guest_stopped, true);
 	c->unlimited = true;
@@ -638,7 +657,8 @@ void *rmig_save_thread(void *opaque)
 	}
 	save_measure_checksum(&c);
 	rmig_bw_init(&c.bw, rmig_time_now_ns(), save_wire_bytes(&c));
-	c.rate_slice_start_ns = rmig_time_now_ns();
+	c.rate_slice_start_ns = c.pps_start_ns = rmig_time_now_ns();
+	c.pps_start_pages = atomic_load(&m->stats.normal) + atomic_load(&m->stats.duplicate);
 	ret = save_iterate(&c);
 	if (!ret)
 		ret = save_complete(&c);

@@ -29,6 +29,8 @@ void rmig_stats_init(struct rmig_stats *st)
 	atomic_init(&st->expected_downtime_ms, 0);
 	atomic_init(&st->iterations, 0);
 	atomic_init(&st->throttle_pct, 0);
+	atomic_init(&st->pages_per_second, 0);
+	atomic_init(&st->precopy_bytes, 0);
 }
 
 void rmig_stats_add(struct rmig_stats *st, const struct rmig_ram_counters *c)
@@ -279,6 +281,9 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 	jb_mbps(&b, info->ram.mbps);
 	jb_member_u64(&b, "dirty-sync-count", info->ram.dirty_sync_count);
 	jb_member_u64(&b, "page-size", info->ram.page_size);
+	jb_member_u64(&b, "pages-per-second", info->ram.pages_per_second);
+	jb_member_u64(&b, "precopy-bytes", info->ram.precopy_bytes);
+	jb_member_u64(&b, "downtime-bytes", info->ram.downtime_bytes);
 	jb_puts(&b, "}}");
 
 	if (len > 0)

@@ -36,6 +36,12 @@ struct rmig_stats {
 	_Atomic uint64_t expected_downtime_ms;
 	_Atomic uint64_t iterations;	   /* rounds started, bulk included */
 	_Atomic uint64_t throttle_pct;	   /* current auto-converge throttle */
+	_Atomic uint64_t pages_per_second; /* last complete bandwidth window */
+	/*
+	 * transferred when the guest stopped (0 before): what went before is
+	 * precopy-bytes, what went after downtime-bytes, as QEMU splits them.
+	 */
+	_Atomic uint64_t precopy_bytes;
 };
 
 void rmig_stats_init(struct rmig_stats *st);

@@ -31,6 +31,9 @@ struct rmig_info {
 		uint64_t transferred, remaining, total, duplicate, normal, normal_bytes;
 		uint64_t dirty_pages_rate, dirty_sync_count, page_size;
 		double mbps;
+		uint64_t pages_per_second; /* pages sent (zero or not), last ~100 ms window */
+		uint64_t precopy_bytes;	   /* sent while the guest ran */
+		uint64_t downtime_bytes;   /* sent with the guest stopped */
 	} ram;
 	char error_desc[512];	 /* set when status == failed */
 };
@@ -40,7 +43,8 @@ struct rmig_info {
  *   {"status":"completed","total-time":1234,"setup-time":5,"downtime":40,
  *    "ram":{"transferred":...,"remaining":0,"total":...,"duplicate":...,
  *           "normal":...,"normal-bytes":...,"dirty-pages-rate":...,
- *           "mbps":9123.4,"dirty-sync-count":4,"page-size":4096}}
+ *           "mbps":9123.4,"dirty-sync-count":4,"page-size":4096,
+ *           "pages-per-second":...,"precopy-bytes":...,"downtime-bytes":...}}
  * Optional members (downtime, expected-downtime, setup-time before active,
  * cpu-throttle-percentage when 0, error-desc) are omitted when not
  * meaningful, as QEMU does.  Strings are JSON-escaped.

@@ -297,6 +297,9 @@ static struct rmig_info completed_info(void)
 	info.ram.mbps = 9123.4;
 	info.ram.dirty_sync_count = 4;
 	info.ram.page_size = 4096;
+	info.ram.pages_per_second = 70123;
+	info.ram.precopy_bytes = 1000000000;
+	info.ram.downtime_bytes = 73754169;
 	return info;
 }
 
@@ -327,11 +330,13 @@ static void test_json_completed(void **state)
 		 ",\"remaining\":%" PRIu64 ",\"total\":%" PRIu64 ",\"duplicate\":%" PRIu64
 		 ",\"normal\":%" PRIu64 ",\"normal-bytes\":%" PRIu64
 		 ",\"dirty-pages-rate\":%" PRIu64 ",\"mbps\":9123.400,\"dirty-sync-count\":%" PRIu64
-		 ",\"page-size\":%" PRIu64 "}}",
+		 ",\"page-size\":%" PRIu64 ",\"pages-per-second\":%" PRIu64
+		 ",\"precopy-bytes\":%" PRIu64 ",\"downtime-bytes\":%" PRIu64 "}}",
 		 info.total_time_ms, info.setup_time_ms, info.downtime_ms, info.ram.transferred,
 		 info.ram.remaining, info.ram.total, info.ram.duplicate, info.ram.normal,
 		 info.ram.normal_bytes, info.ram.dirty_pages_rate, info.ram.dirty_sync_count,
-		 info.ram.page_size);
+		 info.ram.page_size, info.ram.pages_per_second, info.ram.precopy_bytes,
+		 info.ram.downtime_bytes);
 	assert_string_equal(json, expect);
 	free(json);
 }

@@ -57,6 +57,10 @@ static void migrate_and_compare(const char *listen_uri, uint64_t ram, uint64_t d
 	assert_true(info.ram.normal + info.ram.duplicate >= ram / 4096);
 	assert_true(info.ram.dirty_sync_count >= 2);
 	assert_true(info.has_downtime);
+	/* The bulk round went with the guest running; the trailer at least with it stopped. */
+	assert_int_equal(info.ram.precopy_bytes + info.ram.downtime_bytes, info.ram.transferred);
+	assert_true(info.ram.precopy_bytes >= ram / 4);
+	assert_true(info.ram.downtime_bytes > 0);
 	source_fini(&s);
 	dest_thread_fini(&d);
 }
