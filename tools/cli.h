@@ -83,7 +83,14 @@ struct cli_options {
 
 	/* bench */
 	uint64_t bench_ram;
+
+	/* QMP (incoming, migrate, loopback) */
+	const char *qmp_path; /* --qmp: serve QMP on this unix socket */
+	bool defer;	      /* URI "defer": wait for migrate / migrate-incoming over QMP */
 };
+
+#define CLI_URI_DEFER "defer"
+#define CLI_TICK_MS   200 /* how often the main thread redraws and looks at its flags */
 
 /* ---- options.c ---- */
 
@@ -108,7 +115,7 @@ int cli_parse_ram_list(const char *s, struct rmig_guest_config *cfg);
 
 /* Route library messages through the tool, so they never tear the progress line. */
 void cli_log_install(int verbose);
-/* While muted, library errors are recorded (rmig_error_get_last) but not printed. */
+/* While muted, this thread's library errors are recorded (rmig_error_get_last), not printed. */
 void cli_log_mute(bool muted);
 /* True if an error with exactly this text was already printed (so reports skip it). */
 bool cli_log_was_printed(const char *msg);
@@ -170,11 +177,17 @@ struct cli_dest {
 	int accept_timeout_ms;
 	_Atomic bool done;
 	_Atomic bool started; /* the start callback ran: the source committed */
+	_Atomic bool workload_running; /* --run: the workload runs here now */
 	int rc;
 	char uri[256]; /* the bound address, e.g. with the port chosen */
 };
 
-/* new + listen, accepting the source's pin-all request or not. */
+/* The incoming migration, not yet listening, accepting the source's pin-all request or not. */
+int cli_dest_open(struct cli_dest *d, bool accept_pin_all, uint64_t peer_timeout_ms,
+		  uint64_t max_ram);
+/* Listen on @uri (after cli_dest_open). */
+int cli_dest_bind(struct cli_dest *d, const char *uri);
+/* Both. */
 int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
 		    uint64_t peer_timeout_ms, uint64_t max_ram);
 int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
@@ -186,24 +199,41 @@ void cli_dest_fini(struct cli_dest *d);
 
 /* ---- source.c: the synthetic guest and its migration ---- */
 
+/* Told when the guest stops or continues (the monitor's STOP and RESUME events). */
+typedef void (*cli_guest_hook_fn)(void *opaque, bool running);
+
 struct cli_source {
 	struct rmig_ram ram;
 	struct rmig_guest *guest;
-	struct rmig_embedder emb;
+	struct rmig_embedder guest_emb; /* the guest's own */
+	struct rmig_embedder emb;	/* what the migration calls: the guest's, then the hook */
+	cli_guest_hook_fn hook;
+	void *hook_opaque;
+	const _Atomic bool *quit; /* the monitor's quit request, or NULL */
+	uint64_t t0_ns;		  /* when the migration was started */
 	struct rmig_migration *mig;
 	uint64_t writes_at_end;	     /* guest writes when the migration ended */
 	bool timed_out;		     /* cancelled by --connect-timeout, not by the user */
 	_Atomic bool reached_active; /* set by a state listener: failures after it are not usage */
 };
 
-/* Create and start the guest, create the migration and apply o's parameters. */
-int cli_source_create(struct cli_source *s, const struct cli_options *o);
 /*
- * Start the migration to @uri and wait for it, drawing progress and
- * turning Ctrl-C into a cancel.  @dest (loopback) is watched too: if it
- * fails first, the source is cancelled rather than left waiting.
- * Fills @info with the final state.
+ * Create and start the guest, create the migration and apply o's
+ * parameters.  @hook (may be NULL) hears of every stop and continue.
  */
+int cli_source_create(struct cli_source *s, const struct cli_options *o, cli_guest_hook_fn hook,
+		      void *hook_opaque);
+/* Start the migration to @uri (any thread).  0, or -errno with @info filled. */
+int cli_source_start(struct cli_source *s, const char *uri);
+/*
+ * Wait for the started migration, drawing progress and turning Ctrl-C (or
+ * the monitor's quit) into a cancel.  @dest (loopback) is watched too: if
+ * it fails first, the source is cancelled rather than left waiting.  Fills
+ * @info with the final state.
+ */
+void cli_source_watch(struct cli_source *s, const struct cli_options *o, const char *uri,
+		      struct cli_dest *dest, struct rmig_info *info);
+/* Both: 0, or the start's -errno (then @info holds the state). */
 int cli_source_run(struct cli_source *s, const struct cli_options *o, const char *uri,
 		   struct cli_dest *dest, struct rmig_info *info);
 /* The exit code of a finished source run (cancelled / failed / completed). */

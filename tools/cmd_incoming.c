@@ -15,10 +15,10 @@
 #include <rmig/log.h>
 
 #include "tools/cli.h"
+#include "tools/monitor.h"
 
-#define CLI_TICK_MS 200
-
-static void wait_for_load(struct cli_dest *d, const struct cli_options *o)
+static void wait_for_load(struct cli_dest *d, const struct cli_options *o,
+			  struct cli_monitor *mon)
 {
 	struct cli_progress prog;
 	struct rmig_info info;
@@ -28,6 +28,11 @@ static void wait_for_load(struct cli_dest *d, const struct cli_options *o)
 	while (!cli_dest_done(d)) {
 		if (!cancel_sent && cli_interrupted()) {
 			cli_msg("interrupted: cancelling the incoming migration");
+			cli_dest_cancel(d);
+			cancel_sent = true;
+		}
+		if (!cancel_sent && o->qmp_path && atomic_load(&mon->quit)) {
+			cli_msg("quit (QMP): cancelling the incoming migration");
 			cli_dest_cancel(d);
 			cancel_sent = true;
 		}
@@ -42,6 +47,13 @@ static enum cli_exit incoming_exit_code(struct cli_dest *d, int rc)
 {
 	int err;
 
+	/* A resolve over QMP may have ended the doubt since run() returned. */
+	if (rc == -EINPROGRESS) {
+		if (rmig_incoming_get_state(d->in) == RMIG_STATE_COMPLETED)
+			return CLI_EXIT_OK;
+		if (rmig_incoming_get_state(d->in) == RMIG_STATE_FAILED)
+			return CLI_EXIT_FAILED;
+	}
 	if (rc == 0)
 		return CLI_EXIT_OK;
 	if (cli_interrupted())
@@ -72,12 +84,14 @@ static int run_workload(struct cli_dest *d, const struct cli_options *o)
 	rc = rmig_guest_start(g);
 	if (rc)
 		goto out_destroy;
+	atomic_store(&d->workload_running, true);
 	if (!o->quiet)
 		cli_msg("the workload runs here now (the source committed); for %d ms",
 			o->run_ms);
 	for (left = o->run_ms; left > 0 && !cli_interrupted(); left -= CLI_TICK_MS)
 		cli_sleep_ms(CLI_TICK_MS);
 	rmig_guest_stop(g);
+	atomic_store(&d->workload_running, false);
 	if (!o->quiet)
 		cli_msg("the workload ran here: %" PRIu64 " page writes", rmig_guest_writes(g));
 out_destroy:
@@ -85,52 +99,100 @@ out_destroy:
 	return rc;
 }
 
-int cli_cmd_incoming(const struct cli_options *o)
+/* Listening failed: nothing is "unreachable" when we only bind. */
+static enum cli_exit bind_failed(const struct cli_options *o, int rc)
+{
+	/* An address we cannot listen on (unknown host, port in use, missing directory) is a bad URI. */
+	enum cli_exit code = cli_exit_for_error(rc, true);
+
+	if (code == CLI_EXIT_RESOURCES)
+		return code;
+	cli_help_cmd_usage_hint(o->cmd);
+	return CLI_EXIT_USAGE;
+}
+
+static enum cli_exit finish(struct cli_dest *d, const struct cli_options *o,
+			    struct cli_monitor *mon)
 {
 	const struct rmig_load_info *li;
 	struct rmig_info info;
-	struct cli_dest d;
 	enum cli_exit code;
 	int rc;
 
-	rc = cli_dest_listen(&d, o->uri, o->params.caps[RMIG_CAP_RDMA_PIN_ALL],
-			     o->params.peer_timeout_ms, o->params.max_ram);
-	if (rc) {
-		/*
-		 * Nothing is "unreachable" when we only bind: an address we cannot
-		 * listen on (unknown host, port in use, missing directory) is a bad URI.
-		 */
-		code = cli_exit_for_error(rc, true);
-		if (code == CLI_EXIT_RESOURCES)
-			return code;
-		cli_help_cmd_usage_hint(o->cmd);
-		return CLI_EXIT_USAGE;
-	}
-	if (!o->quiet)
-		cli_msg("waiting for a migration on %s", d.uri);
-	rc = cli_dest_start(&d, o->accept_timeout_ms);
-	if (rc) {
-		code = cli_exit_for_error(rc, false);
-		goto out_dest;
-	}
-	wait_for_load(&d, o);
-	rc = cli_dest_join(&d);
-	rmig_incoming_query(d.in, &info);
-	li = rmig_incoming_load_info(d.in);
-	code = incoming_exit_code(&d, rc);
+	wait_for_load(d, o, mon);
+	rc = cli_dest_join(d);
+	rmig_incoming_query(d->in, &info);
+	li = rmig_incoming_load_info(d->in);
+	code = incoming_exit_code(d, rc);
 	cli_report_error_desc(&info);
 	/* No source ever came: the cause above says it all, a table of zeros would not. */
 	if (info.ram.transferred > 0 || rc == 0 || o->json)
 		cli_report_incoming(o, &info, li, rc);
 	if (code != CLI_EXIT_OK)
-		cli_msg("incoming migration on %s %s (exit %d: %s)", d.uri,
+		cli_msg("incoming migration on %s %s (exit %d: %s)", d->uri,
 			code == CLI_EXIT_CANCELLED ? "cancelled"
 			: code == CLI_EXIT_IN_DOUBT ? "is in doubt"
 						     : "failed",
-			(int)code,
-			cli_exit_meaning(code));
-	if (code == CLI_EXIT_OK && o->run_ms > 0 && run_workload(&d, o) < 0)
+			(int)code, cli_exit_meaning(code));
+	if (code == CLI_EXIT_OK && o->run_ms > 0 && run_workload(d, o) < 0)
 		code = CLI_EXIT_FAILED;
+	if (o->qmp_path) {
+		if (code == CLI_EXIT_IN_DOUBT && !o->quiet)
+			cli_msg("in doubt: migrate-incoming-resolve over QMP settles it; "
+				"the memory is kept until then");
+		cli_monitor_linger(mon);
+		code = incoming_exit_code(d, rc);
+	}
+	return code;
+}
+
+int cli_cmd_incoming(const struct cli_options *o)
+{
+	struct cli_monitor mon = { 0 };
+	struct cli_dest d;
+	enum cli_exit code = CLI_EXIT_OK;
+	int rc;
+
+	rc = cli_dest_open(&d, o->params.caps[RMIG_CAP_RDMA_PIN_ALL], o->params.peer_timeout_ms,
+			   o->params.max_ram);
+	if (rc)
+		return cli_exit_for_error(rc, true);
+	if (!o->defer) {
+		rc = cli_dest_bind(&d, o->uri);
+		if (rc) {
+			code = bind_failed(o, rc);
+			goto out_dest;
+		}
+	}
+	if (o->qmp_path) {
+		rc = cli_monitor_start(&mon, o, NULL, &d, o->defer ? NULL : d.uri);
+		if (rc) {
+			code = cli_exit_for_error(rc, true);
+			goto out_dest;
+		}
+	}
+	if (o->defer) {
+		if (!o->quiet)
+			cli_msg("waiting for the migrate-incoming command on QMP socket %s",
+				o->qmp_path);
+		if (!cli_monitor_wait_started(&mon)) {
+			code = cli_interrupted() ? CLI_EXIT_CANCELLED : CLI_EXIT_OK;
+			goto out_monitor;
+		}
+	} else {
+		rc = cli_dest_start(&d, o->accept_timeout_ms);
+		if (rc) {
+			code = cli_exit_for_error(rc, false);
+			goto out_monitor;
+		}
+	}
+	if (!o->quiet)
+		cli_msg("waiting for a migration on %s", d.uri);
+	code = finish(&d, o, &mon);
+out_monitor:
+	/* The loader has ended (finish joined it), so no state change can reach the monitor now. */
+	cli_dest_join(&d);
+	cli_monitor_stop(&mon);
 out_dest:
 	cli_dest_fini(&d);
 	return code;

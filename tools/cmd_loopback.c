@@ -23,6 +23,7 @@
 #include "common/base/util.h"
 #include "plugin/registry.h"
 #include "tools/cli.h"
+#include "tools/monitor.h"
 
 #define CLI_DEST_GRACE_MS 30000 /* a completed source's destination has only the trailer left */
 /* What one rdma side pins besides RAM: message buffers (11 MiB) and a margin. */
@@ -247,6 +248,7 @@ int cli_cmd_loopback(const struct cli_options *o)
 {
 	char uri[300], sock_path[256];
 	struct cli_options lo;
+	struct cli_monitor mon = { 0 };
 	struct cli_source src;
 	struct cli_dest d;
 	struct rmig_info info;
@@ -265,22 +267,31 @@ int cli_cmd_loopback(const struct cli_options *o)
 	}
 	lo = *o;
 	loopback_share_memlock(&lo, uri);
-	rc = cli_source_create(&src, &lo);
+	rc = cli_source_create(&src, &lo, o->qmp_path ? cli_monitor_guest_hook : NULL, &mon);
 	if (rc) {
 		code = cli_exit_for_error(rc, true);
 		goto out_dest;
 	}
+	if (o->qmp_path) {
+		/* Started at once: loopback chose the URI, and the monitor watches the source. */
+		rc = cli_monitor_start(&mon, &lo, &src, NULL, d.uri);
+		if (rc) {
+			code = cli_exit_for_error(rc, true);
+			goto out_source;
+		}
+		src.quit = &mon.quit;
+	}
 	if (cli_interrupted()) {
 		cli_msg("interrupted before the migration started");
 		code = CLI_EXIT_CANCELLED;
-		goto out_source;
+		goto out_monitor;
 	}
 	if (!o->quiet)
 		cli_msg("loopback: migrating over %s", d.uri);
 	rc = cli_source_run(&src, o, d.uri, &d, &info);
 	if (rc) {
 		code = cli_exit_for_error(rc, true);
-		goto out_source;
+		goto out_monitor;
 	}
 	finish_dest(&d, info.status == RMIG_STATE_COMPLETED);
 	code = loopback_exit_code(&src, &d, &info);
@@ -297,6 +308,10 @@ int cli_cmd_loopback(const struct cli_options *o)
 		cli_msg("loopback migration %s (exit %d: %s)",
 			code == CLI_EXIT_CANCELLED ? "cancelled" : "failed", (int)code,
 			cli_exit_meaning(code));
+	if (o->qmp_path)
+		cli_monitor_linger(&mon);
+out_monitor:
+	cli_monitor_stop(&mon);
 out_source:
 	cli_source_destroy(&src);
 out_dest:

@@ -24,11 +24,10 @@ static void dest_on_start(void *opaque)
 	atomic_store(&d->started, true);
 }
 
-int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
-		    uint64_t peer_timeout_ms, uint64_t max_ram)
+int cli_dest_open(struct cli_dest *d, bool accept_pin_all, uint64_t peer_timeout_ms,
+		  uint64_t max_ram)
 {
 	char ms[24], bytes[24];
-	sigset_t saved;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -51,15 +50,6 @@ int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
 	if (rc)
 		goto err_incoming;
 	rmig_incoming_set_start(d->in, dest_on_start, d);
-	/* A transport may start a helper thread here (rdma_cm events): keep signals off it. */
-	cli_signals_block(&saved);
-	rc = rmig_incoming_listen(d->in, uri);
-	cli_signals_restore(&saved);
-	if (rc)
-		goto err_incoming;
-	/* With port 0 only the listener knows the real address; fall back to what we asked for. */
-	if (rmig_incoming_get_uri(d->in, d->uri, sizeof(d->uri)) < 0)
-		snprintf(d->uri, sizeof(d->uri), "%s", uri);
 	return 0;
 
 err_incoming:
@@ -67,6 +57,36 @@ err_incoming:
 	d->in = NULL;
 err_ram:
 	rmig_ram_fini(&d->ram);
+	return rc;
+}
+
+int cli_dest_bind(struct cli_dest *d, const char *uri)
+{
+	sigset_t saved;
+	int rc;
+
+	/* A transport may start a helper thread here (rdma_cm events): keep signals off it. */
+	cli_signals_block(&saved);
+	rc = rmig_incoming_listen(d->in, uri);
+	cli_signals_restore(&saved);
+	if (rc)
+		return rc;
+	/* With port 0 only the listener knows the real address; fall back to what we asked for. */
+	if (rmig_incoming_get_uri(d->in, d->uri, sizeof(d->uri)) < 0)
+		snprintf(d->uri, sizeof(d->uri), "%s", uri);
+	return 0;
+}
+
+int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
+		    uint64_t peer_timeout_ms, uint64_t max_ram)
+{
+	int rc = cli_dest_open(d, accept_pin_all, peer_timeout_ms, max_ram);
+
+	if (rc)
+		return rc;
+	rc = cli_dest_bind(d, uri);
+	if (rc)
+		cli_dest_fini(d);
 	return rc;
 }
 

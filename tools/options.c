@@ -57,6 +57,7 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_TRANSPORT,
 	OPT_ADDR,
+	OPT_QMP,
 };
 
 struct cli_opt {
@@ -93,6 +94,7 @@ static const struct cli_opt cli_opts[] = {
     {{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, FOR_SRC},
     {{"transport", required_argument, NULL, OPT_TRANSPORT}, FOR_L},
     {{"addr", required_argument, NULL, OPT_ADDR}, FOR_L},
+    {{"qmp", required_argument, NULL, OPT_QMP}, FOR_I | FOR_M | FOR_L},
 };
 
 #define CLI_NOPTS RMIG_ARRAY_SIZE(cli_opts)
@@ -335,6 +337,13 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 	case OPT_ADDR:
 		o->addr = val;
 		return 0;
+	case OPT_QMP:
+		if (!*val) {
+			cli_msg("%s: --qmp needs a socket path", cli_cmd_name(o->cmd));
+			return -EINVAL;
+		}
+		o->qmp_path = val;
+		return 0;
 	case OPT_TRANSPORT:
 		return parse_transport(o, val);
 	case OPT_PAGE_SIZE:
@@ -458,6 +467,15 @@ static int check_positionals(struct cli_options *o, int argc, char **argv)
 	}
 	if (wants_uri)
 		o->uri = argv[optind];
+	/* As QEMU's -incoming defer: the URI comes later, from the monitor. */
+	if (wants_uri && strcmp(o->uri, CLI_URI_DEFER) == 0) {
+		if (!o->qmp_path) {
+			cli_msg("%s: URI 'defer' waits for a URI over QMP, so it needs --qmp PATH",
+				cli_cmd_name(o->cmd));
+			return -EINVAL;
+		}
+		o->defer = true;
+	}
 	return 0;
 }
 

@@ -24,7 +24,8 @@
 
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool line_drawn; /* the progress line is on screen, cursor at its end */
-static bool log_muted;
+/* Per thread: the QMP monitor's thread mutes itself for good, its client gets the errors. */
+static __thread bool log_muted;
 
 /*
  * The last few errors printed, so the final report can skip error-desc
@@ -70,9 +71,7 @@ void cli_log_install(int verbose)
 
 void cli_log_mute(bool muted)
 {
-	pthread_mutex_lock(&term_lock);
 	log_muted = muted;
-	pthread_mutex_unlock(&term_lock);
 }
 
 bool cli_log_was_printed(const char *msg)

@@ -19,8 +19,6 @@
 #include "common/base/util.h"
 #include "tools/cli.h"
 
-#define CLI_TICK_MS 200 /* ~5 redraws a second */
-
 /* Runs on the migration thread under the state lock: record, nothing more. */
 static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t when_ns)
 {
@@ -32,7 +30,35 @@ static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uin
 		atomic_store(reached_active, true);
 }
 
-int cli_source_create(struct cli_source *s, const struct cli_options *o)
+/* The embedder the migration sees: the guest's, and word of it to the hook. */
+static void source_stop(void *opaque)
+{
+	struct cli_source *s = opaque;
+
+	s->guest_emb.stop(s->guest_emb.opaque);
+	if (s->hook)
+		s->hook(s->hook_opaque, false);
+}
+
+static void source_cont(void *opaque)
+{
+	struct cli_source *s = opaque;
+
+	s->guest_emb.cont(s->guest_emb.opaque);
+	if (s->hook)
+		s->hook(s->hook_opaque, true);
+}
+
+static void source_throttle(void *opaque, unsigned pct)
+{
+	struct cli_source *s = opaque;
+
+	if (s->guest_emb.throttle)
+		s->guest_emb.throttle(s->guest_emb.opaque, pct);
+}
+
+int cli_source_create(struct cli_source *s, const struct cli_options *o, cli_guest_hook_fn hook,
+		      void *hook_opaque)
 {
 	sigset_t saved;
 	int rc;
@@ -42,7 +68,12 @@ int cli_source_create(struct cli_source *s, const struct cli_options *o)
 	rc = rmig_guest_create(&o->guest, &s->ram, &s->guest);
 	if (rc)
 		goto err_ram;
-	s->emb = rmig_guest_embedder(s->guest);
+	s->guest_emb = rmig_guest_embedder(s->guest);
+	s->hook = hook;
+	s->hook_opaque = hook_opaque;
+	s->emb = (struct rmig_embedder){
+		.opaque = s, .stop = source_stop, .cont = source_cont, .throttle = source_throttle,
+	};
 	s->mig = rmig_migration_new(&s->ram, &s->emb);
 	if (!s->mig) {
 		rmig_error("out of memory for the migration");
@@ -79,26 +110,33 @@ static void source_cancel(struct cli_source *s, const char *why)
 	rmig_migration_cancel(s->mig);
 }
 
-int cli_source_run(struct cli_source *s, const struct cli_options *o, const char *uri,
-		   struct cli_dest *dest, struct rmig_info *info)
+int cli_source_start(struct cli_source *s, const char *uri)
+{
+	sigset_t saved;
+	int rc;
+
+	s->t0_ns = rmig_time_now_ns();
+	cli_signals_block(&saved);
+	rc = rmig_migration_start(s->mig, uri);
+	cli_signals_restore(&saved);
+	return rc;
+}
+
+void cli_source_watch(struct cli_source *s, const struct cli_options *o, const char *uri,
+		      struct cli_dest *dest, struct rmig_info *info)
 {
 	struct cli_progress prog;
 	enum rmig_state st;
 	bool cancel_sent = false;
-	uint64_t t0;
-	sigset_t saved;
-	int rc;
 
 	cli_progress_init(&prog, isatty(STDERR_FILENO) && !o->quiet);
-	t0 = rmig_time_now_ns();
-	cli_signals_block(&saved);
-	rc = rmig_migration_start(s->mig, uri);
-	cli_signals_restore(&saved);
-	if (rc) {
-		rmig_migration_query(s->mig, info);
-		return rc;
-	}
 	while (!rmig_state_is_terminal(st = rmig_migration_get_state(s->mig))) {
+		if (!cancel_sent && s->quit && atomic_load(s->quit)) {
+			if (dest)
+				cli_dest_cancel(dest);
+			source_cancel(s, "quit (QMP)");
+			cancel_sent = true;
+		}
 		if (!cancel_sent && cli_interrupted()) {
 			/* Loopback: stop our own destination first, so it does not report the cut.
 			 */
@@ -108,7 +146,8 @@ int cli_source_run(struct cli_source *s, const struct cli_options *o, const char
 			cancel_sent = true;
 		}
 		if (!cancel_sent && o->connect_timeout_ms > 0 && st == RMIG_STATE_SETUP &&
-		    rmig_time_now_ns() - t0 >= (uint64_t)o->connect_timeout_ms * RMIG_NSEC_PER_MSEC) {
+		    rmig_time_now_ns() - s->t0_ns >=
+			    (uint64_t)o->connect_timeout_ms * RMIG_NSEC_PER_MSEC) {
 			cli_msg("no connection to %s within %.3g s (--connect-timeout)", uri,
 				o->connect_timeout_ms / 1e3);
 			s->timed_out = true;
@@ -128,6 +167,18 @@ int cli_source_run(struct cli_source *s, const struct cli_options *o, const char
 	s->writes_at_end = rmig_guest_writes(s->guest);
 	rmig_migration_query(s->mig, info);
 	cli_progress_clear();
+}
+
+int cli_source_run(struct cli_source *s, const struct cli_options *o, const char *uri,
+		   struct cli_dest *dest, struct rmig_info *info)
+{
+	int rc = cli_source_start(s, uri);
+
+	if (rc) {
+		rmig_migration_query(s->mig, info);
+		return rc;
+	}
+	cli_source_watch(s, o, uri, dest, info);
 	return 0;
 }
 

@@ -154,6 +154,11 @@ void rmig_migration_get_params(struct rmig_migration *m, struct rmig_params *p)
 	pthread_mutex_unlock(&m->lock);
 }
 
+uint64_t rmig_migration_get_sync_count(struct rmig_migration *m)
+{
+	return atomic_load(&m->stats.dirty_sync_count);
+}
+
 int rmig_migration_add_listener(struct rmig_migration *m, rmig_state_listener_fn fn, void *opaque)
 {
 	return rmig_state_add_listener(&m->sm, fn, opaque);

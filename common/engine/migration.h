@@ -14,5 +14,11 @@
 
 int rmig_migration_set_params(struct rmig_migration *m, const struct rmig_params *p);
 void rmig_migration_get_params(struct rmig_migration *m, struct rmig_params *p);
+/*
+ * Dirty-bitmap syncs so far (query-migrate's dirty-sync-count), lock-free:
+ * callable from a state listener or an embedder callback, to place an
+ * event among the passes.
+ */
+uint64_t rmig_migration_get_sync_count(struct rmig_migration *m);
 
 #endif /* RMIG_MIGRATION_H */

@@ -50,7 +50,7 @@ struct save_ctx {
 	 */
 	uint64_t link_bw;
 	bool slept_in_window;
-	uint64_t pps_start_ns, pps_start_pages; /* pages-per-second window */
+	uint64_t pps_start_ns, pps_start_pages, pps_start_bytes; /* query-migrate's rates */
 	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
 	uint64_t round_bw;
 	/* rate limit, per slice */
@@ -160,18 +160,30 @@ static int save_rate_limit(struct save_ctx *c)
 	return 0;
 }
 
-/* QEMU's pages-per-second: pages sent, zero or not, over the window just closed. */
-static void save_pages_rate(struct save_ctx *c, uint64_t now)
+/*
+ * What query-migrate shows while active, as QEMU computes it: bytes and
+ * pages that left over the last wall-clock window, rate-limit sleep
+ * included, so a live max-bandwidth change shows in mbps at once.  (The
+ * estimator above leaves the sleep out; it answers another question, how
+ * fast the link could go.)
+ */
+static void save_publish_rates(struct save_ctx *c, uint64_t now)
 {
 	struct rmig_stats *st = &c->m->stats;
 	uint64_t pages = atomic_load(&st->normal) + atomic_load(&st->duplicate);
+	uint64_t bytes = save_wire_bytes(c), dt = now - c->pps_start_ns;
 
-	if (now > c->pps_start_ns && pages >= c->pps_start_pages)
+	if (now < c->pps_start_ns + RMIG_BW_WINDOW_NS)
+		return;
+	if (pages >= c->pps_start_pages)
 		atomic_store(&st->pages_per_second,
-			     (uint64_t)((double)(pages - c->pps_start_pages) * 1e9 /
-					(double)(now - c->pps_start_ns)));
+			     (uint64_t)((double)(pages - c->pps_start_pages) * 1e9 / (double)dt));
+	if (bytes >= c->pps_start_bytes)
+		atomic_store(&st->bandwidth,
+			     (uint64_t)((double)(bytes - c->pps_start_bytes) * 1e9 / (double)dt));
 	c->pps_start_ns = now;
 	c->pps_start_pages = pages;
+	c->pps_start_bytes = bytes;
 }
 
 static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
@@ -180,9 +192,8 @@ static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
 	uint64_t now = rmig_time_now_ns();
 
 	c->rate_slice_bytes += sent;
+	save_publish_rates(c, now);
 	if (rmig_bw_update(&c->bw, now, save_wire_bytes(c))) {
-		atomic_store(&c->m->stats.bandwidth, c->bw.bytes_per_sec);
-		save_pages_rate(c, now);
 		if (!c->slept_in_window)
 			c->link_bw = c->bw.bytes_per_sec;
 		c->slept_in_window = false;
@@ -659,6 +670,7 @@ void *rmig_save_thread(void *opaque)
 	rmig_bw_init(&c.bw, rmig_time_now_ns(), save_wire_bytes(&c));
 	c.rate_slice_start_ns = c.pps_start_ns = rmig_time_now_ns();
 	c.pps_start_pages = atomic_load(&m->stats.normal) + atomic_load(&m->stats.duplicate);
+	c.pps_start_bytes = save_wire_bytes(&c);
 	ret = save_iterate(&c);
 	if (!ret)
 		ret = save_complete(&c);

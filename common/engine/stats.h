@@ -32,7 +32,7 @@ struct rmig_stats {
 	_Atomic uint64_t dirty_sync_count; /* dirty-log syncs so far */
 	_Atomic uint64_t dirty_pages_rate; /* pages/s dirtied, last round */
 	_Atomic uint64_t page_size;
-	_Atomic uint64_t bandwidth;	   /* bytes/s, last complete window */
+	_Atomic uint64_t bandwidth;	   /* bytes/s sent over the last wall-clock window */
 	_Atomic uint64_t expected_downtime_ms;
 	_Atomic uint64_t iterations;	   /* rounds started, bulk included */
 	_Atomic uint64_t throttle_pct;	   /* current auto-converge throttle */

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The QMP commands (see commands.h).  Each checks its arguments with
+ * QEMU's wording, validates everything before changing anything (a
+ * migrate-set-parameters that fails leaves every parameter as it was, as
+ * QEMU's does), then calls the target.
+ */
+#include "tools/qmp/commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rmig/log.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct qmp_ctx *ctx_of(void *c)
+{
+	return c;
+}
+
+/* A refused operation: its reason as the library or the target recorded it. */
+static json_t *op_failed(struct qmp_err *err, int rc, const char *what)
+{
+	const char *why = rmig_error_get_last();
+
+	if (why && *why)
+		qmp_err_set(err, QMP_ERR_GENERIC, "%s", why);
+	else
+		qmp_err_set(err, QMP_ERR_GENERIC, "%s: %s", what, strerror(-rc));
+	return NULL;
+}
+
+static enum rmig_state state_of(struct qmp_ctx *c)
+{
+	struct rmig_info info;
+
+	c->ops->query(c->target, &info);
+	return info.status;
+}
+
+static bool is_running(enum rmig_state s)
+{
+	return s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE || s == RMIG_STATE_CANCELLING;
+}
+
+static json_t *no_args(json_t *args, struct qmp_err *err)
+{
+	if (qmp_args_check(args, NULL, 0, err))
+		return NULL;
+	return json_object();
+}
+
+/* ---- query-migrate ---------------------------------------------------- */
+
+static json_t *cmd_query_migrate(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	struct rmig_info info;
+	char buf[2048];
+	json_error_t jerr;
+	json_t *ret;
+	int n;
+
+	if (!no_args(args, err))
+		return NULL;
+	ctx->ops->query(ctx->target, &info);
+	/* The very object --json prints: one writer, so the two can never disagree. */
+	n = rmig_info_to_json(&info, buf, sizeof(buf));
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		qmp_err_set(err, QMP_ERR_GENERIC, "query-migrate: the report does not fit");
+		return NULL;
+	}
+	ret = json_loads(buf, 0, &jerr);
+	if (!ret)
+		qmp_err_set(err, QMP_ERR_GENERIC, "query-migrate: %s", jerr.text);
+	return ret;
+}
+
+/* ---- capabilities ----------------------------------------------------- */
+
+#define QMP_CAP_EVENTS "events" /* QEMU's: whether MIGRATION events are sent */
+
+static json_t *cmd_query_caps(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	struct rmig_params p;
+	json_t *list;
+
+	if (!no_args(args, err))
+		return NULL;
+	ctx->ops->get_params(ctx->target, &p);
+	list = json_array();
+	for (int i = 0; list && i < RMIG_CAP__COUNT; i++)
+		json_array_append_new(list, json_pack("{s:s,s:b}", "capability",
+						      rmig_capability_get_name(i), "state",
+						      p.caps[i]));
+	if (list)
+		json_array_append_new(list, json_pack("{s:s,s:b}", "capability", QMP_CAP_EVENTS,
+						      "state", atomic_load(&ctx->events)));
+	return list;
+}
+
+/* One {"capability", "state"} entry: -1 for "events", the capability, or -EINVAL. */
+static int parse_cap_entry(json_t *e, bool *on, struct qmp_err *err)
+{
+	static const struct qmp_arg spec[] = {
+		{ "capability", QMP_T_STR, true },
+		{ "state", QMP_T_BOOL, true },
+	};
+	const char *name;
+	int cap;
+
+	if (!json_is_object(e)) {
+		qmp_err_set(err, QMP_ERR_GENERIC,
+			    "Invalid parameter type for 'capabilities[]', expected: object");
+		return -EINVAL;
+	}
+	if (qmp_args_check(e, spec, ARRAY_LEN(spec), err))
+		return -EINVAL;
+	name = json_string_value(json_object_get(e, "capability"));
+	*on = json_is_true(json_object_get(e, "state"));
+	if (strcmp(name, QMP_CAP_EVENTS) == 0)
+		return -1;
+	cap = rmig_capability_parse(name);
+	if (cap < 0) {
+		qmp_err_set(err, QMP_ERR_GENERIC, "Capability '%.64s' is unknown", name);
+		return -EINVAL;
+	}
+	return cap;
+}
+
+static json_t *cmd_set_caps(void *c, json_t *args, struct qmp_err *err)
+{
+	static const struct qmp_arg spec[] = { { "capabilities", QMP_T_ARRAY, true } };
+	struct qmp_ctx *ctx = ctx_of(c);
+	json_t *list = json_object_get(args, "capabilities"), *e;
+	enum rmig_state st;
+	size_t i;
+	bool on;
+	int rc;
+
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+		return NULL;
+	json_array_foreach(list, i, e)
+		if (parse_cap_entry(e, &on, err) < -1)
+			return NULL;
+	st = state_of(ctx);
+	if (st != RMIG_STATE_NONE) {
+		qmp_err_set(err, QMP_ERR_GENERIC,
+			    "capabilities cannot change once a migration has started (state %s)",
+			    rmig_state_get_name(st));
+		return NULL;
+	}
+	json_array_foreach(list, i, e) {
+		int cap = parse_cap_entry(e, &on, err);
+
+		if (cap == -1) {
+			atomic_store(&ctx->events, on);
+			continue;
+		}
+		rmig_error_clear();
+		rc = ctx->ops->set_cap(ctx->target, (enum rmig_capability)cap, on);
+		if (rc)
+			return op_failed(err, rc, "migrate-set-capabilities");
+	}
+	return json_object();
+}
+
+/* ---- parameters ------------------------------------------------------- */
+
+static const char *const param_names[] = {
+	"max-bandwidth",    "downtime-limit", "cpu-throttle-initial", "cpu-throttle-increment",
+	"max-cpu-throttle", "peer-timeout",   "rdma-max-pinned",      "max-ram",
+};
+
+static uint64_t param_value(const struct rmig_params *p, size_t i)
+{
+	switch (i) {
+	case 0:
+		return p->max_bandwidth;
+	case 1:
+		return p->downtime_limit_ms;
+	case 2:
+		return p->cpu_throttle_initial;
+	case 3:
+		return p->cpu_throttle_increment;
+	case 4:
+		return p->max_cpu_throttle;
+	case 5:
+		return p->peer_timeout_ms;
+	case 6:
+		return p->rdma_max_pinned;
+	default:
+		return p->max_ram;
+	}
+}
+
+static json_t *cmd_query_params(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	struct rmig_params p;
+	json_t *obj;
+
+	if (!no_args(args, err))
+		return NULL;
+	ctx->ops->get_params(ctx->target, &p);
+	obj = json_object();
+	for (size_t i = 0; obj && i < ARRAY_LEN(param_names); i++)
+		json_object_set_new(obj, param_names[i], json_integer((json_int_t)param_value(&p, i)));
+	return obj;
+}
+
+/* Check every parameter against a copy, so a refusal leaves them all unchanged. */
+static int check_params(struct qmp_ctx *ctx, json_t *args, struct qmp_err *err)
+{
+	struct qmp_arg spec[ARRAY_LEN(param_names)];
+	enum rmig_state st = state_of(ctx);
+	struct rmig_params p;
+	const char *key;
+	char value[24];
+	json_t *v;
+
+	for (size_t i = 0; i < ARRAY_LEN(param_names); i++)
+		spec[i] = (struct qmp_arg){ param_names[i], QMP_T_INT, false };
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+		return -EINVAL;
+	ctx->ops->get_params(ctx->target, &p);
+	json_object_foreach(args, key, v) {
+		if (json_integer_value(v) < 0) {
+			qmp_err_set(err, QMP_ERR_GENERIC, "Parameter '%s' expects a value of 0 or more",
+				    key);
+			return -EINVAL;
+		}
+		if (is_running(st) && !rmig_params_is_live(key)) {
+			qmp_err_set(err, QMP_ERR_GENERIC,
+				    "Parameter '%s' cannot change while a migration is %s; only "
+				    RMIG_PARAMS_LIVE_NAMES " can",
+				    key, rmig_state_get_name(st));
+			return -EBUSY;
+		}
+		snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		rmig_error_clear();
+		if (rmig_params_set(&p, key, value)) {
+			op_failed(err, -EINVAL, key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static json_t *cmd_set_params(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	const char *key;
+	char value[24];
+	json_t *v;
+	int rc;
+
+	if (check_params(ctx, args, err))
+		return NULL;
+	json_object_foreach(args, key, v) {
+		snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		rmig_error_clear();
+		rc = ctx->ops->set_param(ctx->target, key, value);
+		if (rc)
+			return op_failed(err, rc, "migrate-set-parameters");
+	}
+	return json_object();
+}
+
+/* ---- migrate, migrate-incoming, cancel, resolve ------------------------ */
+
+static json_t *cmd_migrate(void *c, json_t *args, struct qmp_err *err)
+{
+	static const struct qmp_arg spec[] = {
+		{ "uri", QMP_T_STR, true },
+		{ "detach", QMP_T_BOOL, false }, /* QEMU ignores it too: migrate never blocks */
+	};
+	struct qmp_ctx *ctx = ctx_of(c);
+	int rc;
+
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+		return NULL;
+	if (ctx->ops->role(ctx->target) != QMP_ROLE_SOURCE) {
+		qmp_err_set(err, QMP_ERR_GENERIC,
+			    "this is a destination (rmig incoming): use migrate-incoming");
+		return NULL;
+	}
+	rmig_error_clear();
+	rc = ctx->ops->migrate(ctx->target, json_string_value(json_object_get(args, "uri")));
+	return rc ? op_failed(err, rc, "migrate") : json_object();
+}
+
+static json_t *cmd_migrate_incoming(void *c, json_t *args, struct qmp_err *err)
+{
+	static const struct qmp_arg spec[] = { { "uri", QMP_T_STR, true } };
+	struct qmp_ctx *ctx = ctx_of(c);
+	int rc;
+
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+		return NULL;
+	if (ctx->ops->role(ctx->target) != QMP_ROLE_DEST) {
+		qmp_err_set(err, QMP_ERR_GENERIC,
+			    "this is a source (rmig migrate): migrate-incoming is for a destination "
+			    "started with 'rmig incoming defer'");
+		return NULL;
+	}
+	rmig_error_clear();
+	rc = ctx->ops->incoming(ctx->target, json_string_value(json_object_get(args, "uri")));
+	return rc ? op_failed(err, rc, "migrate-incoming") : json_object();
+}
+
+static json_t *cmd_cancel(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+
+	if (!no_args(args, err))
+		return NULL;
+	/* As QEMU: nothing to cancel is not an error. */
+	ctx->ops->cancel(ctx->target);
+	return json_object();
+}
+
+static json_t *cmd_resolve(void *c, json_t *args, struct qmp_err *err)
+{
+	static const struct qmp_arg spec[] = { { "start", QMP_T_BOOL, true } };
+	struct qmp_ctx *ctx = ctx_of(c);
+	int rc;
+
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+		return NULL;
+	if (ctx->ops->role(ctx->target) != QMP_ROLE_DEST) {
+		qmp_err_set(err, QMP_ERR_GENERIC,
+			    "only a destination can be in doubt; this is a source");
+		return NULL;
+	}
+	rmig_error_clear();
+	rc = ctx->ops->resolve(ctx->target, json_is_true(json_object_get(args, "start")));
+	return rc ? op_failed(err, rc, "migrate-incoming-resolve") : json_object();
+}
+
+/* ---- the guest -------------------------------------------------------- */
+
+static json_t *cmd_query_status(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	struct qmp_run_status st;
+
+	if (!no_args(args, err))
+		return NULL;
+	ctx->ops->run_status(ctx->target, &st);
+	return json_pack("{s:b,s:b,s:s}", "running", st.running, "singlestep", 0, "status",
+			 st.status);
+}
+
+static json_t *cmd_stop(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	int rc;
+
+	if (!no_args(args, err))
+		return NULL;
+	rmig_error_clear();
+	rc = ctx->ops->stop(ctx->target);
+	return rc ? op_failed(err, rc, "stop") : json_object();
+}
+
+static json_t *cmd_cont(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+	int rc;
+
+	if (!no_args(args, err))
+		return NULL;
+	rmig_error_clear();
+	rc = ctx->ops->cont(ctx->target);
+	return rc ? op_failed(err, rc, "cont") : json_object();
+}
+
+static json_t *cmd_quit(void *c, json_t *args, struct qmp_err *err)
+{
+	struct qmp_ctx *ctx = ctx_of(c);
+
+	if (!no_args(args, err))
+		return NULL;
+	ctx->ops->quit(ctx->target);
+	return json_object();
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+static json_t *cmd_query_version(void *c, json_t *args, struct qmp_err *err)
+{
+	(void)c;
+	if (!no_args(args, err))
+		return NULL;
+	return qmp_version();
+}
+
+static json_t *cmd_query_commands(void *c, json_t *args, struct qmp_err *err)
+{
+	json_t *list;
+
+	(void)c;
+	if (!no_args(args, err))
+		return NULL;
+	list = json_array();
+	json_array_append_new(list, json_pack("{s:s}", "name", "qmp_capabilities"));
+	for (size_t i = 0; list && i < qmp_ncommands; i++)
+		json_array_append_new(list, json_pack("{s:s}", "name", qmp_commands[i].name));
+	return list;
+}
+
+const struct qmp_cmd qmp_commands[] = {
+	{ "query-migrate", cmd_query_migrate },
+	{ "query-migrate-capabilities", cmd_query_caps },
+	{ "migrate-set-capabilities", cmd_set_caps },
+	{ "query-migrate-parameters", cmd_query_params },
+	{ "migrate-set-parameters", cmd_set_params },
+	{ "migrate", cmd_migrate },
+	{ "migrate-incoming", cmd_migrate_incoming },
+	{ "migrate_cancel", cmd_cancel },
+	{ "migrate-incoming-resolve", cmd_resolve },
+	{ "query-status", cmd_query_status },
+	{ "stop", cmd_stop },
+	{ "cont", cmd_cont },
+	{ "quit", cmd_quit },
+	{ "query-version", cmd_query_version },
+	{ "query-commands", cmd_query_commands },
+};
+const size_t qmp_ncommands = ARRAY_LEN(qmp_commands);
