@@ -86,6 +86,16 @@ static const char text_output[] =
     "dirty rate and round.  Ctrl-C cancels cleanly (the guest keeps running);\n"
     "a second Ctrl-C exits at once.\n";
 
+static const char text_qmp[] =
+    "Monitor (docs/qmp.md):\n"
+    "  --qmp PATH            serve QMP, QEMU's monitor protocol, on a unix socket\n"
+    "                        at PATH (mode 0600): query-migrate, migrate-set-\n"
+    "                        parameters (max-bandwidth, downtime-limit and the\n"
+    "                        cpu-throttle ones also while migrating), migrate_cancel,\n"
+    "                        events, ...  After the migration ends rmig keeps\n"
+    "                        serving until the quit command (or Ctrl-C); the exit\n"
+    "                        code is still the migration's\n";
+
 static const char text_exit[] =
     "Exit status:\n"
     "  0    success (migration completed; incoming: stream complete and verified\n"
@@ -130,11 +140,12 @@ void cli_help_main(void)
 
 static void help_incoming(void)
 {
-	printf("Usage: rmig incoming URI [OPTIONS]\n"
+	printf("Usage: rmig incoming URI|defer [OPTIONS]\n"
 	       "\n"
 	       "Wait for one migration on URI, receive it into RAM allocated to match the\n"
 	       "source, check the stream's per-block checksums, and print a report.\n"
-	       "Prints the bound address first (useful with port 0).\n"
+	       "Prints the bound address first (useful with port 0).  With URI 'defer'\n"
+	       "(needs --qmp) nothing listens until the migrate-incoming command.\n"
 	       "\n"
 	       "Options:\n"
 	       "  --accept-timeout S    give up if no source connects within S seconds\n"
@@ -153,21 +164,22 @@ static void help_incoming(void)
 	       "                        writers on the received memory for S seconds, as\n"
 	       "                        the workload continuing here\n"
 	       "  --dirty-rate RATE     their write rate with --run (default 16M)\n"
-	       "\n%s\n%s\n",
-	       text_output, text_uris);
+	       "\n%s\n%s\n%s\n",
+	       text_output, text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
 
 static void help_migrate(void)
 {
-	printf("Usage: rmig migrate URI [OPTIONS]\n"
+	printf("Usage: rmig migrate URI|defer [OPTIONS]\n"
 	       "\n"
 	       "Create the synthetic guest, start its writers and migrate it to URI\n"
 	       "(where `rmig incoming` waits).  The report ends with whether checksums\n"
-	       "were sent; the destination is the side that verifies them.\n"
-	       "\n%s\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output, text_uris);
+	       "were sent; the destination is the side that verifies them.  With URI\n"
+	       "'defer' (needs --qmp) the guest runs until the migrate command.\n"
+	       "\n%s\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
@@ -188,8 +200,8 @@ static void help_loopback(void)
 	       "  --addr A              tcp: host to listen on (default 127.0.0.1, port\n"
 	       "                        chosen); rdma: IP of the RDMA netdev; unix: socket\n"
 	       "                        path (default $TMPDIR/rmig-loopback-PID.sock)\n"
-	       "\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output);
+	       "\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_qmp);
 	print_transports();
 	printf("\n%s\n%s", text_exit, text_env);
 }

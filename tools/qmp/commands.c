@@ -47,11 +47,9 @@ static bool is_running(enum rmig_state s)
 	return s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE || s == RMIG_STATE_CANCELLING;
 }
 
-static json_t *no_args(json_t *args, struct qmp_err *err)
+static bool no_args(json_t *args, struct qmp_err *err)
 {
-	if (qmp_args_check(args, NULL, 0, err))
-		return NULL;
-	return json_object();
+	return qmp_args_check(args, NULL, 0, err) == 0;
 }
 
 /* ---- query-migrate ---------------------------------------------------- */
