@@ -163,6 +163,24 @@ static void test_other_commands(void **state)
 	assert_true(o.help);
 }
 
+static void test_qmp_and_defer(void **state)
+{
+	struct cli_options o;
+
+	(void)state;
+	assert_int_equal(parse(&o, "incoming", "defer", "--qmp", "/tmp/q.sock", NULL), 0);
+	assert_string_equal(o.qmp_path, "/tmp/q.sock");
+	assert_true(o.defer);
+	assert_int_equal(parse(&o, "migrate", "--qmp", "/q", "tcp:h:1", NULL), 0);
+	assert_false(o.defer);
+	assert_int_equal(parse(&o, "loopback", "--qmp", "/q", NULL), 0);
+	assert_string_equal(o.qmp_path, "/q");
+	/* defer waits for a URI over QMP: without a monitor it would wait forever. */
+	assert_int_equal(parse(&o, "migrate", "defer", NULL), -EINVAL);
+	assert_int_equal(parse(&o, "incoming", "defer", "--qmp", "", NULL), -EINVAL);
+	assert_int_equal(parse(&o, "bench", "--qmp", "/q", NULL), -EINVAL);
+}
+
 static void test_usage_errors(void **state)
 {
 	struct cli_options o;
@@ -293,6 +311,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	   cmocka_unit_test(test_every_source_option),
 	    cmocka_unit_test(test_other_commands), cmocka_unit_test(test_usage_errors),
+	    cmocka_unit_test(test_qmp_and_defer),
 	    cmocka_unit_test(test_bad_values),	   cmocka_unit_test(test_ram_list_limits),
 	    cmocka_unit_test(test_value_parsers),  cmocka_unit_test(test_exit_codes),
 	};
