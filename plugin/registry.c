@@ -451,6 +451,15 @@ bool rmig_conn_interrupt(struct rmig_conn *c)
 	return true;
 }
 
+int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
+{
+	if (!RMIG_TRANSPORT_HAS(c->ops, ram_stats))
+		return -ENOTSUP;
+	memset(st, 0, sizeof(*st));
+	c->ops->ram_stats(c, st);
+	return 0;
+}
+
 int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms)
 {
 	if (!RMIG_TRANSPORT_HAS(c->ops, set_peer_timeout))

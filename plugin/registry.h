@@ -83,5 +83,7 @@ int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase);
 
 /* -ENOTSUP (quietly) when the transport cannot change it. */
 int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
+/* -ENOTSUP (quietly) when the transport pins nothing it can tell of. */
+int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st);
 
 #endif /* RMIG_REGISTRY_H */

@@ -484,6 +484,23 @@ static int rdma_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase)
 	return rmig_rdma_dest_load(rc, phase);
 }
 
+/* Between rounds, on the connection's thread: plain reads of its own counters. */
+static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	if (!rc->is_source) {
+		st->pinned_peak = rc->dreg_ready ? rc->dreg.peak_bytes : 0;
+		st->pinned_evicted = rc->dreg_ready ? rc->dreg.nunregistered : 0;
+	} else if (rc->pin_all) {
+		st->pinned_peak = rc->ram ? rmig_ram_get_total_bytes(rc->ram) : 0;
+	} else if (rc->kc) {
+		st->pinned_peak = rc->pins.peak_bytes;
+		st->pinned_limit = rc->pins.max_bytes;
+		st->pinned_evicted = rc->pins.evicted_runs;
+	}
+}
+
 static const struct rmig_transport_ops rdma_ops = {
 	.size = sizeof(struct rmig_transport_ops),
 	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
@@ -498,6 +515,7 @@ static const struct rmig_transport_ops rdma_ops = {
 	.abort = rdma_abort,
 	.close = rdma_close,
 	.listener_uri = rdma_listener_uri,
+	.ram_stats = rdma_ram_stats,
 	.ram_attach = rdma_ram_attach,
 	.ram_before_iterate = rdma_ram_before_iterate,
 	.ram_save_page = rdma_ram_save_page,

@@ -162,6 +162,7 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 	db->chunk_mr[first] = mr;
 	dreg_cover(db, first, n, first);
 	d->registered_bytes += end - start;
+	d->peak_bytes = RMIG_MAX(d->peak_bytes, d->registered_bytes);
 	d->nregistrations++;
 	*rkey = mr->rkey;
 	return 0;
@@ -179,6 +180,7 @@ int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint
 	if (mr) {
 		dreg_cover(db, chunk, rmig_rdma_chunk_count(mr->length), UINT64_MAX);
 		d->registered_bytes -= mr->length;
+		d->nunregistered++;
 		rmig_rdma_glue_dereg_mr(mr);
 		db->chunk_mr[chunk] = NULL;
 	}
@@ -230,6 +232,7 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
 				return ret; /* fini deregisters what was pinned */
 			db->nseg++;
 			d->registered_bytes += len;
+			d->peak_bytes = RMIG_MAX(d->peak_bytes, d->registered_bytes);
 			d->nregistrations++;
 		}
 	}

@@ -49,6 +49,8 @@ struct rmig_rdma_dest_reg {
 	uint32_t nblocks;
 	struct rmig_rdma_dest_block *blocks;
 	uint64_t registered_bytes;
+	uint64_t peak_bytes;	 /* most registered at once */
+	uint64_t nunregistered;	 /* MRs dropped at the source's request */
 	uint64_t nregistrations;
 	uint64_t reg_ns; /* time spent in ibv_reg_mr */
 };

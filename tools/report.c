@@ -123,6 +123,17 @@ static void report_common(const struct rmig_info *info, const char *moved)
 	       mib_s, info->ram.mbps / 1e3);
 	printf("pages:         %" PRIu64 " normal, %" PRIu64 " zero (page size %" PRIu64 ")\n",
 	       info->ram.normal, info->ram.duplicate, info->ram.page_size);
+	if (info->pinned.reported) {
+		char limit[32];
+
+		printf("pinned:        at most %s", rmig_size_format(info->pinned.peak, size,
+								 sizeof(size)));
+		if (info->pinned.limit)
+			printf(" (limit %s, %" PRIu64 " regions unregistered to stay under it)",
+			       rmig_size_format(info->pinned.limit, limit, sizeof(limit)),
+			       info->pinned.evicted);
+		printf("\n");
+	}
 }
 
 void cli_report_source(const struct cli_options *o, const struct rmig_info *info)

@@ -400,6 +400,7 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 	info->ram.normal_bytes = atomic_load(&st->normal_bytes);
 	info->ram.page_size = in->ram->nblocks ? in->ram->blocks[0]->page_size : 0;
 	info->ram.dirty_sync_count = in->load_info.rounds;
+	rmig_stats_get_pinning(st, info);
 	if (elapsed)
 		info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)elapsed;
 	if (info->status == RMIG_STATE_FAILED || info->status == RMIG_STATE_IN_DOUBT) {

@@ -59,6 +59,7 @@ static void apply_zero(struct rmig_ramblock *b, uint64_t offset, uint32_t npages
 static int apply_hook(struct load_ctx *c, uint32_t phase)
 {
 	const char *scheme = c->s->conn->ops->scheme;
+	int ret;
 
 	if (!c->hooks) {
 		rmig_error(
@@ -66,7 +67,10 @@ static int apply_hook(struct load_ctx *c, uint32_t phase)
 		    phase, scheme ? scheme : "?");
 		return -EPROTO;
 	}
-	return rmig_conn_ram_load(c->s->conn, (enum rmig_ram_phase)phase);
+	ret = rmig_conn_ram_load(c->s->conn, (enum rmig_ram_phase)phase);
+	if (c->st)
+		rmig_stats_note_pinning(c->st, c->s->conn);
+	return ret;
 }
 
 /*

@@ -97,6 +97,9 @@ static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc
 {
 	struct rmig_stats *st = &c->m->stats;
 
+	/* A transport's round (or setup) ended: what it pinned meanwhile, too. */
+	rmig_stats_note_pinning(st, c->conn);
+
 	atomic_fetch_add(&st->duplicate, acc->zero_pages);
 	atomic_fetch_add(&st->normal, acc->normal_pages);
 	atomic_fetch_add(&st->normal_bytes, acc->normal_bytes);

@@ -13,6 +13,7 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "plugin/registry.h"
 
 void rmig_stats_init(struct rmig_stats *st)
 {
@@ -31,6 +32,30 @@ void rmig_stats_init(struct rmig_stats *st)
 	atomic_init(&st->throttle_pct, 0);
 	atomic_init(&st->pages_per_second, 0);
 	atomic_init(&st->precopy_bytes, 0);
+	atomic_init(&st->pinned_reported, false);
+	atomic_init(&st->pinned_peak, 0);
+	atomic_init(&st->pinned_limit, 0);
+	atomic_init(&st->pinned_evicted, 0);
+}
+
+void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn)
+{
+	struct rmig_transport_stats ts;
+
+	if (rmig_conn_ram_stats(conn, &ts))
+		return;
+	atomic_store(&st->pinned_peak, ts.pinned_peak);
+	atomic_store(&st->pinned_limit, ts.pinned_limit);
+	atomic_store(&st->pinned_evicted, ts.pinned_evicted);
+	atomic_store(&st->pinned_reported, true);
+}
+
+void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info)
+{
+	info->pinned.reported = atomic_load(&st->pinned_reported);
+	info->pinned.peak = atomic_load(&st->pinned_peak);
+	info->pinned.limit = atomic_load(&st->pinned_limit);
+	info->pinned.evicted = atomic_load(&st->pinned_evicted);
 }
 
 void rmig_stats_add(struct rmig_stats *st, const struct rmig_ram_counters *c)
@@ -284,7 +309,15 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 	jb_member_u64(&b, "pages-per-second", info->ram.pages_per_second);
 	jb_member_u64(&b, "precopy-bytes", info->ram.precopy_bytes);
 	jb_member_u64(&b, "downtime-bytes", info->ram.downtime_bytes);
-	jb_puts(&b, "}}");
+	jb_puts(&b, "}");
+	if (info->pinned.reported) {
+		jb_puts(&b, ",\"x-rmig-pinned\":{\"peak\":");
+		jb_u64(&b, info->pinned.peak);
+		jb_member_u64(&b, "limit", info->pinned.limit);
+		jb_member_u64(&b, "evicted", info->pinned.evicted);
+		jb_puts(&b, "}");
+	}
+	jb_puts(&b, "}");
 
 	if (len > 0)
 		buf[RMIG_MIN(b.pos, len - 1)] = '\0';

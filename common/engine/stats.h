@@ -42,10 +42,17 @@ struct rmig_stats {
 	 * precopy-bytes, what went after downtime-bytes, as QEMU splits them.
 	 */
 	_Atomic uint64_t precopy_bytes;
+	/* What the transport pinned (rmig_conn_ram_stats), once it reported. */
+	_Atomic bool pinned_reported;
+	_Atomic uint64_t pinned_peak, pinned_limit, pinned_evicted;
 };
 
 void rmig_stats_init(struct rmig_stats *st);
 void rmig_stats_add(struct rmig_stats *st, const struct rmig_ram_counters *c);
+/* Take the transport's pinning figures, when it has any. */
+void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn);
+/* Copy them into @info. */
+void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info);
 
 /*
  * Bandwidth estimator over ~100 ms windows.  Time the migration thread spent

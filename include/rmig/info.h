@@ -36,6 +36,16 @@ struct rmig_info {
 		uint64_t downtime_bytes;   /* sent with the guest stopped */
 	} ram;
 	char error_desc[512];	 /* set when status == failed */
+	/*
+	 * rmig's own: what the transport registered (RDMA), on this side.
+	 * JSON "x-rmig-pinned": {"peak", "limit", "evicted"}, only when reported.
+	 */
+	struct {
+		bool reported;
+		uint64_t peak;	  /* most bytes of RAM pinned at once */
+		uint64_t limit;	  /* the bound (rdma-max-pinned); 0: none */
+		uint64_t evicted; /* regions unregistered to stay under it */
+	} pinned;
 };
 
 /*

@@ -104,6 +104,16 @@ struct rmig_ram_counters {
 	uint64_t transferred;  /* bytes that crossed the wire, headers included */
 };
 
+/*
+ * What a transport that registers memory reports of it (ram_stats).  The
+ * struct grows only with RMIG_TRANSPORT_ABI_VERSION.
+ */
+struct rmig_transport_stats {
+	uint64_t pinned_peak;	 /* most bytes of RAM registered at once */
+	uint64_t pinned_limit;	 /* the bound it kept under; 0: none */
+	uint64_t pinned_evicted; /* regions unregistered to stay under it */
+};
+
 /* Phase argument of the RAM hooks. */
 enum rmig_ram_phase {
 	RMIG_RAM_PHASE_SETUP = 1, /* once, during the SETUP state */
@@ -188,6 +198,11 @@ struct rmig_transport_ops {
 	 * ABORT, docs/switchover.md).  Optional: without it the engine aborts.
 	 */
 	void (*interrupt)(struct rmig_conn *c);
+	/*
+	 * Fill @st with what the transport pinned so far.  Called between
+	 * rounds and at the end, on the thread driving @c.  Optional.
+	 */
+	void (*ram_stats)(struct rmig_conn *c, struct rmig_transport_stats *st);
 };
 
 /* Is slot @member inside the table the module actually provided? */

@@ -361,7 +361,19 @@ static void test_json_optional_members(void **state)
 	assert_non_null(strstr(json, ",\"cpu-throttle-percentage\":30"));
 	assert_null(strstr(json, "\"downtime\""));
 	assert_null(strstr(json, "error-desc"));
+	assert_null(strstr(json, "x-rmig-pinned"));
 	free(json);
+
+	/* A transport that pins reported: rmig's own member, after ram. */
+	info.pinned.reported = true;
+	info.pinned.peak = 8388608;
+	info.pinned.limit = 8388608;
+	info.pinned.evicted = 17;
+	json = to_json(&info);
+	assert_non_null(strstr(json, "},\"x-rmig-pinned\":{\"peak\":8388608,\"limit\":8388608,"
+				     "\"evicted\":17}}"));
+	free(json);
+	info.pinned.reported = false;
 
 	/* Setup: no setup-time yet. */
 	info.status = RMIG_STATE_SETUP;

@@ -211,6 +211,18 @@ peak_ok() {
 loop max-pinned-8M 0 -- --ram 64M --dirty-rate 4M --max-pinned 8M -v
 if peak_ok "$T/max-pinned-8M.err" 8; then ok "max-pinned-8M: $(grep -m1 'pinned at once' "$T/max-pinned-8M.err")"
 else bad "max-pinned-8M: peak not within 8 MiB"; cat "$T/max-pinned-8M.err"; fi
+# The same figures in query-migrate's JSON (x-rmig-pinned; loopback prints the source's).
+if python3 - "$T/max-pinned-8M.json" <<'PY'
+import json, sys
+sides = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+pins = [s["x-rmig-pinned"] for s in sides if "x-rmig-pinned" in s]
+assert len(pins) == len(sides) >= 1, f"x-rmig-pinned on {len(pins)} of {len(sides)} reports"
+for p in pins:
+    assert 0 < p["peak"] <= 8 << 20, p
+assert pins[0]["limit"] == 8 << 20 and pins[0]["evicted"] > 0, pins[0]
+PY
+then ok "max-pinned-8M: x-rmig-pinned in the JSON, within the bound"
+else bad "max-pinned-8M: x-rmig-pinned"; cat "$T/max-pinned-8M.json"; fi
 # The case of issue 12: 192 MiB, dynamic, under a 48 MiB limit that holds (CAP_IPC_LOCK dropped).
 # Before the bound it failed at chunk 15 with exit 4.
 if command -v setpriv >/dev/null; then
