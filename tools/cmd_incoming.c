@@ -47,26 +47,25 @@ static enum cli_exit incoming_exit_code(struct cli_dest *d, int rc)
 {
 	int err;
 
-	/* A resolve over QMP may have ended the doubt since run() returned. */
-	if (rc == -EINPROGRESS) {
-		if (rmig_incoming_get_state(d->in) == RMIG_STATE_COMPLETED)
-			return CLI_EXIT_OK;
-		if (rmig_incoming_get_state(d->in) == RMIG_STATE_FAILED)
-			return CLI_EXIT_FAILED;
-	}
 	if (rc == 0)
 		return CLI_EXIT_OK;
 	if (cli_interrupted())
 		return CLI_EXIT_CANCELLED;
 	err = rmig_incoming_get_error(d->in);
-	return cli_exit_for_error(err ? err : rc, false);
+	if (!err)
+		err = rc;
+	/* Cancelled, but not by a signal: migrate_cancel or quit over QMP, as on the source. */
+	if (err == -ECANCELED)
+		return CLI_EXIT_FAILED;
+	return cli_exit_for_error(err, false);
 }
 
 /*
  * After the hand-over the workload is this side's: run the synthetic guest
  * on the received memory for --run seconds, so it visibly continues here.
  */
-static int run_workload(struct cli_dest *d, const struct cli_options *o)
+static int run_workload(struct cli_dest *d, const struct cli_options *o,
+			struct cli_monitor *mon)
 {
 	struct rmig_guest_config cfg = o->guest;
 	struct rmig_guest *g;
@@ -88,8 +87,11 @@ static int run_workload(struct cli_dest *d, const struct cli_options *o)
 	if (!o->quiet)
 		cli_msg("the workload runs here now (the source committed); for %d ms",
 			o->run_ms);
-	for (left = o->run_ms; left > 0 && !cli_interrupted(); left -= CLI_TICK_MS)
+	for (left = o->run_ms; left > 0 && !cli_interrupted(); left -= CLI_TICK_MS) {
+		if (o->qmp_path && atomic_load(&mon->quit))
+			break;
 		cli_sleep_ms(CLI_TICK_MS);
+	}
 	rmig_guest_stop(g);
 	atomic_store(&d->workload_running, false);
 	if (!o->quiet)
@@ -111,6 +113,62 @@ static enum cli_exit bind_failed(const struct cli_options *o, int rc)
 	return CLI_EXIT_USAGE;
 }
 
+/*
+ * --qmp: serve until quit.  An in-doubt hand-over may be resolved
+ * meanwhile (migrate-incoming-resolve), which settles the exit code and,
+ * with --run, starts the workload here.  A signal ends the wait, not the
+ * outcome: the code stays what the migration earned.
+ */
+/* A resolve over QMP ended the doubt: the exit code follows. */
+static enum cli_exit settle(struct cli_dest *d, enum cli_exit code)
+{
+	enum rmig_state st = rmig_incoming_get_state(d->in);
+
+	if (code != CLI_EXIT_IN_DOUBT)
+		return code;
+	if (st == RMIG_STATE_COMPLETED) {
+		cli_msg("resolved: the source completed, the workload is this side's");
+		return CLI_EXIT_OK;
+	}
+	if (st == RMIG_STATE_FAILED) {
+		cli_msg("resolved: the source kept the workload; it does not run here");
+		return CLI_EXIT_FAILED;
+	}
+	return code;
+}
+
+/* settle(), and with --run the workload starts here once it is this side's. */
+static enum cli_exit settle_and_run(struct cli_dest *d, const struct cli_options *o,
+				    struct cli_monitor *mon, enum cli_exit code)
+{
+	enum cli_exit now = settle(d, code);
+
+	if (code == CLI_EXIT_IN_DOUBT && now == CLI_EXIT_OK && o->run_ms > 0 &&
+	    run_workload(d, o, mon) < 0)
+		now = CLI_EXIT_FAILED;
+	return now;
+}
+
+/*
+ * --qmp: serve until quit.  An in-doubt hand-over may be resolved
+ * meanwhile (migrate-incoming-resolve), which settles the exit code and,
+ * with --run, starts the workload here.  A signal ends the wait, not the
+ * outcome: the code stays what the migration earned.
+ */
+static enum cli_exit linger(struct cli_dest *d, const struct cli_options *o,
+			    struct cli_monitor *mon, enum cli_exit code)
+{
+	if (code == CLI_EXIT_IN_DOUBT && !o->quiet)
+		cli_msg("in doubt: migrate-incoming-resolve over QMP settles it; the memory is "
+			"kept until then");
+	while (!atomic_load(&mon->quit) && !cli_interrupted()) {
+		code = settle_and_run(d, o, mon, code);
+		cli_sleep_ms(CLI_TICK_MS / 4);
+	}
+	/* A resolve and a quit within one tick: the resolve still counts. */
+	return settle_and_run(d, o, mon, code);
+}
+
 static enum cli_exit finish(struct cli_dest *d, const struct cli_options *o,
 			    struct cli_monitor *mon)
 {
@@ -121,28 +179,27 @@ static enum cli_exit finish(struct cli_dest *d, const struct cli_options *o,
 
 	wait_for_load(d, o, mon);
 	rc = cli_dest_join(d);
+	code = incoming_exit_code(d, rc);
+	/* Resolved over QMP before this thread looked: report what is true now. */
+	if (o->qmp_path)
+		code = settle(d, code);
 	rmig_incoming_query(d->in, &info);
 	li = rmig_incoming_load_info(d->in);
-	code = incoming_exit_code(d, rc);
 	cli_report_error_desc(&info);
 	/* No source ever came: the cause above says it all, a table of zeros would not. */
 	if (info.ram.transferred > 0 || rc == 0 || o->json)
 		cli_report_incoming(o, &info, li, rc);
 	if (code != CLI_EXIT_OK)
 		cli_msg("incoming migration on %s %s (exit %d: %s)", d->uri,
-			code == CLI_EXIT_CANCELLED ? "cancelled"
+			code == CLI_EXIT_CANCELLED || rmig_incoming_get_error(d->in) == -ECANCELED
+			    ? "cancelled"
 			: code == CLI_EXIT_IN_DOUBT ? "is in doubt"
 						     : "failed",
 			(int)code, cli_exit_meaning(code));
-	if (code == CLI_EXIT_OK && o->run_ms > 0 && run_workload(d, o) < 0)
+	if (code == CLI_EXIT_OK && o->run_ms > 0 && run_workload(d, o, mon) < 0)
 		code = CLI_EXIT_FAILED;
-	if (o->qmp_path) {
-		if (code == CLI_EXIT_IN_DOUBT && !o->quiet)
-			cli_msg("in doubt: migrate-incoming-resolve over QMP settles it; "
-				"the memory is kept until then");
-		cli_monitor_linger(mon);
-		code = incoming_exit_code(d, rc);
-	}
+	if (o->qmp_path)
+		code = linger(d, o, mon, code);
 	return code;
 }
 
@@ -167,7 +224,7 @@ int cli_cmd_incoming(const struct cli_options *o)
 	if (o->qmp_path) {
 		rc = cli_monitor_start(&mon, o, NULL, &d, o->defer ? NULL : d.uri);
 		if (rc) {
-			code = cli_exit_for_error(rc, true);
+			code = cli_monitor_exit_for(rc);
 			goto out_dest;
 		}
 	}

@@ -276,7 +276,7 @@ int cli_cmd_loopback(const struct cli_options *o)
 		/* Started at once: loopback chose the URI, and the monitor watches the source. */
 		rc = cli_monitor_start(&mon, &lo, &src, NULL, d.uri);
 		if (rc) {
-			code = cli_exit_for_error(rc, true);
+			code = cli_monitor_exit_for(rc);
 			goto out_source;
 		}
 		src.quit = &mon.quit;

@@ -72,7 +72,7 @@ int cli_cmd_migrate(const struct cli_options *o)
 	if (o->qmp_path) {
 		rc = cli_monitor_start(&mon, o, &src, NULL, o->defer ? NULL : o->uri);
 		if (rc) {
-			code = cli_exit_for_error(rc, true);
+			code = cli_monitor_exit_for(rc);
 			goto out_source;
 		}
 		src.quit = &mon.quit;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 
@@ -297,6 +298,15 @@ static int dest_incoming(void *t, const char *uri)
 	if (rc)
 		return rc;
 	atomic_store(&mon->started, true);
+	/*
+	 * Answer once the loader's thread has taken the state to setup, so a
+	 * query-migrate right after the reply never sees "none".  It gets there
+	 * at once; the bound only keeps a stuck thread from holding the monitor.
+	 */
+	for (int i = 0; i < 1000 && rmig_incoming_get_state(mon->dest->in) == RMIG_STATE_NONE &&
+			!cli_dest_done(mon->dest);
+	     i++)
+		usleep(1000);
 	return 0;
 }
 
@@ -421,6 +431,13 @@ err_server:
 err_lock:
 	pthread_mutex_destroy(&mon->lock);
 	return rc;
+}
+
+enum cli_exit cli_monitor_exit_for(int rc)
+{
+	enum cli_exit code = cli_exit_for_error(rc, true);
+
+	return code == CLI_EXIT_RESOURCES ? code : CLI_EXIT_USAGE;
 }
 
 bool cli_monitor_wait_started(struct cli_monitor *mon)

@@ -45,6 +45,8 @@ struct cli_monitor {
  */
 int cli_monitor_start(struct cli_monitor *mon, const struct cli_options *o,
 		      struct cli_source *src, struct cli_dest *dest, const char *started_uri);
+/* The exit code for a monitor that could not start: a bad --qmp path is a usage error. */
+enum cli_exit cli_monitor_exit_for(int rc);
 /* The source's hook for STOP / RESUME: pass with the monitor as opaque. */
 void cli_monitor_guest_hook(void *opaque, bool running);
 /*

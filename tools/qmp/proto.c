@@ -56,14 +56,24 @@ json_t *qmp_error_reply(const char *cls, const char *desc, json_t *id)
 	return r;
 }
 
-json_t *qmp_event_new(const char *name, json_t *data)
+int64_t qmp_now_usec(void)
 {
 	struct timeval tv;
 
 	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+json_t *qmp_event_new_at(const char *name, json_t *data, int64_t usec)
+{
 	return json_pack("{s:s,s:o,s:{s:I,s:I}}", "event", name, "data",
-			 data ? data : json_object(), "timestamp", "seconds", (json_int_t)tv.tv_sec,
-			 "microseconds", (json_int_t)tv.tv_usec);
+			 data ? data : json_object(), "timestamp", "seconds",
+			 (json_int_t)(usec / 1000000), "microseconds", (json_int_t)(usec % 1000000));
+}
+
+json_t *qmp_event_new(const char *name, json_t *data)
+{
+	return qmp_event_new_at(name, data, qmp_now_usec());
 }
 
 static const char *type_name(enum qmp_type t)

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* QEMU's error classes that rmig uses. */
 #define QMP_ERR_GENERIC	  "GenericError"
@@ -54,6 +55,10 @@ json_t *qmp_error_reply(const char *cls, const char *desc, json_t *id);
 
 /* An event, stamped now with the wall clock, as QEMU stamps them.  Steals @data (NULL: {}). */
 json_t *qmp_event_new(const char *name, json_t *data);
+/* The same, stamped @usec (microseconds since the epoch). */
+json_t *qmp_event_new_at(const char *name, json_t *data, int64_t usec);
+/* Now, in microseconds since the epoch, as events are stamped. */
+int64_t qmp_now_usec(void);
 
 /* ---- argument checking, for the commands ---- */
 

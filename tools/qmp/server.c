@@ -222,14 +222,26 @@ static void send_event(struct qmp_server *s, json_t *ev)
 		json_decref(ev);
 }
 
-static void send_passes(struct qmp_server *s, uint64_t upto)
+/*
+ * Every pass number up to @upto, even when several happened within one
+ * tick, stamped @usec: when the count was first seen to include it.
+ */
+static void send_passes(struct qmp_server *s, uint64_t upto, int64_t usec)
 {
-	/* Every pass number, even when several happened within one tick. */
 	while (s->passes_sent < upto) {
 		s->passes_sent++;
-		send_event(s, qmp_event_new("MIGRATION_PASS",
-					    json_pack("{s:I}", "pass", (json_int_t)s->passes_sent)));
+		send_event(s, qmp_event_new_at("MIGRATION_PASS",
+					       json_pack("{s:I}", "pass", (json_int_t)s->passes_sent),
+					       usec));
 	}
+}
+
+static int64_t stamp_of(json_t *ev)
+{
+	json_t *ts = json_object_get(ev, "timestamp");
+
+	return json_integer_value(json_object_get(ts, "seconds")) * 1000000 +
+	       json_integer_value(json_object_get(ts, "microseconds"));
 }
 
 /*
@@ -237,11 +249,13 @@ static void send_passes(struct qmp_server *s, uint64_t upto)
  * passes up to it go out first; the count read now, before the queue is
  * taken, covers whatever happened after the last event.  So every pass is
  * sent in its place among the events, and a migration's end comes after
- * all of its passes.
+ * all of its passes.  A pass is stamped with the first time its number
+ * was seen, so the timestamps run in the same order as the events.
  */
 static void pump_events(struct qmp_server *s)
 {
 	uint64_t passes = s->passes ? s->passes(s->passes_opaque) : 0;
+	int64_t seen_usec = qmp_now_usec();
 	json_t *q, *item;
 	size_t i;
 
@@ -250,11 +264,17 @@ static void pump_events(struct qmp_server *s)
 	s->queue = json_array();
 	pthread_mutex_unlock(&s->lock);
 	json_array_foreach(q, i, item) {
-		send_passes(s, (uint64_t)json_integer_value(json_array_get(item, 1)));
+		uint64_t upto = (uint64_t)json_integer_value(json_array_get(item, 1));
+		int64_t usec = stamp_of(json_array_get(item, 0));
+
+		/* Passes the tick saw too were seen at whichever came first. */
+		if (upto <= passes && seen_usec < usec)
+			usec = seen_usec;
+		send_passes(s, upto, usec);
 		send_event(s, json_incref(json_array_get(item, 0)));
 	}
 	json_decref(q);
-	send_passes(s, passes);
+	send_passes(s, passes, seen_usec);
 }
 
 void qmp_server_event(struct qmp_server *s, const char *name, json_t *data)

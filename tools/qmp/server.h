@@ -19,7 +19,7 @@
 
 /* Output queued for a client that does not read; past it the client is dropped. */
 #define QMP_SERVER_MAX_OUTPUT (4u << 20)
-/* Events kept while the client is slow to take them; older ones are dropped past it. */
+/* Events queued for the loop; past it, new ones are dropped (the loop is stuck). */
 #define QMP_SERVER_MAX_EVENTS 4096
 
 struct qmp_server;
