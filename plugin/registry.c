@@ -451,6 +451,16 @@ bool rmig_conn_interrupt(struct rmig_conn *c)
 	return true;
 }
 
+const char *rmig_conn_describe(struct rmig_conn *c, char *buf, size_t len)
+{
+	if (len == 0)
+		return "";
+	if (!RMIG_TRANSPORT_HAS(c->ops, describe) || c->ops->describe(c, buf, len) <= 0)
+		snprintf(buf, len, "a peer");
+	buf[len - 1] = '\0';
+	return buf;
+}
+
 int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 {
 	if (!RMIG_TRANSPORT_HAS(c->ops, ram_stats))

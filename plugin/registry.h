@@ -83,6 +83,8 @@ int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase);
 
 /* -ENOTSUP (quietly) when the transport cannot change it. */
 int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
+/* Who is at the other end, or "a peer" when the transport cannot tell; always a string. */
+const char *rmig_conn_describe(struct rmig_conn *c, char *buf, size_t len);
 /* -ENOTSUP (quietly) when the transport pins nothing it can tell of. */
 int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st);
 

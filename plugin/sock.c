@@ -396,6 +396,11 @@ static void sock_close_gently(struct rmig_sock_conn *sc)
 	}
 }
 
+int rmig_sock_describe(struct rmig_conn *c, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s", ((struct rmig_sock_conn *)c)->name);
+}
+
 void rmig_sock_close(struct rmig_conn *c)
 {
 	struct rmig_sock_conn *sc;

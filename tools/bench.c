@@ -82,7 +82,11 @@ static int bench_migrate_once(struct rmig_ram *ram, const struct rmig_embedder *
 	sigset_t saved;
 	int rc;
 
-	rc = cli_dest_listen(&d, "tcp:127.0.0.1:0", false, params->peer_timeout_ms, 0);
+	struct rmig_params dest_params = *params;
+
+	dest_params.caps[RMIG_CAP_RDMA_PIN_ALL] = false;
+	dest_params.max_ram = 0;
+	rc = cli_dest_listen(&d, "tcp:127.0.0.1:0", &dest_params);
 	if (rc)
 		return rc;
 	rc = cli_dest_start(&d, 30000);

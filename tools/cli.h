@@ -34,6 +34,7 @@ enum cli_exit {
 	CLI_EXIT_UNREACHABLE = 3, /* peer refused, unreachable or timed out */
 	CLI_EXIT_RESOURCES = 4,	  /* out of memory, memlock, descriptors */
 	CLI_EXIT_IN_DOUBT = 5,	  /* incoming: hand-over in doubt (docs/switchover.md) */
+	CLI_EXIT_AUTH = 6,	  /* the peer did not prove who it is, or refused us (TLS) */
 	CLI_EXIT_CANCELLED = 130, /* SIGINT/SIGTERM, as a shell reports a killed job */
 };
 
@@ -182,14 +183,16 @@ struct cli_dest {
 	char uri[256]; /* the bound address, e.g. with the port chosen */
 };
 
-/* The incoming migration, not yet listening, accepting the source's pin-all request or not. */
-int cli_dest_open(struct cli_dest *d, bool accept_pin_all, uint64_t peer_timeout_ms,
-		  uint64_t max_ram);
+/*
+ * The incoming migration, not yet listening, with @p's destination
+ * parameters: caps[rdma-pin-all] (accept the source's request),
+ * peer-timeout, max-ram and the tls-* ones.
+ */
+int cli_dest_open(struct cli_dest *d, const struct rmig_params *p);
 /* Listen on @uri (after cli_dest_open). */
 int cli_dest_bind(struct cli_dest *d, const char *uri);
 /* Both. */
-int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
-		    uint64_t peer_timeout_ms, uint64_t max_ram);
+int cli_dest_listen(struct cli_dest *d, const char *uri, const struct rmig_params *p);
 int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
 bool cli_dest_done(struct cli_dest *d);
 void cli_dest_cancel(struct cli_dest *d);

@@ -49,14 +49,16 @@ static enum cli_exit incoming_exit_code(struct cli_dest *d, int rc)
 
 	if (rc == 0)
 		return CLI_EXIT_OK;
-	if (cli_interrupted())
-		return CLI_EXIT_CANCELLED;
 	err = rmig_incoming_get_error(d->in);
 	if (!err)
 		err = rc;
-	/* Cancelled, but not by a signal: migrate_cancel or quit over QMP, as on the source. */
+	/*
+	 * Cancelled: by Ctrl-C, 130; by migrate_cancel or quit over QMP, 1, as
+	 * on the source.  A signal that came after the migration had already
+	 * ended otherwise (in doubt, failed) does not change what it earned.
+	 */
 	if (err == -ECANCELED)
-		return CLI_EXIT_FAILED;
+		return cli_interrupted() ? CLI_EXIT_CANCELLED : CLI_EXIT_FAILED;
 	return cli_exit_for_error(err, false);
 }
 
@@ -113,12 +115,6 @@ static enum cli_exit bind_failed(const struct cli_options *o, int rc)
 	return CLI_EXIT_USAGE;
 }
 
-/*
- * --qmp: serve until quit.  An in-doubt hand-over may be resolved
- * meanwhile (migrate-incoming-resolve), which settles the exit code and,
- * with --run, starts the workload here.  A signal ends the wait, not the
- * outcome: the code stays what the migration earned.
- */
 /* A resolve over QMP ended the doubt: the exit code follows. */
 static enum cli_exit settle(struct cli_dest *d, enum cli_exit code)
 {
@@ -126,6 +122,11 @@ static enum cli_exit settle(struct cli_dest *d, enum cli_exit code)
 
 	if (code != CLI_EXIT_IN_DOUBT)
 		return code;
+	/* Resolved, but the start callback (which follows the state) has not run yet. */
+	if (st == RMIG_STATE_COMPLETED && !atomic_load(&d->started)) {
+		for (int i = 0; i < 100 && !atomic_load(&d->started); i++)
+			cli_sleep_ms(10);
+	}
 	if (st == RMIG_STATE_COMPLETED) {
 		cli_msg("resolved: the source completed, the workload is this side's");
 		return CLI_EXIT_OK;
@@ -191,7 +192,8 @@ static enum cli_exit finish(struct cli_dest *d, const struct cli_options *o,
 		cli_report_incoming(o, &info, li, rc);
 	if (code != CLI_EXIT_OK)
 		cli_msg("incoming migration on %s %s (exit %d: %s)", d->uri,
-			code == CLI_EXIT_CANCELLED || rmig_incoming_get_error(d->in) == -ECANCELED
+			code == CLI_EXIT_CANCELLED || rc == -ECANCELED ||
+				    rmig_incoming_get_error(d->in) == -ECANCELED
 			    ? "cancelled"
 			: code == CLI_EXIT_IN_DOUBT ? "is in doubt"
 						     : "failed",
@@ -210,8 +212,7 @@ int cli_cmd_incoming(const struct cli_options *o)
 	enum cli_exit code = CLI_EXIT_OK;
 	int rc;
 
-	rc = cli_dest_open(&d, o->params.caps[RMIG_CAP_RDMA_PIN_ALL], o->params.peer_timeout_ms,
-			   o->params.max_ram);
+	rc = cli_dest_open(&d, &o->params);
 	if (rc)
 		return cli_exit_for_error(rc, true);
 	if (!o->defer) {

@@ -249,6 +249,7 @@ int cli_cmd_loopback(const struct cli_options *o)
 	char uri[300], sock_path[256];
 	struct cli_options lo;
 	struct cli_monitor mon = { 0 };
+	struct rmig_params dest_params;
 	struct cli_source src;
 	struct cli_dest d;
 	struct rmig_info info;
@@ -257,7 +258,11 @@ int cli_cmd_loopback(const struct cli_options *o)
 
 	if (choose_uri(o, uri, sizeof(uri), sock_path, sizeof(sock_path)))
 		return CLI_EXIT_USAGE;
-	rc = cli_dest_listen(&d, uri, true, o->params.peer_timeout_ms, 0);
+	/* Our own source: its pin-all request is accepted, its RAM is ours to allow. */
+	dest_params = o->params;
+	dest_params.caps[RMIG_CAP_RDMA_PIN_ALL] = true;
+	dest_params.max_ram = 0;
+	rc = cli_dest_listen(&d, uri, &dest_params);
 	if (rc)
 		return cli_exit_for_error(rc, true);
 	rc = cli_dest_start(&d, -1);

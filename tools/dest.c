@@ -24,10 +24,16 @@ static void dest_on_start(void *opaque)
 	atomic_store(&d->started, true);
 }
 
-int cli_dest_open(struct cli_dest *d, bool accept_pin_all, uint64_t peer_timeout_ms,
-		  uint64_t max_ram)
+static int set_number(struct rmig_incoming *in, const char *name, uint64_t v)
 {
-	char ms[24], bytes[24];
+	char text[24];
+
+	snprintf(text, sizeof(text), "%" PRIu64, v);
+	return rmig_incoming_set_param(in, name, text);
+}
+
+int cli_dest_open(struct cli_dest *d, const struct rmig_params *p)
+{
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -38,15 +44,18 @@ int cli_dest_open(struct cli_dest *d, bool accept_pin_all, uint64_t peer_timeout
 		rc = -ENOMEM;
 		goto err_ram;
 	}
-	rc = rmig_incoming_set_capability(d->in, RMIG_CAP_RDMA_PIN_ALL, accept_pin_all);
-	if (rc)
-		goto err_incoming;
-	snprintf(ms, sizeof(ms), "%" PRIu64, peer_timeout_ms);
-	rc = rmig_incoming_set_param(d->in, "peer-timeout", ms);
-	if (rc)
-		goto err_incoming;
-	snprintf(bytes, sizeof(bytes), "%" PRIu64, max_ram);
-	rc = rmig_incoming_set_param(d->in, "max-ram", bytes);
+	rc = rmig_incoming_set_capability(d->in, RMIG_CAP_RDMA_PIN_ALL,
+					  p->caps[RMIG_CAP_RDMA_PIN_ALL]);
+	if (!rc)
+		rc = set_number(d->in, "peer-timeout", p->peer_timeout_ms);
+	if (!rc)
+		rc = set_number(d->in, "max-ram", p->max_ram);
+	if (!rc)
+		rc = rmig_incoming_set_param(d->in, "tls-creds", p->tls_creds);
+	if (!rc)
+		rc = rmig_incoming_set_param(d->in, "tls-psk", p->tls_psk);
+	if (!rc)
+		rc = rmig_incoming_set_param(d->in, "tls-authz", p->tls_authz);
 	if (rc)
 		goto err_incoming;
 	rmig_incoming_set_start(d->in, dest_on_start, d);
@@ -77,10 +86,9 @@ int cli_dest_bind(struct cli_dest *d, const char *uri)
 	return 0;
 }
 
-int cli_dest_listen(struct cli_dest *d, const char *uri, bool accept_pin_all,
-		    uint64_t peer_timeout_ms, uint64_t max_ram)
+int cli_dest_listen(struct cli_dest *d, const char *uri, const struct rmig_params *p)
 {
-	int rc = cli_dest_open(d, accept_pin_all, peer_timeout_ms, max_ram);
+	int rc = cli_dest_open(d, p);
 
 	if (rc)
 		return rc;

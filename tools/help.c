@@ -108,6 +108,8 @@ static const char text_exit[] =
     "       but the source's commit did not; the workload runs on neither side.\n"
     "       If the source reports completed the workload belongs here, otherwise\n"
     "       to the source (docs/switchover.md)\n"
+    "  6    authentication: the peer's certificate, name or key was refused, it\n"
+    "       refused ours, or one side has no TLS (docs/security.md)\n"
     "  130  cancelled by Ctrl-C (SIGINT) or SIGTERM\n";
 
 static const char text_env[] =

@@ -435,9 +435,10 @@ err_lock:
 
 enum cli_exit cli_monitor_exit_for(int rc)
 {
-	enum cli_exit code = cli_exit_for_error(rc, true);
-
-	return code == CLI_EXIT_RESOURCES ? code : CLI_EXIT_USAGE;
+	/* Out of memory or descriptors is the machine's; anything about the path is usage. */
+	if (rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE)
+		return CLI_EXIT_RESOURCES;
+	return CLI_EXIT_USAGE;
 }
 
 bool cli_monitor_wait_started(struct cli_monitor *mon)

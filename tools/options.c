@@ -58,6 +58,10 @@ enum {
 	OPT_TRANSPORT,
 	OPT_ADDR,
 	OPT_QMP,
+	OPT_TLS_CREDS,
+	OPT_TLS_PSK,
+	OPT_TLS_HOSTNAME,
+	OPT_TLS_AUTHZ,
 };
 
 struct cli_opt {
@@ -95,6 +99,10 @@ static const struct cli_opt cli_opts[] = {
     {{"transport", required_argument, NULL, OPT_TRANSPORT}, FOR_L},
     {{"addr", required_argument, NULL, OPT_ADDR}, FOR_L},
     {{"qmp", required_argument, NULL, OPT_QMP}, FOR_I | FOR_M | FOR_L},
+    {{"tls-creds", required_argument, NULL, OPT_TLS_CREDS}, FOR_I | FOR_M | FOR_L},
+    {{"tls-psk", required_argument, NULL, OPT_TLS_PSK}, FOR_I | FOR_M | FOR_L},
+    {{"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME}, FOR_M | FOR_L},
+    {{"tls-authz", required_argument, NULL, OPT_TLS_AUTHZ}, FOR_I | FOR_L},
 };
 
 #define CLI_NOPTS RMIG_ARRAY_SIZE(cli_opts)
@@ -299,6 +307,28 @@ static int parse_transport(struct cli_options *o, const char *val)
 	return bad_value(o, "transport", why);
 }
 
+/* --tls-authz DN, repeatable: the accepted names, one per line. */
+static int add_authz(struct cli_options *o, const char *dn)
+{
+	char *list = o->params.tls_authz;
+	size_t used = strlen(list), len = strlen(dn);
+
+	if (!len || strchr(dn, '\n')) {
+		cli_msg("%s: --tls-authz needs one distinguished name, e.g. 'CN=src,O=example'",
+			cli_cmd_name(o->cmd));
+		return -EINVAL;
+	}
+	if (used + (used ? 1 : 0) + len >= sizeof(o->params.tls_authz)) {
+		cli_msg("%s: --tls-authz: the names add up to more than %zu bytes",
+			cli_cmd_name(o->cmd), sizeof(o->params.tls_authz) - 1);
+		return -EINVAL;
+	}
+	if (used)
+		list[used++] = '\n';
+	memcpy(list + used, dn, len + 1);
+	return 0;
+}
+
 /* One option's value into @o; returns 0 or -EINVAL (already reported). */
 static int apply_option(struct cli_options *o, const struct cli_opt *opt, const char *val)
 {
@@ -337,6 +367,12 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 	case OPT_ADDR:
 		o->addr = val;
 		return 0;
+	case OPT_TLS_CREDS:
+	case OPT_TLS_PSK:
+	case OPT_TLS_HOSTNAME:
+		return rmig_params_set(&o->params, name, val) ? bad_value_lib(o, name) : 0;
+	case OPT_TLS_AUTHZ:
+		return add_authz(o, val);
 	case OPT_QMP:
 		if (!*val) {
 			cli_msg("%s: --qmp needs a socket path", cli_cmd_name(o->cmd));

@@ -25,6 +25,8 @@ enum cli_exit cli_exit_for_error(int err, bool in_setup)
 		return CLI_EXIT_CANCELLED;
 	case EINPROGRESS:
 		return CLI_EXIT_IN_DOUBT;
+	case EKEYREJECTED:
+		return CLI_EXIT_AUTH;
 	case ECONNREFUSED:
 	case EHOSTUNREACH:
 	case ENETUNREACH:
@@ -69,6 +71,8 @@ const char *cli_exit_meaning(enum cli_exit code)
 		return "out of resources";
 	case CLI_EXIT_IN_DOUBT:
 		return "hand-over in doubt";
+	case CLI_EXIT_AUTH:
+		return "peer not authenticated";
 	case CLI_EXIT_CANCELLED:
 		return "cancelled";
 	}

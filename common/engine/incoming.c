@@ -23,6 +23,7 @@
 #include "common/engine/stream.h"
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
+#include "plugin/tls.h"
 
 /* accept() is called in slices this long so a cancel is noticed promptly. */
 #define INCOMING_ACCEPT_SLICE_MS 200
@@ -198,6 +199,41 @@ static int incoming_handover(struct rmig_incoming *in, struct rmig_stream *s)
 	return -EINPROGRESS;
 }
 
+/* Refusals that mean "not the peer we wait for", after which we wait on. */
+static bool peer_rejected(int ret)
+{
+	return ret == -EKEYREJECTED || ret == -ETIMEDOUT || ret == -ECONNRESET || ret == -EPIPE ||
+	       ret == -EPROTO;
+}
+
+/*
+ * TLS, when asked for: nothing of the source is read, allocated or pinned
+ * before it proved who it is.  @conn stays the caller's on failure.
+ */
+static int incoming_secure(struct rmig_incoming *in, struct rmig_conn *conn,
+			   struct rmig_conn **out)
+{
+	struct rmig_tls_config cfg = {
+		.creds_dir = in->params.tls_creds,
+		.psk_file = in->params.tls_psk,
+		.authz = in->params.tls_authz,
+	};
+	int ret;
+
+	*out = conn;
+	if (!rmig_tls_wanted(&cfg))
+		return 0;
+	/* The handshake reads the peer: a cancel must be able to end it. */
+	pthread_mutex_lock(&in->lock);
+	in->conn = conn;
+	pthread_mutex_unlock(&in->lock);
+	ret = rmig_tls_server(conn, &cfg, out);
+	pthread_mutex_lock(&in->lock);
+	in->conn = NULL;
+	pthread_mutex_unlock(&in->lock);
+	return ret;
+}
+
 static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig_conn **out)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
@@ -206,6 +242,8 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 	for (;;) {
 		uint64_t now = rmig_time_now_ns();
 		int slice = INCOMING_ACCEPT_SLICE_MS, ret;
+		struct rmig_conn *conn;
+		char who[200];
 
 		if (atomic_load(&in->cancel))
 			return -ECANCELED;
@@ -215,9 +253,23 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 		}
 		if (deadline != UINT64_MAX && deadline - now < (uint64_t)slice * RMIG_NSEC_PER_MSEC)
 			slice = (int)RMIG_DIV_ROUND_UP(deadline - now, RMIG_NSEC_PER_MSEC);
-		ret = rmig_listener_accept(in->listener, slice, out);
-		if (ret != -ETIMEDOUT)
+		ret = rmig_listener_accept(in->listener, slice, &conn);
+		if (ret == -ETIMEDOUT)
+			continue;
+		if (ret)
 			return ret;
+		ret = incoming_secure(in, conn, out);
+		if (!ret)
+			return 0;
+		/* A peer that could not prove itself is dropped; we wait for the right one. */
+		rmig_warn("rejected %s: %s; still waiting for the source",
+			  rmig_conn_describe(conn, who, sizeof(who)), rmig_error_get_last());
+		rmig_conn_close(conn);
+		if (atomic_load(&in->cancel))
+			return -ECANCELED;
+		if (!peer_rejected(ret))
+			return ret;
+		rmig_error_clear();
 	}
 }
 

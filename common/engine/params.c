@@ -99,6 +99,29 @@ bad:
 	return -EINVAL;
 }
 
+/* A text parameter into its fixed buffer, refused rather than cut. */
+static int set_text(char *dst, size_t size, const char *name, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len >= size) {
+		rmig_error("%s is too long: %zu bytes, at most %zu", name, len, size - 1);
+		return -ERANGE;
+	}
+	memcpy(dst, value, len + 1);
+	return 0;
+}
+
+bool rmig_params_is_text(const char *name)
+{
+	static const char *const text[] = { "tls-creds", "tls-psk", "tls-hostname", "tls-authz" };
+
+	for (size_t i = 0; name && i < sizeof(text) / sizeof(text[0]); i++)
+		if (strcmp(name, text[i]) == 0)
+			return true;
+	return false;
+}
+
 int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 {
 	uint64_t v;
@@ -158,6 +181,14 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 			return -ERANGE;
 		}
 		p->rdma_max_pinned = v;
+	} else if (strcmp(name, "tls-creds") == 0) {
+		return set_text(p->tls_creds, sizeof(p->tls_creds), name, value);
+	} else if (strcmp(name, "tls-psk") == 0) {
+		return set_text(p->tls_psk, sizeof(p->tls_psk), name, value);
+	} else if (strcmp(name, "tls-hostname") == 0) {
+		return set_text(p->tls_hostname, sizeof(p->tls_hostname), name, value);
+	} else if (strcmp(name, "tls-authz") == 0) {
+		return set_text(p->tls_authz, sizeof(p->tls_authz), name, value);
 	} else if (capability_lookup(name) >= 0) {
 		rmig_error("'%s' is a capability, not a parameter: turn it on or off instead",
 			   name);
@@ -165,8 +196,8 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 	} else {
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
 			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
-			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned and "
-			   "max-ram",
+			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned, "
+			   "max-ram, tls-creds, tls-psk, tls-hostname and tls-authz",
 			   name);
 		return -ENOENT;
 	}

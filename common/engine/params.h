@@ -16,6 +16,10 @@
 
 #include <rmig/params.h>
 
+#define RMIG_PARAM_PATH_MAX  256
+#define RMIG_PARAM_NAME_MAX  256
+#define RMIG_PARAM_AUTHZ_MAX 2048
+
 struct rmig_params {
 	bool caps[RMIG_CAP__COUNT];
 	uint64_t max_bandwidth;	   /* bytes/s; 0 = unlimited */
@@ -26,7 +30,16 @@ struct rmig_params {
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
 	uint64_t max_ram;	     /* destination: most RAM a source may ask for; 0 = MemAvailable */
+	/* TLS on stream transports (plugin/tls.h); "" = not set */
+	char tls_creds[RMIG_PARAM_PATH_MAX];	/* x509 directory, QEMU's layout */
+	char tls_psk[RMIG_PARAM_PATH_MAX];	/* "identity:hexkey" file */
+	char tls_hostname[RMIG_PARAM_NAME_MAX]; /* source: default the URI's host */
+	char tls_authz[RMIG_PARAM_AUTHZ_MAX];	/* destination: accepted DNs, one per line */
 };
+
+/* The parameters that hold text, not numbers. */
+#define RMIG_PARAMS_TEXT_NAMES "tls-creds, tls-psk, tls-hostname and tls-authz"
+bool rmig_params_is_text(const char *name);
 
 /* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */
 void rmig_params_init(struct rmig_params *p);

@@ -23,6 +23,7 @@
 #include "common/ram/checksum.h"
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
+#include "plugin/tls.h"
 
 /* Pages handed to the stream or the transport in one go (1 MiB of 4 KiB pages). */
 #define SAVE_RUN_PAGES RMIG_RECORD_MAX_PAGES
@@ -403,6 +404,37 @@ static void save_auto_converge(struct save_ctx *c, uint64_t dirtied, uint64_t se
 	rmig_info("auto-converge: throttling the guest to %u%%", c->throttle);
 }
 
+/*
+ * TLS, when asked for: the handshake is part of connecting, so setup-time
+ * counts it, and no byte of the stream leaves before the destination
+ * proved who it is (and accepted us).
+ */
+static int save_secure(struct save_ctx *c)
+{
+	struct rmig_migration *m = c->m;
+	struct rmig_tls_config cfg = {
+		.creds_dir = c->params.tls_creds,
+		.psk_file = c->params.tls_psk,
+		.hostname = c->params.tls_hostname,
+	};
+	char host[RMIG_PARAM_NAME_MAX];
+	struct rmig_conn *tls;
+	int ret;
+
+	if (!rmig_tls_wanted(&cfg))
+		return 0;
+	if (!cfg.hostname[0] && rmig_tls_uri_host(m->uri, host, sizeof(host)) == 0)
+		cfg.hostname = host;
+	ret = rmig_tls_client(c->conn, &cfg, &tls);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&m->lock);
+	m->conn = tls;
+	pthread_mutex_unlock(&m->lock);
+	c->conn = tls;
+	return save_cancelled(c) ? -ECANCELED : 0;
+}
+
 static int save_setup(struct save_ctx *c)
 {
 	struct rmig_migration *m = c->m;
@@ -428,6 +460,10 @@ static int save_setup(struct save_ctx *c)
 	if (save_cancelled(c))
 		return -ECANCELED;
 	rmig_fault_source(RMIG_FAULT_SETUP, save_fault_cancel, m);
+	ret = save_secure(c);
+	if (ret)
+		return ret;
+	conn = c->conn;
 
 	ret = rmig_stream_init(&c->stream, conn, 0);
 	if (ret)

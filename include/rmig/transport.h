@@ -203,6 +203,11 @@ struct rmig_transport_ops {
 	 * rounds and at the end, on the thread driving @c.  Optional.
 	 */
 	void (*ram_stats)(struct rmig_conn *c, struct rmig_transport_stats *st);
+	/*
+	 * Who is at the other end, for messages: "tcp:10.0.0.1:4444 (peer
+	 * 10.0.0.2:51234)".  Returns the length written.  Optional.
+	 */
+	int (*describe)(struct rmig_conn *c, char *buf, size_t len);
 };
 
 /* Is slot @member inside the table the module actually provided? */

@@ -233,6 +233,12 @@ static int check_params(struct qmp_ctx *ctx, json_t *args, struct qmp_err *err)
 				    key);
 			return -EINVAL;
 		}
+		if (is_running(st) && ctx->ops->role(ctx->target) == QMP_ROLE_DEST) {
+			qmp_err_set(err, QMP_ERR_GENERIC,
+				    "Parameter '%s' cannot change on a destination once it listens",
+				    key);
+			return -EBUSY;
+		}
 		if (is_running(st) && !rmig_params_is_live(key)) {
 			qmp_err_set(err, QMP_ERR_GENERIC,
 				    "Parameter '%s' cannot change while a migration is %s; only "
