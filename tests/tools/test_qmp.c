@@ -400,6 +400,19 @@ static void test_set_parameters_all_or_nothing(void **state)
 	assert_int_equal(r.fake.params.downtime_limit_ms, 77);
 	expect(&r, "{\"execute\":\"query-migrate-parameters\"}",
 	       "\"downtime-limit\":77");
+	/* The tls-* ones are text, as QEMU's tls-creds is. */
+	expect(&r, "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"tls-creds\":5}}",
+	       "Invalid parameter type for 'tls-creds', expected: string");
+	expect(&r,
+	       "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
+	       "{\"tls-creds\":\"/etc/rmig/pki\",\"tls-hostname\":\"dst.example\"}}",
+	       "\"return\":{}");
+	assert_string_equal(r.fake.params.tls_creds, "/etc/rmig/pki");
+	expect(&r, "{\"execute\":\"query-migrate-parameters\"}",
+	       "\"tls-hostname\":\"dst.example\"");
+	/* A NUL inside a string never reaches a parameter: the parser refuses it. */
+	expect(&r, "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"tls-psk\":\"a\\u0000b\"}}",
+	       "JSON parse error");
 }
 
 static void test_live_parameters_while_active(void **state)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,31 +171,44 @@ static json_t *cmd_set_caps(void *c, json_t *args, struct qmp_err *err)
 
 /* ---- parameters ------------------------------------------------------- */
 
-static const char *const param_names[] = {
-	"max-bandwidth",    "downtime-limit", "cpu-throttle-initial", "cpu-throttle-increment",
-	"max-cpu-throttle", "peer-timeout",   "rdma-max-pinned",      "max-ram",
+/*
+ * Every parameter as QMP shows it: numbers as QEMU's integers, and the
+ * tls-* ones as strings (QEMU's tls-creds names an object; rmig's, the
+ * directory itself).
+ */
+struct param_desc {
+	const char *name;
+	enum qmp_type type;
+	size_t offset; /* of the member in struct rmig_params */
+	size_t size;   /* of that member: which integer width, or the text buffer's */
 };
 
-static uint64_t param_value(const struct rmig_params *p, size_t i)
+#define PARAM(n, t, m) { n, t, offsetof(struct rmig_params, m), sizeof(((struct rmig_params *)0)->m) }
+
+static const struct param_desc params[] = {
+	PARAM("max-bandwidth", QMP_T_INT, max_bandwidth),
+	PARAM("downtime-limit", QMP_T_INT, downtime_limit_ms),
+	PARAM("cpu-throttle-initial", QMP_T_INT, cpu_throttle_initial),
+	PARAM("cpu-throttle-increment", QMP_T_INT, cpu_throttle_increment),
+	PARAM("max-cpu-throttle", QMP_T_INT, max_cpu_throttle),
+	PARAM("peer-timeout", QMP_T_INT, peer_timeout_ms),
+	PARAM("rdma-max-pinned", QMP_T_INT, rdma_max_pinned),
+	PARAM("max-ram", QMP_T_INT, max_ram),
+	PARAM("tls-creds", QMP_T_STR, tls_creds),
+	PARAM("tls-psk", QMP_T_STR, tls_psk),
+	PARAM("tls-hostname", QMP_T_STR, tls_hostname),
+	PARAM("tls-authz", QMP_T_STR, tls_authz),
+};
+
+static json_t *param_json(const struct rmig_params *p, const struct param_desc *d)
 {
-	switch (i) {
-	case 0:
-		return p->max_bandwidth;
-	case 1:
-		return p->downtime_limit_ms;
-	case 2:
-		return p->cpu_throttle_initial;
-	case 3:
-		return p->cpu_throttle_increment;
-	case 4:
-		return p->max_cpu_throttle;
-	case 5:
-		return p->peer_timeout_ms;
-	case 6:
-		return p->rdma_max_pinned;
-	default:
-		return p->max_ram;
-	}
+	const char *base = (const char *)p + d->offset;
+
+	if (d->type == QMP_T_STR)
+		return json_string(base);
+	if (d->size == sizeof(unsigned))
+		return json_integer((json_int_t) * (const unsigned *)base);
+	return json_integer((json_int_t) * (const uint64_t *)base);
 }
 
 static json_t *cmd_query_params(void *c, json_t *args, struct qmp_err *err)
@@ -207,32 +221,49 @@ static json_t *cmd_query_params(void *c, json_t *args, struct qmp_err *err)
 		return NULL;
 	ctx->ops->get_params(ctx->target, &p);
 	obj = json_object();
-	for (size_t i = 0; obj && i < ARRAY_LEN(param_names); i++)
-		json_object_set_new(obj, param_names[i], json_integer((json_int_t)param_value(&p, i)));
+	for (size_t i = 0; obj && i < ARRAY_LEN(params); i++)
+		json_object_set_new(obj, params[i].name, param_json(&p, &params[i]));
 	return obj;
+}
+
+/* A parameter's value as the library's text; false (with @err) when it cannot be one. */
+static bool param_text(const char *key, json_t *v, char *buf, size_t len, struct qmp_err *err)
+{
+	if (json_is_string(v)) {
+		/* No NUL inside: the parser runs without JSON_ALLOW_NUL. */
+		snprintf(buf, len, "%s", json_string_value(v));
+		if (strlen(json_string_value(v)) >= len) {
+			qmp_err_set(err, QMP_ERR_GENERIC, "Parameter '%s' is too long", key);
+			return false;
+		}
+		return true;
+	}
+	if (json_integer_value(v) < 0) {
+		qmp_err_set(err, QMP_ERR_GENERIC, "Parameter '%s' expects a value of 0 or more", key);
+		return false;
+	}
+	snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return true;
 }
 
 /* Check every parameter against a copy, so a refusal leaves them all unchanged. */
 static int check_params(struct qmp_ctx *ctx, json_t *args, struct qmp_err *err)
 {
-	struct qmp_arg spec[ARRAY_LEN(param_names)];
+	struct qmp_arg spec[ARRAY_LEN(params)];
 	enum rmig_state st = state_of(ctx);
+	char value[RMIG_PARAM_AUTHZ_MAX];
 	struct rmig_params p;
 	const char *key;
-	char value[24];
 	json_t *v;
 
-	for (size_t i = 0; i < ARRAY_LEN(param_names); i++)
-		spec[i] = (struct qmp_arg){ param_names[i], QMP_T_INT, false };
+	for (size_t i = 0; i < ARRAY_LEN(params); i++)
+		spec[i] = (struct qmp_arg){ params[i].name, params[i].type, false };
 	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
 		return -EINVAL;
 	ctx->ops->get_params(ctx->target, &p);
 	json_object_foreach(args, key, v) {
-		if (json_integer_value(v) < 0) {
-			qmp_err_set(err, QMP_ERR_GENERIC, "Parameter '%s' expects a value of 0 or more",
-				    key);
+		if (!param_text(key, v, value, sizeof(value), err))
 			return -EINVAL;
-		}
 		if (is_running(st) && ctx->ops->role(ctx->target) == QMP_ROLE_DEST) {
 			qmp_err_set(err, QMP_ERR_GENERIC,
 				    "Parameter '%s' cannot change on a destination once it listens",
@@ -246,7 +277,6 @@ static int check_params(struct qmp_ctx *ctx, json_t *args, struct qmp_err *err)
 				    key, rmig_state_get_name(st));
 			return -EBUSY;
 		}
-		snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		rmig_error_clear();
 		if (rmig_params_set(&p, key, value)) {
 			op_failed(err, -EINVAL, key);
@@ -259,15 +289,15 @@ static int check_params(struct qmp_ctx *ctx, json_t *args, struct qmp_err *err)
 static json_t *cmd_set_params(void *c, json_t *args, struct qmp_err *err)
 {
 	struct qmp_ctx *ctx = ctx_of(c);
+	char value[RMIG_PARAM_AUTHZ_MAX];
 	const char *key;
-	char value[24];
 	json_t *v;
 	int rc;
 
 	if (check_params(ctx, args, err))
 		return NULL;
 	json_object_foreach(args, key, v) {
-		snprintf(value, sizeof(value), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		param_text(key, v, value, sizeof(value), err);
 		rmig_error_clear();
 		rc = ctx->ops->set_param(ctx->target, key, value);
 		if (rc)
