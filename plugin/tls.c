@@ -43,6 +43,18 @@ bool rmig_tls_wanted(const struct rmig_tls_config *cfg)
 	return cfg && ((cfg->creds_dir && *cfg->creds_dir) || (cfg->psk_file && *cfg->psk_file));
 }
 
+int rmig_tls_check(const struct rmig_tls_config *cfg, bool server)
+{
+	struct rmig_tls_creds creds;
+	int ret;
+
+	if (!rmig_tls_wanted(cfg))
+		return 0;
+	ret = rmig_tls_creds_load(&creds, cfg, server);
+	rmig_tls_creds_fini(&creds);
+	return ret;
+}
+
 bool rmig_tls_looks_like_handshake(const unsigned char *buf, size_t len)
 {
 	/* A TLS record of type handshake (22), protocol major version 3. */
@@ -407,7 +419,8 @@ static int tls_open(struct rmig_conn *inner, const struct rmig_tls_config *cfg, 
 			gnutls_alert_send_appropriate(t->session, gerr);
 		goto err_free;
 	}
-	ret = server ? check_authz(t, cfg->authz) : 0;
+	/* tls-authz names certificates: PSK has none (rmig_params_validate refuses the mix). */
+	ret = server && !t->creds.psk ? check_authz(t, cfg->authz) : 0;
 	if (server) {
 		unsigned char ok = TLS_ACCEPTED;
 

@@ -33,6 +33,12 @@ struct rmig_tls_config {
 
 /* Is TLS asked for at all? */
 bool rmig_tls_wanted(const struct rmig_tls_config *cfg);
+/*
+ * Read the credentials now and let them go: a bad path or key is said
+ * when the migration starts or the destination listens, not when a peer
+ * comes.  0 or -errno, reported.
+ */
+int rmig_tls_check(const struct rmig_tls_config *cfg, bool server);
 
 /*
  * The host name a source checks by default: the URI's host ("tcp:HOST:PORT",

@@ -15,7 +15,8 @@
 
 /* x509 keeps gnutls' defaults (TLS 1.3 first); PSK needs its key exchanges named. */
 #define PRIORITY_X509 "NORMAL"
-#define PRIORITY_PSK  "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK"
+/* Only the (EC)DHE key exchanges: a leaked key must not decrypt recorded sessions. */
+#define PRIORITY_PSK  "NORMAL:+ECDHE-PSK:+DHE-PSK"
 
 static int creds_path(char *buf, size_t len, const char *dir, const char *file)
 {

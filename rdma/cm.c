@@ -487,7 +487,8 @@ void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm)
 	cm->state = RMIG_RDMA_CM_IDLE;
 }
 
-int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len)
+/* "rdma:HOST:PORT" of one end of @cm's route. */
+static int cm_uri(const struct rmig_rdma_cm *cm, bool peer, char *buf, size_t len)
 {
 	const struct sockaddr *sa;
 	char host[INET6_ADDRSTRLEN];
@@ -496,7 +497,7 @@ int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len)
 
 	if (!cm->id)
 		return -ENOTCONN;
-	sa = &cm->id->route.addr.src_addr;
+	sa = peer ? &cm->id->route.addr.dst_addr : &cm->id->route.addr.src_addr;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
 
@@ -513,4 +514,14 @@ int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len)
 		return -EAFNOSUPPORT;
 	}
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len)
+{
+	return cm_uri(cm, false, buf, len);
+}
+
+int rmig_rdma_cm_peer_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len)
+{
+	return cm_uri(cm, true, buf, len);
 }

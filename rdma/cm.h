@@ -114,5 +114,7 @@ void rmig_rdma_cm_destroy(struct rmig_rdma_cm *cm);
 
 /* Local "host:port" the id is bound to, as rdma:host:port in @buf. */
 int rmig_rdma_cm_local_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len);
+/* The other end's address, for messages ("rdma:10.0.0.2:51234"). */
+int rmig_rdma_cm_peer_uri(const struct rmig_rdma_cm *cm, char *buf, size_t len);
 
 #endif /* RMIG_RDMA_CM_H */

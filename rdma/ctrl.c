@@ -151,7 +151,8 @@ void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 static bool is_response(uint32_t type)
 {
 	return type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT || type == RMIG_RDMA_MSG_REGISTER_RESULT ||
-	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
+	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT ||
+	       type == RMIG_RDMA_MSG_AUTH_RESPONSE;
 }
 
 /* Extension types are messages only on a connection that negotiated them. */

@@ -15,6 +15,7 @@
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@
 #include "common/base/util.h"
 #include "plugin/builtin.h"
 #include "plugin/sockaddr.h"
+#include "rdma/auth.h"
 #include "rdma/conn.h"
 #include "rdma/glue.h"
 #include "rdma/progress.h"
@@ -35,6 +37,7 @@ struct rmig_rdma_listener {
 	struct rmig_rdma_cm cm;
 	int timeout_ms;
 	int peer_timeout_ms; /* for every connection accepted */
+	struct rmig_rdma_auth_key *key; /* --auth-key: every source must prove it; NULL none */
 };
 
 static bool env_on(const char *name)
@@ -44,9 +47,10 @@ static bool env_on(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+/* AUTH is offered only by a side holding a key (conn_auth_key). */
 static uint32_t offered_caps(void)
 {
-	uint32_t f = RMIG_RDMA_CAPS_KNOWN;
+	uint32_t f = RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH;
 
 	if (env_on("RMIG_RDMA_NO_EXTENSIONS"))
 		return f & RMIG_RDMA_CAP_PIN_ALL; /* QEMU's one flag */
@@ -185,11 +189,34 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
  */
 static void conn_arm_liveness(struct rmig_rdma_conn *rc)
 {
-	if (rc->keepalive)
+	if (rc->keepalive) {
 		rmig_rdma_progress_set_liveness(&rc->prog, rc->peer_timeout_ms, true);
-	else if (rc->peer_timeout_ms > 0)
+		return;
+	}
+	rmig_rdma_progress_set_liveness(&rc->prog, 0, false);
+	if (rc->peer_timeout_ms > 0)
 		rmig_info("rdma: the peer does not send keepalives; peer-timeout does not apply "
 			  "to this connection");
+}
+
+/*
+ * The authentication exchange is three short messages: silence during it
+ * ends within peer-timeout (10 s when none), keepalives negotiated or not,
+ * so a peer that offers AUTH and then says nothing cannot hold us.
+ */
+static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *key)
+{
+	int ret;
+
+	rmig_rdma_progress_set_liveness(&rc->prog,
+					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000,
+					rc->keepalive);
+	ret = rc->is_source ? rmig_rdma_auth_source(rc, key) : rmig_rdma_auth_dest(rc, key);
+	conn_arm_liveness(rc);
+	/* Whatever went wrong, the peer did not authenticate: it is refused, nothing else. */
+	if (ret < 0 && ret != -ENOMEM && ret != -ECANCELED && !(rc->is_source && ret == -ETIMEDOUT))
+		ret = -EKEYREJECTED;
+	return ret;
 }
 
 static int conn_start(struct rmig_rdma_conn *rc)
@@ -214,15 +241,21 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	struct rmig_rdma_caps caps = { .version = RMIG_RDMA_VERSION };
 	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
 	bool want_pin = opts_pin_all(opts);
+	struct rmig_rdma_auth_key *key;
 	uint32_t eff;
 	int ret;
 
 	ret = rmig_hostport_parse(addr, host, sizeof(host), &port, 0);
 	if (ret < 0)
 		return ret;
+	ret = rmig_rdma_auth_key_from_opts(opts, &key);
+	if (ret < 0)
+		return ret;
 	rc = conn_alloc(true);
-	if (!rc)
+	if (!rc) {
+		rmig_rdma_auth_key_free(key);
 		return -ENOMEM;
+	}
 	rc->peer_timeout_ms = opts_peer_timeout(opts);
 	rc->max_pinned_req = opts_max_pinned(opts);
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
@@ -231,7 +264,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	ret = conn_start(rc);
 	if (ret < 0)
 		goto fail;
-	caps.flags = offered_caps();
+	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
 	if (!want_pin)
 		caps.flags &= ~(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
 	ret = rmig_rdma_cm_connect(&rc->cm, &caps, timeout, cancel_fd);
@@ -245,14 +278,28 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	ret = rmig_rdma_caps_accept(caps.flags, &rc->cm.peer_caps, &eff);
 	if (ret < 0)
 		goto fail;
+	if (key && !(eff & RMIG_RDMA_CAP_AUTH)) {
+		rmig_error("rdma: the destination does not authenticate (a QEMU destination, or an "
+			   "rmig without --auth-key); refusing to expose memory to it");
+		ret = -EKEYREJECTED;
+		goto fail;
+	}
 	conn_set_caps(rc, eff);
+	if (key) {
+		ret = conn_authenticate(rc, key);
+		if (ret < 0)
+			goto fail;
+	}
 	conn_arm_liveness(rc);
-	rmig_info("rdma: connected to %s (%s registration, %s flow control)", addr,
-		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
+	rmig_info("rdma: connected to %s (%s registration, %s flow control%s)", addr,
+		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
+		  key ? ", authenticated" : "");
+	rmig_rdma_auth_key_free(key);
 	*out = &rc->base;
 	return 0;
 
 fail:
+	rmig_rdma_auth_key_free(key);
 	conn_free(rc);
 	return ret;
 }
@@ -275,9 +322,13 @@ static int rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	l->timeout_ms = opts_timeout(opts);
 	l->peer_timeout_ms = opts_peer_timeout(opts);
-	ret = rmig_rdma_cm_listen(&l->cm, host, port);
+	/* A bad key file is found now, not when a source comes. */
+	ret = rmig_rdma_auth_key_from_opts(opts, &l->key);
+	if (ret == 0)
+		ret = rmig_rdma_cm_listen(&l->cm, host, port);
 	if (ret < 0) {
 		rmig_rdma_cm_destroy(&l->cm);
+		rmig_rdma_auth_key_free(l->key);
 		free(l);
 		return ret;
 	}
@@ -309,6 +360,15 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	}
 	if (env_on("RMIG_RDMA_NO_PIN_ALL"))
 		supported &= ~RMIG_RDMA_CAP_PIN_ALL;
+	if (l->key && !(rc->cm.peer_caps.flags & RMIG_RDMA_CAP_AUTH)) {
+		rmig_error("rdma: the connecting source cannot authenticate (a QEMU source, or an "
+			   "rmig without --auth-key); this destination requires --auth-key");
+		rmig_rdma_cm_reject(&rc->cm);
+		ret = -EKEYREJECTED;
+		goto fail_named;
+	}
+	if (l->key)
+		supported |= RMIG_RDMA_CAP_AUTH;
 	ret = rmig_rdma_caps_negotiate(&rc->cm.peer_caps, supported, &answer);
 	if (ret < 0) {
 		rmig_rdma_cm_reject(&rc->cm);
@@ -323,12 +383,27 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
 	if (ret < 0)
 		goto fail;
+	if (l->key) {
+		ret = conn_authenticate(rc, l->key);
+		if (ret < 0)
+			goto fail_named;
+	}
 	conn_arm_liveness(rc);
-	rmig_info("rdma: accepted a migration (%s registration, %s flow control)",
-		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY");
+	rmig_info("rdma: accepted a migration (%s registration, %s flow control%s)",
+		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
+		  l->key ? ", authenticated" : "");
 	*out = &rc->base;
 	return 0;
 
+fail_named:
+	/* A refused source is logged with its address (the engine waits on for the right one). */
+	if (ret == -EKEYREJECTED) {
+		char why[RMIG_ERROR_MAX], who[96];
+
+		snprintf(why, sizeof(why), "%s", rmig_error_get_last());
+		if (rmig_rdma_cm_peer_uri(&rc->cm, who, sizeof(who)) == 0)
+			rmig_error("%s (from %s)", why, who);
+	}
 fail:
 	conn_free(rc);
 	return ret;
@@ -339,6 +414,7 @@ static void rdma_listener_close(struct rmig_listener *base)
 	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
 
 	rmig_rdma_cm_destroy(&l->cm);
+	rmig_rdma_auth_key_free(l->key);
 	free(l);
 }
 

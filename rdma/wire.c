@@ -24,7 +24,7 @@ _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_COMPRESS_SIZE <= RMIG_RDMA_PAYLOA
 _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_SEGMENT_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
 	       "a full SEGMENTS_RESULT must fit one control message");
 _Static_assert(((RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH | RMIG_RDMA_CAP_PIN_SEGMENTS |
-		 RMIG_RDMA_CAP_KEEPALIVE) &
+		 RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH) &
 		0xffffu) == 0,
 	       "rmig extensions must not reuse QEMU flag bits");
 _Static_assert(RMIG_RDMA_MSG_SEGMENTS_REQUEST >= RMIG_RDMA_MSG__COUNT,
@@ -54,6 +54,12 @@ const char *rmig_rdma_msg_name(uint32_t type)
 		return "SEGMENTS RESULT";
 	case RMIG_RDMA_MSG_KEEPALIVE:
 		return "KEEPALIVE";
+	case RMIG_RDMA_MSG_AUTH_CHALLENGE:
+		return "AUTH CHALLENGE";
+	case RMIG_RDMA_MSG_AUTH_RESPONSE:
+		return "AUTH RESPONSE";
+	case RMIG_RDMA_MSG_AUTH_PROOF:
+		return "AUTH PROOF";
 	default:
 		return type < RMIG_RDMA_MSG__COUNT ? msg_names[type] : "unknown";
 	}
@@ -173,6 +179,10 @@ static uint32_t ext_type_cap(uint32_t type)
 		return RMIG_RDMA_CAP_PIN_SEGMENTS;
 	case RMIG_RDMA_MSG_KEEPALIVE:
 		return RMIG_RDMA_CAP_KEEPALIVE;
+	case RMIG_RDMA_MSG_AUTH_CHALLENGE:
+	case RMIG_RDMA_MSG_AUTH_RESPONSE:
+	case RMIG_RDMA_MSG_AUTH_PROOF:
+		return RMIG_RDMA_CAP_AUTH;
 	default:
 		return 0;
 	}
@@ -216,6 +226,20 @@ static int check_shape(const struct rmig_rdma_hdr *h)
 		return 0;
 	case RMIG_RDMA_MSG_QEMU_FILE:
 		return 0;
+	case RMIG_RDMA_MSG_AUTH_CHALLENGE:
+	case RMIG_RDMA_MSG_AUTH_RESPONSE:
+	case RMIG_RDMA_MSG_AUTH_PROOF: {
+		uint32_t want = h->type == RMIG_RDMA_MSG_AUTH_RESPONSE ? RMIG_RDMA_AUTH_RESPONSE_SIZE
+				: h->type == RMIG_RDMA_MSG_AUTH_CHALLENGE  ? RMIG_RDMA_AUTH_CHALLENGE_SIZE
+									    : RMIG_RDMA_AUTH_PROOF_SIZE;
+
+		if (h->len != want) {
+			rmig_error("rdma: %s message carries %u payload bytes, expected %u", name,
+				   h->len, want);
+			return -EPROTO;
+		}
+		return 0;
+	}
 	case RMIG_RDMA_MSG_RAM_BLOCKS_RESULT:
 		if (h->len % esz != 0) {
 			rmig_error("rdma: %s payload of %u bytes is not a whole number of "

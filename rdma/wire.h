@@ -63,9 +63,16 @@
  * Without it the peer may be silent for as long as it works.
  */
 #define RMIG_RDMA_CAP_KEEPALIVE 0x00080000u
+/*
+ * AUTH_CHALLENGE / AUTH_RESPONSE / AUTH_PROOF right after the connection
+ * is up and before anything else: each side proves it holds the shared
+ * --auth-key (rdma/authkey.h).  Offered only by a side that has a key; a
+ * side with a key refuses a peer that does not grant it.
+ */
+#define RMIG_RDMA_CAP_AUTH 0x00100000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
 	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
-	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE)
+	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -136,7 +143,17 @@ enum rmig_rdma_msg_type {
 	 * how many of its own occupy our receive buffers (ctrl.h).
 	 */
 	RMIG_RDMA_MSG_KEEPALIVE = 0x102,
+	/* [AUTH] source -> destination: its nonce (32 bytes) */
+	RMIG_RDMA_MSG_AUTH_CHALLENGE = 0x103,
+	/* [AUTH] destination -> source: its nonce and its proof (32 + 32 bytes) */
+	RMIG_RDMA_MSG_AUTH_RESPONSE = 0x104,
+	/* [AUTH] source -> destination: its proof (32 bytes) */
+	RMIG_RDMA_MSG_AUTH_PROOF = 0x105,
 };
+
+#define RMIG_RDMA_AUTH_CHALLENGE_SIZE 32
+#define RMIG_RDMA_AUTH_RESPONSE_SIZE  64
+#define RMIG_RDMA_AUTH_PROOF_SIZE     32
 
 struct rmig_rdma_hdr {
 	uint32_t len; /* payload bytes, header excluded */

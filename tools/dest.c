@@ -56,6 +56,8 @@ int cli_dest_open(struct cli_dest *d, const struct rmig_params *p)
 		rc = rmig_incoming_set_param(d->in, "tls-psk", p->tls_psk);
 	if (!rc)
 		rc = rmig_incoming_set_param(d->in, "tls-authz", p->tls_authz);
+	if (!rc)
+		rc = rmig_incoming_set_param(d->in, "auth-key", p->auth_key);
 	if (rc)
 		goto err_incoming;
 	rmig_incoming_set_start(d->in, dest_on_start, d);

@@ -86,6 +86,25 @@ static const char text_output[] =
     "dirty rate and round.  Ctrl-C cancels cleanly (the guest keeps running);\n"
     "a second Ctrl-C exits at once.\n";
 
+static const char text_security[] =
+    "Security (docs/security.md):\n"
+    "  --tls-creds DIR       TLS with x509 credentials laid out as QEMU's (ca-cert.pem,\n"
+    "                        server-cert.pem, server-key.pem, client-cert.pem,\n"
+    "                        client-key.pem); both sides verify the other's chain\n"
+    "  --tls-psk FILE        TLS with a pre-shared key, a line \"identity:hexkey\"\n"
+    "                        (at least 32 hex digits), instead of certificates\n"
+    "  --tls-hostname NAME   source: the name the destination's certificate must\n"
+    "                        carry (default the URI's host; needed for unix:, fd:)\n"
+    "  --tls-authz DN        destination: accept only a source whose certificate has\n"
+    "                        this distinguished name, e.g. 'CN=src,O=example'\n"
+    "                        (repeatable; default any the CA signed)\n"
+    "  --auth-key FILE       rdma: both sides prove they hold this key (at least 16\n"
+    "                        bytes) before any memory is exposed; page contents still\n"
+    "                        cross the wire unencrypted\n"
+    "TLS is for tcp, unix and fd; --auth-key for rdma.  A source whose peer\n"
+    "fails exits 6; a destination on tcp, unix or rdma logs the peer it refused\n"
+    "and waits on for the right source (until --accept-timeout).\n";
+
 static const char text_qmp[] =
     "Monitor (docs/qmp.md):\n"
     "  --qmp PATH            serve QMP, QEMU's monitor protocol, on a unix socket\n"
@@ -166,8 +185,8 @@ static void help_incoming(void)
 	       "                        writers on the received memory for S seconds, as\n"
 	       "                        the workload continuing here\n"
 	       "  --dirty-rate RATE     their write rate with --run (default 16M)\n"
-	       "\n%s\n%s\n%s\n",
-	       text_output, text_qmp, text_uris);
+	       "\n%s\n%s\n%s\n%s\n",
+	       text_output, text_security, text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
@@ -180,8 +199,8 @@ static void help_migrate(void)
 	       "(where `rmig incoming` waits).  The report ends with whether checksums\n"
 	       "were sent; the destination is the side that verifies them.  With URI\n"
 	       "'defer' (needs --qmp) the guest runs until the migrate command.\n"
-	       "\n%s\n%s\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output, text_qmp, text_uris);
+	       "\n%s\n%s\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_security, text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
@@ -202,8 +221,8 @@ static void help_loopback(void)
 	       "  --addr A              tcp: host to listen on (default 127.0.0.1, port\n"
 	       "                        chosen); rdma: IP of the RDMA netdev; unix: socket\n"
 	       "                        path (default $TMPDIR/rmig-loopback-PID.sock)\n"
-	       "\n%s\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output, text_qmp);
+	       "\n%s\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_security, text_qmp);
 	print_transports();
 	printf("\n%s\n%s", text_exit, text_env);
 }

@@ -62,6 +62,7 @@ enum {
 	OPT_TLS_PSK,
 	OPT_TLS_HOSTNAME,
 	OPT_TLS_AUTHZ,
+	OPT_AUTH_KEY,
 };
 
 struct cli_opt {
@@ -103,6 +104,7 @@ static const struct cli_opt cli_opts[] = {
     {{"tls-psk", required_argument, NULL, OPT_TLS_PSK}, FOR_I | FOR_M | FOR_L},
     {{"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME}, FOR_M | FOR_L},
     {{"tls-authz", required_argument, NULL, OPT_TLS_AUTHZ}, FOR_I | FOR_L},
+    {{"auth-key", required_argument, NULL, OPT_AUTH_KEY}, FOR_I | FOR_M | FOR_L},
 };
 
 #define CLI_NOPTS RMIG_ARRAY_SIZE(cli_opts)
@@ -370,6 +372,7 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 	case OPT_TLS_CREDS:
 	case OPT_TLS_PSK:
 	case OPT_TLS_HOSTNAME:
+	case OPT_AUTH_KEY:
 		return rmig_params_set(&o->params, name, val) ? bad_value_lib(o, name) : 0;
 	case OPT_TLS_AUTHZ:
 		return add_authz(o, val);
@@ -499,6 +502,10 @@ static int check_positionals(struct cli_options *o, int argc, char **argv)
 	if (left > (wants_uri ? 1 : 0)) {
 		cli_msg("%s: unexpected argument '%s'", cli_cmd_name(o->cmd),
 			argv[optind + (wants_uri ? 1 : 0)]);
+		return -EINVAL;
+	}
+	if (o->params.tls_creds[0] && o->params.tls_psk[0]) {
+		cli_msg("%s: give --tls-creds or --tls-psk, not both", cli_cmd_name(o->cmd));
 		return -EINVAL;
 	}
 	if (wants_uri)

@@ -19,6 +19,7 @@
 #include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/ram/checksum.h"
+#include "plugin/tls.h"
 
 #define HEADER_FIXED_SIZE 16 /* magic, version, flags, nblocks */
 #define BLOCK_FIXED_SIZE  12 /* page_size, length (after name_len and name) */
@@ -214,6 +215,11 @@ int rmig_format_read_header(struct rmig_stream *s, struct rmig_stream_header *h)
 	version = rmig_get_be32(fixed + 4);
 	flags = rmig_get_be32(fixed + 8);
 	nblocks = rmig_get_be32(fixed + 12);
+	if (rmig_tls_looks_like_handshake(fixed, sizeof(fixed))) {
+		rmig_error("the source speaks TLS: give this side the same --tls-creds or "
+			   "--tls-psk");
+		return -EKEYREJECTED;
+	}
 	if (magic != RMIG_STREAM_MAGIC) {
 		rmig_error(
 		    "not an rmig migration stream: magic 0x%08x, expected 0x%08x (\"RMIG\"); "

@@ -109,9 +109,21 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 		.rdma_pin_all = in->params.caps[RMIG_CAP_RDMA_PIN_ALL],
 		.duplex = true,
 		.peer_timeout_ms = (int)in->params.peer_timeout_ms,
+		.auth_key = in->params.auth_key[0] ? in->params.auth_key : NULL,
+	};
+	struct rmig_tls_config tls = {
+		.creds_dir = in->params.tls_creds,
+		.psk_file = in->params.tls_psk,
 	};
 	int ret;
 
+	ret = rmig_params_validate(&in->params);
+	if (!ret)
+		ret = rmig_params_check_uri(&in->params, uri);
+	if (!ret)
+		ret = rmig_tls_check(&tls, true);
+	if (ret)
+		return ret;
 	ret = rmig_transport_init_all();
 	if (ret)
 		return ret;
@@ -256,6 +268,13 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 		ret = rmig_listener_accept(in->listener, slice, &conn);
 		if (ret == -ETIMEDOUT)
 			continue;
+		/* Refused inside the transport (rdma: the peer could not prove --auth-key). */
+		if (ret == -EKEYREJECTED) {
+			rmig_warn("rejected a source: %s; still waiting for the source",
+				  rmig_error_get_last());
+			rmig_error_clear();
+			continue;
+		}
 		if (ret)
 			return ret;
 		ret = incoming_secure(in, conn, out);

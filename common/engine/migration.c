@@ -15,6 +15,7 @@
 #include "common/engine/migration_int.h"
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
+#include "plugin/tls.h"
 
 /* With m->lock held: what the migration thread reads live follows params. */
 static void migration_publish_live(struct rmig_migration *m)
@@ -178,8 +179,33 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 		return ret;
 	pthread_mutex_lock(&m->lock);
 	ret = rmig_params_validate(&m->params);
+	if (!ret)
+		ret = rmig_params_check_uri(&m->params, uri);
 	if (ret)
 		goto out_unlock;
+	/* x509 checks a host name: a URI without one needs tls-hostname, said before connecting. */
+	if (m->params.tls_creds[0] && !m->params.tls_hostname[0]) {
+		char host[RMIG_PARAM_NAME_MAX];
+
+		if (rmig_tls_uri_host(uri, host, sizeof(host)) < 0) {
+			rmig_error("TLS: %s names no host to check the destination's certificate "
+				   "against: give --tls-hostname",
+				   uri);
+			ret = -EINVAL;
+			goto out_unlock;
+		}
+	}
+	{
+		struct rmig_tls_config cfg = {
+			.creds_dir = m->params.tls_creds,
+			.psk_file = m->params.tls_psk,
+			.hostname = m->params.tls_hostname[0] ? m->params.tls_hostname : "-",
+		};
+
+		ret = rmig_tls_check(&cfg, false);
+		if (ret)
+			goto out_unlock;
+	}
 	if (m->ram->nblocks == 0) {
 		rmig_error("migration: there is no RAM to migrate");
 		ret = -EINVAL;

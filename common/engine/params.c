@@ -114,7 +114,8 @@ static int set_text(char *dst, size_t size, const char *name, const char *value)
 
 bool rmig_params_is_text(const char *name)
 {
-	static const char *const text[] = { "tls-creds", "tls-psk", "tls-hostname", "tls-authz" };
+	static const char *const text[] = { "tls-creds", "tls-psk", "tls-hostname", "tls-authz",
+					    "auth-key" };
 
 	for (size_t i = 0; name && i < sizeof(text) / sizeof(text[0]); i++)
 		if (strcmp(name, text[i]) == 0)
@@ -189,6 +190,8 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		return set_text(p->tls_hostname, sizeof(p->tls_hostname), name, value);
 	} else if (strcmp(name, "tls-authz") == 0) {
 		return set_text(p->tls_authz, sizeof(p->tls_authz), name, value);
+	} else if (strcmp(name, "auth-key") == 0) {
+		return set_text(p->auth_key, sizeof(p->auth_key), name, value);
 	} else if (capability_lookup(name) >= 0) {
 		rmig_error("'%s' is a capability, not a parameter: turn it on or off instead",
 			   name);
@@ -197,7 +200,7 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
 			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
 			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned, "
-			   "max-ram, tls-creds, tls-psk, tls-hostname and tls-authz",
+			   "max-ram, tls-creds, tls-psk, tls-hostname, tls-authz and auth-key",
 			   name);
 		return -ENOENT;
 	}
@@ -217,10 +220,37 @@ bool rmig_params_is_live(const char *name)
 	return false;
 }
 
+int rmig_params_check_uri(const struct rmig_params *p, const char *uri)
+{
+	bool rdma = uri && strncmp(uri, "rdma:", 5) == 0;
+
+	if (p->auth_key[0] && !rdma) {
+		rmig_error("auth-key authenticates rdma peers; over %.16s use tls-psk or tls-creds",
+			   uri ? uri : "this transport");
+		return -EINVAL;
+	}
+	if ((p->tls_creds[0] || p->tls_psk[0]) && rdma) {
+		rmig_error("TLS protects stream transports; over rdma the pages bypass any stream: "
+			   "use auth-key to authenticate the peer");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int rmig_params_validate(const struct rmig_params *p)
 {
 	if (!p) {
 		rmig_error("no migration parameters given");
+		return -EINVAL;
+	}
+	if (p->tls_creds[0] && p->tls_psk[0]) {
+		rmig_error("TLS: give tls-creds or tls-psk, not both");
+		return -EINVAL;
+	}
+	if ((p->tls_hostname[0] || p->tls_authz[0]) && !p->tls_creds[0]) {
+		rmig_error("TLS: tls-hostname and tls-authz check certificates, so they need "
+			   "tls-creds (x509)%s",
+			   p->tls_psk[0] ? "; with tls-psk the key itself is the identity" : "");
 		return -EINVAL;
 	}
 	if (p->downtime_limit_ms < 1 || p->downtime_limit_ms > RMIG_DOWNTIME_LIMIT_MAX_MS) {

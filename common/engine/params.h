@@ -35,11 +35,18 @@ struct rmig_params {
 	char tls_psk[RMIG_PARAM_PATH_MAX];	/* "identity:hexkey" file */
 	char tls_hostname[RMIG_PARAM_NAME_MAX]; /* source: default the URI's host */
 	char tls_authz[RMIG_PARAM_AUTHZ_MAX];	/* destination: accepted DNs, one per line */
+	char auth_key[RMIG_PARAM_PATH_MAX];	/* rdma: the shared key file (docs/rdma.txt section 17) */
 };
 
 /* The parameters that hold text, not numbers. */
-#define RMIG_PARAMS_TEXT_NAMES "tls-creds, tls-psk, tls-hostname and tls-authz"
+#define RMIG_PARAMS_TEXT_NAMES "tls-creds, tls-psk, tls-hostname, tls-authz and auth-key"
 bool rmig_params_is_text(const char *name);
+/*
+ * Parameters that only one kind of transport honours, against @uri:
+ * auth-key is for rdma, the tls-* ones for the stream transports.  Said
+ * before connecting or listening, rather than ignored.  0 or -EINVAL.
+ */
+int rmig_params_check_uri(const struct rmig_params *p, const char *uri);
 
 /* Defaults: zero-pages and verify on, the rest off; downtime-limit 300 ms. */
 void rmig_params_init(struct rmig_params *p);

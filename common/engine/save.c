@@ -445,6 +445,7 @@ static int save_setup(struct save_ctx *c)
 		.duplex = true,
 		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
 		.rdma_max_pinned = c->params.rdma_max_pinned,
+		.auth_key = c->params.auth_key[0] ? c->params.auth_key : NULL,
 	};
 	struct rmig_conn *conn;
 	int ret;

@@ -94,6 +94,12 @@ struct rmig_conn_opts {
 	 * passes its "rdma-max-pinned" parameter.
 	 */
 	uint64_t rdma_max_pinned;
+	/*
+	 * rdma: a file holding the key both sides share; with it the peers
+	 * prove they hold it before any memory is exposed (docs/rdma.txt
+	 * section 17), and a peer that cannot is refused.  NULL: none.
+	 */
+	const char *auth_key;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */

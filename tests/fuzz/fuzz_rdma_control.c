@@ -15,6 +15,7 @@
 #include <rmig/log.h>
 
 #include "common/ram/ram.h"
+#include "rdma/authkey.h"
 #include "rdma/chunk.h"
 #include "rdma/keycache.h"
 #include "rdma/validate.h"
@@ -169,6 +170,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (h.type == RMIG_RDMA_MSG_KEEPALIVE)
 		check(h.len == 0, "KEEPALIVE carries no payload");
+	if (h.type == RMIG_RDMA_MSG_AUTH_RESPONSE) {
+		/* A forged proof must not verify against a key it was not made with. */
+		static const struct rmig_rdma_auth_key key = { .bytes = "fuzz key 0123456789", .len = 19 };
+		static const uint8_t ns[RMIG_RDMA_AUTH_NONCE];
+
+		check(h.len == RMIG_RDMA_AUTH_RESPONSE_SIZE, "AUTH_RESPONSE is 64 bytes");
+		check(!rmig_rdma_auth_check(&key, true, h.repeat, ns, msg + RMIG_RDMA_HDR_SIZE,
+					    msg + RMIG_RDMA_HDR_SIZE + RMIG_RDMA_AUTH_NONCE),
+		      "a random proof verified");
+	}
+	if (h.type == RMIG_RDMA_MSG_AUTH_CHALLENGE || h.type == RMIG_RDMA_MSG_AUTH_PROOF)
+		check(h.len == 32, "AUTH_CHALLENGE and AUTH_PROOF are 32 bytes");
 	if (h.type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT)
 		rmig_rdma_blocks_result_validate(&ram, &h, msg + RMIG_RDMA_HDR_SIZE, size & 1, out);
 	if (h.type == RMIG_RDMA_MSG_REGISTER_RESULT)

@@ -139,6 +139,15 @@ static void gen_rdma(void)
 	rdma_msg("unregister-finished.msg", RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0);
 	rdma_msg("segments-request.msg", RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0);
 
+	/* The authentication exchange (AUTH): nonces and proofs of fixed sizes. */
+	for (i = 0; i < RMIG_RDMA_AUTH_RESPONSE_SIZE; i++)
+		p[i] = (uint8_t)(i * 13 + 1);
+	rdma_msg("auth-challenge.msg", RMIG_RDMA_MSG_AUTH_CHALLENGE, 1, p,
+		 RMIG_RDMA_AUTH_CHALLENGE_SIZE);
+	rdma_msg("auth-response.msg", RMIG_RDMA_MSG_AUTH_RESPONSE, 1, p,
+		 RMIG_RDMA_AUTH_RESPONSE_SIZE);
+	rdma_msg("auth-proof.msg", RMIG_RDMA_MSG_AUTH_PROOF, 1, p, RMIG_RDMA_AUTH_PROOF_SIZE);
+
 	/* Stream bytes: the start of an rmig stream ("RMIG", version 1, ...). */
 	memset(p, 0, 64);
 	rmig_put_be32(p, 0x524d4947u);

@@ -42,7 +42,8 @@ TERMINAL = ("completed", "failed", "cancelled", "in-doubt")
 CAPABILITIES = ["rdma-pin-all", "zero-pages", "auto-converge", "verify", "events"]
 PARAMETERS = ["max-bandwidth", "downtime-limit", "cpu-throttle-initial",
               "cpu-throttle-increment", "max-cpu-throttle", "peer-timeout",
-              "rdma-max-pinned", "max-ram"]
+              "rdma-max-pinned", "max-ram", "tls-creds", "tls-psk", "tls-hostname",
+              "tls-authz", "auth-key"]
 COMMANDS = ["qmp_capabilities", "query-migrate", "query-migrate-capabilities",
             "migrate-set-capabilities", "query-migrate-parameters", "migrate-set-parameters",
             "migrate", "migrate-incoming", "migrate_cancel", "migrate-incoming-resolve",

@@ -41,7 +41,7 @@ PORT=$((47100 + RANDOM % 500))
 # QEMU listens: -M none has no devices and no CPU to run, which is all
 # an incoming migration needs to start reading the stream.
 qemu_dest() {
-	local name=$1; shift
+	local name=$1 want=${WANT:-1}; shift
 	PORT=$((PORT + 1))
 	timeout 60 "$QEMU" -M none -nodefaults -display none -incoming "rdma:$A:$PORT" \
 		>"$T/$name.qemu" 2>&1 &
@@ -57,16 +57,16 @@ qemu_dest() {
 	done
 	wait $q
 	local qrc=$?
-	if [[ $rc == 1 ]]; then ok "$name: rmig failed cleanly (rc 1)"
-	else bad "$name: rmig rc $rc, wanted 1"; cat "$T/$name.err"; fi
+	if [[ $rc == "$want" ]]; then ok "$name: rmig failed cleanly (rc $rc)"
+	else bad "$name: rmig rc $rc, wanted $want"; cat "$T/$name.err"; fi
 	[[ $qrc != 124 ]] && ok "$name: QEMU ended by itself (rc $qrc)" || bad "$name: QEMU hung"
 }
 
 # QEMU connects: QMP on stdin starts the migration and quits afterwards.
 qemu_source() {
-	local name=$1 caps=$2
+	local name=$1 caps=$2 want=${WANT:-1}; shift 2
 	PORT=$((PORT + 1))
-	timeout 60 "$RMIG" incoming "rdma:$A:$PORT" -v >"$T/$name.out" 2>"$T/$name.err" &
+	timeout 60 "$RMIG" incoming "rdma:$A:$PORT" -v "$@" >"$T/$name.out" 2>"$T/$name.err" &
 	local r=$!
 	for _ in $(seq 100); do
 		grep -q "waiting for a migration" "$T/$name.err" && break
@@ -85,8 +85,8 @@ qemu_source() {
 		>"$T/$name.qmp" 2>"$T/$name.qemu"
 	wait $r
 	local rc=$?
-	if [[ $rc == 1 ]]; then ok "$name: rmig failed cleanly (rc 1)"
-	else bad "$name: rmig rc $rc, wanted 1"; cat "$T/$name.err"; fi
+	if [[ $rc == "$want" ]]; then ok "$name: rmig failed cleanly (rc $rc)"
+	else bad "$name: rmig rc $rc, wanted $want"; cat "$T/$name.err"; fi
 	has "$name" "$T/$name.qmp" '"status": "failed"' "QEMU reports the migration failed"
 }
 
@@ -115,6 +115,20 @@ has qemu-source-pin-all "$T/qemu-source-pin-all.err" \
 	"accepted a migration (pin-all registration, v1 READY flow control)" "QEMU asked for PIN_ALL"
 has qemu-source-pin-all "$T/qemu-source-pin-all.err" "magic 0x5145564d" \
 	"rmig read QEMU's stream bytes (QEVM magic)"
+
+# --auth-key against QEMU, which has no authentication: refused both ways, memory never exposed.
+KEY=$T/auth.key
+head -c 32 /dev/urandom | base64 >"$KEY"
+WANT=6 qemu_dest qemu-dest-auth --auth-key "$KEY"
+has qemu-dest-auth "$T/qemu-dest-auth.err" "the destination does not authenticate" \
+	"rmig refused a QEMU destination that cannot prove the key"
+# The destination drops the QEMU source and waits on for the right one until its accept timeout.
+WANT=3 qemu_source qemu-source-auth "" --auth-key "$KEY" --accept-timeout 8
+has qemu-source-auth "$T/qemu-source-auth.err" "the connecting source cannot authenticate" \
+	"rmig refused a QEMU source that cannot prove the key"
+if grep -q "accepted a migration" "$T/qemu-source-auth.err"; then
+	bad "qemu-source-auth: the unauthenticated QEMU source was accepted"
+else ok "qemu-source-auth: nothing accepted, no block list read"; fi
 
 echo "qemu-interop: $PASS passed, $FAIL failed"
 [[ $FAIL == 0 ]]

@@ -268,6 +268,57 @@ else
 	bad "memlock: setpriv missing (util-linux)"
 fi
 
+# --- authenticated rdma (--auth-key, docs/rdma.txt section 17) ---
+KEY=$T/auth.key OTHER=$T/other.key
+head -c 32 /dev/urandom | base64 >"$KEY"
+head -c 32 /dev/urandom | base64 >"$OTHER"
+for mode in dynamic pin-all; do
+	extra=(); [[ $mode == pin-all ]] && extra=(--pin-all)
+	loop "auth-$mode" 0 -- --ram 32M --dirty-rate 2M --auth-key "$KEY" -v "${extra[@]}"
+	if grep -q "the source proved the key" "$T/auth-$mode.err" &&
+		grep -q "the destination proved the key" "$T/auth-$mode.err"; then
+		ok "auth-$mode: both sides proved the key"
+	else bad "auth-$mode: no proof logged"; cat "$T/auth-$mode.err"; fi
+done
+# auth_pair NAME SRC-ARGS -- DEST-ARGS: a destination waiting 15 s, then one source.
+auth_pair() {
+	local name=$1; shift
+	local src=(); while [[ $1 != -- ]]; do src+=("$1"); shift; done; shift
+	port=$((port + 1))
+	"$RMIG" incoming "rdma:$A:$port" --accept-timeout 15 -v "$@" >"$T/$name-in.out" 2>"$T/$name-in.err" &
+	IN=$!
+	wait_listen "$T/$name-in.err" || sleep 2
+	timeout 60 "$RMIG" migrate "rdma:$A:$port" --ram 16M -q "${src[@]}" >"$T/$name.out" 2>"$T/$name.err"
+	SRC_RC=$?
+}
+port=47090
+# A wrong key: the source refuses (exit 6); the destination drops it, exposes nothing, and
+# takes the right source after it.
+auth_pair auth-wrong --auth-key "$OTHER" -- --auth-key "$KEY"
+if [[ $SRC_RC == 6 ]] && grep -q "did not prove the key\|during authentication" "$T/auth-wrong.err"; then
+	ok "auth-wrong: source exit 6: $(grep -m1 'rdma: ' "$T/auth-wrong.err")"
+else bad "auth-wrong: source rc $SRC_RC"; cat "$T/auth-wrong.err"; fi
+timeout 60 "$RMIG" migrate "rdma:$A:$port" --ram 16M -q --auth-key "$KEY" >"$T/auth-right.out" 2>"$T/auth-right.err"
+rc=$?
+timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
+if [[ $rc == 0 && $irc == 0 ]] && grep -q "rejected a source" "$T/auth-wrong-in.err" &&
+	[[ $(grep -c "accepted a migration" "$T/auth-wrong-in.err") == 1 ]]; then
+	ok "auth-wrong: destination rejected the wrong key, then completed with the right one"
+else bad "auth-wrong: right source rc $rc, destination rc $irc"; cat "$T/auth-wrong-in.err"; fi
+# A source with a key never talks to a destination that cannot prove it.
+auth_pair auth-dest-none --auth-key "$KEY" --
+kill $IN 2>/dev/null; wait $IN
+if [[ $SRC_RC == 6 ]] && grep -q "the destination does not authenticate" "$T/auth-dest-none.err"; then
+	ok "auth-dest-none: source exit 6, refused a destination without a key"
+else bad "auth-dest-none: source rc $SRC_RC"; cat "$T/auth-dest-none.err"; fi
+# A destination with a key drops a source without one, before any block list.
+auth_pair auth-src-none -- --auth-key "$KEY" --accept-timeout 5
+timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
+if [[ $SRC_RC != 0 && $irc == 3 ]] && grep -q "the connecting source cannot authenticate" "$T/auth-src-none-in.err" &&
+	! grep -q "accepted a migration" "$T/auth-src-none-in.err"; then
+	ok "auth-src-none: destination dropped a source without a key (source rc $SRC_RC)"
+else bad "auth-src-none: source rc $SRC_RC, destination rc $irc"; cat "$T/auth-src-none-in.err"; fi
+
 # --- a hostile peer ---
 port=47020
 # "unregister" is well-formed (the victim must answer it); the victim still fails in the end

@@ -279,9 +279,23 @@ static void test_hdr_segments_need_the_flag(void **state)
 	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
 			 -EPROTO);
-	put_hdr(msg, 0, 0x103, 1);
+	put_hdr(msg, 0, 0x106, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
-	assert_error_mentions("unknown type 259");
+	assert_error_mentions("unknown type 262");
+	/* AUTH types need AUTH, and exact lengths with it. */
+	put_hdr(msg, 32, RMIG_RDMA_MSG_AUTH_CHALLENGE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32, RMIG_RDMA_CAP_KEEPALIVE, &h),
+			 -EPROTO);
+	assert_error_mentions("did not negotiate");
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32, RMIG_RDMA_CAP_AUTH, &h), 0);
+	put_hdr(msg, 64, RMIG_RDMA_MSG_AUTH_RESPONSE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 64, RMIG_RDMA_CAP_AUTH, &h), 0);
+	put_hdr(msg, 32, RMIG_RDMA_MSG_AUTH_RESPONSE, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32, RMIG_RDMA_CAP_AUTH, &h), -EPROTO);
+	assert_error_mentions("expected 64");
+	put_hdr(msg, 0, RMIG_RDMA_MSG_AUTH_PROOF, 1);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_AUTH, &h), -EPROTO);
+	assert_error_mentions("expected 32");
 	put_hdr(msg, 0, 0xff, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
 	put_hdr(msg, 0, RMIG_RDMA_MSG_NONE, 1);
@@ -513,7 +527,8 @@ static void test_msg_names(void **state)
 	assert_string_equal(rmig_rdma_msg_name(12), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_REQUEST), "SEGMENTS REQUEST");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_RESULT), "SEGMENTS RESULT");
-	assert_string_equal(rmig_rdma_msg_name(0x103), "unknown");
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_AUTH_CHALLENGE), "AUTH CHALLENGE");
+	assert_string_equal(rmig_rdma_msg_name(0x106), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(0xffffffffu), "unknown");
 	for (uint32_t t = 0; t < RMIG_RDMA_MSG__COUNT; t++)
 		assert_non_null(rmig_rdma_msg_name(t));

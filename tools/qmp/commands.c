@@ -198,6 +198,7 @@ static const struct param_desc params[] = {
 	PARAM("tls-psk", QMP_T_STR, tls_psk),
 	PARAM("tls-hostname", QMP_T_STR, tls_hostname),
 	PARAM("tls-authz", QMP_T_STR, tls_authz),
+	PARAM("auth-key", QMP_T_STR, auth_key),
 };
 
 static json_t *param_json(const struct rmig_params *p, const struct param_desc *d)
