@@ -52,7 +52,8 @@ int rmig_tls_check(const struct rmig_tls_config *cfg, bool server)
 		return 0;
 	ret = rmig_tls_creds_load(&creds, cfg, server);
 	rmig_tls_creds_fini(&creds);
-	return ret;
+	/* A missing or bad file is the configuration's fault, not the network's. */
+	return ret == -ENOMEM || ret == 0 ? ret : -EINVAL;
 }
 
 bool rmig_tls_looks_like_handshake(const unsigned char *buf, size_t len)

@@ -41,6 +41,8 @@ int rmig_rdma_auth_key_from_opts(const struct rmig_conn_opts *o, struct rmig_rdm
 	if (ret) {
 		free(*k);
 		*k = NULL;
+		/* A missing or bad key file is the configuration's fault, not the network's. */
+		ret = -EINVAL;
 	}
 	return ret;
 }

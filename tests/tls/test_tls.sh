@@ -221,6 +221,32 @@ else
   bad "loopback with --tls-creds and --tls-psk: exit $code"; show "$tmp/lb-both.err"
 fi
 
+# Credentials are read before anything connects or listens: a bad path is a usage error.
+timeout 30 "$RMIG" migrate tcp:127.0.0.1:9 --ram 16M -q --tls-creds "$tmp/no-such-dir" \
+  >"$tmp/nocreds-src.out" 2>"$tmp/nocreds-src.err"
+code=$?
+if [ $code -eq 2 ] && has "$tmp/nocreds-src.err" "no-such-dir/ca-cert.pem"; then
+  ok "migrate with a missing --tls-creds directory: exit 2 before connecting, the file named"
+else
+  bad "migrate with a missing --tls-creds directory: exit $code"; show "$tmp/nocreds-src.err"
+fi
+timeout 30 "$RMIG" incoming tcp:127.0.0.1:0 --tls-psk "$tmp/no-such.key" \
+  >"$tmp/nocreds-in.out" 2>"$tmp/nocreds-in.err"
+code=$?
+if [ $code -eq 2 ] && has "$tmp/nocreds-in.err" "no-such.key"; then
+  ok "incoming with a missing --tls-psk file: exit 2 before listening, the file named"
+else
+  bad "incoming with a missing --tls-psk file: exit $code"; show "$tmp/nocreds-in.err"
+fi
+timeout 30 "$RMIG" incoming tcp:127.0.0.1:0 --tls-psk "$C/psk.key" --tls-authz 'CN=x' \
+  >"$tmp/pskauthz.out" 2>"$tmp/pskauthz.err"
+code=$?
+if [ $code -eq 2 ] && has "$tmp/pskauthz.err" "need tls-creds"; then
+  ok "--tls-authz with --tls-psk: exit 2 (authz names certificates)"
+else
+  bad "--tls-authz with --tls-psk: exit $code"; show "$tmp/pskauthz.err"
+fi
+
 # x509 over unix names no host: the source must be given one.
 d=$tmp/unix-nohost
 src=$(rc unix-nohost src)
