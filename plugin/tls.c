@@ -12,6 +12,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "plugin/tlscreds.h"
 
 #define TLS_ACCEPTED 0x01 /* the destination's confirmation byte */
+#define TLS_RECORD   16384 /* the most plaintext one TLS record carries */
 
 struct tls_conn {
 	struct rmig_conn base; /* first: the registry sees only this */
@@ -29,6 +31,8 @@ struct tls_conn {
 	gnutls_session_t session;
 	struct rmig_tls_creds creds;
 	int inner_err;		 /* the inner connection's -errno behind a GnuTLS error */
+	uint8_t stage[TLS_RECORD]; /* writev gathers small pieces into one record here */
+	size_t staged;
 	unsigned char first[4];	 /* the peer's first bytes, to tell a plain peer */
 	size_t nfirst;
 };
@@ -273,30 +277,63 @@ static ssize_t tls_write(struct rmig_conn *c, const void *buf, size_t len)
 	return -EIO;
 }
 
-/* One record per call would be slow for the stream's page runs: cork them into full records. */
+/*
+ * The stream hands over runs of 4 KiB pages and small headers.  One record
+ * each would cost a record's overhead per page; gnutls' cork would grow
+ * (and, past malloc's mmap threshold, fault in) a buffer as large as the
+ * whole vector on every call.  So small pieces are gathered into one
+ * reusable record-sized buffer, and pieces that fill a record on their
+ * own go out straight from the caller's memory.
+ */
+static int stage_flush(struct tls_conn *t)
+{
+	ssize_t n;
+
+	while (t->staged > 0) {
+		n = gnutls_record_send(t->session, t->stage, t->staged);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (n < 0) {
+			if (t->inner_err)
+				return t->inner_err;
+			rmig_error("TLS: sending failed: %s", gnutls_strerror((int)n));
+			return -EIO;
+		}
+		memmove(t->stage, t->stage + n, t->staged - (size_t)n);
+		t->staged -= (size_t)n;
+	}
+	return 0;
+}
+
 static ssize_t tls_writev(struct rmig_conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct tls_conn *t = tls_of(c);
 	ssize_t total = 0, n;
+	int ret;
 
-	gnutls_record_cork(t->session);
 	for (int i = 0; i < iovcnt; i++) {
-		n = gnutls_record_send(t->session, iov[i].iov_base, iov[i].iov_len);
-		if (n < 0)
-			goto err;
-		total += n;
+		const uint8_t *p = iov[i].iov_base;
+		size_t left = iov[i].iov_len;
+
+		while (left > 0) {
+			if (t->staged == 0 && left >= TLS_RECORD) {
+				n = tls_write(c, p, TLS_RECORD);
+				if (n < 0)
+					return n;
+			} else {
+				n = (ssize_t)(left < TLS_RECORD - t->staged ? left : TLS_RECORD - t->staged);
+				memcpy(t->stage + t->staged, p, (size_t)n);
+				t->staged += (size_t)n;
+				if (t->staged == TLS_RECORD && (ret = stage_flush(t)) < 0)
+					return ret;
+			}
+			p += n;
+			left -= (size_t)n;
+			total += n;
+		}
 	}
-	do {
-		n = gnutls_record_uncork(t->session, GNUTLS_RECORD_WAIT);
-	} while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
-	if (n < 0)
-		goto err;
-	return total;
-err:
-	if (t->inner_err)
-		return t->inner_err;
-	rmig_error("TLS: sending failed: %s", gnutls_strerror((int)n));
-	return -EIO;
+	ret = stage_flush(t);
+	return ret < 0 ? ret : total;
 }
 
 static ssize_t tls_read(struct rmig_conn *c, void *buf, size_t len)

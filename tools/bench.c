@@ -435,7 +435,7 @@ static void print_load(void)
 		printf("\n");
 }
 
-#define LABEL_W 46 /* width of the first column */
+#define LABEL_W 52 /* width of the first column */
 
 static void print_row(const char *label, uint64_t bytes, uint64_t ns)
 {
