@@ -247,6 +247,34 @@ else
   bad "--tls-authz with --tls-psk: exit $code"; show "$tmp/pskauthz.err"
 fi
 
+# A peer that connects and never speaks is dropped within peer-timeout; the right one follows.
+uri=$(tcp)
+timeout 60 "$RMIG" incoming "$uri" --tls-creds "$C/good" --peer-timeout 1000 \
+  --accept-timeout 30 >"$tmp/quiet-in.out" 2>"$tmp/quiet-in.err" &
+qin=$!; pids+=($qin)
+for _ in $(seq 50); do has "$tmp/quiet-in.err" "waiting for a migration" && break; sleep 0.1; done
+python3 - "${uri##*:}" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+time.sleep(4)  # says nothing, then goes
+PY
+qpy=$!
+t0=$(date +%s%N)
+for _ in $(seq 40); do has "$tmp/quiet-in.err" "rejected" && break; sleep 0.1; done
+t1=$(date +%s%N)
+wait $qpy
+timeout 60 "$RMIG" migrate "$uri" --tls-creds "$C/good" --ram 16M -q >"$tmp/quiet-src.out" \
+  2>"$tmp/quiet-src.err"
+code=$?
+wait $qin; qcode=$?
+ms=$(( (t1 - t0) / 1000000 ))
+if has "$tmp/quiet-in.err" "rejected" && [ $ms -lt 3000 ] && [ $code -eq 0 ] && [ $qcode -eq 0 ]; then
+  ok "a silent peer is dropped in ${ms} ms (peer-timeout 1 s), then the right source completes"
+else
+  bad "silent peer: dropped after ${ms} ms, source exit $code, destination exit $qcode"
+  show "$tmp/quiet-in.err" "$tmp/quiet-src.err"
+fi
+
 # x509 over unix names no host: the source must be given one.
 d=$tmp/unix-nohost
 src=$(rc unix-nohost src)
