@@ -19,6 +19,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/util.h"
 #include "plugin/registry.h"
 #include "plugin/tlscreds.h"
 
@@ -31,6 +32,14 @@ struct tls_conn {
 	gnutls_session_t session;
 	struct rmig_tls_creds creds;
 	int inner_err;		 /* the inner connection's -errno behind a GnuTLS error */
+	/*
+	 * A read that ended without breaking the session (interrupt, or the
+	 * peer-timeout while waiting for the hand-over's answer): handed to
+	 * GnuTLS as EAGAIN, which keeps the session, and to the caller as is.
+	 */
+	int soft_err;
+	bool server;
+	uint64_t handshake_deadline_ns; /* 0 once the handshake is over */
 	uint8_t stage[TLS_RECORD]; /* writev gathers small pieces into one record here */
 	size_t staged;
 	unsigned char first[4];	 /* the peer's first bytes, to tell a plain peer */
@@ -103,8 +112,22 @@ static ssize_t tls_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
 {
 	struct tls_conn *t = p;
-	ssize_t n = rmig_conn_read(t->inner, buf, len);
+	ssize_t n;
 
+	/* A peer that sends its handshake a byte at a time must not hold us past the deadline. */
+	if (t->handshake_deadline_ns && rmig_time_now_ns() > t->handshake_deadline_ns) {
+		rmig_error("TLS: the peer did not finish the handshake in time");
+		t->inner_err = -ETIMEDOUT;
+		gnutls_transport_set_errno(t->session, ETIMEDOUT);
+		return -1;
+	}
+	n = rmig_conn_read(t->inner, buf, len);
+	if (n < 0 && !t->handshake_deadline_ns && (n == -ECANCELED || n == -ETIMEDOUT)) {
+		/* Not fatal to the session: a cancel may still have an ABORT to send through it. */
+		t->soft_err = (int)n;
+		gnutls_transport_set_errno(t->session, EAGAIN);
+		return -1;
+	}
 	if (n < 0) {
 		t->inner_err = (int)n;
 		gnutls_transport_set_errno(t->session, (int)-n);
@@ -175,8 +198,9 @@ static int tls_failed(struct tls_conn *t, int gerr, bool server, const char *hos
 			 a == GNUTLS_A_CERTIFICATE_EXPIRED || a == GNUTLS_A_CERTIFICATE_UNKNOWN)
 			rmig_error("TLS: the %s refused our certificate (%s)", peer,
 				   gnutls_alert_get_name(a));
-		else if (t->creds.psk || a == GNUTLS_A_BAD_RECORD_MAC ||
-			 a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY)
+		else if (a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY ||
+			 (t->creds.psk && (a == GNUTLS_A_ILLEGAL_PARAMETER ||
+					   a == GNUTLS_A_BAD_RECORD_MAC)))
 			rmig_error("TLS: the %s refused our pre-shared key (%s): the keys or "
 				   "identities differ",
 				   peer, gnutls_alert_get_name(a));
@@ -343,6 +367,12 @@ static ssize_t tls_read(struct rmig_conn *c, void *buf, size_t len)
 
 	do {
 		n = gnutls_record_recv(t->session, buf, len);
+		if (n == GNUTLS_E_AGAIN && t->soft_err) {
+			int err = t->soft_err;
+
+			t->soft_err = 0;
+			return err;
+		}
 	} while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
 	if (n >= 0)
 		return n;
@@ -352,7 +382,7 @@ static ssize_t tls_read(struct rmig_conn *c, void *buf, size_t len)
 	if (t->inner_err)
 		return t->inner_err;
 	if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
-		return tls_failed(t, (int)n, false, NULL);
+		return tls_failed(t, (int)n, t->server, NULL);
 	rmig_error("TLS: receiving failed: %s", gnutls_strerror((int)n));
 	return -EIO;
 }
@@ -387,8 +417,13 @@ static void tls_close(struct rmig_conn *c)
 {
 	struct tls_conn *t = tls_of(c);
 
-	/* Best effort and not waited for: the stream's own end already said everything. */
-	gnutls_bye(t->session, GNUTLS_SHUT_WR);
+	/*
+	 * Best effort: the stream's own end already said everything.  Not after
+	 * a failed write, whose unsent rest gnutls_bye would first try to flush
+	 * into the same stuck socket for another peer-timeout.
+	 */
+	if (!t->inner_err)
+		gnutls_bye(t->session, GNUTLS_SHUT_WR);
 	tls_free(t, true);
 }
 
@@ -433,6 +468,10 @@ static int tls_open(struct rmig_conn *inner, const struct rmig_tls_config *cfg, 
 		return -ENOMEM;
 	t->base.ops = &tls_ops;
 	t->inner = inner;
+	t->server = server;
+	if (cfg->handshake_timeout_ms > 0)
+		t->handshake_deadline_ns =
+			rmig_time_now_ns() + (uint64_t)cfg->handshake_timeout_ms * RMIG_NSEC_PER_MSEC;
 	ret = rmig_tls_creds_load(&t->creds, cfg, server);
 	if (ret)
 		goto err_free;
@@ -440,8 +479,9 @@ static int tls_open(struct rmig_conn *inner, const struct rmig_tls_config *cfg, 
 	if (gerr >= 0)
 		gerr = rmig_tls_creds_apply(&t->creds, t->session, server, hostname);
 	if (gerr < 0) {
+		/* Ours, not the peer's: the destination must not blame (and wait on) sources for it. */
 		rmig_error("TLS: cannot set up the session: %s", gnutls_strerror(gerr));
-		ret = -EPROTO;
+		ret = -EINVAL;
 		goto err_free;
 	}
 	gnutls_transport_set_ptr(t->session, t);
@@ -449,7 +489,11 @@ static int tls_open(struct rmig_conn *inner, const struct rmig_tls_config *cfg, 
 	gnutls_transport_set_pull_function(t->session, tls_pull);
 	do {
 		gerr = gnutls_handshake(t->session);
-	} while (gerr < 0 && !gnutls_error_is_fatal(gerr));
+	} while (gerr < 0 && !gnutls_error_is_fatal(gerr) && !t->soft_err);
+	if (gerr < 0 && t->soft_err) {
+		ret = t->soft_err; /* cancelled, or the peer went quiet (no deadline given) */
+		goto err_free;
+	}
 	if (gerr < 0) {
 		ret = tls_failed(t, gerr, server, hostname);
 		/* Tell the peer why, so its message can name the cause too.  Best effort. */
@@ -482,6 +526,7 @@ static int tls_open(struct rmig_conn *inner, const struct rmig_tls_config *cfg, 
 	}
 	if (ret < 0)
 		goto err_free;
+	t->handshake_deadline_ns = 0;
 	rmig_debug("TLS: %s, %s", gnutls_protocol_get_name(gnutls_protocol_get_version(t->session)),
 		   gnutls_cipher_get_name(gnutls_cipher_get(t->session)));
 	*out = &t->base;

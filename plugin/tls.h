@@ -29,6 +29,7 @@ struct rmig_tls_config {
 	const char *psk_file;	/* "identity:hexkey" lines, or NULL / "" */
 	const char *hostname;	/* source: the name the destination's certificate must carry */
 	const char *authz;	/* destination: accepted client DNs, one per line; "" any */
+	int handshake_timeout_ms; /* the whole handshake, however the peer paces it; 0 none */
 };
 
 /* Is TLS asked for at all? */

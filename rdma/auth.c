@@ -81,7 +81,8 @@ static int auth_recv(struct rmig_rdma_conn *rc, uint32_t type, bool grant, const
 	return 0;
 }
 
-int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k)
+int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k,
+			  uint32_t caps)
 {
 	uint8_t ns[RMIG_RDMA_AUTH_NONCE], nd[RMIG_RDMA_AUTH_NONCE], mac[RMIG_RDMA_AUTH_MAC];
 	struct rmig_rdma_msg m;
@@ -97,7 +98,7 @@ int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth
 	if (ret)
 		return ret;
 	memcpy(nd, m.payload, sizeof(nd));
-	proven = rmig_rdma_auth_check(k, true, rc->ctrl.caps, ns, nd, m.payload + RMIG_RDMA_AUTH_NONCE);
+	proven = rmig_rdma_auth_check(k, true, caps, ns, nd, m.payload + RMIG_RDMA_AUTH_NONCE);
 	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 	if (ret)
 		return ret;
@@ -106,7 +107,7 @@ int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth
 			   "no memory is exposed to it");
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EKEYREJECTED);
 	}
-	ret = rmig_rdma_auth_prove(k, false, rc->ctrl.caps, ns, nd, mac);
+	ret = rmig_rdma_auth_prove(k, false, caps, ns, nd, mac);
 	if (!ret)
 		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_AUTH_PROOF, 1, mac, sizeof(mac),
 					  true);
@@ -115,7 +116,8 @@ int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth
 	return ret;
 }
 
-int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k)
+int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k,
+			uint32_t caps)
 {
 	uint8_t ns[RMIG_RDMA_AUTH_NONCE], resp[RMIG_RDMA_AUTH_NONCE + RMIG_RDMA_AUTH_MAC];
 	struct rmig_rdma_msg m;
@@ -130,7 +132,7 @@ int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_k
 	if (!ret)
 		ret = rmig_rdma_auth_nonce(resp);
 	if (!ret)
-		ret = rmig_rdma_auth_prove(k, true, rc->ctrl.caps, ns, resp, resp + RMIG_RDMA_AUTH_NONCE);
+		ret = rmig_rdma_auth_prove(k, true, caps, ns, resp, resp + RMIG_RDMA_AUTH_NONCE);
 	if (!ret)
 		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_AUTH_RESPONSE, 1, resp,
 					  sizeof(resp), false);
@@ -138,7 +140,7 @@ int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_k
 		ret = auth_recv(rc, RMIG_RDMA_MSG_AUTH_PROOF, true, "source", &m);
 	if (ret)
 		return ret;
-	proven = rmig_rdma_auth_check(k, false, rc->ctrl.caps, ns, resp, m.payload);
+	proven = rmig_rdma_auth_check(k, false, caps, ns, resp, m.payload);
 	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 	if (ret)
 		return ret;

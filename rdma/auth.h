@@ -18,9 +18,15 @@
 int rmig_rdma_auth_key_from_opts(const struct rmig_conn_opts *o, struct rmig_rdma_auth_key **k);
 void rmig_rdma_auth_key_free(struct rmig_rdma_auth_key *k);
 
-/* Source: CHALLENGE, check the RESPONSE, send PROOF.  0 or -EKEYREJECTED / -errno, reported. */
-int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k);
+/*
+ * Source: CHALLENGE, check the RESPONSE, send PROOF; @caps the flags both
+ * sides agreed on, bound into the proofs.  0 or -EKEYREJECTED / -errno,
+ * reported.
+ */
+int rmig_rdma_auth_source(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k,
+			  uint32_t caps);
 /* Destination: answer the CHALLENGE, check the PROOF. */
-int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k);
+int rmig_rdma_auth_dest(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *k,
+			uint32_t caps);
 
 #endif /* RMIG_RDMA_AUTH_H */

@@ -204,17 +204,29 @@ static void conn_arm_liveness(struct rmig_rdma_conn *rc)
  * ends within peer-timeout (10 s when none), keepalives negotiated or not,
  * so a peer that offers AUTH and then says nothing cannot hold us.
  */
-static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *key)
+static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_auth_key *key,
+			     uint32_t caps)
 {
 	int ret;
 
+	/*
+	 * No KEEPALIVEs either way until it is over: the exchange takes
+	 * milliseconds, and a peer that could keep the deadline moving with
+	 * them would hold us without ever proving anything.  One that sends
+	 * one anyway sends an unknown type.
+	 */
+	/* Only which types decode: the flow-control state set up by conn_set_caps stays. */
+	rc->ctrl.caps = caps & ~RMIG_RDMA_CAP_KEEPALIVE;
 	rmig_rdma_progress_set_liveness(&rc->prog,
-					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000,
-					rc->keepalive);
-	ret = rc->is_source ? rmig_rdma_auth_source(rc, key) : rmig_rdma_auth_dest(rc, key);
+					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000, false);
+	ret = rc->is_source ? rmig_rdma_auth_source(rc, key, caps) : rmig_rdma_auth_dest(rc, key, caps);
+	rc->ctrl.caps = caps;
 	conn_arm_liveness(rc);
-	/* Whatever went wrong, the peer did not authenticate: it is refused, nothing else. */
-	if (ret < 0 && ret != -ENOMEM && ret != -ECANCELED && !(rc->is_source && ret == -ETIMEDOUT))
+	/*
+	 * On the destination, whatever went wrong, that source did not
+	 * authenticate: it is refused, and we wait on for the right one.
+	 */
+	if (!rc->is_source && ret < 0 && ret != -ENOMEM && ret != -ECANCELED)
 		ret = -EKEYREJECTED;
 	return ret;
 }
@@ -286,7 +298,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	}
 	conn_set_caps(rc, eff);
 	if (key) {
-		ret = conn_authenticate(rc, key);
+		ret = conn_authenticate(rc, key, eff);
 		if (ret < 0)
 			goto fail;
 	}
@@ -356,7 +368,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 			   "migration source");
 		rmig_rdma_cm_reject(&rc->cm);
 		ret = -EPROTO;
-		goto fail;
+		goto fail_named;
 	}
 	if (env_on("RMIG_RDMA_NO_PIN_ALL"))
 		supported &= ~RMIG_RDMA_CAP_PIN_ALL;
@@ -372,7 +384,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	ret = rmig_rdma_caps_negotiate(&rc->cm.peer_caps, supported, &answer);
 	if (ret < 0) {
 		rmig_rdma_cm_reject(&rc->cm);
-		goto fail;
+		goto fail_named;
 	}
 	ret = conn_start(rc);
 	if (ret < 0) {
@@ -382,9 +394,9 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	conn_set_caps(rc, answer.flags);
 	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
 	if (ret < 0)
-		goto fail;
+		goto fail_named;
 	if (l->key) {
-		ret = conn_authenticate(rc, l->key);
+		ret = conn_authenticate(rc, l->key, answer.flags);
 		if (ret < 0)
 			goto fail_named;
 	}
@@ -396,7 +408,13 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	return 0;
 
 fail_named:
-	/* A refused source is logged with its address (the engine waits on for the right one). */
+	/*
+	 * A source that does not speak the protocol, or gave up half way, is
+	 * refused: with a key required, the engine waits on for the right one,
+	 * and the log says who it was.
+	 */
+	if (l->key && ret != -ENOMEM && ret != -ECANCELED)
+		ret = -EKEYREJECTED;
 	if (ret == -EKEYREJECTED) {
 		char why[RMIG_ERROR_MAX], who[96];
 

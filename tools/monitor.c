@@ -375,6 +375,25 @@ static void monitor_thread_init(void)
 	cli_log_mute(true);
 }
 
+/*
+ * Post an event, from any thread.  Under the lock, so that a listener
+ * still firing while the program tears down (a migration cancelled on the
+ * way out) finds the server gone rather than freed.
+ */
+static void monitor_event(struct cli_monitor *mon, const char *name, json_t *data)
+{
+	if (!mon) {
+		json_decref(data);
+		return;
+	}
+	pthread_mutex_lock(&mon->lock);
+	if (mon->srv)
+		qmp_server_event(mon->srv, name, data);
+	else
+		json_decref(data);
+	pthread_mutex_unlock(&mon->lock);
+}
+
 /* A state listener: on the migration thread, so it only queues. */
 static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t when_ns)
 {
@@ -382,15 +401,12 @@ static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uin
 
 	(void)from;
 	(void)when_ns;
-	qmp_server_event(mon->srv, "MIGRATION", json_pack("{s:s}", "status", rmig_state_get_name(to)));
+	monitor_event(mon, "MIGRATION", json_pack("{s:s}", "status", rmig_state_get_name(to)));
 }
 
 void cli_monitor_guest_hook(void *opaque, bool running)
 {
-	struct cli_monitor *mon = opaque;
-
-	if (mon && mon->srv)
-		qmp_server_event(mon->srv, running ? "RESUME" : "STOP", NULL);
+	monitor_event(opaque, running ? "RESUME" : "STOP", NULL);
 }
 
 int cli_monitor_start(struct cli_monitor *mon, const struct cli_options *o,
@@ -465,9 +481,14 @@ const char *cli_monitor_uri(struct cli_monitor *mon)
 
 void cli_monitor_stop(struct cli_monitor *mon)
 {
+	struct qmp_server *srv;
+
 	if (!mon->srv)
 		return;
-	qmp_server_stop(mon->srv);
+	pthread_mutex_lock(&mon->lock);
+	srv = mon->srv;
 	mon->srv = NULL;
-	pthread_mutex_destroy(&mon->lock);
+	pthread_mutex_unlock(&mon->lock);
+	qmp_server_stop(srv);
+	/* The lock stays: listeners may still fire until the migration is freed. */
 }

@@ -229,6 +229,7 @@ static int incoming_secure(struct rmig_incoming *in, struct rmig_conn *conn,
 		.creds_dir = in->params.tls_creds,
 		.psk_file = in->params.tls_psk,
 		.authz = in->params.tls_authz,
+		.handshake_timeout_ms = (int)in->params.peer_timeout_ms,
 	};
 	int ret;
 
@@ -239,7 +240,11 @@ static int incoming_secure(struct rmig_incoming *in, struct rmig_conn *conn,
 	pthread_mutex_lock(&in->lock);
 	in->conn = conn;
 	pthread_mutex_unlock(&in->lock);
-	ret = rmig_tls_server(conn, &cfg, out);
+	/* A cancel that came before in->conn was set found nothing to abort. */
+	if (atomic_load(&in->cancel))
+		ret = -ECANCELED;
+	else
+		ret = rmig_tls_server(conn, &cfg, out);
 	pthread_mutex_lock(&in->lock);
 	in->conn = NULL;
 	pthread_mutex_unlock(&in->lock);

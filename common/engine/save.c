@@ -416,6 +416,7 @@ static int save_secure(struct save_ctx *c)
 		.creds_dir = c->params.tls_creds,
 		.psk_file = c->params.tls_psk,
 		.hostname = c->params.tls_hostname,
+		.handshake_timeout_ms = (int)c->params.peer_timeout_ms,
 	};
 	char host[RMIG_PARAM_NAME_MAX];
 	struct rmig_conn *tls;

@@ -79,10 +79,12 @@ static void test_looks_like_handshake(void **state)
 struct side {
 	const char *psk_file; /* NULL: plain, no TLS at all */
 	bool server;
+	bool interrupt_first; /* client: interrupt its first read, then still talk */
 	struct rmig_conn *raw, *conn;
 	int rc;
 	char err[RMIG_ERROR_MAX];
 	char got[32];
+	int interrupted_rc;
 };
 
 static void *side_run(void *opaque)
@@ -102,6 +104,11 @@ static void *side_run(void *opaque)
 	snprintf(s->err, sizeof(s->err), "%s", rmig_error_get_last());
 	if (s->rc)
 		return NULL;
+	if (s->interrupt_first) {
+		/* As a cancel during the hand-over: the read ends, the session must not. */
+		assert_true(rmig_conn_interrupt(s->conn));
+		s->interrupted_rc = (int)rmig_conn_read(s->conn, s->got, 4);
+	}
 	/* Each side says its name and hears the other's. */
 	s->rc = (int)rmig_conn_write(s->conn, s->server ? "dst" : "src", 4);
 	if (s->rc == 4)
@@ -158,6 +165,23 @@ static void test_psk_handshake_carries_data(void **state)
 
 	(void)state;
 	handshake(&c, &s);
+	assert_int_equal(c.rc, 4);
+	assert_int_equal(s.rc, 4);
+	assert_string_equal(c.got, "dst");
+	assert_string_equal(s.got, "src");
+	unlink(key);
+	free(key);
+}
+
+static void test_interrupt_keeps_the_session(void **state)
+{
+	char *key = write_psk(KEY_A);
+	struct side c = { .psk_file = key, .interrupt_first = true }, s = { .psk_file = key };
+
+	(void)state;
+	handshake(&c, &s);
+	assert_int_equal(c.interrupted_rc, -ECANCELED);
+	/* After it, both directions still work: an ABORT would still get through. */
 	assert_int_equal(c.rc, 4);
 	assert_int_equal(s.rc, 4);
 	assert_string_equal(c.got, "dst");
@@ -232,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_psk_parse),
 		cmocka_unit_test(test_looks_like_handshake),
 		cmocka_unit_test(test_psk_handshake_carries_data),
+		cmocka_unit_test(test_interrupt_keeps_the_session),
 		cmocka_unit_test(test_psk_mismatch_refused_on_both_sides),
 		cmocka_unit_test(test_plain_source_named),
 		cmocka_unit_test(test_creds_missing_files_named),

@@ -275,6 +275,24 @@ else
   show "$tmp/quiet-in.err" "$tmp/quiet-src.err"
 fi
 
+# A cancel while the source waits for the hand-over's answer still sends ABORT through TLS
+# (docs/switchover.md): the destination ends failed, not in doubt.
+uri=$(tcp)
+timeout 60 "$RMIG" incoming "$uri" --tls-creds "$C/good" >"$tmp/abort-in.out" \
+  2>"$tmp/abort-in.err" &
+ain=$!; pids+=($ain)
+for _ in $(seq 50); do has "$tmp/abort-in.err" "waiting for a migration" && break; sleep 0.1; done
+RMIG_FAULT=after-trailer:cancel timeout 60 "$RMIG" migrate "$uri" --tls-creds "$C/good" \
+  --ram 16M -q >"$tmp/abort-src.out" 2>"$tmp/abort-src.err"
+code=$?
+wait $ain; acode=$?
+if [ $code -eq 1 ] && [ $acode -eq 1 ] && has "$tmp/abort-src.err" "cancelled"; then
+  ok "cancel during the hand-over over TLS: source cancelled, destination failed (not in doubt)"
+else
+  bad "cancel during the hand-over over TLS: source exit $code, destination exit $acode (5 = in doubt)"
+  show "$tmp/abort-src.err" "$tmp/abort-in.err"
+fi
+
 # x509 over unix names no host: the source must be given one.
 d=$tmp/unix-nohost
 src=$(rc unix-nohost src)

@@ -137,9 +137,9 @@ static json_t *cmd_set_caps(void *c, json_t *args, struct qmp_err *err)
 	static const struct qmp_arg spec[] = { { "capabilities", QMP_T_ARRAY, true } };
 	struct qmp_ctx *ctx = ctx_of(c);
 	json_t *list = json_object_get(args, "capabilities"), *e;
+	bool on, events = false, set_events = false;
 	enum rmig_state st;
 	size_t i;
-	bool on;
 	int rc;
 
 	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
@@ -158,7 +158,8 @@ static json_t *cmd_set_caps(void *c, json_t *args, struct qmp_err *err)
 		int cap = parse_cap_entry(e, &on, err);
 
 		if (cap == -1) {
-			atomic_store(&ctx->events, on);
+			set_events = true;
+			events = on;
 			continue;
 		}
 		rmig_error_clear();
@@ -166,6 +167,9 @@ static json_t *cmd_set_caps(void *c, json_t *args, struct qmp_err *err)
 		if (rc)
 			return op_failed(err, rc, "migrate-set-capabilities");
 	}
+	/* Last: it cannot fail, so a refusal above leaves it as it was too. */
+	if (set_events)
+		atomic_store(&ctx->events, events);
 	return json_object();
 }
 
