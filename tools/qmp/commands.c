@@ -35,6 +35,22 @@ static json_t *op_failed(struct qmp_err *err, int rc, const char *what)
 	return NULL;
 }
 
+/* {} when the operation succeeded, its reason otherwise. */
+static json_t *op_result(struct qmp_err *err, int rc, const char *what)
+{
+	return rc ? op_failed(err, rc, what) : json_object();
+}
+
+/* Commands for one side only: the other is told what it is instead. */
+static bool role_is(struct qmp_ctx *ctx, enum qmp_role want, const char *refusal,
+		    struct qmp_err *err)
+{
+	if (ctx->ops->role(ctx->target) == want)
+		return true;
+	qmp_err_set(err, QMP_ERR_GENERIC, "%s", refusal);
+	return false;
+}
+
 static enum rmig_state state_of(struct qmp_ctx *c)
 {
 	struct rmig_info info;
@@ -322,16 +338,13 @@ static json_t *cmd_migrate(void *c, json_t *args, struct qmp_err *err)
 	struct qmp_ctx *ctx = ctx_of(c);
 	int rc;
 
-	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err) ||
+	    !role_is(ctx, QMP_ROLE_SOURCE,
+		     "this is a destination (rmig incoming): use migrate-incoming", err))
 		return NULL;
-	if (ctx->ops->role(ctx->target) != QMP_ROLE_SOURCE) {
-		qmp_err_set(err, QMP_ERR_GENERIC,
-			    "this is a destination (rmig incoming): use migrate-incoming");
-		return NULL;
-	}
 	rmig_error_clear();
 	rc = ctx->ops->migrate(ctx->target, json_string_value(json_object_get(args, "uri")));
-	return rc ? op_failed(err, rc, "migrate") : json_object();
+	return op_result(err, rc, "migrate");
 }
 
 static json_t *cmd_migrate_incoming(void *c, json_t *args, struct qmp_err *err)
@@ -340,17 +353,15 @@ static json_t *cmd_migrate_incoming(void *c, json_t *args, struct qmp_err *err)
 	struct qmp_ctx *ctx = ctx_of(c);
 	int rc;
 
-	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err) ||
+	    !role_is(ctx, QMP_ROLE_DEST,
+		     "this is a source (rmig migrate): migrate-incoming is for a destination "
+		     "started with 'rmig incoming defer'",
+		     err))
 		return NULL;
-	if (ctx->ops->role(ctx->target) != QMP_ROLE_DEST) {
-		qmp_err_set(err, QMP_ERR_GENERIC,
-			    "this is a source (rmig migrate): migrate-incoming is for a destination "
-			    "started with 'rmig incoming defer'");
-		return NULL;
-	}
 	rmig_error_clear();
 	rc = ctx->ops->incoming(ctx->target, json_string_value(json_object_get(args, "uri")));
-	return rc ? op_failed(err, rc, "migrate-incoming") : json_object();
+	return op_result(err, rc, "migrate-incoming");
 }
 
 static json_t *cmd_cancel(void *c, json_t *args, struct qmp_err *err)
@@ -370,16 +381,13 @@ static json_t *cmd_resolve(void *c, json_t *args, struct qmp_err *err)
 	struct qmp_ctx *ctx = ctx_of(c);
 	int rc;
 
-	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err))
+	if (qmp_args_check(args, spec, ARRAY_LEN(spec), err) ||
+	    !role_is(ctx, QMP_ROLE_DEST, "only a destination can be in doubt; this is a source",
+		     err))
 		return NULL;
-	if (ctx->ops->role(ctx->target) != QMP_ROLE_DEST) {
-		qmp_err_set(err, QMP_ERR_GENERIC,
-			    "only a destination can be in doubt; this is a source");
-		return NULL;
-	}
 	rmig_error_clear();
 	rc = ctx->ops->resolve(ctx->target, json_is_true(json_object_get(args, "start")));
-	return rc ? op_failed(err, rc, "migrate-incoming-resolve") : json_object();
+	return op_result(err, rc, "migrate-incoming-resolve");
 }
 
 /* ---- the guest -------------------------------------------------------- */
@@ -396,7 +404,8 @@ static json_t *cmd_query_status(void *c, json_t *args, struct qmp_err *err)
 			 st.status);
 }
 
-static json_t *cmd_stop(void *c, json_t *args, struct qmp_err *err)
+/* stop and cont: no arguments, one operation of the target. */
+static json_t *guest_op(void *c, json_t *args, struct qmp_err *err, bool cont)
 {
 	struct qmp_ctx *ctx = ctx_of(c);
 	int rc;
@@ -404,20 +413,18 @@ static json_t *cmd_stop(void *c, json_t *args, struct qmp_err *err)
 	if (!no_args(args, err))
 		return NULL;
 	rmig_error_clear();
-	rc = ctx->ops->stop(ctx->target);
-	return rc ? op_failed(err, rc, "stop") : json_object();
+	rc = cont ? ctx->ops->cont(ctx->target) : ctx->ops->stop(ctx->target);
+	return op_result(err, rc, cont ? "cont" : "stop");
+}
+
+static json_t *cmd_stop(void *c, json_t *args, struct qmp_err *err)
+{
+	return guest_op(c, args, err, false);
 }
 
 static json_t *cmd_cont(void *c, json_t *args, struct qmp_err *err)
 {
-	struct qmp_ctx *ctx = ctx_of(c);
-	int rc;
-
-	if (!no_args(args, err))
-		return NULL;
-	rmig_error_clear();
-	rc = ctx->ops->cont(ctx->target);
-	return rc ? op_failed(err, rc, "cont") : json_object();
+	return guest_op(c, args, err, true);
 }
 
 static json_t *cmd_quit(void *c, json_t *args, struct qmp_err *err)
