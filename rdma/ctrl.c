@@ -17,14 +17,31 @@
 #include "rdma/progress.h"
 #include "rdma/reg.h"
 
+/* The untrusted page (ctrl.h): receive buffers first, then send buffers. */
+#define PRE_SEND_OFF ((size_t)RMIG_RDMA_PREAUTH_RECVS * RMIG_RDMA_PREAUTH_MSG)
+_Static_assert(PRE_SEND_OFF + (size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_PREAUTH_MSG <=
+		       RMIG_RDMA_PREAUTH_PAGE,
+	       "the untrusted peer's buffers fit one page");
+_Static_assert(RMIG_RDMA_PREAUTH_RECVS <= RMIG_RDMA_RECV_BUFS, "small RECVs use ring slots");
+
 static uint8_t *recv_buf(const struct rmig_rdma_ctrl *ctrl, uint32_t i)
 {
+	if (ctrl->rx_small[i])
+		return ctrl->pre_mem + (size_t)i * RMIG_RDMA_PREAUTH_MSG;
 	return ctrl->recv_mem + (size_t)i * RMIG_RDMA_CONTROL_MAX;
 }
 
+/* Send buffers change with trust; a send in flight never reads its buffer again. */
 static uint8_t *send_buf(const struct rmig_rdma_ctrl *ctrl, uint32_t i)
 {
+	if (ctrl->untrusted)
+		return ctrl->pre_mem + PRE_SEND_OFF + (size_t)i * RMIG_RDMA_PREAUTH_MSG;
 	return ctrl->send_mem + (size_t)i * RMIG_RDMA_CONTROL_MAX;
+}
+
+static bool have_send_bufs(const struct rmig_rdma_ctrl *ctrl)
+{
+	return ctrl->untrusted ? ctrl->pre_mr != NULL : ctrl->send_mr != NULL;
 }
 
 void rmig_rdma_ctrl_fail(struct rmig_rdma_ctrl *ctrl, int err)
@@ -39,21 +56,37 @@ int rmig_rdma_ctrl_give_up(struct rmig_rdma_ctrl *ctrl, int err)
 	return err;
 }
 
-static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
+static int post_recv_as(struct rmig_rdma_ctrl *ctrl, uint32_t i, bool small)
 {
 	struct ibv_sge sge = {
-		.addr = (uintptr_t)recv_buf(ctrl, i),
-		.length = RMIG_RDMA_CONTROL_MAX,
-		.lkey = ctrl->recv_mr->lkey,
+		.length = small ? RMIG_RDMA_PREAUTH_MSG : RMIG_RDMA_CONTROL_MAX,
+		.lkey = small ? ctrl->pre_mr->lkey : ctrl->recv_mr->lkey,
 	};
 	struct ibv_recv_wr wr = { .wr_id = RMIG_RDMA_WRID_RECV | i, .sg_list = &sge, .num_sge = 1 };
-	int ret = rmig_rdma_glue_post_recv(ctrl->res->qp, &wr);
+	int ret;
 
+	ctrl->rx_small[i] = small;
+	sge.addr = (uintptr_t)recv_buf(ctrl, i);
+	ret = rmig_rdma_glue_post_recv(ctrl->res->qp, &wr);
 	if (ret < 0) {
 		rmig_error("rdma: cannot post a receive buffer: %s", strerror(-ret));
 		rmig_rdma_ctrl_fail(ctrl, ret);
+		return ret;
 	}
-	return ret;
+	if (small)
+		ctrl->pre_posted++;
+	return 0;
+}
+
+/*
+ * Give buffer @i back to the queue.  Not while the peer is untrusted: a
+ * small RECV left queued would take a full-size message after trust.
+ */
+static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
+{
+	if (ctrl->untrusted)
+		return 0;
+	return post_recv_as(ctrl, i, false);
 }
 
 static void *map_buffers(size_t n)
@@ -69,8 +102,8 @@ static int recv_done(void *opaque, uint64_t value, uint32_t len);
 static bool sends_pending(void *opaque);
 static int keepalive(void *opaque);
 
-int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-			struct rmig_rdma_progress *prog)
+static void ctrl_reset(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+		       struct rmig_rdma_progress *prog)
 {
 	const struct rmig_rdma_progress_channel handlers = {
 		.on_send_done = send_done,
@@ -79,8 +112,6 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 		.keepalive = keepalive,
 		.opaque = ctrl,
 	};
-	int ret;
-	uint32_t i;
 
 	memset(ctrl, 0, sizeof(*ctrl));
 	ctrl->prog = prog;
@@ -88,39 +119,101 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 	rmig_rdma_progress_set_channel(prog, &handlers);
 	ctrl->window = 1;
 	ctrl->to_grant = 1;
+}
+
+/* The full rings: every RECV slot not queued yet is posted full-size. */
+static int ctrl_map_rings(struct rmig_rdma_ctrl *ctrl)
+{
+	uint32_t i;
+	int ret;
+
 	/* Page-aligned (mmap) so registration pins exactly these pages. */
 	ctrl->recv_mem = map_buffers(RMIG_RDMA_RECV_BUFS);
 	ctrl->send_mem = map_buffers(RMIG_RDMA_SEND_BUFS);
 	if (!ctrl->recv_mem || !ctrl->send_mem) {
 		rmig_error("rdma: out of memory for the control buffers");
-		ret = -ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
-	ret = rmig_rdma_mr_register(res->pd, ctrl->recv_mem,
+	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->recv_mem,
 				    (size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX,
 				    IBV_ACCESS_LOCAL_WRITE, "control receive buffers", &ctrl->recv_mr);
 	if (ret < 0)
-		goto fail;
-	ret = rmig_rdma_mr_register(res->pd, ctrl->send_mem,
+		return ret;
+	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->send_mem,
 				    (size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX, 0,
 				    "control send buffers", &ctrl->send_mr);
 	if (ret < 0)
-		goto fail;
+		return ret;
 	for (i = 0; i < RMIG_RDMA_RECV_BUFS; i++) {
-		ret = post_recv(ctrl, i);
+		ret = post_recv_as(ctrl, i, false);
 		if (ret < 0)
-			goto fail;
+			return ret;
 	}
 	return 0;
+}
 
-fail:
-	rmig_rdma_ctrl_fini(ctrl);
+int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+			struct rmig_rdma_progress *prog)
+{
+	int ret;
+
+	ctrl_reset(ctrl, res, prog);
+	ret = ctrl_map_rings(ctrl);
+	if (ret < 0)
+		rmig_rdma_ctrl_fini(ctrl);
 	return ret;
+}
+
+int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+				  struct rmig_rdma_progress *prog)
+{
+	uint32_t i;
+	int ret;
+
+	ctrl_reset(ctrl, res, prog);
+	ctrl->untrusted = true;
+	ctrl->pre_mem = mmap(NULL, RMIG_RDMA_PREAUTH_PAGE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ctrl->pre_mem == MAP_FAILED) {
+		ctrl->pre_mem = NULL;
+		rmig_error("rdma: out of memory for the control buffers");
+		return -ENOMEM;
+	}
+	ret = rmig_rdma_mr_register(res->pd, ctrl->pre_mem, RMIG_RDMA_PREAUTH_PAGE,
+				    IBV_ACCESS_LOCAL_WRITE, "control buffers before authentication",
+				    &ctrl->pre_mr);
+	for (i = 0; ret == 0 && i < RMIG_RDMA_PREAUTH_RECVS; i++)
+		ret = post_recv_as(ctrl, i, true);
+	if (ret < 0)
+		rmig_rdma_ctrl_fini(ctrl);
+	return ret;
+}
+
+int rmig_rdma_ctrl_trust(struct rmig_rdma_ctrl *ctrl)
+{
+	int ret;
+
+	if (!ctrl->untrusted)
+		return 0;
+	if (ctrl->pre_posted) {
+		rmig_error("rdma: the peer sent %u message(s) fewer than its authentication takes",
+			   ctrl->pre_posted);
+		return rmig_rdma_ctrl_give_up(ctrl, -EPROTO);
+	}
+	ctrl->untrusted = false;
+	ret = ctrl_map_rings(ctrl);
+	if (ret < 0) {
+		rmig_rdma_ctrl_fail(ctrl, ret);
+		return ret;
+	}
+	rmig_rdma_ctrl_set_caps(ctrl, ctrl->caps);
+	return 0;
 }
 
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps)
 {
-	bool on = (caps & RMIG_RDMA_CAP_CREDITS) != 0;
+	/* An untrusted peer gets one credit at a time, whatever it offered. */
+	bool on = (caps & RMIG_RDMA_CAP_CREDITS) != 0 && !ctrl->untrusted;
 
 	ctrl->caps = caps;
 	ctrl->credits_mode = on;
@@ -145,6 +238,14 @@ void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 	if (ctrl->recv_mem) {
 		munmap(ctrl->recv_mem, (size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX);
 		ctrl->recv_mem = NULL;
+	}
+	if (ctrl->pre_mr) {
+		rmig_rdma_glue_dereg_mr(ctrl->pre_mr);
+		ctrl->pre_mr = NULL;
+	}
+	if (ctrl->pre_mem) {
+		munmap(ctrl->pre_mem, RMIG_RDMA_PREAUTH_PAGE);
+		ctrl->pre_mem = NULL;
 	}
 }
 
@@ -232,6 +333,8 @@ static int recv_done(void *opaque, uint64_t value, uint32_t len)
 		rmig_rdma_ctrl_fail(ctrl, -EIO);
 		return -EIO;
 	}
+	if (ctrl->rx_small[value])
+		ctrl->pre_posted--;
 	return handle_recv(ctrl, (uint32_t)value, len);
 }
 
@@ -240,7 +343,7 @@ static int post_send(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)send_buf(ctrl, i),
 		.length = len,
-		.lkey = ctrl->send_mr->lkey,
+		.lkey = ctrl->untrusted ? ctrl->pre_mr->lkey : ctrl->send_mr->lkey,
 	};
 	struct ibv_send_wr wr = {
 		.wr_id = RMIG_RDMA_WRID_SEND | i,
@@ -317,7 +420,8 @@ int rmig_rdma_ctrl_send(struct rmig_rdma_ctrl *ctrl, uint32_t type, uint32_t rep
 	uint32_t i;
 	int ret;
 
-	if (len > RMIG_RDMA_PAYLOAD_MAX)
+	if (len > (ctrl->untrusted ? RMIG_RDMA_PREAUTH_MSG : RMIG_RDMA_CONTROL_MAX) -
+		      RMIG_RDMA_HDR_SIZE)
 		return -EMSGSIZE;
 	ret = rmig_rdma_progress_check(ctrl->prog);
 	if (ret == -ECONNRESET) {
@@ -355,7 +459,7 @@ void rmig_rdma_ctrl_send_error(struct rmig_rdma_ctrl *ctrl)
 	uint32_t i;
 
 	/* Not back to a peer that sent ERROR itself: it is already going (docs/rdma.txt 12). */
-	if (!ctrl->send_mr || ctrl->prog->peer_gone || ctrl->prog->peer_error || !ctrl->res->qp ||
+	if (!have_send_bufs(ctrl) || ctrl->prog->peer_gone || ctrl->prog->peer_error || !ctrl->res->qp ||
 	    ctrl->error_sent)
 		return;
 	if (free_send_buf(ctrl, false, &i) < 0)
@@ -378,7 +482,7 @@ static int keepalive(void *opaque)
 	uint32_t i;
 	int ret;
 
-	if (!(ctrl->caps & RMIG_RDMA_CAP_KEEPALIVE) || !ctrl->send_mr || ctrl->error_sent ||
+	if (!(ctrl->caps & RMIG_RDMA_CAP_KEEPALIVE) || !have_send_bufs(ctrl) || ctrl->error_sent ||
 	    ctrl->prog->peer_gone || ctrl->prog->peer_error || (ctrl->ka_sent && !ctrl->ka_turn))
 		return 0;
 	if (free_send_buf(ctrl, false, &i) < 0)

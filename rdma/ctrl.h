@@ -27,6 +27,17 @@
  * needs no credit and never reaches rmig_rdma_ctrl_recv().  At most
  * RMIG_RDMA_KEEPALIVE_WINDOW can wait for the peer to take them, and it
  * keeps that many more RECVs for them.
+ *
+ * An untrusted peer (a destination that requires authentication, before
+ * the source proved the key: docs/rdma.txt section 17) gets none of the
+ * full rings.  One page holds every buffer: RMIG_RDMA_PREAUTH_RECVS RECVs
+ * of RMIG_RDMA_PREAUTH_MSG bytes, exactly the messages an honest source
+ * sends before it is trusted (AUTH_CHALLENGE, AUTH_PROOF), granted one
+ * credit at a time.  Released buffers are not posted again, so once both
+ * are used no small RECV is left in the queue, and rmig_rdma_ctrl_trust()
+ * puts the full rings behind them in order.  Anything longer than a small
+ * buffer fails the connection with a length error; anything more waits
+ * for a RECV that never comes until the exchange's deadline.
  */
 #ifndef RMIG_RDMA_CTRL_H
 #define RMIG_RDMA_CTRL_H
@@ -53,6 +64,9 @@
 #define RMIG_RDMA_RECV_BUFS (2 * RMIG_RDMA_CREDITS + 4 + RMIG_RDMA_KEEPALIVE_WINDOW)
 #define RMIG_RDMA_SEND_BUFS (RMIG_RDMA_CREDITS + 4)
 #define RMIG_RDMA_PAYLOAD_MAX (RMIG_RDMA_CONTROL_MAX - RMIG_RDMA_HDR_SIZE)
+#define RMIG_RDMA_PREAUTH_RECVS 2
+#define RMIG_RDMA_PREAUTH_MSG 256 /* bytes per buffer, header included */
+#define RMIG_RDMA_PREAUTH_PAGE 4096
 
 /* A received message, valid until rmig_rdma_ctrl_release(). */
 struct rmig_rdma_msg {
@@ -71,6 +85,12 @@ struct rmig_rdma_ctrl {
 	/* registered message buffers */
 	uint8_t *recv_mem, *send_mem;
 	struct ibv_mr *recv_mr, *send_mr;
+	/* until rmig_rdma_ctrl_trust(): the one page of an untrusted peer */
+	bool untrusted;
+	uint8_t *pre_mem;
+	struct ibv_mr *pre_mr;
+	uint32_t pre_posted; /* its RECVs still in the queue */
+	bool rx_small[RMIG_RDMA_RECV_BUFS]; /* this buffer's RECV went to pre_mem */
 	bool send_busy[RMIG_RDMA_SEND_BUFS];
 	/* WRITEs posted before this send (progress.h): its completion retires them */
 	uint64_t send_wseq[RMIG_RDMA_SEND_BUFS];
@@ -98,6 +118,18 @@ struct rmig_rdma_ctrl {
  */
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 			struct rmig_rdma_progress *prog);
+/*
+ * The same for a peer not trusted yet: one page, RMIG_RDMA_PREAUTH_RECVS
+ * RECVs, one credit at a time, until rmig_rdma_ctrl_trust().
+ */
+int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
+				  struct rmig_rdma_progress *prog);
+/*
+ * The peer proved itself: map and register the full rings, post their
+ * RECVs and open the credit window the capabilities allow.  -EPROTO when
+ * a small RECV is still queued (the peer sent less than it should have).
+ */
+int rmig_rdma_ctrl_trust(struct rmig_rdma_ctrl *ctrl);
 /* Once the capabilities are known: @caps is the effective set of flags. */
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */

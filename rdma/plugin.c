@@ -221,6 +221,9 @@ static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_a
 					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000, false);
 	ret = rc->is_source ? rmig_rdma_auth_source(rc, key, caps) : rmig_rdma_auth_dest(rc, key, caps);
 	rc->ctrl.caps = caps;
+	/* Only now does the source get the full rings and credits (ctrl.h). */
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_trust(&rc->ctrl);
 	conn_arm_liveness(rc);
 	/*
 	 * On the destination, whatever went wrong, that source did not
@@ -231,14 +234,19 @@ static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_a
 	return ret;
 }
 
-static int conn_start(struct rmig_rdma_conn *rc)
+/*
+ * @untrusted: the peer must authenticate first, and until it has, it gets
+ * one page of message buffers and nothing else (ctrl.h).
+ */
+static int conn_start(struct rmig_rdma_conn *rc, bool untrusted)
 {
 	int ret = rmig_rdma_res_create(&rc->res, rc->cm.id);
 
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
-	ret = rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog);
+	ret = untrusted ? rmig_rdma_ctrl_init_untrusted(&rc->ctrl, &rc->res, &rc->prog)
+			: rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog);
 	if (ret < 0)
 		return ret;
 	rc->ctrl_ready = true;
@@ -273,7 +281,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;
-	ret = conn_start(rc);
+	ret = conn_start(rc, false);
 	if (ret < 0)
 		goto fail;
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
@@ -386,7 +394,7 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail_named;
 	}
-	ret = conn_start(rc);
+	ret = conn_start(rc, l->key != NULL);
 	if (ret < 0) {
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail;

@@ -19,6 +19,10 @@
  *  - the destination still waiting after the source disconnected (it
  *    would hang), or anything left registered or allocated at the end.
  *
+ * With FUZZ_DEST_KEYED the destination requires a key the input cannot
+ * know, and these abort too: more registered before the proof than the
+ * one page of an untrusted source, and a source accepted at all.
+ *
  * No peer-timeout: waits end because the source disconnects once the
  * input is used up, which keeps runs independent of the clock.
  * FUZZ_RDMA_DEST_VERBOSE=1 in the environment shows rmig's log and every
@@ -30,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 #include <rmig/transport.h>
@@ -72,6 +78,8 @@ static struct {
 	struct rmig_rdma_conn *rc;
 	uint32_t caps; /* negotiated */
 	bool serving;  /* the connection is up and the input plays the source */
+	bool keyed;    /* the destination requires a key (FUZZ_DEST_KEYED) */
+	unsigned ctrl_regs; /* registrations of message buffers, at accept */
 	bool gone;     /* the source disconnected */
 	unsigned waits_after_gone;
 	/* registrations of RAM, once attached */
@@ -93,6 +101,7 @@ static struct pending_req pend[MAX_PENDING];
 
 static uint8_t msg[RMIG_RDMA_CONTROL_MAX];
 static bool verbose;
+static char key_path[64]; /* a memfd: nothing is left behind */
 
 static void fail(const char *what)
 {
@@ -115,6 +124,7 @@ static void init_once(void)
 {
 	const char *v = getenv("FUZZ_RDMA_DEST_VERBOSE");
 	uint32_t i;
+	int key_fd;
 
 	if (ram.cap)
 		return;
@@ -135,6 +145,10 @@ static void init_once(void)
 	}
 	ram.blocks = blk_ptrs;
 	ram.cap = FUZZ_DEST_NBLOCKS;
+	key_fd = memfd_create("fuzz-rdma-dest-key", 0);
+	if (key_fd < 0 || write(key_fd, "a key the fuzzer cannot know, 32b", 33) != 33)
+		abort();
+	snprintf(key_path, sizeof(key_path), "/proc/self/fd/%d", key_fd);
 	verbose = v && *v && strcmp(v, "0");
 	if (!verbose)
 		rmig_log_set_sink(quiet, NULL);
@@ -168,8 +182,12 @@ static struct ibv_mr *fz_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int a
 	struct ibv_mr *mr;
 	uint32_t i;
 
-	if (!fz.armed) /* the control buffers, at accept */
+	if (!fz.armed) { /* the control buffers, at accept */
+		check(!fz.keyed || (len <= RMIG_RDMA_PREAUTH_PAGE && fz.ctrl_regs == 0),
+		      "more than one page registered for an unauthenticated source");
+		fz.ctrl_regs++;
 		return fake.reg_mr(pd, addr, len, access);
+	}
 	if (++fz.reg_calls == fz.fail_reg) {
 		errno = ENOMEM;
 		return NULL;
@@ -296,8 +314,12 @@ static void check_sent(const struct ibv_send_wr *wr)
 		fz.error_sent = true;
 		break;
 	case RMIG_RDMA_MSG_READY:
-		check(h.repeat >= 1 && h.repeat <= fz.rc->ctrl.window,
+		/* Before accept returns, only an untrusted source is granted anything: one credit. */
+		check(h.repeat >= 1 && h.repeat <= (fz.rc ? fz.rc->ctrl.window : 1),
 		      "READY grants more than the window");
+		break;
+	case RMIG_RDMA_MSG_AUTH_RESPONSE:
+		check(fz.keyed && !fz.rc, "AUTH_RESPONSE outside the exchange");
 		break;
 	case RMIG_RDMA_MSG_KEEPALIVE:
 	case RMIG_RDMA_MSG_UNREGISTER_FINISHED:
@@ -399,6 +421,12 @@ static bool next_record(uint8_t *ctlp, uint32_t *n)
 	return true;
 }
 
+/* The connection's QP, while accept still holds it too. */
+static struct ibv_qp *source_qp(void)
+{
+	return rmig_fake.req_id ? rmig_fake.req_id->qp : NULL;
+}
+
 static void source_leaves(void)
 {
 	rmig_fake_cm_push(RDMA_CM_EVENT_DISCONNECTED);
@@ -419,7 +447,7 @@ static void recv_fails(uint32_t n)
 		rmig_fake.rq_head = (rmig_fake.rq_head + 1) % RMIG_FAKE_RQ_MAX;
 		rmig_fake.rq_n--;
 	}
-	rmig_fake_cq_push(fz.rc->res.recv_cq, &wc);
+	rmig_fake_cq_push(source_qp()->recv_cq, &wc);
 }
 
 /* The destination waits: the source sends its next record, and those sent along with it. */
@@ -443,7 +471,7 @@ static void source_sends(void)
 				n >= 12 ? rmig_get_be32(msg + 8) : 0,
 				n >= 4 ? rmig_get_be32(msg) : 0, n);
 		/* No RECV posted: a real source sees RNR retries run out, and gives up. */
-		if (rmig_fake_deliver(fz.rc->res.qp, msg, n) < 0) {
+		if (rmig_fake_deliver(source_qp(), msg, n) < 0) {
 			source_leaves();
 			return;
 		}
@@ -459,7 +487,7 @@ static int fz_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event *
 {
 	int ret = rmig_fake_get_cm_event(ch, ev);
 
-	if (ret == 0 || !fz.serving)
+	if (ret == 0 || !fz.serving || !source_qp())
 		return ret;
 	if (fz.gone) {
 		check(++fz.waits_after_gone < HANG_WAITS,
@@ -494,12 +522,15 @@ static struct rmig_conn *accept_source(struct rmig_listener *l, uint8_t offer)
 			caps.flags |= offer_flag[i];
 	if (offer & FUZZ_DEST_OFFER_UNKNOWN)
 		caps.flags |= 0x80000000u | 0x2u;
+	if (fz.keyed)
+		caps.flags |= RMIG_RDMA_CAP_AUTH;
 	rmig_rdma_caps_encode(&caps, pdata);
 	rmig_fake_connect_request(pdata, offer & FUZZ_DEST_OFFER_NO_PDATA ? 0 : sizeof(pdata));
 	if (rmig_rdma_get_ops()->accept(l, 1000, &c) < 0)
 		return NULL;
 	check(!(offer & (FUZZ_DEST_OFFER_BAD_VERSION | FUZZ_DEST_OFFER_NO_PDATA)),
 	      "accepted a source that is none");
+	check(!fz.keyed, "accepted a source that cannot know the key");
 	return c;
 }
 
@@ -553,6 +584,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.in = data + FUZZ_DEST_HDR;
 	fz.len = size - FUZZ_DEST_HDR;
 	fz.max_mr = fuzz_dest_max_mr[data[1] & 7];
+	fz.keyed = (data[1] & FUZZ_DEST_KEYED) != 0;
+	if (fz.keyed) {
+		/* The exchange's messages decode only under AUTH; it plays out inside accept. */
+		fz.caps = RMIG_RDMA_CAP_AUTH;
+		opts.auth_key = key_path;
+	}
 	fz.fail_reg = data[2];
 	ram.nblocks = fuzz_dest_nblocks[(data[1] >> 3) & 3];
 	ram_bytes = 0;
@@ -563,7 +600,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	glue_install();
 	if (ops->listen("127.0.0.1:4444", &opts, &l) < 0)
 		fail("listen on the fake glue");
+	/* A keyed destination waits for the exchange inside accept: the input plays it. */
+	fz.serving = fz.keyed;
 	c = accept_source(l, data[0]);
+	fz.serving = false;
 	if (c) {
 		fz.rc = rmig_rdma_conn_of(c);
 		fz.caps = fz.rc->ctrl.caps;

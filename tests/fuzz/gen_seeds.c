@@ -292,7 +292,7 @@ static size_t conn_len;
 static void conn_begin(uint8_t offer, uint8_t max_mr, uint8_t fail_reg)
 {
 	conn[0] = offer;
-	conn[1] = max_mr; /* all blocks: bits 3-4 clear */
+	conn[1] = max_mr; /* all blocks: bits 3-4 clear; FUZZ_DEST_KEYED may be or-ed in */
 	conn[2] = fail_reg;
 	conn_len = FUZZ_DEST_HDR;
 }
@@ -417,6 +417,23 @@ static void gen_rdma_dest(void)
 	    {0, 2, dest_base(2), 12 * 1024},
 	};
 	uint8_t elem[RMIG_RDMA_REGISTER_SIZE];
+	uint8_t nonce[RMIG_RDMA_AUTH_CHALLENGE_SIZE];
+
+	/*
+	 * A destination that requires a key: the exchange's messages, a
+	 * proof that cannot be right, and a block list where the challenge
+	 * is due.  Both end in the untrusted exchange.
+	 */
+	memset(nonce, 0x6e, sizeof(nonce));
+	conn_begin(rmig, FUZZ_DEST_KEYED, 0);
+	conn_msg(0, RMIG_RDMA_MSG_AUTH_CHALLENGE, 1, nonce, RMIG_RDMA_AUTH_CHALLENGE_SIZE);
+	conn_msg(0, RMIG_RDMA_MSG_AUTH_PROOF, 1, nonce, RMIG_RDMA_AUTH_PROOF_SIZE);
+	conn_setup_round();
+	put("auth-exchange.conn", conn, conn_len);
+
+	conn_begin(rmig, FUZZ_DEST_KEYED, 0);
+	conn_setup_round();
+	put("auth-skipped.conn", conn, conn_len);
 
 	/* QEMU's v1: one READY per message, one element per request. */
 	conn_begin(0, 0, 0);

@@ -7,7 +7,10 @@
  *
  *   byte 0   what the source offers at connect (FUZZ_DEST_OFFER_*)
  *   byte 1   bits 0-2: the device's max_mr_size (fuzz_dest_max_mr);
- *            bits 3-4: how many of the RAM blocks exist (fuzz_dest_nblocks)
+ *            bits 3-4: how many of the RAM blocks exist (fuzz_dest_nblocks);
+ *            bit 5 (FUZZ_DEST_KEYED): the destination requires --auth-key,
+ *            and the source offers AUTH; it cannot know the key, so the
+ *            run stays in the untrusted exchange (rdma/ctrl.h)
  *   byte 2   the n-th registration of RAM fails with ENOMEM (0: none)
  *   then     records, each one control message the source sends:
  *              ctl (FUZZ_DEST_*), length (16 bits, big-endian), the bytes;
@@ -37,6 +40,9 @@
 #define FUZZ_DEST_OFFER_UNKNOWN	     0x20 /* flags nobody knows, to be masked off */
 #define FUZZ_DEST_OFFER_BAD_VERSION  0x40 /* version 2: refused */
 #define FUZZ_DEST_OFFER_NO_PDATA     0x80 /* no private data: refused */
+
+/* Byte 1. */
+#define FUZZ_DEST_KEYED 0x20
 
 /* Record ctl. */
 #define FUZZ_DEST_FIX_LEN 0x01 /* header len := the bytes after the header */

@@ -319,6 +319,50 @@ if [[ $SRC_RC != 0 && $irc == 3 ]] && grep -q "the connecting source cannot auth
 	ok "auth-src-none: destination dropped a source without a key (source rc $SRC_RC)"
 else bad "auth-src-none: source rc $SRC_RC, destination rc $irc"; cat "$T/auth-src-none-in.err"; fi
 
+# Until a source proves the key, the destination gives it one page of message buffers and pins
+# nothing else (rdma/ctrl.h).  VmPin is the kernel's count of the pages a process has pinned;
+# read it while a source that offered AUTH sits silent after its first READY.  The same source
+# against a destination without a key shows what it would get otherwise (the full rings).
+silent_pin() { # NAME DEST-ARGS...: sets PIN (kB), ERC, IN
+	local name=$1; shift
+	port=$((port + 1))
+	"$RMIG" incoming "rdma:$A:$port" --peer-timeout 4000 -v "$@" >"$T/$name-in.out" 2>"$T/$name-in.err" &
+	IN=$!
+	wait_listen "$T/$name-in.err" || sleep 2
+	timeout 30 "$EVIL" "$A" "$port" authsilent >"$T/evil-$name.out" 2>&1 &
+	local ev=$!
+	for _ in $(seq 150); do grep -q "connected, silent" "$T/evil-$name.out" && break; sleep 0.1; done
+	sleep 0.5
+	PIN=$(awk '/^VmPin:/ {print $2}' "/proc/$IN/status" 2>/dev/null)
+	wait $ev; ERC=$?
+}
+silent_pin auth-silent-nokey
+kill -KILL $IN 2>/dev/null; wait $IN 2>/dev/null
+open_pin=$PIN
+silent_pin auth-silent --auth-key "$KEY" --accept-timeout 40
+timeout 60 "$RMIG" migrate "rdma:$A:$port" --ram 16M -q --auth-key "$KEY" >"$T/auth-silent.out" 2>"$T/auth-silent.err"
+rc=$?
+timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
+if [[ -n $PIN && -n $open_pin && $ERC == 0 && $PIN -le 4 && $open_pin -ge 8192 && $rc == 0 && $irc == 0 ]] &&
+	grep -q "rejected a source" "$T/auth-silent-in.err" &&
+	[[ $(grep -c "accepted a migration" "$T/auth-silent-in.err") == 1 ]]; then
+	ok "auth-silent: ${PIN} kB pinned for a silent unauthenticated source (${open_pin} kB without a key); dropped at peer-timeout, then the right source completed"
+else
+	bad "auth-silent: pinned ${PIN:-?} kB (without a key ${open_pin:-?} kB), evil rc $ERC, source rc $rc, destination rc $irc"
+	cat "$T/evil-auth-silent.out" "$T/auth-silent-in.err"
+fi
+# A stream header asking for 1 TiB where the CHALLENGE is due: refused unread, nothing allocated.
+port=$((port + 1))
+"$RMIG" incoming "rdma:$A:$port" --auth-key "$KEY" --accept-timeout 6 -v >"$T/auth-blocks-in.out" 2>"$T/auth-blocks-in.err" &
+IN=$!
+wait_listen "$T/auth-blocks-in.err" || sleep 2
+timeout 60 "$EVIL" "$A" "$port" authblocks >"$T/evil-authblocks.out" 2>&1; erc=$?
+timeout 30 tail --pid=$IN -f /dev/null; kill -KILL $IN 2>/dev/null; wait $IN; irc=$?
+if [[ $erc == 0 && $irc == 3 ]] && grep -q "where its authentication (AUTH CHALLENGE) was due" "$T/auth-blocks-in.err" &&
+	! grep -q "accepted a migration\|TiB" "$T/auth-blocks-in.err"; then
+	ok "auth-blocks: a 1 TiB block list before authentication refused unread; destination waited on (rc $irc)"
+else bad "auth-blocks: evil rc $erc, destination rc $irc"; cat "$T/evil-authblocks.out" "$T/auth-blocks-in.err"; fi
+
 # --- a hostile peer ---
 port=47020
 # "unregister" is well-formed (the victim must answer it); the victim still fails in the end

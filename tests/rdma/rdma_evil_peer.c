@@ -10,12 +10,17 @@
  *
  *   rdma_evil_peer ADDR PORT CASE
  *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
- *         badunregchunk badunregblock unregister segsunneg segsearly
+ *         badunregchunk badunregblock unregister segsunneg segsearly overlap
+ *         authsilent authblocks
  *
  * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
  * failure.  "unregister" is the one well-formed case: register chunk 0,
  * unregister it (twice: the second finds nothing and must still be
  * answered), register it again; exit 0 when every answer was the right one.
+ * The auth cases offer AUTH to a victim that requires --auth-key and never
+ * prove anything: "authsilent" says nothing for 8 s after its first READY
+ * (the test reads the victim's pinned memory meanwhile), "authblocks" sends
+ * a stream header asking for 1 TiB where its AUTH_CHALLENGE is due.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -42,6 +48,7 @@
 #define T_SEGMENTS_REQUEST 0x100
 #define CAP_PIN_ALL 0x01
 #define CAP_PIN_SEGMENTS 0x00040000
+#define CAP_AUTH 0x00100000
 
 static struct rdma_event_channel *ch;
 static struct rdma_cm_id *id;
@@ -149,7 +156,7 @@ static void wait_ready(void)
 	}
 }
 
-static void send_stream_preamble(void)
+static void send_stream_preamble(uint64_t ram_len)
 {
 	uint8_t s[64];
 	size_t n = 0;
@@ -161,7 +168,7 @@ static void send_stream_preamble(void)
 	s[n++] = 0; s[n++] = 4;			/* name_len */
 	memcpy(s + n, "evil", 4); n += 4;
 	put32(s + n, 4096); n += 4;		/* page size */
-	put64(s + n, 4 << 20); n += 8;		/* 4 MiB */
+	put64(s + n, ram_len); n += 8;
 	put32(s + n, 3); n += 4;		/* HOOK record */
 	put32(s + n, 0); n += 4;
 	put64(s + n, 0); n += 8;
@@ -281,7 +288,9 @@ int main(int argc, char **argv)
 		post_recv((uint32_t)i);
 	put32(pdata, 1);
 	/* Plain v1, one credit at a time; segsearly negotiates pin-all with PIN_SEGMENTS. */
-	put32(pdata + 4, strcmp(c, "segsearly") ? 0 : CAP_PIN_ALL | CAP_PIN_SEGMENTS);
+	put32(pdata + 4, !strcmp(c, "segsearly")	? CAP_PIN_ALL | CAP_PIN_SEGMENTS
+			 : !strncmp(c, "auth", 4) ? CAP_AUTH
+						  : 0);
 	cp.private_data = pdata;
 	cp.private_data_len = sizeof(pdata);
 	cp.retry_count = 7;
@@ -292,8 +301,18 @@ int main(int argc, char **argv)
 	wait_event(RDMA_CM_EVENT_ESTABLISHED);
 
 	wait_ready();
-	send_stream_preamble();
-	wait_ready(); /* the victim is now in its RAM hook */
+	if (!strcmp(c, "authsilent")) {
+		/* Offered AUTH, granted a credit, and says nothing: the victim holds a page, no more. */
+		printf("evil: connected, silent\n");
+		fflush(stdout);
+		sleep(8);
+		rdma_disconnect(id);
+		return 0;
+	}
+	/* authblocks: a block list of 1 TiB where the CHALLENGE is due. */
+	send_stream_preamble(strcmp(c, "authblocks") ? 4ull << 20 : 1ull << 40);
+	if (strcmp(c, "authblocks"))
+		wait_ready(); /* the victim is now in its RAM hook */
 
 	memset(p, 0, sizeof(p));
 	if (!strcmp(c, "badlen")) {
@@ -335,6 +354,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "overlap")) {
 		if (case_overlap())
 			return 1;
+	} else if (!strcmp(c, "authblocks")) {
+		/* Sent above. */
 	} else {
 		fprintf(stderr, "evil: unknown case %s\n", c);
 		return 2;
