@@ -412,8 +412,11 @@ static bool next_record(uint8_t *ctlp, uint32_t *n)
 		    RMIG_MIN((uint64_t)rmig_get_be32(msg) + RMIG_RDMA_HDR_SIZE, sizeof(msg));
 		size_t have = len - RMIG_RDMA_HDR_SIZE, i;
 
-		for (i = len; i < want; i++)
-			msg[i] = have ? msg[RMIG_RDMA_HDR_SIZE + (i - len) % have] : 0;
+		/* Doubling copies of the pattern: byte by byte was a quarter of the run time. */
+		if (!have)
+			memset(msg + len, 0, want - len);
+		for (i = len; have && i < want; i += RMIG_MIN(i - RMIG_RDMA_HDR_SIZE, want - i))
+			memcpy(msg + i, msg + RMIG_RDMA_HDR_SIZE, RMIG_MIN(i - RMIG_RDMA_HDR_SIZE, want - i));
 		*n = (uint32_t)want;
 	} else if (ctl & FUZZ_DEST_FIX_LEN) {
 		rmig_put_be32(msg, (uint32_t)(len - RMIG_RDMA_HDR_SIZE));

@@ -286,7 +286,10 @@ static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, void *ctx,
 	if (failing(rmig_fake.ncqs % 2 ? "cq2" : "cq1"))
 		return NULL;
 	rmig_fake.ncqs++;
-	fcq = calloc(1, sizeof(*fcq));
+	/* Not calloc: the ring is written before it is read, and clearing it was a quarter of a fuzz run. */
+	fcq = malloc(sizeof(*fcq));
+	memset(fcq, 0, offsetof(struct fake_cq, wc));
+	fcq->head = fcq->n = 0;
 	fcq->cq.context = c;
 	fcq->cq.channel = ch;
 	fcq->cq.cq_context = ctx;
