@@ -353,6 +353,32 @@ static void test_request_shape(void **state)
 	expect(&r, "{\"execute\":\"stop\",\"id\":\"s1\"}", "{\"id\":\"s1\",\"return\":{}}");
 }
 
+/*
+ * jansson will not build a string that is not UTF-8: a description that
+ * quotes raw or cut bytes must still make a reply, or the client waits for
+ * an answer that never comes.
+ */
+static void test_error_replies_from_raw_bytes(void **state)
+{
+	char name[1024], req[1200];
+	struct rig r;
+	size_t i;
+
+	(void)state;
+	rig_init(&r, QMP_ROLE_SOURCE, true);
+	/* The parse error quotes the raw bytes after a bad escape. */
+	expect(&r, "{\"execute\":\"a\\\xd8\x8f" "b\"}", "JSON parse error");
+	expect(&r, "{\"execute\":\"\xff\xfe\"}", "JSON parse error");
+	/* A valid name of two-byte characters, cut mid-character by the desc buffer. */
+	for (i = 0; i + 2 < sizeof(name); i += 2)
+		memcpy(name + i, "\xc3\xa9", 2);
+	name[i] = '\0';
+	snprintf(req, sizeof(req), "{\"execute\":\"x%s\"}", name);
+	expect(&r, req, "\"class\":\"CommandNotFound\"");
+	snprintf(req, sizeof(req), "{\"execute\":\"%s\"}", name);
+	expect(&r, req, "\"class\":\"CommandNotFound\"");
+}
+
 static void test_arguments_checked(void **state)
 {
 	struct rig r;
@@ -530,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_size_limit_bounds_memory),
 		cmocka_unit_test(test_negotiation),
 		cmocka_unit_test(test_request_shape),
+		cmocka_unit_test(test_error_replies_from_raw_bytes),
 		cmocka_unit_test(test_arguments_checked),
 		cmocka_unit_test(test_set_parameters_all_or_nothing),
 		cmocka_unit_test(test_live_parameters_while_active),

@@ -7,11 +7,60 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "rmig-config.h"
+
+/* Length of the well-formed UTF-8 sequence at @p, as jansson judges it, or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	uint32_t cp, min;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0)
+		n = 2, cp = p[0] & 0x1f, min = 0x80;
+	else if ((p[0] & 0xf0) == 0xe0)
+		n = 3, cp = p[0] & 0x0f, min = 0x800;
+	else if ((p[0] & 0xf8) == 0xf0)
+		n = 4, cp = p[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* the terminating NUL stops here too */
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A description quotes whatever the client sent, and jansson's parse
+ * errors quote raw input bytes; a fixed buffer may also cut a character in
+ * half.  jansson refuses to build a string that is not UTF-8, and a reply
+ * that cannot be built is a command left unanswered, so every byte that
+ * is not part of a well-formed character becomes '?'.
+ */
+static void utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n)
+			p += n;
+		else
+			*p++ = '?';
+	}
+}
 
 void qmp_err_set(struct qmp_err *err, const char *cls, const char *fmt, ...)
 {
@@ -21,6 +70,7 @@ void qmp_err_set(struct qmp_err *err, const char *cls, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->desc, sizeof(err->desc), fmt, ap);
 	va_end(ap);
+	utf8_scrub(err->desc);
 }
 
 void qmp_session_init(struct qmp_session *s, const struct qmp_cmd *cmds, size_t ncmds, void *ctx)
@@ -50,6 +100,16 @@ json_t *qmp_greeting(void)
 json_t *qmp_error_reply(const char *cls, const char *desc, json_t *id)
 {
 	json_t *r = json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", desc);
+
+	if (!r) {
+		char *clean = strdup(desc);
+
+		if (clean) {
+			utf8_scrub(clean);
+			r = json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", clean);
+			free(clean);
+		}
+	}
 
 	if (r && id)
 		json_object_set(r, "id", id);
