@@ -47,7 +47,7 @@ struct qmp_server {
 	struct qmp_stream in;
 	struct qmp_session session;
 	char *out;
-	size_t out_len, out_off;
+	size_t out_len, out_off, out_cap;
 	bool want_out; /* EPOLLOUT armed */
 };
 
@@ -65,7 +65,7 @@ static void client_drop(struct qmp_server *s, const char *why)
 	qmp_stream_reset(&s->in);
 	free(s->out);
 	s->out = NULL;
-	s->out_len = s->out_off = 0;
+	s->out_len = s->out_off = s->out_cap = 0;
 	s->want_out = false;
 }
 
@@ -103,12 +103,45 @@ static void client_flush(struct qmp_server *s)
 	client_arm(s, s->out_len > 0);
 }
 
+/*
+ * Room for @need more bytes at the end of the output queue.  A client that
+ * reads slowly leaves a few megabytes queued; growing by a reply at a time,
+ * or sliding the queue down on every reply, would copy all of it per reply
+ * and make the loop quadratic (seconds per reply under ASan's realloc).  So
+ * the sent head is only reclaimed once it outweighs what is still queued,
+ * and the buffer grows geometrically: each byte is copied a bounded number
+ * of times.
+ */
+static bool out_reserve(struct qmp_server *s, size_t need)
+{
+	size_t pending = s->out_len - s->out_off;
+	size_t cap;
+	char *grown;
+
+	if (s->out_len + need <= s->out_cap)
+		return true;
+	if (s->out_off >= pending && pending + need <= s->out_cap) {
+		memmove(s->out, s->out + s->out_off, pending);
+		s->out_len = pending;
+		s->out_off = 0;
+		return true;
+	}
+	cap = s->out_cap ? s->out_cap : 4096;
+	while (cap < s->out_len + need)
+		cap *= 2;
+	grown = realloc(s->out, cap);
+	if (!grown)
+		return false;
+	s->out = grown;
+	s->out_cap = cap;
+	return true;
+}
+
 /* Queue one message (stolen), "\r\n"-terminated as QEMU's are. */
 static void client_send(struct qmp_server *s, json_t *msg)
 {
 	char *text;
-	size_t n, pending;
-	char *grown;
+	size_t n;
 
 	if (!msg)
 		return;
@@ -117,24 +150,16 @@ static void client_send(struct qmp_server *s, json_t *msg)
 	if (!text)
 		return;
 	n = strlen(text);
-	pending = s->out_len - s->out_off;
-	if (pending + n + 2 > QMP_SERVER_MAX_OUTPUT) {
+	if (s->out_len - s->out_off + n + 2 > QMP_SERVER_MAX_OUTPUT) {
 		free(text);
 		client_drop(s, "it does not read its replies (4 MiB queued)");
 		return;
 	}
-	if (s->out_off) {
-		memmove(s->out, s->out + s->out_off, pending);
-		s->out_len = pending;
-		s->out_off = 0;
-	}
-	grown = realloc(s->out, s->out_len + n + 2);
-	if (!grown) {
+	if (!out_reserve(s, n + 2)) {
 		free(text);
 		client_drop(s, "out of memory");
 		return;
 	}
-	s->out = grown;
 	memcpy(s->out + s->out_len, text, n);
 	memcpy(s->out + s->out_len + n, "\r\n", 2);
 	s->out_len += n + 2;
