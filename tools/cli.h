@@ -84,6 +84,10 @@ struct cli_options {
 
 	/* bench */
 	uint64_t bench_ram;
+#define CLI_BENCH_CHANNELS_MAX 8
+	unsigned bench_channels[CLI_BENCH_CHANNELS_MAX]; /* --channels 1,2,4 */
+	unsigned bench_nchannels;			  /* 0: single stream only */
+	const char *bench_plot;				  /* --plot FILE.svg */
 
 	/* QMP (incoming, migrate, loopback) */
 	const char *qmp_path; /* --qmp: serve QMP on this unix socket */
@@ -111,6 +115,8 @@ int cli_parse_fraction(const char *s, double min, double max, bool min_inclusive
 int cli_parse_seconds(const char *s, int *out_ms);
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_parse_ram_list(const char *s, struct rmig_guest_config *cfg);
+/* "1,2,4": up to CLI_BENCH_CHANNELS_MAX counts of 1 to 64.  0 or -EINVAL. */
+int cli_parse_channel_list(const char *s, unsigned *out, unsigned *n);
 
 /* ---- progress.c: stderr while a migration runs ---- */
 

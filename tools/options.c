@@ -63,6 +63,7 @@ enum {
 	OPT_TLS_HOSTNAME,
 	OPT_TLS_AUTHZ,
 	OPT_AUTH_KEY,
+	OPT_CHANNELS,
 };
 
 struct cli_opt {
@@ -105,6 +106,7 @@ static const struct cli_opt cli_opts[] = {
     {{"tls-hostname", required_argument, NULL, OPT_TLS_HOSTNAME}, FOR_M | FOR_L},
     {{"tls-authz", required_argument, NULL, OPT_TLS_AUTHZ}, FOR_I | FOR_L},
     {{"auth-key", required_argument, NULL, OPT_AUTH_KEY}, FOR_I | FOR_M | FOR_L},
+    {{"channels", required_argument, NULL, OPT_CHANNELS}, FOR_SRC | FOR_B},
 };
 
 #define CLI_NOPTS RMIG_ARRAY_SIZE(cli_opts)
@@ -146,6 +148,31 @@ void cli_options_init(struct cli_options *o, enum cli_cmd cmd)
 }
 
 /* ---- value parsers ---- */
+
+int cli_parse_channel_list(const char *s, unsigned *out, unsigned *n)
+{
+	unsigned list[CLI_BENCH_CHANNELS_MAX], count = 0;
+	char buf[128];
+	char *save = NULL, *tok;
+
+	if (!s || !*s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (count == CLI_BENCH_CHANNELS_MAX ||
+		    cli_parse_uint(tok, 1, RMIG_MULTIFD_CHANNELS_LIMIT, &v))
+			return -EINVAL;
+		list[count++] = (unsigned)v;
+	}
+	/* "1,,2" or a trailing comma is a typo, not a shorter list. */
+	if (!count || strstr(s, ",,") || s[0] == ',' || s[strlen(s) - 1] == ',')
+		return -EINVAL;
+	memcpy(out, list, count * sizeof(*out));
+	*n = count;
+	return 0;
+}
 
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -449,6 +476,17 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return rmig_params_set(&o->params, "peer-timeout", val) ? bad_value_lib(o, name) : 0;
 	case OPT_MAX_RAM:
 		return rmig_params_set(&o->params, "max-ram", val) ? bad_value_lib(o, name) : 0;
+	case OPT_CHANNELS:
+		if (o->cmd == CLI_CMD_BENCH)
+			return cli_parse_channel_list(val, o->bench_channels, &o->bench_nchannels)
+				   ? bad_value(o, name, "a list of channel counts from 1 to 64, "
+							"e.g. 1,2,4")
+				   : 0;
+		/* QEMU's pair: the capability and the count, set together. */
+		if (rmig_params_set(&o->params, "multifd-channels", val))
+			return bad_value_lib(o, name);
+		o->params.caps[RMIG_CAP_MULTIFD] = true;
+		return 0;
 	case OPT_MAX_PINNED:
 		return rmig_params_set(&o->params, "rdma-max-pinned", val) ? bad_value_lib(o, name)
 									   : 0;

@@ -101,6 +101,14 @@ int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct
 	return rc;
 }
 
+int rmig_format_write_channels(struct rmig_stream *s, uint32_t channels,
+			       const uint8_t session[RMIG_MULTIFD_SESSION_SIZE])
+{
+	int rc = rmig_stream_put_u32(s, channels);
+
+	return rc ? rc : rmig_stream_write(s, session, RMIG_MULTIFD_SESSION_SIZE);
+}
+
 int rmig_format_write_record(struct rmig_stream *s, const struct rmig_record *r)
 {
 	uint8_t b[RMIG_RECORD_SIZE];
@@ -201,6 +209,26 @@ static int read_block_desc(struct rmig_stream *s, uint32_t i, const struct rmig_
 	return 0;
 }
 
+/* F_MULTIFD: the channel count and the session every channel must name. */
+static int read_channels(struct rmig_stream *s, struct rmig_stream_header *h)
+{
+	uint32_t n;
+	int rc;
+
+	rc = rmig_stream_get_u32(s, &n);
+	if (!rc)
+		rc = rmig_stream_read(s, h->session, sizeof(h->session));
+	if (rc)
+		return rc;
+	if (n == 0 || n > RMIG_MULTIFD_CHANNELS_MAX) {
+		rmig_error("stream header announces %u multifd channels (must be 1 to %u)", n,
+			   RMIG_MULTIFD_CHANNELS_MAX);
+		return -EPROTO;
+	}
+	h->channels = n;
+	return 0;
+}
+
 int rmig_format_read_header(struct rmig_stream *s, struct rmig_stream_header *h)
 {
 	uint8_t fixed[HEADER_FIXED_SIZE];
@@ -254,6 +282,13 @@ int rmig_format_read_header(struct rmig_stream *s, struct rmig_stream_header *h)
 		if (rc)
 			goto free_blocks;
 	}
+	h->channels = 0;
+	memset(h->session, 0, sizeof(h->session));
+	if (flags & RMIG_STREAM_F_MULTIFD) {
+		rc = read_channels(s, h);
+		if (rc)
+			goto free_blocks;
+	}
 	h->version = version;
 	h->flags = flags;
 	h->nblocks = nblocks;
@@ -285,6 +320,10 @@ static const char *record_type_name(uint32_t type)
 		return "END_OF_ROUND";
 	case RMIG_REC_EOS:
 		return "END_OF_STREAM";
+	case RMIG_REC_SYNC:
+		return "SYNC";
+	case RMIG_REC_PING:
+		return "PING";
 	}
 	return "?";
 }
@@ -337,11 +376,16 @@ static int check_page_record(const struct rmig_stream_header *h, const struct rm
 	return 0;
 }
 
-/* HOOK, END_OF_ROUND, END_OF_STREAM carry no page range. */
-static int check_control_record(const struct rmig_record *r)
+/* HOOK, END_OF_ROUND, END_OF_STREAM, SYNC and PING carry no page range. */
+static int check_control_record(const struct rmig_stream_header *h, const struct rmig_record *r)
 {
 	const char *what = record_type_name(r->type);
 
+	if ((r->type == RMIG_REC_SYNC || r->type == RMIG_REC_PING) &&
+	    !(h->flags & RMIG_STREAM_F_MULTIFD)) {
+		rmig_error("stream sent a %s record but its header did not announce multifd", what);
+		return -EPROTO;
+	}
 	if (r->block != 0 || r->offset != 0 || r->npages != 0) {
 		rmig_error("stream %s record has a page range (block %u, offset 0x%llx, %u pages); "
 			   "it must have none",
@@ -353,8 +397,8 @@ static int check_control_record(const struct rmig_record *r)
 		rmig_error("stream HOOK record names unknown RAM phase %u (known: 1 to 3)", r->arg);
 		return -EPROTO;
 	}
-	if (r->type == RMIG_REC_EOS && r->arg != 0) {
-		rmig_error("stream END_OF_STREAM record has non-zero reserved field 0x%x", r->arg);
+	if ((r->type == RMIG_REC_EOS || r->type == RMIG_REC_PING) && r->arg != 0) {
+		rmig_error("stream %s record has non-zero reserved field 0x%x", what, r->arg);
 		return -EPROTO;
 	}
 	return 0;
@@ -383,7 +427,9 @@ int rmig_format_read_record(struct rmig_stream *s, const struct rmig_stream_head
 	case RMIG_REC_HOOK:
 	case RMIG_REC_EOR:
 	case RMIG_REC_EOS:
-		rc = check_control_record(&rec);
+	case RMIG_REC_SYNC:
+	case RMIG_REC_PING:
+		rc = check_control_record(h, &rec);
 		break;
 	default:
 		rmig_error("stream has a record of unknown type %u after %llu bytes", rec.type,

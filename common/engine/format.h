@@ -31,7 +31,12 @@
 /* Header flags. */
 #define RMIG_STREAM_F_VERIFY 0x1u     /* trailer carries per-block checksums */
 #define RMIG_STREAM_F_ZERO_PAGES 0x2u /* ZERO records may appear */
-#define RMIG_STREAM_F_KNOWN (RMIG_STREAM_F_VERIFY | RMIG_STREAM_F_ZERO_PAGES)
+#define RMIG_STREAM_F_MULTIFD 0x4u    /* pages go over channels (common/engine/multifd.h) */
+#define RMIG_STREAM_F_KNOWN (RMIG_STREAM_F_VERIFY | RMIG_STREAM_F_ZERO_PAGES | RMIG_STREAM_F_MULTIFD)
+
+/* multifd: how many channels a header may announce, and the session id that ties them to it. */
+#define RMIG_MULTIFD_CHANNELS_MAX 64
+#define RMIG_MULTIFD_SESSION_SIZE 16
 
 /* Record types. */
 enum rmig_record_type {
@@ -40,6 +45,9 @@ enum rmig_record_type {
 	RMIG_REC_HOOK = 3, /* the transport's RAM hook runs now; arg = enum rmig_ram_phase */
 	RMIG_REC_EOR = 4,  /* end of round; arg = round number (low 32 bits) */
 	RMIG_REC_EOS = 5,  /* end of stream; the trailer follows */
+	/* Only with F_MULTIFD: */
+	RMIG_REC_SYNC = 6, /* channel: every page of round arg went before this */
+	RMIG_REC_PING = 7, /* nothing: keeps a quiet stream inside the peer-timeout */
 };
 
 #define RMIG_RECORD_SIZE 24
@@ -66,10 +74,16 @@ struct rmig_stream_header {
 	uint32_t flags;
 	uint32_t nblocks;
 	struct rmig_block_desc *blocks; /* nblocks entries, owned */
+	/* F_MULTIFD: the channel count (1 .. RMIG_MULTIFD_CHANNELS_MAX) and their session. */
+	uint32_t channels;
+	uint8_t session[RMIG_MULTIFD_SESSION_SIZE];
 };
 
 /* --- writer (source) --- */
 int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct rmig_ram *ram);
+/* Right after the header when F_MULTIFD is in its flags. */
+int rmig_format_write_channels(struct rmig_stream *s, uint32_t channels,
+			       const uint8_t session[RMIG_MULTIFD_SESSION_SIZE]);
 int rmig_format_write_record(struct rmig_stream *s, const struct rmig_record *r);
 /* @sums: one per block, only when F_VERIFY is in @flags. */
 int rmig_format_write_trailer(struct rmig_stream *s, uint32_t flags, const uint64_t *sums,
@@ -78,7 +92,11 @@ int rmig_format_write_trailer(struct rmig_stream *s, uint32_t flags, const uint6
 /* --- reader (destination); every failure is reported with a precise reason --- */
 int rmig_format_read_header(struct rmig_stream *s, struct rmig_stream_header *h);
 void rmig_format_header_free(struct rmig_stream_header *h);
-/* Validates type, and for DATA/ZERO the block index, alignment and range against @ram. */
+/*
+ * Validates type, and for DATA/ZERO the block index, alignment and range
+ * against @ram.  Which stream may carry which type (main or channel) is
+ * the loader's to check.
+ */
 int rmig_format_read_record(struct rmig_stream *s, const struct rmig_stream_header *h,
 			    const struct rmig_ram *ram, struct rmig_record *r);
 
@@ -120,5 +138,23 @@ struct rmig_load_info {
  */
 int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st,
 	      struct rmig_load_info *info);
+
+struct rmig_mfd_recv;
+
+/* How the loader reaches a multifd source's channels (the listener is its caller's). */
+struct rmig_load_channels {
+	/*
+	 * Connect h->channels channels whose hellos match @h: @conns[i] carried
+	 * hello i and nothing past it.  0, or a negative errno (reported).
+	 */
+	int (*accept)(void *opaque, const struct rmig_stream_header *h, struct rmig_conn **conns);
+	/* The channels' receiver runs (@mr), or is about to stop (NULL): for cancel to reach it. */
+	void (*running)(void *opaque, struct rmig_mfd_recv *mr);
+	void *opaque;
+};
+
+/* rmig_load(), taking a source's multifd channels through @ch (NULL: refuse them). */
+int rmig_load_channels(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st,
+		       struct rmig_load_info *info, const struct rmig_load_channels *ch);
 
 #endif /* RMIG_FORMAT_H */

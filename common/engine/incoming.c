@@ -17,6 +17,7 @@
 #include "common/engine/fault.h"
 #include "common/engine/handover.h"
 #include "common/engine/incoming.h"
+#include "common/engine/multifd.h"
 #include "common/engine/params.h"
 #include "common/engine/state.h"
 #include "common/engine/stats.h"
@@ -36,8 +37,9 @@ struct rmig_incoming {
 	struct rmig_listener *listener;
 	struct rmig_load_info load_info;
 
-	pthread_mutex_t lock; /* conn, error */
+	pthread_mutex_t lock; /* conn, mfd, error */
 	struct rmig_conn *conn;
+	struct rmig_mfd_recv *mfd; /* a multifd source's channels, while they run */
 	int error;
 	char error_desc[RMIG_ERROR_MAX];
 	_Atomic bool cancel;
@@ -297,8 +299,108 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 	}
 }
 
+/* Exactly @len bytes from a connection that has not been handed to a stream. */
+static int read_exact(struct rmig_conn *c, uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = rmig_conn_read(c, p, len);
+
+		if (n == 0) {
+			rmig_error("the connection closed before its channel hello");
+			return -EPIPE;
+		}
+		if (n < 0)
+			return (int)n;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The load_channels accept slot: take connections until each of the
+ * header's channels has said hello.  A connection that is not one of them
+ * (another source, a stale channel) is dropped, and the wait goes on for
+ * at most peer-timeout in all.
+ */
+static int incoming_accept_channels(void *opaque, const struct rmig_stream_header *h,
+				    struct rmig_conn **conns)
+{
+	struct rmig_incoming *in = opaque;
+	uint64_t deadline = rmig_time_now_ns() + in->params.peer_timeout_ms * RMIG_NSEC_PER_MSEC;
+	uint32_t have = 0;
+	int ret = 0;
+
+	memset(conns, 0, h->channels * sizeof(*conns));
+	while (have < h->channels) {
+		uint64_t now = rmig_time_now_ns();
+		struct rmig_channel_hello hello;
+		uint8_t msg[RMIG_CHANNEL_HELLO_SIZE];
+		struct rmig_conn *conn;
+		char who[200];
+
+		if (now >= deadline) {
+			rmig_error("only %u of the %u multifd channels connected within %llu ms "
+				   "(peer-timeout)",
+				   have, h->channels, (unsigned long long)in->params.peer_timeout_ms);
+			ret = -ETIMEDOUT;
+			break;
+		}
+		ret = incoming_accept(in, (int)RMIG_DIV_ROUND_UP(deadline - now, RMIG_NSEC_PER_MSEC),
+				      &conn);
+		if (ret == -ETIMEDOUT)
+			continue;
+		if (ret)
+			break;
+		ret = read_exact(conn, msg, sizeof(msg));
+		if (!ret)
+			ret = rmig_channel_hello_decode(msg, h, &hello);
+		if (!ret && conns[hello.index]) {
+			rmig_error("multifd channel %u connected twice", hello.index);
+			ret = -EPROTO;
+		}
+		if (ret) {
+			rmig_warn("dropped %s: %s; still waiting for multifd channels",
+				  rmig_conn_describe(conn, who, sizeof(who)), rmig_error_get_last());
+			rmig_conn_close(conn);
+			if (ret == -ECANCELED || atomic_load(&in->cancel)) {
+				ret = -ECANCELED;
+				break;
+			}
+			rmig_error_clear();
+			ret = 0;
+			continue;
+		}
+		conns[hello.index] = conn;
+		have++;
+	}
+	if (ret) {
+		for (uint32_t i = 0; i < h->channels; i++)
+			if (conns[i])
+				rmig_conn_close(conns[i]);
+	}
+	return ret;
+}
+
+static void incoming_channels_running(void *opaque, struct rmig_mfd_recv *mr)
+{
+	struct rmig_incoming *in = opaque;
+
+	pthread_mutex_lock(&in->lock);
+	in->mfd = mr;
+	pthread_mutex_unlock(&in->lock);
+	/* A cancel that came before in->mfd was set found no channel to abort. */
+	if (mr && atomic_load(&in->cancel))
+		rmig_mfd_recv_abort(mr);
+}
+
 int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 {
+	const struct rmig_load_channels channels = {
+		.accept = incoming_accept_channels,
+		.running = incoming_channels_running,
+		.opaque = in,
+	};
 	struct rmig_conn *conn = NULL;
 	struct rmig_stream stream;
 	enum rmig_state s;
@@ -337,7 +439,8 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 		goto out_fini_stream;
 	}
 	atomic_store(&in->stats.total, 0);
-	ret = rmig_load(&stream, in->ram, &in->stats, &in->load_info);
+	/* fd: has one connection; its listener says so if a source asks for more. */
+	ret = rmig_load_channels(&stream, in->ram, &in->stats, &in->load_info, &channels);
 	if (!ret)
 		atomic_store(&in->stats.total, rmig_ram_get_total_bytes(in->ram));
 	/* Only an rmig source waits for it; a QEMU source (plain RDMA v1) would not parse it. */
@@ -402,6 +505,7 @@ void rmig_incoming_cancel(struct rmig_incoming *in)
 	pthread_mutex_lock(&in->lock);
 	if (in->conn)
 		rmig_conn_abort(in->conn);
+	rmig_mfd_recv_abort(in->mfd);
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -477,6 +581,7 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 	info->ram.page_size = in->ram->nblocks ? in->ram->blocks[0]->page_size : 0;
 	info->ram.dirty_sync_count = in->load_info.rounds;
 	rmig_stats_get_pinning(st, info);
+	rmig_stats_get_multifd(st, info);
 	if (elapsed)
 		info->ram.mbps = (double)info->ram.transferred * 8.0 * 1e3 / (double)elapsed;
 	if (info->status == RMIG_STATE_FAILED || info->status == RMIG_STATE_IN_DOUBT) {

@@ -16,6 +16,7 @@
 #include "common/engine/fault.h"
 #include "common/engine/format.h"
 #include "common/engine/handover.h"
+#include "common/engine/multifd.h"
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
 
@@ -25,6 +26,7 @@ struct load_ctx {
 	const struct rmig_stream_header *h;
 	struct rmig_stats *st;
 	bool hooks;
+	struct rmig_mfd_recv *mfd; /* F_MULTIFD: the channels' receiver */
 	uint64_t rounds;
 	struct rmig_ram_counters cnt; /* not yet added to st */
 	uint64_t counted_in;	      /* s->bytes_in already added to st */
@@ -38,22 +40,6 @@ static void account(struct load_ctx *c)
 	if (c->st)
 		rmig_stats_add(c->st, &c->cnt);
 	memset(&c->cnt, 0, sizeof(c->cnt));
-}
-
-/*
- * Clear only pages that are not zero already: a fresh destination block is
- * untouched anonymous memory, and writing zeros to it would fault in (and
- * commit) every page of a mostly-empty guest for nothing.
- */
-static void apply_zero(struct rmig_ramblock *b, uint64_t offset, uint32_t npages)
-{
-	uint8_t *p = b->host + offset;
-	uint32_t i;
-
-	for (i = 0; i < npages; i++, p += b->page_size) {
-		if (!rmig_buffer_is_zero(p, b->page_size))
-			memset(p, 0, b->page_size);
-	}
 }
 
 static int apply_hook(struct load_ctx *c, uint32_t phase)
@@ -139,6 +125,14 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 	uint64_t bytes;
 	int rc;
 
+	/* With channels the main stream keeps the control records and nothing else. */
+	if (c->mfd && (r->type == RMIG_REC_DATA || r->type == RMIG_REC_ZERO ||
+		       r->type == RMIG_REC_SYNC)) {
+		rmig_error("stream carried a %s record on its main connection; with multifd "
+			   "channels, pages go over the channels",
+			   r->type == RMIG_REC_SYNC ? "SYNC" : "page");
+		return -EPROTO;
+	}
 	switch (r->type) {
 	case RMIG_REC_DATA:
 		b = rmig_ram_get_block(c->ram, r->block);
@@ -151,7 +145,8 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 		c->cnt.normal_bytes += bytes;
 		return 0;
 	case RMIG_REC_ZERO:
-		apply_zero(rmig_ram_get_block(c->ram, r->block), r->offset, r->npages);
+		b = rmig_ram_get_block(c->ram, r->block);
+		rmig_zero_pages_apply(b->host + r->offset, b->page_size, r->npages);
 		c->cnt.zero_pages += r->npages;
 		return 0;
 	case RMIG_REC_HOOK:
@@ -160,20 +155,70 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 			rmig_fault_dest(RMIG_FAULT_BULK, NULL, NULL);
 		return apply_hook(c, r->arg);
 	case RMIG_REC_EOR:
+		/* Not past the round before every channel has applied its part of it. */
+		if (c->mfd) {
+			rc = rmig_mfd_recv_wait_round(c->mfd, c->rounds);
+			if (rc)
+				return rc;
+		}
 		rmig_fault_dest(RMIG_FAULT_DIRTY, NULL, NULL);
 		c->rounds++;
 		return 0;
 	case RMIG_REC_EOS:
 		rmig_fault_dest(RMIG_FAULT_FINAL, NULL, NULL);
+		/* The trailer's checksums cover the channels' pages: all of them first. */
+		if (c->mfd) {
+			rc = rmig_mfd_recv_finish(c->mfd);
+			if (rc)
+				return rc;
+		}
 		return 1;
+	case RMIG_REC_PING:
+		return 0;
+	case RMIG_REC_SYNC:
+		break;
 	}
 	/* rmig_format_read_record() lets no other type through. */
 	rmig_error("internal error: record type %u reached the loader", r->type);
 	return -EPROTO;
 }
 
+/* F_MULTIFD: connect the channels and start their receiver. */
+static int start_channels(struct load_ctx *c, const struct rmig_load_channels *ch)
+{
+	struct rmig_conn *conns[RMIG_MULTIFD_CHANNELS_MAX];
+	int rc;
+
+	if (!ch) {
+		rmig_error("the source sends over %u multifd channels, which this destination "
+			   "cannot take (its transport carries one connection)",
+			   c->h->channels);
+		return -EPROTO;
+	}
+	if (c->hooks) {
+		rmig_error("the source asks for multifd channels over %s, whose pages do not "
+			   "travel in the stream",
+			   c->s->conn->ops->scheme);
+		return -EPROTO;
+	}
+	rc = ch->accept(ch->opaque, c->h, conns);
+	if (rc)
+		return rc;
+	rc = rmig_mfd_recv_start(conns, c->h, c->ram, c->st, c->s->conn, c->s->peer_timeout_ms,
+				 &c->mfd);
+	if (!rc && ch->running)
+		ch->running(ch->opaque, c->mfd);
+	return rc;
+}
+
 int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st,
 	      struct rmig_load_info *info)
+{
+	return rmig_load_channels(s, ram, st, info, NULL);
+}
+
+int rmig_load_channels(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st,
+		       struct rmig_load_info *info, const struct rmig_load_channels *ch)
 {
 	struct rmig_stream_header h;
 	struct load_ctx c = {.s = s, .ram = ram, .h = &h, .st = st, .counted_in = s->bytes_in};
@@ -194,6 +239,11 @@ int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st
 		if (rc)
 			goto free_header;
 		c.hooks = true;
+	}
+	if (h.flags & RMIG_STREAM_F_MULTIFD) {
+		rc = start_channels(&c, ch);
+		if (rc)
+			goto free_header;
 	}
 	do {
 		rc = rmig_format_read_record(s, &h, ram, &r);
@@ -222,6 +272,16 @@ int rmig_load(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_stats *st
 	}
 
 free_header:
+	if (c.mfd) {
+		/* A channel's failure interrupted the main stream: it, not the interrupt, is why. */
+		int err = rc < 0 ? rmig_mfd_recv_error(c.mfd) : 0;
+
+		if (err)
+			rc = err;
+		if (ch->running)
+			ch->running(ch->opaque, NULL);
+		rmig_mfd_recv_free(c.mfd);
+	}
 	rmig_format_header_free(&h);
 count:
 	/* Also on failure: the bytes did cross the wire, and stats should say so. */

@@ -361,6 +361,7 @@ void rmig_migration_query(struct rmig_migration *m, struct rmig_info *info)
 		info->ram.precopy_bytes = info->ram.transferred;
 	info->ram.downtime_bytes = info->ram.transferred - info->ram.precopy_bytes;
 	rmig_stats_get_pinning(st, info);
+	rmig_stats_get_multifd(st, info);
 	if (rmig_state_is_terminal(info->status)) {
 		/*
 		 * Like QEMU's final mbps: the average over the transfer, setup

@@ -23,6 +23,7 @@ static const char *const cap_names[RMIG_CAP__COUNT] = {
 	[RMIG_CAP_ZERO_PAGES] = "zero-pages",
 	[RMIG_CAP_AUTO_CONVERGE] = "auto-converge",
 	[RMIG_CAP_VERIFY] = "verify",
+	[RMIG_CAP_MULTIFD] = "multifd",
 };
 
 void rmig_params_init(struct rmig_params *p)
@@ -36,6 +37,7 @@ void rmig_params_init(struct rmig_params *p)
 	p->cpu_throttle_increment = RMIG_THROTTLE_INCREMENT_DEFAULT;
 	p->max_cpu_throttle = RMIG_THROTTLE_MAX;
 	p->peer_timeout_ms = RMIG_PEER_TIMEOUT_DEFAULT_MS;
+	p->multifd_channels = RMIG_MULTIFD_CHANNELS_DEFAULT;
 }
 
 const char *rmig_capability_get_name(enum rmig_capability cap)
@@ -59,7 +61,7 @@ int rmig_capability_parse(const char *name)
 
 	if (cap < 0)
 		rmig_error("unknown capability '%.64s': known capabilities are rdma-pin-all, "
-			   "zero-pages, auto-converge and verify",
+			   "zero-pages, auto-converge, verify and multifd",
 			   name ? name : "");
 	return cap;
 }
@@ -165,6 +167,11 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->peer_timeout_ms = v;
+	} else if (strcmp(name, "multifd-channels") == 0) {
+		rc = parse_bounded(name, value, "channels", 1, RMIG_MULTIFD_CHANNELS_LIMIT, &v);
+		if (rc)
+			return rc;
+		p->multifd_channels = (unsigned)v;
 	} else if (strcmp(name, "max-ram") == 0) {
 		rc = rmig_size_parse(value, &v);
 		if (rc)
@@ -200,6 +207,7 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
 			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
 			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned, "
+			   "multifd-channels, "
 			   "max-ram, tls-creds, tls-psk, tls-hostname, tls-authz and auth-key",
 			   name);
 		return -ENOENT;
@@ -224,6 +232,16 @@ int rmig_params_check_uri(const struct rmig_params *p, const char *uri)
 {
 	bool rdma = uri && strncmp(uri, "rdma:", 5) == 0;
 
+	if (p->caps[RMIG_CAP_MULTIFD] && uri && strncmp(uri, "fd:", 3) == 0) {
+		rmig_error("multifd needs more connections than fd: can give (it is one "
+			   "descriptor); use tcp: or unix:, or one channel");
+		return -EINVAL;
+	}
+	if (p->caps[RMIG_CAP_MULTIFD] && rdma) {
+		rmig_error("multifd over rdma: (several queue pairs) is not built yet; use tcp: or "
+			   "unix: for channels, or rdma: with one");
+		return -EINVAL;
+	}
 	if (p->auth_key[0] && !rdma) {
 		rmig_error("auth-key authenticates rdma peers; over %.16s use tls-psk or tls-creds",
 			   uri ? uri : "this transport");
@@ -271,6 +289,11 @@ int rmig_params_validate(const struct rmig_params *p)
 	if (p->max_cpu_throttle < 1 || p->max_cpu_throttle > RMIG_THROTTLE_MAX) {
 		rmig_error("max-cpu-throttle %u%% is out of range: expected 1 to %u",
 			   p->max_cpu_throttle, (unsigned)RMIG_THROTTLE_MAX);
+		return -EINVAL;
+	}
+	if (p->multifd_channels < 1 || p->multifd_channels > RMIG_MULTIFD_CHANNELS_LIMIT) {
+		rmig_error("multifd-channels %u is out of range: expected 1 to %u",
+			   p->multifd_channels, (unsigned)RMIG_MULTIFD_CHANNELS_LIMIT);
 		return -EINVAL;
 	}
 	if (p->peer_timeout_ms < 100 || p->peer_timeout_ms > RMIG_PEER_TIMEOUT_MAX_MS) {

@@ -29,6 +29,7 @@ struct rmig_params {
 	unsigned max_cpu_throttle;	 /* percent, 1..99: auto-converge's ceiling */
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
+	unsigned multifd_channels;   /* 1 .. RMIG_MULTIFD_CHANNELS_LIMIT, used with caps[MULTIFD] */
 	uint64_t max_ram;	     /* destination: most RAM a source may ask for; 0 = MemAvailable */
 	/* TLS on stream transports (plugin/tls.h); "" = not set */
 	char tls_creds[RMIG_PARAM_PATH_MAX];	/* x509 directory, QEMU's layout */

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 #include "common/engine/format.h"
 #include "common/engine/handover.h"
 #include "common/engine/migration_int.h"
+#include "common/engine/multifd.h"
 #include "common/engine/stream.h"
 #include "common/ram/checksum.h"
 #include "common/ram/zero.h"
@@ -65,6 +67,9 @@ struct save_ctx {
 	unsigned throttle;
 	unsigned bad_rounds;
 	uint64_t round;
+	/* multifd: the channels, and the main stream's own keep-alive while they work */
+	struct rmig_mfd_send *mfd;
+	uint64_t ping_interval_ms, last_ping_ns;
 };
 
 /* The "cancel" action of RMIG_FAULT, as a callback (fault.c sits below us). */
@@ -86,12 +91,41 @@ static bool save_cancelled(const struct save_ctx *c)
  */
 static uint64_t save_wire_bytes(const struct save_ctx *c)
 {
-	return c->stream.bytes_out + c->stream.iov_bytes + c->transport_bytes;
+	return c->stream.bytes_out + c->stream.iov_bytes + c->transport_bytes +
+	       rmig_mfd_send_bytes(c->mfd);
 }
 
 static void save_publish_bytes(struct save_ctx *c)
 {
-	atomic_store(&c->m->stats.transferred, save_wire_bytes(c));
+	struct rmig_stats *st = &c->m->stats;
+	uint64_t bytes[RMIG_MULTIFD_CHANNELS_MAX];
+	uint32_t n = rmig_mfd_send_channel_bytes(c->mfd, bytes, RMIG_MULTIFD_CHANNELS_MAX);
+
+	for (uint32_t i = 0; i < n; i++)
+		atomic_store(&st->channel_bytes[i], bytes[i]);
+	atomic_store(&st->transferred, save_wire_bytes(c));
+}
+
+/*
+ * With channels the main stream is quiet for a whole round; a PING now and
+ * then tells the destination we are alive (its read has the peer-timeout).
+ * A failure is the stream's sticky error, seen at the next flush.
+ */
+static void save_ping(struct save_ctx *c)
+{
+	struct rmig_record ping = { .type = RMIG_REC_PING };
+	uint64_t now = rmig_time_now_ns();
+
+	if (!c->mfd || now - c->last_ping_ns < c->ping_interval_ms * RMIG_NSEC_PER_MSEC)
+		return;
+	c->last_ping_ns = now;
+	if (!rmig_format_write_record(&c->stream, &ping))
+		(void)rmig_stream_flush(&c->stream);
+}
+
+static void save_tick(void *opaque)
+{
+	save_ping(opaque);
 }
 
 static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc)
@@ -297,6 +331,9 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 				}
 				if (!ret)
 					save_account(c, &acc);
+			} else if (c->mfd) {
+				ret = rmig_mfd_send_pages(c->mfd, b, page, npages);
+				save_ping(c);
 			} else {
 				ret = save_run_stream(c, b, page, npages);
 			}
@@ -319,6 +356,12 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 		if (ret)
 			return ret;
 		save_account(c, &acc);
+	}
+	/* END_OF_ROUND only once every channel has sent its part of the round. */
+	if (c->mfd) {
+		ret = rmig_mfd_send_sync(c->mfd, (uint32_t)c->round);
+		if (ret)
+			return ret;
 	}
 	ret = rmig_format_write_record(&c->stream, &eor);
 	if (!ret)
@@ -436,6 +479,78 @@ static int save_secure(struct save_ctx *c)
 	return save_cancelled(c) ? -ECANCELED : 0;
 }
 
+/* Connect, and with TLS secure, one more connection to the destination. */
+static int save_connect(struct save_ctx *c, struct rmig_conn **out)
+{
+	struct rmig_conn_opts opts = {
+		.size = sizeof(opts),
+		.cancel_fd = c->m->cancel_fd,
+		.duplex = true,
+		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
+	};
+	struct rmig_tls_config cfg = {
+		.creds_dir = c->params.tls_creds,
+		.psk_file = c->params.tls_psk,
+		.hostname = c->params.tls_hostname,
+		.handshake_timeout_ms = (int)c->params.peer_timeout_ms,
+	};
+	char host[RMIG_PARAM_NAME_MAX];
+	struct rmig_conn *conn, *tls;
+	int ret;
+
+	ret = rmig_conn_open(c->m->uri, &opts, &conn);
+	if (ret)
+		return ret;
+	if (save_cancelled(c)) {
+		rmig_conn_close(conn);
+		return -ECANCELED;
+	}
+	if (!rmig_tls_wanted(&cfg)) {
+		*out = conn;
+		return 0;
+	}
+	if (!cfg.hostname[0] && rmig_tls_uri_host(c->m->uri, host, sizeof(host)) == 0)
+		cfg.hostname = host;
+	ret = rmig_tls_client(conn, &cfg, &tls);
+	if (ret) {
+		rmig_conn_close(conn);
+		return ret;
+	}
+	*out = tls;
+	return 0;
+}
+
+/*
+ * multifd: the header announced the channels and the session; now connect
+ * them.  setup-time counts this, as it counts the main connection.
+ */
+static int save_open_channels(struct save_ctx *c, const uint8_t *session)
+{
+	struct rmig_mfd_send_config cfg = {
+		.channels = c->params.multifd_channels,
+		.zero_pages = c->params.caps[RMIG_CAP_ZERO_PAGES],
+		.ping_interval_ms = c->ping_interval_ms,
+		.stats = &c->m->stats,
+		.cancel = &c->m->cancel_requested,
+		.tick = save_tick,
+		.tick_opaque = c,
+	};
+	int ret = rmig_mfd_send_new(&cfg, &c->mfd);
+
+	atomic_store(&c->m->stats.channels, cfg.channels);
+	for (uint32_t i = 0; !ret && i < cfg.channels; i++) {
+		struct rmig_conn *conn;
+
+		ret = save_connect(c, &conn);
+		if (!ret)
+			ret = rmig_mfd_send_add(c->mfd, i, conn, session);
+		save_ping(c);
+	}
+	if (!ret && save_cancelled(c))
+		ret = -ECANCELED;
+	return ret;
+}
+
 static int save_setup(struct save_ctx *c)
 {
 	struct rmig_migration *m = c->m;
@@ -476,9 +591,31 @@ static int save_setup(struct save_ctx *c)
 		if (ret)
 			return ret;
 	}
+	if (c->params.caps[RMIG_CAP_MULTIFD] && c->hooks) {
+		rmig_error("multifd: transport %s places pages itself and takes no channels",
+			   conn->ops->scheme);
+		return -EINVAL;
+	}
 	ret = rmig_format_write_header(&c->stream, c->flags, m->ram);
 	if (ret)
 		return ret;
+	if (c->flags & RMIG_STREAM_F_MULTIFD) {
+		uint8_t session[RMIG_MULTIFD_SESSION_SIZE];
+
+		/* Not a secret (TLS guards the channels): it only tells our channels from others'. */
+		if (getrandom(session, sizeof(session), 0) != (ssize_t)sizeof(session)) {
+			rmig_error("multifd: no random session id: %s", strerror(errno));
+			return -errno;
+		}
+		ret = rmig_format_write_channels(&c->stream, c->params.multifd_channels, session);
+		/* The destination learns of the channels from the header: it goes first. */
+		if (!ret)
+			ret = rmig_stream_flush(&c->stream);
+		if (!ret)
+			ret = save_open_channels(c, session);
+		if (ret)
+			return ret;
+	}
 	if (c->hooks) {
 		/* RDMA connects, exchanges blocks and pins here: setup-time counts it. */
 		struct rmig_record hook = { .type = RMIG_REC_HOOK, .arg = RMIG_RAM_PHASE_SETUP };
@@ -519,6 +656,8 @@ static int save_complete(struct save_ctx *c)
 	atomic_fetch_add(&m->stats.dirty_sync_count, 1);
 	rmig_fault_source(RMIG_FAULT_FINAL, save_fault_cancel, m);
 	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
+	if (!ret && c->mfd)
+		ret = rmig_mfd_send_finish(c->mfd);
 	if (ret)
 		return ret;
 	/* END_OF_STREAM out first: the destination checksums while we do (load.c). */
@@ -695,7 +834,10 @@ void *rmig_save_thread(void *opaque)
 	rmig_error_clear();
 	rmig_migration_get_params(m, &c.params);
 	c.flags = (c.params.caps[RMIG_CAP_VERIFY] ? RMIG_STREAM_F_VERIFY : 0) |
-		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0);
+		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0) |
+		  (c.params.caps[RMIG_CAP_MULTIFD] ? RMIG_STREAM_F_MULTIFD : 0);
+	/* Four chances per peer-timeout to be heard, but no chattier than every 20 ms. */
+	c.ping_interval_ms = RMIG_MIN(RMIG_MAX(c.params.peer_timeout_ms / 4, 20), 1000);
 	atomic_store(&m->stats.total, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.remaining, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.page_size, ram->blocks[0]->page_size);
@@ -724,6 +866,7 @@ out:
 	pthread_mutex_lock(&m->lock);
 	m->conn = NULL;
 	pthread_mutex_unlock(&m->lock);
+	rmig_mfd_send_free(c.mfd);
 	if (c.stream.buf)
 		rmig_stream_fini(&c.stream);
 	if (c.conn)

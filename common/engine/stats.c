@@ -36,6 +36,9 @@ void rmig_stats_init(struct rmig_stats *st)
 	atomic_init(&st->pinned_peak, 0);
 	atomic_init(&st->pinned_limit, 0);
 	atomic_init(&st->pinned_evicted, 0);
+	atomic_init(&st->channels, 0);
+	for (size_t i = 0; i < RMIG_ARRAY_SIZE(st->channel_bytes); i++)
+		atomic_init(&st->channel_bytes[i], 0);
 }
 
 void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn)
@@ -56,6 +59,20 @@ void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info)
 	info->pinned.peak = atomic_load(&st->pinned_peak);
 	info->pinned.limit = atomic_load(&st->pinned_limit);
 	info->pinned.evicted = atomic_load(&st->pinned_evicted);
+}
+
+void rmig_stats_get_multifd(const struct rmig_stats *st, struct rmig_info *info)
+{
+	uint32_t n = atomic_load(&st->channels);
+
+	_Static_assert(sizeof(info->multifd.channel_bytes) == sizeof(st->channel_bytes),
+		       "the snapshot must hold every channel");
+	info->multifd.count = n;
+	info->multifd.bytes = 0;
+	for (uint32_t i = 0; i < n && i < RMIG_ARRAY_SIZE(st->channel_bytes); i++) {
+		info->multifd.channel_bytes[i] = atomic_load(&st->channel_bytes[i]);
+		info->multifd.bytes += info->multifd.channel_bytes[i];
+	}
 }
 
 void rmig_stats_add(struct rmig_stats *st, const struct rmig_ram_counters *c)
@@ -309,7 +326,21 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 	jb_member_u64(&b, "pages-per-second", info->ram.pages_per_second);
 	jb_member_u64(&b, "precopy-bytes", info->ram.precopy_bytes);
 	jb_member_u64(&b, "downtime-bytes", info->ram.downtime_bytes);
+	if (info->multifd.count)
+		jb_member_u64(&b, "multifd-bytes", info->multifd.bytes);
 	jb_puts(&b, "}");
+	if (info->multifd.count) {
+		uint32_t n = RMIG_MIN(info->multifd.count, (uint32_t)RMIG_ARRAY_SIZE(
+							       info->multifd.channel_bytes));
+
+		jb_puts(&b, ",\"x-rmig-channels\":[");
+		for (uint32_t i = 0; i < n; i++) {
+			jb_puts(&b, i ? ",{\"bytes\":" : "{\"bytes\":");
+			jb_u64(&b, info->multifd.channel_bytes[i]);
+			jb_puts(&b, "}");
+		}
+		jb_puts(&b, "]");
+	}
 	if (info->pinned.reported) {
 		jb_puts(&b, ",\"x-rmig-pinned\":{\"peak\":");
 		jb_u64(&b, info->pinned.peak);

@@ -45,6 +45,9 @@ struct rmig_stats {
 	/* What the transport pinned (rmig_conn_ram_stats), once it reported. */
 	_Atomic bool pinned_reported;
 	_Atomic uint64_t pinned_peak, pinned_limit, pinned_evicted;
+	/* multifd: how many channels carry pages (0: none), and the bytes each carried. */
+	_Atomic uint32_t channels;
+	_Atomic uint64_t channel_bytes[64];
 };
 
 void rmig_stats_init(struct rmig_stats *st);
@@ -53,6 +56,8 @@ void rmig_stats_add(struct rmig_stats *st, const struct rmig_ram_counters *c);
 void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn);
 /* Copy them into @info. */
 void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info);
+/* The channels' figures into @info (multifd). */
+void rmig_stats_get_multifd(const struct rmig_stats *st, struct rmig_info *info);
 
 /*
  * Bandwidth estimator over ~100 ms windows.  Time the migration thread spent

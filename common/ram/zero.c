@@ -183,3 +183,10 @@ uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npage
 			break;
 	return n;
 }
+
+void rmig_zero_pages_apply(uint8_t *pages, size_t page_size, uint64_t npages)
+{
+	for (uint64_t i = 0; i < npages; i++, pages += page_size)
+		if (!rmig_buffer_is_zero(pages, page_size))
+			memset(pages, 0, page_size);
+}

@@ -29,4 +29,11 @@ const char *rmig_buffer_is_zero_impl(void);
  */
 uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npages, bool *zero);
 
+/*
+ * The destination's side of a ZERO record: clear only the pages that are
+ * not zero already, so the untouched anonymous memory of a fresh
+ * destination is never faulted in for a mostly-empty guest.
+ */
+void rmig_zero_pages_apply(uint8_t *pages, size_t page_size, uint64_t npages);
+
 #endif /* RMIG_ZERO_H */

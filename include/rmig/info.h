@@ -46,6 +46,16 @@ struct rmig_info {
 		uint64_t limit;	  /* the bound (rdma-max-pinned); 0: none */
 		uint64_t evicted; /* regions unregistered to stay under it */
 	} pinned;
+	/*
+	 * multifd (capability "multifd"): the bytes that went over the
+	 * channels, as QEMU's ram.multifd-bytes, and rmig's own per-channel
+	 * figures, JSON "x-rmig-channels": [{"bytes"}, ...].  count 0: none.
+	 */
+	struct {
+		uint32_t count;
+		uint64_t bytes;
+		uint64_t channel_bytes[64];
+	} multifd;
 };
 
 /*
@@ -55,6 +65,8 @@ struct rmig_info {
  *           "normal":...,"normal-bytes":...,"dirty-pages-rate":...,
  *           "mbps":9123.4,"dirty-sync-count":4,"page-size":4096,
  *           "pages-per-second":...,"precopy-bytes":...,"downtime-bytes":...}}
+ * With multifd channels, ram also has "multifd-bytes" and the object
+ * "x-rmig-channels".
  * Optional members (downtime, expected-downtime, setup-time before active,
  * cpu-throttle-percentage when 0, error-desc) are omitted when not
  * meaningful, as QEMU does.  Strings are JSON-escaped.

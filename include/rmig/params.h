@@ -18,6 +18,7 @@ enum rmig_capability {
 	RMIG_CAP_ZERO_PAGES,	   /* "zero-pages": send zero pages as markers */
 	RMIG_CAP_AUTO_CONVERGE,	   /* "auto-converge": throttle writers that outrun us */
 	RMIG_CAP_VERIFY,	   /* "verify": end-to-end per-block checksums */
+	RMIG_CAP_MULTIFD,	   /* "multifd": pages over multifd-channels extra connections */
 	RMIG_CAP__COUNT,
 };
 
@@ -36,6 +37,9 @@ enum rmig_capability {
  * or the process holds CAP_IPC_LOCK.
  */
 #define RMIG_RDMA_MAX_PINNED_MIN (4ULL << 20)
+/* "multifd-channels": connections that carry pages when multifd is on (QEMU's default 2). */
+#define RMIG_MULTIFD_CHANNELS_DEFAULT 2
+#define RMIG_MULTIFD_CHANNELS_LIMIT 64
 
 RMIG_API const char *rmig_capability_get_name(enum rmig_capability cap);
 /* Returns the capability, or -ENOENT for an unknown name. */

@@ -179,7 +179,7 @@ static void test_header_bad_version(void **state)
 
 static void test_header_unknown_flags(void **state)
 {
-	static const uint32_t flags[] = {0x4, 0x80000000, 0xffffffff, 0x7};
+	static const uint32_t flags[] = {0x8, 0x80000000, 0xffffffff, 0xf};
 	size_t i;
 
 	(void)state;
@@ -369,12 +369,74 @@ static void test_record_roundtrip(void **state)
 
 static void test_record_unknown_type(void **state)
 {
-	static const uint32_t types[] = {0, 6, 7, 0x100, 0xffffffff};
+	static const uint32_t types[] = {0, 8, 9, 0x100, 0xffffffff};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < RMIG_ARRAY_SIZE(types); i++)
 		expect_record_error(0, types[i], 0, 0, 0, 0, "unknown type");
+}
+
+static void test_header_multifd(void **state)
+{
+	static const uint32_t bad[] = {0, 65, 0xffffffff};
+	uint8_t session[RMIG_MULTIFD_SESSION_SIZE];
+	struct rmig_stream_header h;
+	struct wire w = {.n = 0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(session); i++)
+		session[i] = (uint8_t)(i * 7 + 1);
+	whdr(&w, RMIG_STREAM_MAGIC, 1, RMIG_STREAM_F_MULTIFD, 1);
+	wblock(&w, "a", 4096, 4096);
+	w32(&w, 64);
+	wbytes(&w, session, sizeof(session));
+	assert_int_equal(parse_header(&w, &h), 0);
+	assert_int_equal(h.channels, 64);
+	assert_memory_equal(h.session, session, sizeof(session));
+	rmig_format_header_free(&h);
+
+	/* Without the flag the header has no channel section, and says no channels. */
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, 0, 1);
+	wblock(&w, "a", 4096, 4096);
+	assert_int_equal(parse_header(&w, &h), 0);
+	assert_int_equal(h.channels, 0);
+	rmig_format_header_free(&h);
+
+	for (size_t i = 0; i < RMIG_ARRAY_SIZE(bad); i++) {
+		w.n = 0;
+		whdr(&w, RMIG_STREAM_MAGIC, 1, RMIG_STREAM_F_MULTIFD, 1);
+		wblock(&w, "a", 4096, 4096);
+		w32(&w, bad[i]);
+		wbytes(&w, session, sizeof(session));
+		expect_header_error(&w, -EPROTO, "multifd channels");
+	}
+	/* Cut inside the session: truncated, not accepted with a short id. */
+	w.n = 0;
+	whdr(&w, RMIG_STREAM_MAGIC, 1, RMIG_STREAM_F_MULTIFD, 1);
+	wblock(&w, "a", 4096, 4096);
+	w32(&w, 2);
+	wbytes(&w, session, 5);
+	expect_header_error(&w, -EPIPE, "truncated");
+}
+
+static void test_record_sync_ping(void **state)
+{
+	struct rmig_record r;
+
+	(void)state;
+	/* Only a multifd stream may carry them. */
+	expect_record_error(0, RMIG_REC_SYNC, 0, 0, 0, 0, "did not announce multifd");
+	expect_record_error(0, RMIG_REC_PING, 0, 0, 0, 0, "did not announce multifd");
+	assert_int_equal(parse_record(RMIG_STREAM_F_MULTIFD, RMIG_REC_SYNC, 0, 0, 0, 7, &r), 0);
+	assert_int_equal(r.type, RMIG_REC_SYNC);
+	assert_int_equal(r.arg, 7);
+	assert_int_equal(parse_record(RMIG_STREAM_F_MULTIFD, RMIG_REC_PING, 0, 0, 0, 0, &r), 0);
+	assert_int_equal(r.type, RMIG_REC_PING);
+	expect_record_error(RMIG_STREAM_F_MULTIFD, RMIG_REC_PING, 0, 0, 0, 1, "reserved");
+	expect_record_error(RMIG_STREAM_F_MULTIFD, RMIG_REC_SYNC, 1, 0, 0, 0, "page range");
+	expect_record_error(RMIG_STREAM_F_MULTIFD, RMIG_REC_PING, 0, 4096, 0, 0, "page range");
 }
 
 static void test_record_block_index(void **state)
@@ -458,6 +520,8 @@ int main(void)
 	    T(test_header_length),
 	    T(test_record_roundtrip),
 	    T(test_record_unknown_type),
+	    T(test_header_multifd),
+	    T(test_record_sync_ping),
 	    T(test_record_block_index),
 	    T(test_record_unaligned_offset),
 	    T(test_record_npages),

@@ -57,7 +57,7 @@ static void test_defaults(void **state)
 static void test_capability_names(void **state)
 {
 	static const char *const want[RMIG_CAP__COUNT] = {"rdma-pin-all", "zero-pages",
-							   "auto-converge", "verify"};
+							   "auto-converge", "verify", "multifd"};
 
 	(void)state;
 	for (int c = 0; c < RMIG_CAP__COUNT; c++) {
@@ -72,6 +72,41 @@ static void test_capability_names(void **state)
 	assert_int_equal(rmig_capability_parse("Zero-Pages"), -ENOENT);
 	assert_int_equal(rmig_capability_parse(""), -ENOENT);
 	assert_int_equal(rmig_capability_parse(NULL), -ENOENT);
+}
+
+static void test_multifd_params(void **state)
+{
+	struct rmig_params p;
+
+	(void)state;
+	rmig_params_init(&p);
+	assert_false(p.caps[RMIG_CAP_MULTIFD]);
+	assert_int_equal(p.multifd_channels, RMIG_MULTIFD_CHANNELS_DEFAULT);
+	assert_int_equal(rmig_params_set(&p, "multifd-channels", "64"), 0);
+	assert_int_equal(p.multifd_channels, 64);
+	assert_int_equal(rmig_params_set(&p, "multifd-channels", "1"), 0);
+	assert_int_equal(p.multifd_channels, 1);
+	assert_int_equal(rmig_params_set(&p, "multifd-channels", "0"), -ERANGE);
+	assert_int_equal(rmig_params_set(&p, "multifd-channels", "65"), -ERANGE);
+	assert_int_equal(rmig_params_set(&p, "multifd-channels", "-1"), -EINVAL);
+	assert_int_equal(p.multifd_channels, 1); /* unchanged by the refusals */
+	p.multifd_channels = 0;
+	assert_int_equal(rmig_params_validate(&p), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "multifd-channels"));
+	p.multifd_channels = 4;
+	assert_int_equal(rmig_params_validate(&p), 0);
+
+	/* Channels need a transport that can open more connections, and carries pages in them. */
+	p.caps[RMIG_CAP_MULTIFD] = true;
+	assert_int_equal(rmig_params_check_uri(&p, "tcp:127.0.0.1:4444"), 0);
+	assert_int_equal(rmig_params_check_uri(&p, "unix:/tmp/x.sock"), 0);
+	assert_int_equal(rmig_params_check_uri(&p, "fd:3"), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "fd:"));
+	assert_int_equal(rmig_params_check_uri(&p, "rdma:10.0.0.1:4444"), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "not built yet"));
+	p.caps[RMIG_CAP_MULTIFD] = false;
+	assert_int_equal(rmig_params_check_uri(&p, "fd:3"), 0);
+	assert_int_equal(rmig_params_check_uri(&p, "rdma:10.0.0.1:4444"), 0);
 }
 
 /* ---- sizes -------------------------------------------------------------- */
@@ -368,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults, quiet),
 		cmocka_unit_test_setup(test_capability_names, quiet),
+		cmocka_unit_test_setup(test_multifd_params, quiet),
 		cmocka_unit_test_setup(test_parse_size_valid, quiet),
 		cmocka_unit_test_setup(test_parse_size_invalid, quiet),
 		cmocka_unit_test_setup(test_format_size, quiet),

@@ -39,10 +39,10 @@ MiB = 1 << 20
 CASE_LIMIT = 120            # seconds: a safety net over the bounded waits
 EXIT_CANCELLED_QMP = 1      # a cancel that is not Ctrl-C/SIGTERM: "failed" (tools/source.c)
 TERMINAL = ("completed", "failed", "cancelled", "in-doubt")
-CAPABILITIES = ["rdma-pin-all", "zero-pages", "auto-converge", "verify", "events"]
+CAPABILITIES = ["rdma-pin-all", "zero-pages", "auto-converge", "verify", "multifd", "events"]
 PARAMETERS = ["max-bandwidth", "downtime-limit", "cpu-throttle-initial",
               "cpu-throttle-increment", "max-cpu-throttle", "peer-timeout",
-              "rdma-max-pinned", "max-ram", "tls-creds", "tls-psk", "tls-hostname",
+              "rdma-max-pinned", "multifd-channels", "max-ram", "tls-creds", "tls-psk", "tls-hostname",
               "tls-authz", "auth-key"]
 COMMANDS = ["qmp_capabilities", "query-migrate", "query-migrate-capabilities",
             "migrate-set-capabilities", "query-migrate-parameters", "migrate-set-parameters",

@@ -78,11 +78,18 @@ static inline void wrec(struct wire *w, uint32_t type, uint32_t block, uint64_t 
 /* The standard two-block header most record tests use. */
 #define PC_LEN	(64 * 1024)
 #define VGA_LEN (8 * 1024)
+#define STD_CHANNELS 2 /* with F_MULTIFD */
 static inline void wstd(struct wire *w, uint32_t flags)
 {
 	whdr(w, RMIG_STREAM_MAGIC, 1, flags, 2);
 	wblock(w, "pc.ram", 4096, PC_LEN);
 	wblock(w, "vga.vram", 512, VGA_LEN);
+	if (flags & RMIG_STREAM_F_MULTIFD) {
+		static const uint8_t session[RMIG_MULTIFD_SESSION_SIZE] = { 0xab };
+
+		w32(w, STD_CHANNELS);
+		wbytes(w, session, sizeof(session));
+	}
 }
 
 /* Parse a header from @w; returns the reader's result. */

@@ -213,6 +213,7 @@ static const struct param_desc params[] = {
 	PARAM("max-cpu-throttle", QMP_T_INT, max_cpu_throttle),
 	PARAM("peer-timeout", QMP_T_INT, peer_timeout_ms),
 	PARAM("rdma-max-pinned", QMP_T_INT, rdma_max_pinned),
+	PARAM("multifd-channels", QMP_T_INT, multifd_channels),
 	PARAM("max-ram", QMP_T_INT, max_ram),
 	PARAM("tls-creds", QMP_T_STR, tls_creds),
 	PARAM("tls-psk", QMP_T_STR, tls_psk),

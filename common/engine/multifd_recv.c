@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * multifd, destination side: a thread per channel applies DATA and ZERO
+ * records straight into RAM, each checked against the header, the blocks
+ * and the channel's own stripes before a byte is written
+ * (common/engine/multifd.h).  Channels never touch each other's pages, so
+ * they need no lock between them; they meet only at SYNC, which the main
+ * loader waits for before it reads past END_OF_ROUND.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rmig/log.h>
+
+#include "common/base/util.h"
+#include "common/engine/multifd.h"
+#include "common/engine/stream.h"
+#include "common/ram/zero.h"
+#include "plugin/registry.h"
+
+struct rchannel {
+	struct rmig_mfd_recv *mr;
+	uint32_t index;
+	struct rmig_conn *conn;
+	struct rmig_stream stream;
+	pthread_t thread;
+	bool started;
+	/* Under mr->lock: */
+	uint64_t synced; /* SYNC records applied */
+	bool eos;
+};
+
+struct rmig_mfd_recv {
+	const struct rmig_stream_header *h;
+	struct rmig_ram *ram;
+	struct rmig_stats *st;
+	struct rmig_conn *main;
+	uint32_t n;
+	pthread_mutex_t lock;
+	pthread_cond_t progress;
+	int error;
+	char error_desc[RMIG_ERROR_MAX];
+	struct rchannel ch[];
+};
+
+/* Wakes everything that could be waiting on this migration: the main loader and every channel. */
+void rmig_mfd_recv_abort(struct rmig_mfd_recv *mr)
+{
+	if (!mr)
+		return;
+	/* Under the lock: a channel that ended closes its connection itself. */
+	pthread_mutex_lock(&mr->lock);
+	for (uint32_t i = 0; i < mr->n; i++)
+		if (mr->ch[i].conn)
+			rmig_conn_abort(mr->ch[i].conn);
+	pthread_mutex_unlock(&mr->lock);
+}
+
+static void recv_fail(struct rchannel *ch, int err)
+{
+	struct rmig_mfd_recv *mr = ch->mr;
+	bool first;
+
+	pthread_mutex_lock(&mr->lock);
+	first = !mr->error;
+	if (first) {
+		mr->error = err;
+		snprintf(mr->error_desc, sizeof(mr->error_desc), "multifd channel %u: %s",
+			 ch->index, *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
+	}
+	pthread_cond_broadcast(&mr->progress);
+	pthread_mutex_unlock(&mr->lock);
+	/*
+	 * The loader may sit on a quiet main stream: it must hear of this now,
+	 * yet keep the connection to tell the source why it failed.
+	 */
+	if (first) {
+		if (!rmig_conn_interrupt(mr->main))
+			rmig_conn_abort(mr->main);
+		rmig_mfd_recv_abort(mr);
+	}
+}
+
+/* A page record on this channel: inside one stripe, and a stripe this channel owns. */
+static int check_owner(const struct rchannel *ch, const struct rmig_record *r)
+{
+	const struct rmig_ramblock *b = rmig_ram_get_block(ch->mr->ram, r->block);
+	uint64_t page = r->offset >> b->page_shift;
+	uint32_t owner = rmig_multifd_owner(b, r->offset, ch->mr->n);
+
+	if (owner != ch->index || r->npages > rmig_multifd_stripe_left(b, page)) {
+		rmig_error("multifd channel %u carried pages of RAM block \"%s\" at offset 0x%llx "
+			   "(%u pages) that belong to channel %u or run past their stripe",
+			   ch->index, b->name, (unsigned long long)r->offset, r->npages, owner);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* 0 to go on, 1 at END_OF_STREAM, or a negative errno (reported). */
+static int recv_record(struct rchannel *ch, const struct rmig_record *r,
+		       struct rmig_ram_counters *cnt)
+{
+	struct rmig_mfd_recv *mr = ch->mr;
+	struct rmig_ramblock *b;
+	int ret;
+
+	switch (r->type) {
+	case RMIG_REC_DATA:
+	case RMIG_REC_ZERO:
+		ret = check_owner(ch, r);
+		if (ret)
+			return ret;
+		b = rmig_ram_get_block(mr->ram, r->block);
+		if (r->type == RMIG_REC_ZERO) {
+			rmig_zero_pages_apply(b->host + r->offset, b->page_size, r->npages);
+			cnt->zero_pages += r->npages;
+			return 0;
+		}
+		ret = rmig_stream_read(&ch->stream, b->host + r->offset,
+				       (size_t)r->npages * b->page_size);
+		cnt->normal_pages += r->npages;
+		cnt->normal_bytes += (uint64_t)r->npages * b->page_size;
+		return ret;
+	case RMIG_REC_SYNC:
+		pthread_mutex_lock(&mr->lock);
+		ret = r->arg == (uint32_t)ch->synced ? 0 : -EPROTO;
+		if (!ret)
+			ch->synced++;
+		pthread_cond_broadcast(&mr->progress);
+		pthread_mutex_unlock(&mr->lock);
+		if (ret)
+			rmig_error("multifd channel %u: SYNC for round %u, expected round %u",
+				   ch->index, r->arg, (uint32_t)ch->synced);
+		return ret;
+	case RMIG_REC_PING:
+		return 0;
+	case RMIG_REC_EOS:
+		return 1;
+	default:
+		rmig_error("multifd channel %u carried a control record (type %u): channels carry "
+			   "pages, SYNC, PING and END_OF_STREAM only",
+			   ch->index, r->type);
+		return -EPROTO;
+	}
+}
+
+static void *recv_thread(void *opaque)
+{
+	struct rchannel *ch = opaque;
+	struct rmig_mfd_recv *mr = ch->mr;
+	uint64_t counted = ch->stream.bytes_in;
+	struct rmig_conn *conn;
+	int ret;
+
+	rmig_error_clear();
+	do {
+		struct rmig_ram_counters cnt = { 0 };
+		struct rmig_record r;
+
+		ret = rmig_format_read_record(&ch->stream, mr->h, mr->ram, &r);
+		if (!ret)
+			ret = recv_record(ch, &r, &cnt);
+		cnt.transferred = ch->stream.bytes_in - counted;
+		counted = ch->stream.bytes_in;
+		if (mr->st) {
+			rmig_stats_add(mr->st, &cnt);
+			atomic_fetch_add(&mr->st->channel_bytes[ch->index], cnt.transferred);
+		}
+	} while (ret == 0);
+	if (ret < 0) {
+		recv_fail(ch, ret);
+		return NULL;
+	}
+	/*
+	 * Nothing more comes: close now, beside the other channels, since a
+	 * close waits for the peer's (plugin/sock.c), and one by one after the
+	 * load they would add up in the downtime.
+	 */
+	pthread_mutex_lock(&mr->lock);
+	ch->eos = true;
+	conn = ch->conn;
+	ch->conn = NULL;
+	pthread_cond_broadcast(&mr->progress);
+	pthread_mutex_unlock(&mr->lock);
+	rmig_stream_fini(&ch->stream);
+	rmig_conn_close(conn);
+	return NULL;
+}
+
+int rmig_mfd_recv_start(struct rmig_conn **conns, const struct rmig_stream_header *h,
+			struct rmig_ram *ram, struct rmig_stats *st, struct rmig_conn *main,
+			uint64_t peer_timeout_ms, struct rmig_mfd_recv **out)
+{
+	struct rmig_mfd_recv *mr;
+	uint32_t n = h->channels;
+	int ret = 0;
+
+	mr = calloc(1, sizeof(*mr) + n * sizeof(mr->ch[0]));
+	if (!mr) {
+		for (uint32_t i = 0; i < n; i++)
+			rmig_conn_close(conns[i]);
+		rmig_error("multifd: out of memory for %u channels", n);
+		return -ENOMEM;
+	}
+	*mr = (struct rmig_mfd_recv){ .h = h, .ram = ram, .st = st, .main = main, .n = n };
+	pthread_mutex_init(&mr->lock, NULL);
+	pthread_cond_init(&mr->progress, NULL);
+	if (st)
+		atomic_store(&st->channels, n);
+	for (uint32_t i = 0; i < n; i++) {
+		mr->ch[i].mr = mr;
+		mr->ch[i].index = i;
+		mr->ch[i].conn = conns[i];
+	}
+	for (uint32_t i = 0; i < n && !ret; i++) {
+		struct rchannel *ch = &mr->ch[i];
+
+		ret = rmig_stream_init(&ch->stream, ch->conn, 0);
+		if (ret)
+			break;
+		ch->stream.peer_timeout_ms = peer_timeout_ms;
+		ret = -pthread_create(&ch->thread, NULL, recv_thread, ch);
+		if (ret)
+			rmig_error("multifd: cannot start the thread of channel %u: %s", i,
+				   strerror(-ret));
+		else
+			ch->started = true;
+	}
+	if (ret) {
+		rmig_mfd_recv_free(mr);
+		return ret;
+	}
+	*out = mr;
+	return 0;
+}
+
+/* Under mr->lock: the failure, re-reported on the caller's thread. */
+static int take_error(struct rmig_mfd_recv *mr)
+{
+	if (mr->error)
+		rmig_error("%s", mr->error_desc);
+	return mr->error;
+}
+
+int rmig_mfd_recv_error(struct rmig_mfd_recv *mr)
+{
+	int ret;
+
+	pthread_mutex_lock(&mr->lock);
+	ret = take_error(mr);
+	pthread_mutex_unlock(&mr->lock);
+	return ret;
+}
+
+int rmig_mfd_recv_wait_round(struct rmig_mfd_recv *mr, uint64_t round)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&mr->lock);
+	for (uint32_t i = 0; i < mr->n && !ret; i++) {
+		/* Each channel's own read deadline bounds this wait: a silent channel fails. */
+		while (!(ret = take_error(mr)) && mr->ch[i].synced <= round && !mr->ch[i].eos)
+			pthread_cond_wait(&mr->progress, &mr->lock);
+		if (!ret && mr->ch[i].synced <= round) {
+			rmig_error("multifd channel %u ended before the SYNC of round %llu", i,
+				   (unsigned long long)round);
+			ret = -EPROTO;
+		}
+	}
+	pthread_mutex_unlock(&mr->lock);
+	return ret;
+}
+
+int rmig_mfd_recv_finish(struct rmig_mfd_recv *mr)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&mr->lock);
+	for (uint32_t i = 0; i < mr->n && !ret; i++)
+		while (!(ret = take_error(mr)) && !mr->ch[i].eos)
+			pthread_cond_wait(&mr->progress, &mr->lock);
+	pthread_mutex_unlock(&mr->lock);
+	return ret;
+}
+
+void rmig_mfd_recv_free(struct rmig_mfd_recv *mr)
+{
+	bool all_done = true;
+
+	if (!mr)
+		return;
+	pthread_mutex_lock(&mr->lock);
+	for (uint32_t i = 0; i < mr->n; i++)
+		if (mr->ch[i].started && !mr->ch[i].eos)
+			all_done = false;
+	pthread_mutex_unlock(&mr->lock);
+	/* A thread still reading would wait out the peer-timeout. */
+	if (!all_done)
+		rmig_mfd_recv_abort(mr);
+	for (uint32_t i = 0; i < mr->n; i++) {
+		struct rchannel *ch = &mr->ch[i];
+
+		if (ch->started)
+			pthread_join(ch->thread, NULL);
+		if (ch->stream.buf)
+			rmig_stream_fini(&ch->stream);
+		if (ch->conn)
+			rmig_conn_close(ch->conn);
+	}
+	pthread_cond_destroy(&mr->progress);
+	pthread_mutex_destroy(&mr->lock);
+	free(mr);
+}
