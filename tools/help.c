@@ -56,6 +56,8 @@ static const char text_migration[] =
     "  --peer-timeout MS     longest silence from the peer (default 10000): a\n"
     "                        frozen, gone or unreachable destination ends the\n"
     "                        migration, exit code 3, and the guest keeps running\n"
+    "  --channels N          pages over N extra connections (multifd, 1-64);\n"
+    "                        tcp: and unix: only\n"
     "  --pin-all             rdma: register all RAM up front (rdma-pin-all)\n"
     "  --max-pinned SIZE     rdma, dynamic registration: the most RAM either side\n"
     "                        keeps registered; least recently used chunks are\n"
@@ -229,14 +231,28 @@ static void help_loopback(void)
 
 static void help_bench(void)
 {
-	printf("Usage: rmig bench [--ram SIZE]\n"
+	printf("Usage: rmig bench [--ram SIZE] [--channels LIST] [--json] [--plot FILE.svg]\n"
 	       "\n"
 	       "Measure, and print as a table (best of 3 runs each):\n"
 	       "  - TCP loopback migration goodput of an idle guest of SIZE (default 1G;\n"
 	       "    random contents, no zero pages, verification off because this measures\n"
 	       "    the data path), beside raw socket throughput over 127.0.0.1 moving the\n"
 	       "    same bytes in the same 1 MiB writes, and the ratio of the two;\n"
+	       "  - with --channels, the same for each count of multifd channels, beside\n"
+	       "    that many raw sockets;\n"
 	       "  - zero-page scan speed, memcpy speed and checksum speed over 256 MiB.\n"
+	       "\n"
+	       "Options:\n"
+	       "  --ram SIZE            the guest's RAM (default 1G)\n"
+	       "  --channels LIST       channel counts, e.g. 1,2,4 (up to 8 counts, each\n"
+	       "                        1-64): migration goodput with each count of\n"
+	       "                        channels beside that many raw sockets, and the\n"
+	       "                        ratios\n"
+	       "  --json                machine-readable results on stdout (instead of\n"
+	       "                        the table)\n"
+	       "  --plot FILE.svg       goodput against channels beside the raw baseline,\n"
+	       "                        drawn by gnuplot (needs --channels)\n"
+	       "\n"
 	       "It is a benchmark, not a test: it prints figures and exits 0 unless a run\n"
 	       "fails.\n");
 }
