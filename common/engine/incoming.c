@@ -40,6 +40,8 @@ struct rmig_incoming {
 	pthread_mutex_t lock; /* conn, mfd, error */
 	struct rmig_conn *conn;
 	struct rmig_mfd_recv *mfd; /* a multifd source's channels, while they run */
+	/* A connection being proved (TLS, a channel's hello): a cancel must reach it too. */
+	struct rmig_conn *setup_conn;
 	int error;
 	char error_desc[RMIG_ERROR_MAX];
 	_Atomic bool cancel;
@@ -221,6 +223,17 @@ static bool peer_rejected(int ret)
 }
 
 /*
+ * Not in->conn, which holds the main connection once a multifd source's
+ * channels are being set up.
+ */
+static void incoming_set_setup_conn(struct rmig_incoming *in, struct rmig_conn *conn)
+{
+	pthread_mutex_lock(&in->lock);
+	in->setup_conn = conn;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/*
  * TLS, when asked for: nothing of the source is read, allocated or pinned
  * before it proved who it is.  @conn stays the caller's on failure.
  */
@@ -239,17 +252,13 @@ static int incoming_secure(struct rmig_incoming *in, struct rmig_conn *conn,
 	if (!rmig_tls_wanted(&cfg))
 		return 0;
 	/* The handshake reads the peer: a cancel must be able to end it. */
-	pthread_mutex_lock(&in->lock);
-	in->conn = conn;
-	pthread_mutex_unlock(&in->lock);
-	/* A cancel that came before in->conn was set found nothing to abort. */
+	incoming_set_setup_conn(in, conn);
+	/* A cancel that came before setup_conn was set found nothing to abort. */
 	if (atomic_load(&in->cancel))
 		ret = -ECANCELED;
 	else
 		ret = rmig_tls_server(conn, &cfg, out);
-	pthread_mutex_lock(&in->lock);
-	in->conn = NULL;
-	pthread_mutex_unlock(&in->lock);
+	incoming_set_setup_conn(in, NULL);
 	return ret;
 }
 
@@ -348,11 +357,21 @@ static int incoming_accept_channels(void *opaque, const struct rmig_stream_heade
 		}
 		ret = incoming_accept(in, (int)RMIG_DIV_ROUND_UP(deadline - now, RMIG_NSEC_PER_MSEC),
 				      &conn);
-		if (ret == -ETIMEDOUT)
+		if (ret == -ETIMEDOUT) {
+			rmig_error_clear(); /* "no source connected": the loop says what was missing */
 			continue;
+		}
 		if (ret)
 			break;
-		ret = read_exact(conn, msg, sizeof(msg));
+		/* The hello inside what is left of the wait, and a cancel able to end it. */
+		(void)rmig_conn_set_peer_timeout(
+		    conn, (int)RMIG_MAX(RMIG_DIV_ROUND_UP(deadline - rmig_time_now_ns(),
+							  RMIG_NSEC_PER_MSEC),
+					1));
+		incoming_set_setup_conn(in, conn);
+		ret = atomic_load(&in->cancel) ? -ECANCELED : read_exact(conn, msg, sizeof(msg));
+		incoming_set_setup_conn(in, NULL);
+		(void)rmig_conn_set_peer_timeout(conn, (int)in->params.peer_timeout_ms);
 		if (!ret)
 			ret = rmig_channel_hello_decode(msg, h, &hello);
 		if (!ret && conns[hello.index]) {
@@ -505,6 +524,8 @@ void rmig_incoming_cancel(struct rmig_incoming *in)
 	pthread_mutex_lock(&in->lock);
 	if (in->conn)
 		rmig_conn_abort(in->conn);
+	if (in->setup_conn)
+		rmig_conn_abort(in->setup_conn);
 	rmig_mfd_recv_abort(in->mfd);
 	pthread_mutex_unlock(&in->lock);
 }

@@ -272,6 +272,8 @@ int rmig_migration_cancel(struct rmig_migration *m)
 	pthread_mutex_lock(&m->lock);
 	if (m->conn && !(atomic_load(&m->awaiting_result) && rmig_conn_interrupt(m->conn)))
 		rmig_conn_abort(m->conn);
+	if (m->setup_conn)
+		rmig_conn_abort(m->setup_conn);
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }

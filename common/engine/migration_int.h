@@ -43,6 +43,8 @@ struct rmig_migration {
 	} live;
 	char *uri;
 	struct rmig_conn *conn;
+	/* A multifd channel in its TLS handshake: a cancel must reach it too. */
+	struct rmig_conn *setup_conn;
 	int error;
 	char error_desc[RMIG_ERROR_MAX];
 

@@ -67,9 +67,15 @@ static void recv_fail(struct rchannel *ch, int err)
 	pthread_mutex_lock(&mr->lock);
 	first = !mr->error;
 	if (first) {
+		const char *why = *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err);
+
 		mr->error = err;
-		snprintf(mr->error_desc, sizeof(mr->error_desc), "multifd channel %u: %s",
-			 ch->index, *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
+		/* Name the channel, unless the reason already does. */
+		if (strncmp(why, "multifd channel", 15) == 0)
+			snprintf(mr->error_desc, sizeof(mr->error_desc), "%s", why);
+		else
+			snprintf(mr->error_desc, sizeof(mr->error_desc), "multifd channel %u: %s",
+				 ch->index, why);
 	}
 	pthread_cond_broadcast(&mr->progress);
 	pthread_mutex_unlock(&mr->lock);
@@ -209,8 +215,13 @@ int rmig_mfd_recv_start(struct rmig_conn **conns, const struct rmig_stream_heade
 	*mr = (struct rmig_mfd_recv){ .h = h, .ram = ram, .st = st, .main = main, .n = n };
 	pthread_mutex_init(&mr->lock, NULL);
 	pthread_cond_init(&mr->progress, NULL);
-	if (st)
+	if (st) {
+		/* Each channel's hello crossed it too, as the source counts it. */
 		atomic_store(&st->channels, n);
+		for (uint32_t i = 0; i < n; i++)
+			atomic_fetch_add(&st->channel_bytes[i], RMIG_CHANNEL_HELLO_SIZE);
+		atomic_fetch_add(&st->transferred, (uint64_t)n * RMIG_CHANNEL_HELLO_SIZE);
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		mr->ch[i].mr = mr;
 		mr->ch[i].index = i;

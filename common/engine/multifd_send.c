@@ -91,6 +91,7 @@ static void send_fail(struct rmig_mfd_send *ms, struct channel *ch, int err)
 	ms->error = err;
 	snprintf(ms->error_desc, sizeof(ms->error_desc), "multifd channel %u: %s", ch->index,
 		 *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
+
 	pthread_cond_broadcast(&ms->done);
 }
 
@@ -145,17 +146,20 @@ static int send_control(struct channel *ch, uint32_t type, uint32_t arg)
 	return ret ? ret : rmig_stream_flush(&ch->stream);
 }
 
-static int send_item(struct channel *ch, const struct item *it, bool more_queued)
+static int send_item(struct channel *ch, const struct item *it)
 {
 	int ret;
 
 	switch (it->kind) {
 	case ITEM_PAGES:
+		/*
+		 * Out with every run at once, as a raw socket writes 1 MiB at a
+		 * time: a channel that gathered its queue's runs would go quiet,
+		 * then write a burst while the migration thread, blocked on its
+		 * full queue, starved the other channels.
+		 */
 		ret = send_pages(ch, it);
-		/* Nothing else waiting: out with it now rather than at the next item. */
-		if (!ret && !more_queued)
-			ret = rmig_stream_flush(&ch->stream);
-		return ret;
+		return ret ? ret : rmig_stream_flush(&ch->stream);
 	case ITEM_SYNC:
 		return send_control(ch, RMIG_REC_SYNC, it->round);
 	case ITEM_EOS:
@@ -174,7 +178,6 @@ static void *send_thread(void *opaque)
 	pthread_mutex_lock(&ms->lock);
 	while (!eos) {
 		struct item it;
-		bool more;
 		int ret;
 
 		while (!ch->count && !ms->stopping && !ms->error) {
@@ -195,9 +198,8 @@ static void *send_thread(void *opaque)
 		if (ms->stopping || ms->error)
 			break;
 		it = ch->q[ch->head];
-		more = ch->count > 1;
 		pthread_mutex_unlock(&ms->lock);
-		ret = send_item(ch, &it, more);
+		ret = send_item(ch, &it);
 		note_bytes(ch);
 		pthread_mutex_lock(&ms->lock);
 		ch->head = (ch->head + 1) % SEND_QUEUE_LEN;

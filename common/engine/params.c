@@ -234,12 +234,12 @@ int rmig_params_check_uri(const struct rmig_params *p, const char *uri)
 
 	if (p->caps[RMIG_CAP_MULTIFD] && uri && strncmp(uri, "fd:", 3) == 0) {
 		rmig_error("multifd needs more connections than fd: can give (it is one "
-			   "descriptor); use tcp: or unix:, or one channel");
+			   "descriptor); use tcp: or unix:, or leave multifd off");
 		return -EINVAL;
 	}
 	if (p->caps[RMIG_CAP_MULTIFD] && rdma) {
 		rmig_error("multifd over rdma: (several queue pairs) is not built yet; use tcp: or "
-			   "unix: for channels, or rdma: with one");
+			   "unix: for channels, or leave multifd off over rdma:");
 		return -EINVAL;
 	}
 	if (p->auth_key[0] && !rdma) {

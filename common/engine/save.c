@@ -511,7 +511,14 @@ static int save_connect(struct save_ctx *c, struct rmig_conn **out)
 	}
 	if (!cfg.hostname[0] && rmig_tls_uri_host(c->m->uri, host, sizeof(host)) == 0)
 		cfg.hostname = host;
-	ret = rmig_tls_client(conn, &cfg, &tls);
+	pthread_mutex_lock(&c->m->lock);
+	c->m->setup_conn = conn;
+	pthread_mutex_unlock(&c->m->lock);
+	/* A cancel that came before setup_conn was set found nothing to abort. */
+	ret = save_cancelled(c) ? -ECANCELED : rmig_tls_client(conn, &cfg, &tls);
+	pthread_mutex_lock(&c->m->lock);
+	c->m->setup_conn = NULL;
+	pthread_mutex_unlock(&c->m->lock);
 	if (ret) {
 		rmig_conn_close(conn);
 		return ret;
@@ -836,8 +843,12 @@ void *rmig_save_thread(void *opaque)
 	c.flags = (c.params.caps[RMIG_CAP_VERIFY] ? RMIG_STREAM_F_VERIFY : 0) |
 		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0) |
 		  (c.params.caps[RMIG_CAP_MULTIFD] ? RMIG_STREAM_F_MULTIFD : 0);
-	/* Four chances per peer-timeout to be heard, but no chattier than every 20 ms. */
-	c.ping_interval_ms = RMIG_MIN(RMIG_MAX(c.params.peer_timeout_ms / 4, 20), 1000);
+	/*
+	 * Four chances per peer-timeout to be heard, no chattier than every
+	 * 20 ms, and at least every 250 ms: the destination times out by its
+	 * own peer-timeout, which may be shorter than ours.
+	 */
+	c.ping_interval_ms = RMIG_MIN(RMIG_MAX(c.params.peer_timeout_ms / 4, 20), 250);
 	atomic_store(&m->stats.total, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.remaining, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.page_size, ram->blocks[0]->page_size);
