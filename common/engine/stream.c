@@ -261,8 +261,15 @@ int rmig_stream_read(struct rmig_stream *s, void *p, size_t len)
 			len -= (size_t)n;
 			continue;
 		}
+		/*
+		 * Read ahead only a little: what follows a record header is
+		 * usually its payload, which should land in RAM directly rather
+		 * than through buf and a copy (a full buffer's worth was a
+		 * quarter of every MiB, copied twice).  Runs of small records
+		 * still come in one read.
+		 */
 		s->rpos = s->rlen = 0;
-		n = stream_fill(s, s->buf, s->cap);
+		n = stream_fill(s, s->buf, RMIG_MIN(s->cap, RMIG_MAX(len, RMIG_STREAM_READAHEAD)));
 		if (n < 0)
 			return (int)n;
 		s->rlen = (size_t)n;

@@ -23,6 +23,8 @@ struct rmig_conn;
 
 #define RMIG_STREAM_BUF_DEFAULT (256 * 1024)
 #define RMIG_STREAM_MAX_IOV 512
+/* Bytes a small read pulls in ahead of what it asked for. */
+#define RMIG_STREAM_READAHEAD 4096
 
 struct rmig_stream {
 	struct rmig_conn *conn;
