@@ -4,9 +4,9 @@
  *
  * The headline is the TCP migration's goodput as a share of what a raw
  * socket achieves over the same loopback with the same I/O shape: 1 MiB
- * writes from a populated region into a fresh, never-touched region (the
- * destination's RAM is freshly mapped too, so both pay the same page
- * faults).  Goodput counts RAM bytes, not stream bytes, over the span the
+ * writes from a populated region into a populated region (bench_run.c
+ * says why populated), and with --channels the same for N channels beside
+ * N raw sockets.  Goodput counts RAM bytes, not stream bytes, over the span the
  * state machine timestamps from ACTIVE to completed, so connection setup
  * is excluded for both sides.  Verification is off because it measures
  * the checksum, not the data path; the checksum has its own row.
@@ -32,10 +32,9 @@
 #include "common/base/util.h"
 #include "common/ram/checksum.h"
 #include "common/ram/zero.h"
-#include "tools/cli.h"
+#include "tools/bench.h"
 
-#define BENCH_REPS	  3
-#define BENCH_CHUNK	  (1u << 20)   /* the stream's largest run: 256 pages of 4 KiB */
+#define BENCH_REPS	  10
 #define BENCH_MEM_REGION  (256u << 20) /* for the memory-speed rows */
 #define BENCH_ZERO_PASSES 4	       /* 1 GiB of scanning per run */
 
@@ -47,204 +46,6 @@ static double gib_s(uint64_t bytes, uint64_t ns)
 static double gbit_s(uint64_t bytes, uint64_t ns)
 {
 	return ns ? (double)bytes * 8 / (double)ns : 0;
-}
-
-/* ---- migration over TCP loopback ---- */
-
-struct bench_times {
-	_Atomic uint64_t setup_ns, active_ns, completed_ns;
-};
-
-static void on_state(void *opaque, enum rmig_state from, enum rmig_state to, uint64_t when_ns)
-{
-	struct bench_times *t = opaque;
-
-	(void)from;
-	if (to == RMIG_STATE_SETUP)
-		atomic_store(&t->setup_ns, when_ns);
-	else if (to == RMIG_STATE_ACTIVE)
-		atomic_store(&t->active_ns, when_ns);
-	else if (to == RMIG_STATE_COMPLETED)
-		atomic_store(&t->completed_ns, when_ns);
-}
-
-struct bench_run {
-	uint64_t active_ns; /* ACTIVE -> completed */
-	uint64_t total_ns;  /* total-time, setup included */
-};
-
-/* One migration of @ram to a fresh destination.  0 or -errno (reported). */
-static int bench_migrate_once(struct rmig_ram *ram, const struct rmig_embedder *emb,
-			      const struct rmig_params *params, struct bench_run *run)
-{
-	struct bench_times times = {0};
-	struct rmig_migration *m;
-	struct rmig_info info;
-	struct cli_dest d;
-	sigset_t saved;
-	int rc;
-
-	struct rmig_params dest_params = *params;
-
-	dest_params.caps[RMIG_CAP_RDMA_PIN_ALL] = false;
-	dest_params.max_ram = 0;
-	rc = cli_dest_listen(&d, "tcp:127.0.0.1:0", &dest_params);
-	if (rc)
-		return rc;
-	rc = cli_dest_start(&d, 30000);
-	if (rc)
-		goto out_dest;
-	m = rmig_migration_new(ram, emb);
-	if (!m) {
-		rc = -ENOMEM;
-		goto out_dest;
-	}
-	rc = rmig_migration_set_params(m, params);
-	if (!rc)
-		rc = rmig_migration_add_listener(m, on_state, &times);
-	if (rc)
-		goto out_migration;
-	cli_signals_block(&saved);
-	rc = rmig_migration_start(m, d.uri);
-	cli_signals_restore(&saved);
-	if (rc)
-		goto out_migration;
-	while (!rmig_state_is_terminal(rmig_migration_get_state(m))) {
-		if (cli_interrupted())
-			rmig_migration_cancel(m);
-		cli_sleep_ms(20);
-	}
-	rmig_migration_wait(m);
-	rmig_migration_query(m, &info);
-	rc = cli_dest_join(&d);
-	if (info.status != RMIG_STATE_COMPLETED) {
-		rc = cli_interrupted() ? -ECANCELED : rmig_migration_get_error(m);
-		if (!rc)
-			rc = -EIO;
-		goto out_migration;
-	}
-	if (rc)
-		goto out_migration;
-	run->active_ns = atomic_load(&times.completed_ns) - atomic_load(&times.active_ns);
-	/* total-time, but from the listener's ns stamps rather than query's whole ms */
-	run->total_ns = atomic_load(&times.completed_ns) - atomic_load(&times.setup_ns);
-out_migration:
-	rmig_migration_free(m);
-out_dest:
-	cli_dest_fini(&d);
-	return rc;
-}
-
-/* ---- raw socket baseline ---- */
-
-struct raw_reader {
-	int fd;
-	uint8_t *dst;
-	uint64_t len;
-	int err;
-};
-
-static void *raw_reader_thread(void *opaque)
-{
-	struct raw_reader *r = opaque;
-
-	for (uint64_t off = 0; off < r->len;) {
-		ssize_t n =
-		    read(r->fd, r->dst + off, RMIG_MIN((uint64_t)BENCH_CHUNK, r->len - off));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r->err = n < 0 ? -errno : -EPIPE;
-			return NULL;
-		}
-		off += (uint64_t)n;
-	}
-	return NULL;
-}
-
-/* A connected pair over 127.0.0.1 with TCP_NODELAY, as the tcp: transport sets it. */
-static int raw_connect(int *wfd, int *rfd)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t salen = sizeof(sa);
-	int one = 1, lfd, c = -1, a, rc;
-
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0)
-		goto err_sockets;
-	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto err_sockets;
-	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (a < 0)
-		goto err_sockets;
-	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	close(lfd);
-	*wfd = c;
-	*rfd = a;
-	return 0;
-
-err_sockets:
-	rc = -errno;
-	rmig_error("bench: raw socket over 127.0.0.1: %s", strerror(-rc));
-	if (c >= 0)
-		close(c);
-	if (lfd >= 0)
-		close(lfd);
-	return rc;
-}
-
-/* Move @len bytes of @src through a socket into a fresh region; returns ns or -errno. */
-static int64_t raw_once(const uint8_t *src, uint64_t len)
-{
-	struct raw_reader r = {.len = len};
-	pthread_t th;
-	sigset_t saved;
-	uint64_t t0 = 0, t1 = 0; /* read only when rc == 0, which sets both */
-	int wfd = -1, rc;
-
-	r.dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r.dst == MAP_FAILED) {
-		rmig_error("bench: cannot map %" PRIu64 " bytes for the raw baseline", len);
-		return -ENOMEM;
-	}
-	rc = raw_connect(&wfd, &r.fd);
-	if (rc)
-		goto out_unmap;
-	cli_signals_block(&saved);
-	rc = -pthread_create(&th, NULL, raw_reader_thread, &r);
-	cli_signals_restore(&saved);
-	if (rc)
-		goto out_close;
-	t0 = rmig_time_now_ns();
-	for (uint64_t off = 0; off < len;) {
-		ssize_t n = write(wfd, src + off, RMIG_MIN((uint64_t)BENCH_CHUNK, len - off));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	if (rc)
-		shutdown(wfd, SHUT_RDWR); /* unblock the reader */
-	pthread_join(th, NULL);
-	t1 = rmig_time_now_ns();
-	if (!rc)
-		rc = r.err;
-	if (rc)
-		rmig_error("bench: raw socket transfer failed: %s", strerror(-rc));
-out_close:
-	close(wfd);
-	close(r.fd);
-out_unmap:
-	munmap(r.dst, len);
-	return rc ? rc : (int64_t)(t1 - t0);
 }
 
 /* ---- memory speeds ---- */
@@ -315,9 +116,17 @@ static int bench_memory(struct mem_figs *f)
 
 /* ---- the command ---- */
 
+/* multifd with @channels beside as many raw sockets. */
+struct chan_figs {
+	unsigned channels;
+	uint64_t mig_active_ns, raw_ns;
+};
+
 struct net_figs {
 	uint64_t mig_active_ns, mig_total_ns, raw_ns;
 	uint64_t tls_active_ns, tls_total_ns; /* the same migration over TLS-PSK */
+	unsigned nchan;
+	struct chan_figs chan[CLI_BENCH_CHANNELS_MAX];
 };
 
 /* A fresh TLS-PSK key file for the run (random key, identity "rmig"). */
@@ -346,6 +155,68 @@ static int bench_psk_file(char *path, size_t len)
 	return 0;
 }
 
+/* Run @params once and keep the best times. */
+static int bench_keep_best(struct rmig_ram *ram, const struct rmig_embedder *emb,
+			   struct rmig_guest *g, const struct rmig_params *params, uint8_t *dst,
+			   uint64_t *active_ns, uint64_t *total_ns)
+{
+	struct bench_run run;
+	int rc = bench_migrate_once(ram, emb, params, dst, &run);
+
+	if (rc)
+		return rc;
+	/* A completed migration leaves the guest stopped; the next run needs it back. */
+	rmig_guest_cont(g);
+	*active_ns = RMIG_MIN(*active_ns, run.active_ns);
+	if (total_ns)
+		*total_ns = RMIG_MIN(*total_ns, run.total_ns);
+	return 0;
+}
+
+static int bench_raw_best(const struct rmig_ram *ram, uint8_t *dst, uint64_t len, unsigned n,
+			  uint64_t *ns)
+{
+	int64_t raw = bench_raw_once(rmig_ram_get_block(ram, 0)->host, dst, len, n);
+
+	if (raw < 0)
+		return (int)raw;
+	*ns = RMIG_MIN(*ns, (uint64_t)raw);
+	return 0;
+}
+
+/*
+ * One repetition of every figure, in the same order each time, so that a
+ * slow moment of the machine is spread over all of them rather than
+ * landing on one.
+ */
+static int bench_rep(const struct cli_options *o, struct rmig_ram *ram,
+		     const struct rmig_embedder *emb, struct rmig_guest *g,
+		     const struct rmig_params *params, const struct rmig_params *tls_params,
+		     uint8_t *dst, struct net_figs *f)
+{
+	int rc = bench_keep_best(ram, emb, g, params, dst, &f->mig_active_ns, &f->mig_total_ns);
+
+	/* The same guest over TLS, in the same run, so the ratio compares like with like. */
+	if (!rc)
+		rc = bench_keep_best(ram, emb, g, tls_params, dst, &f->tls_active_ns,
+				     &f->tls_total_ns);
+	if (!rc)
+		rc = bench_raw_best(ram, dst, o->bench_ram, 1, &f->raw_ns);
+	for (unsigned i = 0; i < f->nchan && !rc; i++) {
+		struct rmig_params mp = *params;
+
+		mp.caps[RMIG_CAP_MULTIFD] = true;
+		mp.multifd_channels = f->chan[i].channels;
+		rc = bench_keep_best(ram, emb, g, &mp, dst, &f->chan[i].mig_active_ns, NULL);
+		if (!rc)
+			rc = bench_raw_best(ram, dst, o->bench_ram, f->chan[i].channels,
+					    &f->chan[i].raw_ns);
+	}
+	if (!rc && cli_interrupted())
+		rc = -ECANCELED;
+	return rc;
+}
+
 static int bench_network(const struct cli_options *o, struct net_figs *f)
 {
 	struct rmig_guest_config cfg;
@@ -354,6 +225,7 @@ static int bench_network(const struct cli_options *o, struct net_figs *f)
 	struct rmig_params params, tls_params;
 	struct rmig_ram ram;
 	char psk[RMIG_PARAM_PATH_MAX];
+	uint8_t *dst = NULL;
 	int rc;
 
 	rmig_guest_config_init(&cfg);
@@ -372,42 +244,26 @@ static int bench_network(const struct cli_options *o, struct net_figs *f)
 	}
 	memcpy(tls_params.tls_psk, psk, sizeof(psk));
 
+	memset(f, 0, sizeof(*f));
+	f->mig_active_ns = f->mig_total_ns = f->raw_ns = UINT64_MAX;
+	f->tls_active_ns = f->tls_total_ns = UINT64_MAX;
+	f->nchan = o->bench_nchannels;
+	for (unsigned i = 0; i < f->nchan; i++)
+		f->chan[i] = (struct chan_figs){ .channels = o->bench_channels[i],
+						 .mig_active_ns = UINT64_MAX,
+						 .raw_ns = UINT64_MAX };
 	rmig_ram_init(&ram);
 	rc = rmig_guest_create(&cfg, &ram, &g);
 	if (rc)
 		goto out_ram;
 	emb = rmig_guest_embedder(g);
-	f->mig_active_ns = f->mig_total_ns = f->raw_ns = UINT64_MAX;
-	f->tls_active_ns = f->tls_total_ns = UINT64_MAX;
-	for (int rep = 0; rep < BENCH_REPS; rep++) {
-		struct bench_run run;
-		int64_t raw;
-
-		rc = bench_migrate_once(&ram, &emb, &params, &run);
-		if (rc)
-			break;
-		/* A completed migration leaves the guest stopped; the next run needs it back. */
-		rmig_guest_cont(g);
-		f->mig_active_ns = RMIG_MIN(f->mig_active_ns, run.active_ns);
-		f->mig_total_ns = RMIG_MIN(f->mig_total_ns, run.total_ns);
-		/* The same guest over TLS, in the same run, so the ratio compares like with like. */
-		rc = bench_migrate_once(&ram, &emb, &tls_params, &run);
-		if (rc)
-			break;
-		rmig_guest_cont(g);
-		f->tls_active_ns = RMIG_MIN(f->tls_active_ns, run.active_ns);
-		f->tls_total_ns = RMIG_MIN(f->tls_total_ns, run.total_ns);
-		raw = raw_once(rmig_ram_get_block(&ram, 0)->host, o->bench_ram);
-		if (raw < 0) {
-			rc = (int)raw;
-			break;
-		}
-		f->raw_ns = RMIG_MIN(f->raw_ns, (uint64_t)raw);
-		if (cli_interrupted()) {
-			rc = -ECANCELED;
-			break;
-		}
-	}
+	dst = bench_dest_map(o->bench_ram);
+	if (!dst)
+		rc = -ENOMEM;
+	for (int rep = 0; rep < BENCH_REPS && !rc; rep++)
+		rc = bench_rep(o, &ram, &emb, g, &params, &tls_params, dst, f);
+	if (dst)
+		munmap(dst, o->bench_ram);
 	rmig_guest_destroy(g);
 out_ram:
 	rmig_ram_fini(&ram);
@@ -456,7 +312,7 @@ static void print_table(uint64_t ram, const struct net_figs *n, const struct mem
 	printf("%-*s %8s %8s %9s\n", LABEL_W + 2, title, "GiB/s", "Gb/s", "ms");
 	print_row("migration goodput, ACTIVE -> completed", ram, n->mig_active_ns);
 	print_row("migration goodput, total time (incl. setup)", ram, n->mig_total_ns);
-	print_row("raw socket, 1 MiB writes into a fresh region", ram, n->raw_ns);
+	print_row("raw socket, 1 MiB writes into a populated region", ram, n->raw_ns);
 	printf("  %-*s %8.2f  (target >= 0.90)\n", LABEL_W, "ratio: migration goodput / raw",
 	       raw > 0 ? mig / raw : 0);
 	print_row("migration goodput over TLS-PSK, ACTIVE -> completed", ram, n->tls_active_ns);
@@ -464,6 +320,20 @@ static void print_table(uint64_t ram, const struct net_figs *n, const struct mem
 	printf("  %-*s %8.2f\n", LABEL_W, "ratio: TLS goodput / plain goodput",
 	       mig > 0 ? gib_s(ram, n->tls_active_ns) / mig : 0);
 	printf("  (verify off: this measures the data path; the checksum has its own row)\n\n");
+	if (n->nchan) {
+		printf("multifd, %s over N channels beside N raw sockets (GiB/s)\n", size);
+		printf("  %8s %10s %10s %8s %14s\n", "channels", "migration", "raw", "ratio",
+		       "vs 1 stream");
+		for (unsigned i = 0; i < n->nchan; i++) {
+			const struct chan_figs *c = &n->chan[i];
+			double cm = gib_s(ram, c->mig_active_ns), cr = gib_s(ram, c->raw_ns);
+
+			printf("  %8u %10.2f %10.2f %8.2f %14.2f\n", c->channels, cm, cr,
+			       cr > 0 ? cm / cr : 0, mig > 0 ? cm / mig : 0);
+		}
+		printf("  (ratio: migration / the same number of raw sockets, target >= 0.90; "
+		       "vs 1 stream: / the single-stream migration above)\n\n");
+	}
 	printf("%-*s %8s %8s %9s\n", LABEL_W + 2, "Memory, 256 MiB populated region", "GiB/s",
 	       "Gb/s", "ms");
 	snprintf(label, sizeof(label), "zero-page scan, 4 KiB pages, %s (x%d)",
@@ -472,6 +342,91 @@ static void print_table(uint64_t ram, const struct net_figs *n, const struct mem
 	print_row("memcpy", BENCH_MEM_REGION, m->memcpy_ns);
 	print_row("rmig_checksum", BENCH_MEM_REGION, m->checksum_ns);
 	fflush(stdout);
+}
+
+static void json_fig(const char *name, uint64_t bytes, uint64_t ns, bool comma)
+{
+	printf("\"%s\":{\"gib_s\":%.4f,\"ms\":%.2f}%s", name, gib_s(bytes, ns), (double)ns / 1e6,
+	       comma ? "," : "");
+}
+
+/* One JSON object on stdout: every figure of the table, and the ratios. */
+static void print_json(uint64_t ram, const struct net_figs *n, const struct mem_figs *m)
+{
+	double mig = gib_s(ram, n->mig_active_ns), raw = gib_s(ram, n->raw_ns);
+
+	printf("{\"reps\":%d,\"ram_bytes\":%" PRIu64 ",\"tcp\":{", BENCH_REPS, ram);
+	json_fig("migration", ram, n->mig_active_ns, true);
+	json_fig("migration_total", ram, n->mig_total_ns, true);
+	json_fig("raw", ram, n->raw_ns, true);
+	printf("\"ratio\":%.4f,", raw > 0 ? mig / raw : 0);
+	json_fig("tls", ram, n->tls_active_ns, true);
+	json_fig("tls_total", ram, n->tls_total_ns, true);
+	printf("\"tls_ratio\":%.4f},\"channels\":[", mig > 0 ? gib_s(ram, n->tls_active_ns) / mig : 0);
+	for (unsigned i = 0; i < n->nchan; i++) {
+		const struct chan_figs *c = &n->chan[i];
+		double cm = gib_s(ram, c->mig_active_ns), cr = gib_s(ram, c->raw_ns);
+
+		printf("%s{\"channels\":%u,", i ? "," : "", c->channels);
+		json_fig("migration", ram, c->mig_active_ns, true);
+		json_fig("raw", ram, c->raw_ns, true);
+		printf("\"ratio\":%.4f,\"vs_single_stream\":%.4f}", cr > 0 ? cm / cr : 0,
+		       mig > 0 ? cm / mig : 0);
+	}
+	printf("],\"memory\":{");
+	json_fig("zero_scan", (uint64_t)BENCH_MEM_REGION * BENCH_ZERO_PASSES, m->zero_ns, true);
+	json_fig("memcpy", BENCH_MEM_REGION, m->memcpy_ns, true);
+	json_fig("checksum", BENCH_MEM_REGION, m->checksum_ns, false);
+	printf("}}\n");
+	fflush(stdout);
+}
+
+/*
+ * Goodput against channels, migration beside raw sockets, drawn by gnuplot
+ * from the same figures --json prints.  0, or -errno (reported).
+ */
+static int bench_plot(const char *path, uint64_t ram, const struct net_figs *n)
+{
+	FILE *gp;
+	int rc;
+
+	if (!n->nchan) {
+		rmig_error("bench: --plot draws goodput against channels: give --channels too");
+		return -EINVAL;
+	}
+	/* The path goes into gnuplot's own language, between single quotes. */
+	if (strpbrk(path, "'\n\r\\")) {
+		rmig_error("bench: --plot %s: the path may not hold quotes, backslashes or "
+			   "line breaks",
+			   path);
+		return -EINVAL;
+	}
+	gp = popen("gnuplot", "w");
+	if (!gp) {
+		rmig_error("bench: cannot run gnuplot for --plot: %s", strerror(errno));
+		return -errno;
+	}
+	fprintf(gp, "set terminal svg size 720,440 dynamic background rgb 'white'\n"
+		    "set output '%s'\n"
+		    "set title 'rmig multifd over TCP loopback, best of %d runs'\n"
+		    "set xlabel 'channels (raw: sockets)'\nset ylabel 'goodput, GiB/s'\n"
+		    "set yrange [0:*]\nset key left top\nset grid\n"
+		    "$d << EOD\n",
+		path, BENCH_REPS);
+	for (unsigned i = 0; i < n->nchan; i++)
+		fprintf(gp, "%u %.4f %.4f\n", n->chan[i].channels,
+			gib_s(ram, n->chan[i].mig_active_ns), gib_s(ram, n->chan[i].raw_ns));
+	fprintf(gp, "EOD\nplot $d using 1:2 with linespoints lw 2 title 'migration', "
+		    "$d using 1:3 with linespoints lw 2 dt 2 title 'raw sockets', "
+		    "%.4f with lines dt 3 title 'single-stream migration'\n",
+		gib_s(ram, n->mig_active_ns));
+	rc = pclose(gp);
+	if (rc != 0) {
+		rmig_error("bench: gnuplot failed drawing %s (status %d); is gnuplot installed?",
+			   path, rc);
+		return -EIO;
+	}
+	return 0;
 }
 
 int cli_cmd_bench(const struct cli_options *o)
@@ -491,6 +446,16 @@ int cli_cmd_bench(const struct cli_options *o)
 			cli_exit_meaning(cli_exit_for_error(rc, false)));
 		return cli_exit_for_error(rc, false);
 	}
-	print_table(o->bench_ram, &net, &mem);
+	if (o->json)
+		print_json(o->bench_ram, &net, &mem);
+	else
+		print_table(o->bench_ram, &net, &mem);
+	if (o->bench_plot) {
+		rc = bench_plot(o->bench_plot, o->bench_ram, &net);
+		if (rc)
+			return CLI_EXIT_FAILED;
+		if (!o->json)
+			printf("plot: %s\n", o->bench_plot);
+	}
 	return CLI_EXIT_OK;
 }

@@ -64,6 +64,7 @@ enum {
 	OPT_TLS_AUTHZ,
 	OPT_AUTH_KEY,
 	OPT_CHANNELS,
+	OPT_PLOT,
 };
 
 struct cli_opt {
@@ -75,7 +76,8 @@ static const struct cli_opt cli_opts[] = {
     {{"help", no_argument, NULL, 'h'}, FOR_ALL},
     {{"verbose", no_argument, NULL, 'v'}, FOR_ALL},
     {{"quiet", no_argument, NULL, 'q'}, FOR_I | FOR_SRC},
-    {{"json", no_argument, NULL, OPT_JSON}, FOR_I | FOR_SRC},
+    {{"json", no_argument, NULL, OPT_JSON}, FOR_I | FOR_SRC | FOR_B},
+    {{"plot", required_argument, NULL, OPT_PLOT}, FOR_B},
     {{"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR}, FOR_I | FOR_SRC},
     {{"pin-all", no_argument, NULL, OPT_PIN_ALL}, FOR_I | FOR_SRC},
     {{"accept-timeout", required_argument, NULL, OPT_ACCEPT_TIMEOUT}, FOR_I},
@@ -476,6 +478,9 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return rmig_params_set(&o->params, "peer-timeout", val) ? bad_value_lib(o, name) : 0;
 	case OPT_MAX_RAM:
 		return rmig_params_set(&o->params, "max-ram", val) ? bad_value_lib(o, name) : 0;
+	case OPT_PLOT:
+		o->bench_plot = val;
+		return 0;
 	case OPT_CHANNELS:
 		if (o->cmd == CLI_CMD_BENCH)
 			return cli_parse_channel_list(val, o->bench_channels, &o->bench_nchannels)
