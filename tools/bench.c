@@ -410,9 +410,13 @@ static int bench_plot(const char *path, uint64_t ram, const struct net_figs *n)
 		    "set output '%s'\n"
 		    "set title 'rmig multifd over TCP loopback, best of %d runs'\n"
 		    "set xlabel 'channels (raw: sockets)'\nset ylabel 'goodput, GiB/s'\n"
-		    "set yrange [0:*]\nset key left top\nset grid\n"
-		    "$d << EOD\n",
+		    "set yrange [0:*]\nset key left top\nset grid\n",
 		path, BENCH_REPS);
+	/* Ticks at the counts measured, and room around them. */
+	fprintf(gp, "set xtics (");
+	for (unsigned i = 0; i < n->nchan; i++)
+		fprintf(gp, "%s%u", i ? "," : "", n->chan[i].channels);
+	fprintf(gp, ")\nset xrange [0.5:%u.5]\n$d << EOD\n", n->chan[n->nchan - 1].channels);
 	for (unsigned i = 0; i < n->nchan; i++)
 		fprintf(gp, "%u %.4f %.4f\n", n->chan[i].channels,
 			gib_s(ram, n->chan[i].mig_active_ns), gib_s(ram, n->chan[i].raw_ns));
