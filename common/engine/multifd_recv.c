@@ -312,11 +312,13 @@ void rmig_mfd_recv_free(struct rmig_mfd_recv *mr)
 	/* A thread still reading would wait out the peer-timeout. */
 	if (!all_done)
 		rmig_mfd_recv_abort(mr);
+	/* Every thread first: a failing one aborts its siblings' connections. */
+	for (uint32_t i = 0; i < mr->n; i++)
+		if (mr->ch[i].started)
+			pthread_join(mr->ch[i].thread, NULL);
 	for (uint32_t i = 0; i < mr->n; i++) {
 		struct rchannel *ch = &mr->ch[i];
 
-		if (ch->started)
-			pthread_join(ch->thread, NULL);
 		if (ch->stream.buf)
 			rmig_stream_fini(&ch->stream);
 		if (ch->conn)

@@ -429,11 +429,12 @@ void rmig_mfd_send_free(struct rmig_mfd_send *ms)
 	/* A thread still writing may wait out the peer-timeout otherwise. */
 	if (!clean)
 		rmig_mfd_send_abort(ms);
+	for (uint32_t i = 0; i < ms->cfg.channels; i++)
+		if (ms->ch[i].started)
+			pthread_join(ms->ch[i].thread, NULL);
 	for (uint32_t i = 0; i < ms->cfg.channels; i++) {
 		struct channel *ch = &ms->ch[i];
 
-		if (ch->started)
-			pthread_join(ch->thread, NULL);
 		if (ch->stream.buf)
 			rmig_stream_fini(&ch->stream);
 		if (ch->conn)
