@@ -320,6 +320,11 @@ loopback "loopback over unix, x509 (--tls-hostname localhost)" --transport unix 
   --tls-creds "$C/good" --tls-hostname localhost
 loopback "loopback over tcp, x509 (host name from the URI: 127.0.0.1)" --transport tcp \
   --tls-creds "$C/good"
+# multifd: every channel makes its own handshake with the same credentials
+loopback "loopback over tcp, x509, 3 multifd channels" --transport tcp \
+  --tls-creds "$C/good" --channels 3 --dirty-rate 8M
+loopback "loopback over unix, x509, 2 multifd channels" --transport unix \
+  --tls-creds "$C/good" --tls-hostname localhost --channels 2
 
 # --- a rejected peer does not end the wait: a wrong-CA source, then a good one ---
 uri=$(tcp)
