@@ -461,6 +461,16 @@ const char *rmig_conn_describe(struct rmig_conn *c, char *buf, size_t len)
 	return buf;
 }
 
+int rmig_conn_numa_node(struct rmig_conn *c)
+{
+	int node;
+
+	if (!RMIG_TRANSPORT_HAS(c->ops, numa_node))
+		return -1;
+	node = c->ops->numa_node(c);
+	return node >= 0 ? node : -1;
+}
+
 int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 {
 	if (!RMIG_TRANSPORT_HAS(c->ops, ram_stats))

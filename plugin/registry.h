@@ -85,6 +85,8 @@ int rmig_conn_ram_load(struct rmig_conn *c, enum rmig_ram_phase phase);
 int rmig_conn_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
 /* Who is at the other end, or "a peer" when the transport cannot tell; always a string. */
 const char *rmig_conn_describe(struct rmig_conn *c, char *buf, size_t len);
+/* The NUMA node of the device carrying @c; -1 when none or the transport cannot tell. */
+int rmig_conn_numa_node(struct rmig_conn *c);
 /* -ENOTSUP (quietly) when the transport pins nothing it can tell of. */
 int rmig_conn_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st);
 

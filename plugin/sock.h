@@ -57,6 +57,8 @@ int rmig_sock_set_peer_timeout(struct rmig_conn *c, int timeout_ms);
 void rmig_sock_interrupt(struct rmig_conn *c);
 void rmig_sock_close(struct rmig_conn *c);
 int rmig_sock_describe(struct rmig_conn *c, char *buf, size_t len);
+/* The NUMA node of the netdev carrying the socket (sock_numa.c); -1: none. */
+int rmig_sock_numa_node(struct rmig_conn *c);
 
 /*
  * Allocate a zeroed listener of @size bytes (at least the struct's, larger
@@ -85,7 +87,7 @@ void rmig_sock_listener_close(struct rmig_listener *l);
 	.write = rmig_sock_write, .read = rmig_sock_read, .abort = rmig_sock_abort,                \
 	.close = rmig_sock_close, .writev = rmig_sock_writev,                                      \
 	.set_peer_timeout = rmig_sock_set_peer_timeout, .interrupt = rmig_sock_interrupt,          \
-	.describe = rmig_sock_describe
+	.describe = rmig_sock_describe, .numa_node = rmig_sock_numa_node
 
 /* opts->timeout_ms, or the 10 s default for a missing or non-positive value. */
 int rmig_sock_get_timeout_ms(const struct rmig_conn_opts *opts);

@@ -435,6 +435,12 @@ static int tls_describe(struct rmig_conn *c, char *buf, size_t len)
 			rmig_conn_describe(tls_of(c)->inner, inner, sizeof(inner)));
 }
 
+/* TLS adds no device: the one under it carries the bytes. */
+static int tls_numa_node(struct rmig_conn *c)
+{
+	return rmig_conn_numa_node(tls_of(c)->inner);
+}
+
 static const struct rmig_transport_ops tls_ops = {
 	.size = sizeof(struct rmig_transport_ops),
 	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
@@ -448,6 +454,7 @@ static const struct rmig_transport_ops tls_ops = {
 	.set_peer_timeout = tls_set_peer_timeout,
 	.interrupt = tls_interrupt,
 	.describe = tls_describe,
+	.numa_node = tls_numa_node,
 };
 
 /* ---- the handshake ---------------------------------------------------- */

@@ -34,8 +34,10 @@ static int set_number(struct rmig_incoming *in, const char *name, uint64_t v)
 
 int cli_dest_open(struct cli_dest *d, const struct rmig_params *p)
 {
+	char numa_text[16];
 	int rc;
 
+	snprintf(numa_text, sizeof(numa_text), "%d", p->numa_node);
 	memset(d, 0, sizeof(*d));
 	rmig_ram_init(&d->ram);
 	d->in = rmig_incoming_new(&d->ram);
@@ -50,6 +52,11 @@ int cli_dest_open(struct cli_dest *d, const struct rmig_params *p)
 		rc = set_number(d->in, "peer-timeout", p->peer_timeout_ms);
 	if (!rc)
 		rc = set_number(d->in, "max-ram", p->max_ram);
+	if (!rc)
+		rc = rmig_incoming_set_param(d->in, "numa-node",
+					     p->numa_node == RMIG_NUMA_NODE_AUTO   ? "auto"
+					     : p->numa_node == RMIG_NUMA_NODE_NONE ? "none"
+										   : numa_text);
 	if (!rc)
 		rc = rmig_incoming_set_param(d->in, "tls-creds", p->tls_creds);
 	if (!rc)

@@ -65,6 +65,7 @@ enum {
 	OPT_AUTH_KEY,
 	OPT_CHANNELS,
 	OPT_PLOT,
+	OPT_NUMA_NODE,
 };
 
 struct cli_opt {
@@ -78,6 +79,7 @@ static const struct cli_opt cli_opts[] = {
     {{"quiet", no_argument, NULL, 'q'}, FOR_I | FOR_SRC},
     {{"json", no_argument, NULL, OPT_JSON}, FOR_I | FOR_SRC | FOR_B},
     {{"plot", required_argument, NULL, OPT_PLOT}, FOR_B},
+    {{"numa-node", required_argument, NULL, OPT_NUMA_NODE}, FOR_I | FOR_SRC},
     {{"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR}, FOR_I | FOR_SRC},
     {{"pin-all", no_argument, NULL, OPT_PIN_ALL}, FOR_I | FOR_SRC},
     {{"accept-timeout", required_argument, NULL, OPT_ACCEPT_TIMEOUT}, FOR_I},
@@ -478,6 +480,8 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return rmig_params_set(&o->params, "peer-timeout", val) ? bad_value_lib(o, name) : 0;
 	case OPT_MAX_RAM:
 		return rmig_params_set(&o->params, "max-ram", val) ? bad_value_lib(o, name) : 0;
+	case OPT_NUMA_NODE:
+		return rmig_params_set(&o->params, "numa-node", val) ? bad_value_lib(o, name) : 0;
 	case OPT_PLOT:
 		o->bench_plot = val;
 		return 0;

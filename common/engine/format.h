@@ -151,6 +151,7 @@ struct rmig_load_channels {
 	/* The channels' receiver runs (@mr), or is about to stop (NULL): for cancel to reach it. */
 	void (*running)(void *opaque, struct rmig_mfd_recv *mr);
 	void *opaque;
+	int numa_node; /* the numa-node parameter (params.h) */
 };
 
 /* rmig_load(), taking a source's multifd channels through @ch (NULL: refuse them). */

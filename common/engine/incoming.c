@@ -419,6 +419,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 		.accept = incoming_accept_channels,
 		.running = incoming_channels_running,
 		.opaque = in,
+		.numa_node = in->params.numa_node,
 	};
 	struct rmig_conn *conn = NULL;
 	struct rmig_stream stream;

@@ -204,8 +204,8 @@ static int start_channels(struct load_ctx *c, const struct rmig_load_channels *c
 	rc = ch->accept(ch->opaque, c->h, conns);
 	if (rc)
 		return rc;
-	rc = rmig_mfd_recv_start(conns, c->h, c->ram, c->st, c->s->conn, c->s->peer_timeout_ms,
-				 &c->mfd);
+	rc = rmig_mfd_recv_start_numa(conns, c->h, c->ram, c->st, c->s->conn,
+				      c->s->peer_timeout_ms, ch->numa_node, &c->mfd);
 	if (!rc && ch->running)
 		ch->running(ch->opaque, c->mfd);
 	return rc;

@@ -63,6 +63,8 @@ struct rmig_mfd_send_config {
 	uint64_t ping_interval_ms;   /* an idle channel says PING this often */
 	struct rmig_stats *stats;    /* normal/duplicate pages are counted here */
 	const _Atomic bool *cancel;  /* waits give up with -ECANCELED once set */
+	bool numa;		     /* place channels by numa_node; false: leave them be */
+	int numa_node;		     /* the numa-node parameter (params.h) */
 	/* Called about every ping interval while the caller waits on the channels. */
 	void (*tick)(void *opaque);
 	void *tick_opaque;
@@ -106,6 +108,10 @@ struct rmig_mfd_recv;
 int rmig_mfd_recv_start(struct rmig_conn **conns, const struct rmig_stream_header *h,
 			struct rmig_ram *ram, struct rmig_stats *st, struct rmig_conn *main,
 			uint64_t peer_timeout_ms, struct rmig_mfd_recv **out);
+/* The same, placing the channels by the numa-node parameter @numa_node (params.h). */
+int rmig_mfd_recv_start_numa(struct rmig_conn **conns, const struct rmig_stream_header *h,
+			     struct rmig_ram *ram, struct rmig_stats *st, struct rmig_conn *main,
+			     uint64_t peer_timeout_ms, int numa_node, struct rmig_mfd_recv **out);
 /* Wait until every channel applied its SYNC for round @round (0-based), or failed. */
 int rmig_mfd_recv_wait_round(struct rmig_mfd_recv *mr, uint64_t round);
 /* Wait until every channel read END_OF_STREAM, or failed. */

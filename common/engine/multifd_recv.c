@@ -17,6 +17,8 @@
 
 #include "common/base/util.h"
 #include "common/engine/multifd.h"
+#include "common/engine/numa.h"
+#include "common/engine/params.h"
 #include "common/engine/stream.h"
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
@@ -28,6 +30,9 @@ struct rchannel {
 	struct rmig_stream stream;
 	pthread_t thread;
 	bool started;
+	int node;	      /* NUMA node of the thread and buffer; -1: none */
+	const char *node_why; /* how it was picked, for -v */
+	uint8_t *buf;	      /* the stream's, from rmig_numa_alloc() */
 	/* Under mr->lock: */
 	uint64_t synced; /* SYNC records applied */
 	bool eos;
@@ -163,6 +168,11 @@ static void *recv_thread(void *opaque)
 	int ret;
 
 	rmig_error_clear();
+	/* A failed binding costs speed, not correctness: on, unbound. */
+	if (ch->node >= 0 && rmig_numa_bind_thread(ch->node))
+		rmig_warn("destination multifd channel %u runs unbound: %s", ch->index,
+			  rmig_error_get_last());
+	rmig_numa_report("destination", ch->index, ch->node, ch->node_why, ch->buf);
 	do {
 		struct rmig_ram_counters cnt = { 0 };
 		struct rmig_record r;
@@ -201,6 +211,14 @@ int rmig_mfd_recv_start(struct rmig_conn **conns, const struct rmig_stream_heade
 			struct rmig_ram *ram, struct rmig_stats *st, struct rmig_conn *main,
 			uint64_t peer_timeout_ms, struct rmig_mfd_recv **out)
 {
+	return rmig_mfd_recv_start_numa(conns, h, ram, st, main, peer_timeout_ms,
+					RMIG_NUMA_NODE_NONE, out);
+}
+
+int rmig_mfd_recv_start_numa(struct rmig_conn **conns, const struct rmig_stream_header *h,
+			     struct rmig_ram *ram, struct rmig_stats *st, struct rmig_conn *main,
+			     uint64_t peer_timeout_ms, int numa_node, struct rmig_mfd_recv **out)
+{
 	struct rmig_mfd_recv *mr;
 	uint32_t n = h->channels;
 	int ret = 0;
@@ -226,13 +244,19 @@ int rmig_mfd_recv_start(struct rmig_conn **conns, const struct rmig_stream_heade
 		mr->ch[i].mr = mr;
 		mr->ch[i].index = i;
 		mr->ch[i].conn = conns[i];
+		mr->ch[i].node = -1;
 	}
 	for (uint32_t i = 0; i < n && !ret; i++) {
 		struct rchannel *ch = &mr->ch[i];
 
-		ret = rmig_stream_init(&ch->stream, ch->conn, 0);
-		if (ret)
+		ch->node = rmig_numa_pick(numa_node, ch->conn, &ch->node_why);
+		ch->buf = rmig_numa_alloc(RMIG_STREAM_BUF_DEFAULT, ch->node);
+		if (!ch->buf) {
+			rmig_error("multifd: out of memory for the buffer of channel %u", i);
+			ret = -ENOMEM;
 			break;
+		}
+		rmig_stream_init_buf(&ch->stream, ch->conn, ch->buf, RMIG_STREAM_BUF_DEFAULT);
 		ch->stream.peer_timeout_ms = peer_timeout_ms;
 		ret = -pthread_create(&ch->thread, NULL, recv_thread, ch);
 		if (ret)
@@ -323,6 +347,7 @@ void rmig_mfd_recv_free(struct rmig_mfd_recv *mr)
 			rmig_stream_fini(&ch->stream);
 		if (ch->conn)
 			rmig_conn_close(ch->conn);
+		rmig_numa_free(ch->buf, RMIG_STREAM_BUF_DEFAULT, ch->node);
 	}
 	pthread_cond_destroy(&mr->progress);
 	pthread_mutex_destroy(&mr->lock);

@@ -18,6 +18,8 @@
 
 #include "common/base/util.h"
 #include "common/engine/multifd.h"
+#include "common/engine/numa.h"
+#include "common/engine/params.h"
 #include "common/engine/stream.h"
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
@@ -45,6 +47,9 @@ struct channel {
 	bool started;
 	bool ended; /* the thread returned after END_OF_STREAM */
 	pthread_cond_t work;
+	int node;	       /* NUMA node of the thread and buffer; -1: none */
+	const char *node_why;  /* how it was picked, for -v */
+	uint8_t *buf;	       /* the stream's, from rmig_numa_alloc() */
 	/* Under ms->lock: */
 	struct item q[SEND_QUEUE_LEN];
 	unsigned head, count;
@@ -175,6 +180,11 @@ static void *send_thread(void *opaque)
 	bool eos = false;
 
 	rmig_error_clear();
+	/* A failed binding costs speed, not correctness: on, unbound. */
+	if (ch->node >= 0 && rmig_numa_bind_thread(ch->node))
+		rmig_warn("source multifd channel %u runs unbound: %s", ch->index,
+			  rmig_error_get_last());
+	rmig_numa_report("source", ch->index, ch->node, ch->node_why, ch->buf);
 	pthread_mutex_lock(&ms->lock);
 	while (!eos) {
 		struct item it;
@@ -250,6 +260,7 @@ int rmig_mfd_send_new(const struct rmig_mfd_send_config *cfg, struct rmig_mfd_se
 	for (uint32_t i = 0; i < cfg->channels; i++) {
 		ms->ch[i].ms = ms;
 		ms->ch[i].index = i;
+		ms->ch[i].node = -1;
 		cond_init_monotonic(&ms->ch[i].work);
 	}
 	ms->last_tick_ns = rmig_time_now_ns();
@@ -268,9 +279,14 @@ int rmig_mfd_send_add(struct rmig_mfd_send *ms, uint32_t index, struct rmig_conn
 	ch->conn = conn;
 	memcpy(hello.session, session, sizeof(hello.session));
 	rmig_channel_hello_encode(msg, &hello);
-	ret = rmig_stream_init(&ch->stream, conn, 0);
-	if (ret)
-		return ret;
+	ch->node = rmig_numa_pick(ms->cfg.numa ? ms->cfg.numa_node : RMIG_NUMA_NODE_NONE, conn,
+				  &ch->node_why);
+	ch->buf = rmig_numa_alloc(RMIG_STREAM_BUF_DEFAULT, ch->node);
+	if (!ch->buf) {
+		rmig_error("multifd: out of memory for the buffer of channel %u", index);
+		return -ENOMEM;
+	}
+	rmig_stream_init_buf(&ch->stream, conn, ch->buf, RMIG_STREAM_BUF_DEFAULT);
 	ret = rmig_stream_write(&ch->stream, msg, sizeof(msg));
 	if (!ret)
 		ret = rmig_stream_flush(&ch->stream);
@@ -439,6 +455,7 @@ void rmig_mfd_send_free(struct rmig_mfd_send *ms)
 			rmig_stream_fini(&ch->stream);
 		if (ch->conn)
 			rmig_conn_close(ch->conn);
+		rmig_numa_free(ch->buf, RMIG_STREAM_BUF_DEFAULT, ch->node);
 		pthread_cond_destroy(&ch->work);
 	}
 	pthread_cond_destroy(&ms->done);

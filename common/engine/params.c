@@ -38,6 +38,7 @@ void rmig_params_init(struct rmig_params *p)
 	p->max_cpu_throttle = RMIG_THROTTLE_MAX;
 	p->peer_timeout_ms = RMIG_PEER_TIMEOUT_DEFAULT_MS;
 	p->multifd_channels = RMIG_MULTIFD_CHANNELS_DEFAULT;
+	p->numa_node = RMIG_NUMA_NODE_AUTO;
 }
 
 const char *rmig_capability_get_name(enum rmig_capability cap)
@@ -172,6 +173,18 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		if (rc)
 			return rc;
 		p->multifd_channels = (unsigned)v;
+	} else if (strcmp(name, "numa-node") == 0) {
+		if (strcmp(value, "auto") == 0) {
+			p->numa_node = RMIG_NUMA_NODE_AUTO;
+		} else if (strcmp(value, "none") == 0) {
+			p->numa_node = RMIG_NUMA_NODE_NONE;
+		} else {
+			rc = parse_bounded(name, value, "node (or auto, none)", 0,
+					   RMIG_NUMA_NODE_MAX, &v);
+			if (rc)
+				return rc;
+			p->numa_node = (int)v;
+		}
 	} else if (strcmp(name, "max-ram") == 0) {
 		rc = rmig_size_parse(value, &v);
 		if (rc)
@@ -207,7 +220,7 @@ int rmig_params_set(struct rmig_params *p, const char *name, const char *value)
 		rmig_error("unknown migration parameter '%.64s': known parameters are "
 			   "max-bandwidth, downtime-limit, cpu-throttle-initial, "
 			   "cpu-throttle-increment, max-cpu-throttle, peer-timeout, rdma-max-pinned, "
-			   "multifd-channels, "
+			   "multifd-channels, numa-node, "
 			   "max-ram, tls-creds, tls-psk, tls-hostname, tls-authz and auth-key",
 			   name);
 		return -ENOENT;

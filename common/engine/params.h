@@ -30,6 +30,7 @@ struct rmig_params {
 	uint64_t peer_timeout_ms;    /* longest wait for the peer; 100 .. RMIG_PEER_TIMEOUT_MAX_MS */
 	uint64_t rdma_max_pinned;    /* bytes kept registered in dynamic mode; 0 = from memlock */
 	unsigned multifd_channels;   /* 1 .. RMIG_MULTIFD_CHANNELS_LIMIT, used with caps[MULTIFD] */
+	int numa_node;		     /* channels' node: RMIG_NUMA_NODE_AUTO, _NONE or a node */
 	uint64_t max_ram;	     /* destination: most RAM a source may ask for; 0 = MemAvailable */
 	/* TLS on stream transports (plugin/tls.h); "" = not set */
 	char tls_creds[RMIG_PARAM_PATH_MAX];	/* x509 directory, QEMU's layout */
@@ -38,6 +39,15 @@ struct rmig_params {
 	char tls_authz[RMIG_PARAM_AUTHZ_MAX];	/* destination: accepted DNs, one per line */
 	char auth_key[RMIG_PARAM_PATH_MAX];	/* rdma: the shared key file (docs/rdma.txt section 17) */
 };
+
+/*
+ * "numa-node": where multifd channels run and keep their buffers.  "auto"
+ * (the default): the node of the device that carries each channel, when
+ * it has one; "none": no binding; or a node number, for every channel.
+ */
+#define RMIG_NUMA_NODE_AUTO (-2)
+#define RMIG_NUMA_NODE_NONE (-1)
+#define RMIG_NUMA_NODE_MAX  1023
 
 /* The parameters that hold text, not numbers. */
 #define RMIG_PARAMS_TEXT_NAMES "tls-creds, tls-psk, tls-hostname, tls-authz and auth-key"

@@ -539,6 +539,8 @@ static int save_open_channels(struct save_ctx *c, const uint8_t *session)
 		.ping_interval_ms = c->ping_interval_ms,
 		.stats = &c->m->stats,
 		.cancel = &c->m->cancel_requested,
+		.numa = true,
+		.numa_node = c->params.numa_node,
 		.tick = save_tick,
 		.tick_opaque = c,
 	};

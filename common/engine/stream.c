@@ -47,9 +47,20 @@ int rmig_stream_init(struct rmig_stream *s, struct rmig_conn *conn, size_t bufsi
 	return 0;
 }
 
+void rmig_stream_init_buf(struct rmig_stream *s, struct rmig_conn *conn, uint8_t *buf,
+			  size_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = conn;
+	s->buf = buf;
+	s->cap = cap;
+	s->buf_borrowed = true;
+}
+
 void rmig_stream_fini(struct rmig_stream *s)
 {
-	free(s->buf);
+	if (!s->buf_borrowed)
+		free(s->buf);
 	s->buf = NULL;
 	s->cap = 0;
 	s->wlen = 0;

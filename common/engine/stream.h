@@ -15,6 +15,7 @@
 #ifndef RMIG_STREAM_H
 #define RMIG_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -47,10 +48,14 @@ struct rmig_stream {
 	uint64_t peer_timeout_ms;
 	/* Reading: the most RAM the stream's header may ask for; 0 = rmig_load_set_max_ram(). */
 	uint64_t max_ram;
+	bool buf_borrowed; /* the caller's buffer (rmig_stream_init_buf): not freed here */
 };
 
 /* @bufsize 0 means RMIG_STREAM_BUF_DEFAULT.  -ENOMEM. */
 int rmig_stream_init(struct rmig_stream *s, struct rmig_conn *conn, size_t bufsize);
+/* As rmig_stream_init(), with the caller's @cap-byte @buf, which stays the caller's. */
+void rmig_stream_init_buf(struct rmig_stream *s, struct rmig_conn *conn, uint8_t *buf,
+			  size_t cap);
 /* Frees the buffer; does not close the connection. */
 void rmig_stream_fini(struct rmig_stream *s);
 

@@ -214,6 +214,12 @@ struct rmig_transport_ops {
 	 * 10.0.0.2:51234)".  Returns the length written.  Optional.
 	 */
 	int (*describe)(struct rmig_conn *c, char *buf, size_t len);
+	/*
+	 * The NUMA node of the device that carries @c (its netdev, its RDMA
+	 * device), so the engine can run the connection's thread and keep its
+	 * buffers there; -1 when it has none.  Optional: without it, none.
+	 */
+	int (*numa_node)(struct rmig_conn *c);
 };
 
 /* Is slot @member inside the table the module actually provided? */

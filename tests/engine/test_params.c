@@ -106,6 +106,20 @@ static void test_multifd_params(void **state)
 	assert_non_null(strstr(rmig_error_get_last(), "not built yet"));
 	p.caps[RMIG_CAP_MULTIFD] = false;
 	assert_int_equal(rmig_params_check_uri(&p, "fd:3"), 0);
+
+	/* numa-node: auto (the default), none, or a node. */
+	rmig_params_init(&p);
+	assert_int_equal(p.numa_node, RMIG_NUMA_NODE_AUTO);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "3"), 0);
+	assert_int_equal(p.numa_node, 3);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "none"), 0);
+	assert_int_equal(p.numa_node, RMIG_NUMA_NODE_NONE);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "auto"), 0);
+	assert_int_equal(p.numa_node, RMIG_NUMA_NODE_AUTO);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "1024"), -ERANGE);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "-1"), -EINVAL);
+	assert_int_equal(rmig_params_set(&p, "numa-node", "Auto"), -EINVAL);
+	assert_int_equal(p.numa_node, RMIG_NUMA_NODE_AUTO);
 	assert_int_equal(rmig_params_check_uri(&p, "rdma:10.0.0.1:4444"), 0);
 }
 

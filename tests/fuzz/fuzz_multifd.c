@@ -22,6 +22,7 @@
 #include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/engine/multifd.h"
+#include "common/engine/params.h"
 #include "common/engine/stream.h"
 #include "plugin/registry.h"
 #include "tests/fuzz/multifd_input.h"
@@ -115,7 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
 	struct offered o = { .n = 0 };
-	const struct rmig_load_channels ch = { .accept = accept_channels, .opaque = &o };
+	const struct rmig_load_channels ch = { .accept = accept_channels,
+					       .opaque = &o,
+					       .numa_node = RMIG_NUMA_NODE_NONE };
 	struct rmig_load_info info = { 0 };
 	const uint8_t *main_p;
 	size_t main_len;

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NUMA placement of multifd channels (numa.h).  Without libnuma every
+ * channel is left where the scheduler puts it, and an explicit node is
+ * reported as not honoured.
+ */
+#include "common/engine/numa.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rmig/log.h>
+
+#include "common/engine/params.h"
+#include "plugin/registry.h"
+#include "rmig-config.h"
+
+#if RMIG_HAVE_NUMA
+#include <numa.h>
+#include <numaif.h>
+#endif
+
+int rmig_numa_pick(int param, struct rmig_conn *conn, const char **why)
+{
+	int node;
+
+	if (param == RMIG_NUMA_NODE_NONE) {
+		*why = "numa-node none";
+		return -1;
+	}
+#if RMIG_HAVE_NUMA
+	if (numa_available() < 0) {
+		*why = "the kernel has no NUMA support";
+		return -1;
+	}
+	if (param >= 0) {
+		if (param > numa_max_node()) {
+			*why = "numa-node names a node this host does not have";
+			rmig_warn("numa-node %d: this host's nodes are 0 to %d; channels run unbound",
+				  param, numa_max_node());
+			return -1;
+		}
+		*why = "numa-node";
+		return param;
+	}
+	node = rmig_conn_numa_node(conn);
+	*why = node >= 0 ? "the node of the device carrying it" : "its device has no node";
+	return node;
+#else
+	(void)conn;
+	(void)node;
+	*why = param >= 0 ? "rmig was built without libnuma: numa-node not honoured"
+			  : "rmig was built without libnuma";
+	return -1;
+#endif
+}
+
+int rmig_numa_bind_thread(int node)
+{
+#if RMIG_HAVE_NUMA
+	if (numa_run_on_node(node) < 0) {
+		int err = errno ? errno : EINVAL;
+
+		rmig_error("cannot run on NUMA node %d: %s", node, strerror(err));
+		return -err;
+	}
+	return 0;
+#else
+	(void)node;
+	return -ENOTSUP;
+#endif
+}
+
+void *rmig_numa_alloc(size_t len, int node)
+{
+#if RMIG_HAVE_NUMA
+	if (node >= 0) {
+		void *p = numa_alloc_onnode(len, node);
+
+		/* Fault it in now, under its policy: placed, not just promised. */
+		if (p)
+			memset(p, 0, len);
+		return p;
+	}
+#else
+	(void)node;
+#endif
+	return malloc(len);
+}
+
+void rmig_numa_free(void *p, size_t len, int node)
+{
+#if RMIG_HAVE_NUMA
+	if (p && node >= 0) {
+		numa_free(p, len);
+		return;
+	}
+#else
+	(void)len;
+	(void)node;
+#endif
+	free(p);
+}
+
+/* "0-3,8" from the calling thread's affinity mask. */
+static void cpu_list(char *buf, size_t len)
+{
+	cpu_set_t set;
+	size_t pos = 0;
+	int start = -1;
+
+	buf[0] = '\0';
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return;
+	for (int cpu = 0; cpu <= CPU_SETSIZE; cpu++) {
+		bool in = cpu < CPU_SETSIZE && CPU_ISSET(cpu, &set);
+
+		if (in && start < 0)
+			start = cpu;
+		if (!in && start >= 0 && pos < len) {
+			pos += (size_t)snprintf(buf + pos, len - pos, "%s%d", pos ? "," : "", start);
+			if (cpu - 1 > start && pos < len)
+				pos += (size_t)snprintf(buf + pos, len - pos, "-%d", cpu - 1);
+			start = -1;
+		}
+	}
+}
+
+void rmig_numa_report(const char *side, uint32_t index, int node, const char *why,
+		      const void *buf)
+{
+	char cpus[256];
+	int where = -1;
+
+	cpu_list(cpus, sizeof(cpus));
+#if RMIG_HAVE_NUMA
+	if (buf && get_mempolicy(&where, NULL, 0, (void *)buf, MPOL_F_NODE | MPOL_F_ADDR) < 0)
+		where = -1;
+#else
+	(void)buf;
+#endif
+	if (node >= 0)
+		rmig_info("%s multifd channel %u: NUMA node %d (%s): runs on CPUs %s, buffer on "
+			  "node %d",
+			  side, index, node, why, cpus, where);
+	else
+		rmig_info("%s multifd channel %u: no NUMA binding (%s): runs on CPUs %s", side,
+			  index, why, cpus);
+}
