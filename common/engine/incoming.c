@@ -308,12 +308,24 @@ static int incoming_accept(struct rmig_incoming *in, int timeout_ms, struct rmig
 	}
 }
 
-/* Exactly @len bytes from a connection that has not been handed to a stream. */
-static int read_exact(struct rmig_conn *c, uint8_t *p, size_t len)
+/*
+ * Exactly @len bytes from a connection that has not been handed to a
+ * stream, all of them by @deadline: each read gets only the time left, so
+ * a peer that trickles a byte at a time cannot stretch the wait.
+ */
+static int read_exact(struct rmig_conn *c, uint8_t *p, size_t len, uint64_t deadline)
 {
 	while (len) {
-		ssize_t n = rmig_conn_read(c, p, len);
+		uint64_t now = rmig_time_now_ns();
+		ssize_t n;
 
+		if (now >= deadline) {
+			rmig_error("no channel hello within the time left for the channels");
+			return -ETIMEDOUT;
+		}
+		(void)rmig_conn_set_peer_timeout(
+		    c, (int)RMIG_MAX(RMIG_DIV_ROUND_UP(deadline - now, RMIG_NSEC_PER_MSEC), 1));
+		n = rmig_conn_read(c, p, len);
 		if (n == 0) {
 			rmig_error("the connection closed before its channel hello");
 			return -EPIPE;
@@ -364,12 +376,9 @@ static int incoming_accept_channels(void *opaque, const struct rmig_stream_heade
 		if (ret)
 			break;
 		/* The hello inside what is left of the wait, and a cancel able to end it. */
-		(void)rmig_conn_set_peer_timeout(
-		    conn, (int)RMIG_MAX(RMIG_DIV_ROUND_UP(deadline - rmig_time_now_ns(),
-							  RMIG_NSEC_PER_MSEC),
-					1));
 		incoming_set_setup_conn(in, conn);
-		ret = atomic_load(&in->cancel) ? -ECANCELED : read_exact(conn, msg, sizeof(msg));
+		ret = atomic_load(&in->cancel) ? -ECANCELED
+					       : read_exact(conn, msg, sizeof(msg), deadline);
 		incoming_set_setup_conn(in, NULL);
 		(void)rmig_conn_set_peer_timeout(conn, (int)in->params.peer_timeout_ms);
 		if (!ret)

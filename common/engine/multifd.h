@@ -63,6 +63,12 @@ struct rmig_mfd_send_config {
 	uint64_t ping_interval_ms;   /* an idle channel says PING this often */
 	struct rmig_stats *stats;    /* normal/duplicate pages are counted here */
 	const _Atomic bool *cancel;  /* waits give up with -ECANCELED once set */
+	/*
+	 * The live max-bandwidth (0: none).  Under a limit each channel holds
+	 * one run at a time: what sits in the queues leaves whether or not
+	 * the limit allows it.
+	 */
+	const _Atomic uint64_t *max_bandwidth;
 	bool numa;		     /* place channels by numa_node; false: leave them be */
 	int numa_node;		     /* the numa-node parameter (params.h) */
 	/* Called about every ping interval while the caller waits on the channels. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rmig/log.h>
 
@@ -23,6 +24,9 @@
 #include "common/ram/zero.h"
 #include "plugin/registry.h"
 
+/* How often a waiting loader looks at its deadline. */
+#define RECV_WAIT_SLICE_MS 100
+
 struct rchannel {
 	struct rmig_mfd_recv *mr;
 	uint32_t index;
@@ -33,6 +37,7 @@ struct rchannel {
 	int node;	      /* NUMA node of the thread and buffer; -1: none */
 	const char *node_why; /* how it was picked, for -v */
 	uint8_t *buf;	      /* the stream's, from rmig_numa_alloc() */
+	_Atomic uint64_t records; /* records applied: the waits below see it move */
 	/* Under mr->lock: */
 	uint64_t synced; /* SYNC records applied */
 	bool eos;
@@ -44,6 +49,7 @@ struct rmig_mfd_recv {
 	struct rmig_stats *st;
 	struct rmig_conn *main;
 	uint32_t n;
+	uint64_t peer_timeout_ms; /* the waits' deadline without progress; 0: none */
 	pthread_mutex_t lock;
 	pthread_cond_t progress;
 	int error;
@@ -180,6 +186,9 @@ static void *recv_thread(void *opaque)
 		ret = rmig_format_read_record(&ch->stream, mr->h, mr->ram, &r);
 		if (!ret)
 			ret = recv_record(ch, &r, &cnt);
+		/* PING keeps a channel alive, but is no progress towards a SYNC. */
+		if (!ret && r.type != RMIG_REC_PING)
+			atomic_fetch_add(&ch->records, 1);
 		cnt.transferred = ch->stream.bytes_in - counted;
 		counted = ch->stream.bytes_in;
 		if (mr->st) {
@@ -230,9 +239,10 @@ int rmig_mfd_recv_start_numa(struct rmig_conn **conns, const struct rmig_stream_
 		rmig_error("multifd: out of memory for %u channels", n);
 		return -ENOMEM;
 	}
-	*mr = (struct rmig_mfd_recv){ .h = h, .ram = ram, .st = st, .main = main, .n = n };
+	*mr = (struct rmig_mfd_recv){ .h = h, .ram = ram, .st = st, .main = main, .n = n,
+				      .peer_timeout_ms = peer_timeout_ms };
 	pthread_mutex_init(&mr->lock, NULL);
-	pthread_cond_init(&mr->progress, NULL);
+	rmig_cond_init_monotonic(&mr->progress);
 	if (st) {
 		/* Each channel's hello crossed it too, as the source counts it. */
 		atomic_store(&st->channels, n);
@@ -291,15 +301,49 @@ int rmig_mfd_recv_error(struct rmig_mfd_recv *mr)
 	return ret;
 }
 
+/*
+ * Under mr->lock: wait for channel @i to move, at most a slice.  Each
+ * channel's own read deadline catches a silent one; this catches one that
+ * talks (PING) but never gets anywhere: no record other than PING for a
+ * whole peer-timeout.  An honest source flushed what we wait for before
+ * the main stream asked us to wait, so only a backlog delays it, and a
+ * backlog is records.
+ */
+static int wait_channel(struct rmig_mfd_recv *mr, uint32_t i, uint64_t *seen, uint64_t *deadline,
+			const char *what)
+{
+	uint64_t now = rmig_time_now_ns(), records = atomic_load(&mr->ch[i].records);
+	struct timespec ts = rmig_timespec_in_ms(RECV_WAIT_SLICE_MS);
+
+	if (!mr->peer_timeout_ms) {
+		pthread_cond_wait(&mr->progress, &mr->lock);
+		return 0;
+	}
+	if (records != *seen || !*deadline) {
+		*seen = records;
+		*deadline = now + mr->peer_timeout_ms * RMIG_NSEC_PER_MSEC;
+	}
+	if (now >= *deadline) {
+		rmig_error("multifd channel %u: no %s within %llu ms (peer-timeout), only PINGs "
+			   "or nothing",
+			   i, what, (unsigned long long)mr->peer_timeout_ms);
+		return -ETIMEDOUT;
+	}
+	pthread_cond_timedwait(&mr->progress, &mr->lock, &ts);
+	return 0;
+}
+
 int rmig_mfd_recv_wait_round(struct rmig_mfd_recv *mr, uint64_t round)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&mr->lock);
 	for (uint32_t i = 0; i < mr->n && !ret; i++) {
-		/* Each channel's own read deadline bounds this wait: a silent channel fails. */
+		uint64_t seen = 0, deadline = 0;
+
 		while (!(ret = take_error(mr)) && mr->ch[i].synced <= round && !mr->ch[i].eos)
-			pthread_cond_wait(&mr->progress, &mr->lock);
+			if ((ret = wait_channel(mr, i, &seen, &deadline, "SYNC")))
+				break;
 		if (!ret && mr->ch[i].synced <= round) {
 			rmig_error("multifd channel %u ended before the SYNC of round %llu", i,
 				   (unsigned long long)round);
@@ -307,6 +351,8 @@ int rmig_mfd_recv_wait_round(struct rmig_mfd_recv *mr, uint64_t round)
 		}
 	}
 	pthread_mutex_unlock(&mr->lock);
+	if (ret == -ETIMEDOUT)
+		rmig_mfd_recv_abort(mr);
 	return ret;
 }
 
@@ -315,10 +361,16 @@ int rmig_mfd_recv_finish(struct rmig_mfd_recv *mr)
 	int ret = 0;
 
 	pthread_mutex_lock(&mr->lock);
-	for (uint32_t i = 0; i < mr->n && !ret; i++)
+	for (uint32_t i = 0; i < mr->n && !ret; i++) {
+		uint64_t seen = 0, deadline = 0;
+
 		while (!(ret = take_error(mr)) && !mr->ch[i].eos)
-			pthread_cond_wait(&mr->progress, &mr->lock);
+			if ((ret = wait_channel(mr, i, &seen, &deadline, "END_OF_STREAM")))
+				break;
+	}
 	pthread_mutex_unlock(&mr->lock);
+	if (ret == -ETIMEDOUT)
+		rmig_mfd_recv_abort(mr);
 	return ret;
 }
 

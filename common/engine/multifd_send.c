@@ -67,27 +67,6 @@ struct rmig_mfd_send {
 	struct channel ch[];
 };
 
-static void deadline_in(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
 /* Under ms->lock.  The first failure wins; the others are its echoes. */
 static void send_fail(struct rmig_mfd_send *ms, struct channel *ch, int err)
 {
@@ -191,9 +170,8 @@ static void *send_thread(void *opaque)
 		int ret;
 
 		while (!ch->count && !ms->stopping && !ms->error) {
-			struct timespec ts;
+			struct timespec ts = rmig_timespec_in_ms(ms->cfg.ping_interval_ms);
 
-			deadline_in(&ts, ms->cfg.ping_interval_ms);
 			if (pthread_cond_timedwait(&ch->work, &ms->lock, &ts) != ETIMEDOUT ||
 			    ch->count || ms->stopping || ms->error)
 				continue;
@@ -256,12 +234,12 @@ int rmig_mfd_send_new(const struct rmig_mfd_send_config *cfg, struct rmig_mfd_se
 	if (!ms->cfg.ping_interval_ms)
 		ms->cfg.ping_interval_ms = 1000;
 	pthread_mutex_init(&ms->lock, NULL);
-	cond_init_monotonic(&ms->done);
+	rmig_cond_init_monotonic(&ms->done);
 	for (uint32_t i = 0; i < cfg->channels; i++) {
 		ms->ch[i].ms = ms;
 		ms->ch[i].index = i;
 		ms->ch[i].node = -1;
-		cond_init_monotonic(&ms->ch[i].work);
+		rmig_cond_init_monotonic(&ms->ch[i].work);
 	}
 	ms->last_tick_ns = rmig_time_now_ns();
 	*out = ms;
@@ -317,10 +295,9 @@ static int take_error(struct rmig_mfd_send *ms)
  */
 static int wait_slice(struct rmig_mfd_send *ms)
 {
-	struct timespec ts;
+	struct timespec ts = rmig_timespec_in_ms(SEND_WAIT_SLICE_MS);
 	uint64_t now;
 
-	deadline_in(&ts, SEND_WAIT_SLICE_MS);
 	pthread_cond_timedwait(&ms->done, &ms->lock, &ts);
 	if (ms->cfg.cancel && atomic_load(ms->cfg.cancel))
 		return -ECANCELED;
@@ -334,12 +311,17 @@ static int wait_slice(struct rmig_mfd_send *ms)
 	return take_error(ms);
 }
 
+static unsigned queue_depth(const struct rmig_mfd_send *ms)
+{
+	return ms->cfg.max_bandwidth && atomic_load(ms->cfg.max_bandwidth) ? 1 : SEND_QUEUE_LEN;
+}
+
 /* Under ms->lock. */
 static int enqueue(struct rmig_mfd_send *ms, struct channel *ch, const struct item *it)
 {
 	int ret = take_error(ms);
 
-	while (!ret && ch->count == SEND_QUEUE_LEN)
+	while (!ret && ch->count >= queue_depth(ms))
 		ret = wait_slice(ms);
 	if (ret)
 		return ret;

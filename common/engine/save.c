@@ -59,6 +59,7 @@ struct save_ctx {
 	/* rate limit, per slice */
 	uint64_t rate_slice_start_ns;
 	uint64_t rate_slice_bytes;
+	uint64_t rate_seen_bytes; /* save_wire_bytes() when last counted against the limit */
 	bool unlimited; /* final round: downtime beats the limit */
 	/* bytes on the wire: stream + transport */
 	uint64_t transport_bytes;
@@ -224,12 +225,19 @@ static void save_publish_rates(struct save_ctx *c, uint64_t now)
 	c->pps_start_bytes = bytes;
 }
 
-static void save_note_progress(struct save_ctx *c, uint64_t bytes_before)
+/*
+ * Everything that reached the wire since the last call counts against the
+ * rate limit, also what left while we slept or waited elsewhere: multifd
+ * channels send their queued runs on their own time, and bytes that were
+ * not seen here would never be paid for.
+ */
+static void save_note_progress(struct save_ctx *c)
 {
-	uint64_t sent = save_wire_bytes(c) - bytes_before;
+	uint64_t wire = save_wire_bytes(c);
 	uint64_t now = rmig_time_now_ns();
 
-	c->rate_slice_bytes += sent;
+	c->rate_slice_bytes += wire - c->rate_seen_bytes;
+	c->rate_seen_bytes = wire;
 	save_publish_rates(c, now);
 	if (rmig_bw_update(&c->bw, now, save_wire_bytes(c))) {
 		if (!c->slept_in_window)
@@ -311,8 +319,6 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 		uint64_t page = 0, npages;
 
 		for (;;) {
-			uint64_t before = save_wire_bytes(c);
-
 			page = rmig_ramblock_find_next_run(b, page, SAVE_RUN_PAGES, &npages);
 			if (!npages)
 				break;
@@ -341,7 +347,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 				return ret;
 			remaining -= RMIG_MIN(remaining, npages << b->page_shift);
 			atomic_store(&st->remaining, remaining);
-			save_note_progress(c, before);
+			save_note_progress(c);
 			ret = save_rate_limit(c);
 			if (ret)
 				return ret;
@@ -539,6 +545,7 @@ static int save_open_channels(struct save_ctx *c, const uint8_t *session)
 		.ping_interval_ms = c->ping_interval_ms,
 		.stats = &c->m->stats,
 		.cancel = &c->m->cancel_requested,
+		.max_bandwidth = &c->m->live.max_bandwidth,
 		.numa = true,
 		.numa_node = c->params.numa_node,
 		.tick = save_tick,
@@ -865,6 +872,7 @@ void *rmig_save_thread(void *opaque)
 	save_measure_checksum(&c);
 	rmig_bw_init(&c.bw, rmig_time_now_ns(), save_wire_bytes(&c));
 	c.rate_slice_start_ns = c.pps_start_ns = rmig_time_now_ns();
+	c.rate_seen_bytes = save_wire_bytes(&c);
 	c.pps_start_pages = atomic_load(&m->stats.normal) + atomic_load(&m->stats.duplicate);
 	c.pps_start_bytes = save_wire_bytes(&c);
 	ret = save_iterate(&c);
