@@ -19,6 +19,7 @@
 #include "common/base/util.h"
 #include "common/engine/format.h"
 #include "common/ram/checksum.h"
+#include "common/ram/zero.h"
 #include "plugin/tls.h"
 
 #define HEADER_FIXED_SIZE 16 /* magic, version, flags, nblocks */
@@ -99,6 +100,43 @@ int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct
 			rc = rmig_stream_write(s, fixed, sizeof(fixed));
 	}
 	return rc;
+}
+
+int rmig_format_write_pages(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
+			    uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt)
+{
+	uint64_t i = 0;
+
+	while (i < npages) {
+		uint8_t *p = b->host + ((page + i) << b->page_shift);
+		bool zero = false;
+		uint64_t j = npages;
+		struct rmig_record r;
+		int ret;
+
+		/* Without zero pages every page is data: one record for the run. */
+		if (zero_pages)
+			j = i + rmig_zero_run_split(p, b->page_size, npages - i, &zero);
+		r = (struct rmig_record){
+			.type = zero ? RMIG_REC_ZERO : RMIG_REC_DATA,
+			.block = b->index,
+			.offset = (page + i) << b->page_shift,
+			.npages = (uint32_t)(j - i),
+		};
+		ret = rmig_format_write_record(s, &r);
+		if (!ret && !zero)
+			ret = rmig_stream_write_ref(s, p, (j - i) << b->page_shift);
+		if (ret)
+			return ret;
+		if (zero) {
+			cnt->zero_pages += j - i;
+		} else {
+			cnt->normal_pages += j - i;
+			cnt->normal_bytes += (j - i) << b->page_shift;
+		}
+		i = j;
+	}
+	return 0;
 }
 
 int rmig_format_write_channels(struct rmig_stream *s, uint32_t channels,

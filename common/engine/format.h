@@ -81,6 +81,14 @@ struct rmig_stream_header {
 
 /* --- writer (source) --- */
 int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct rmig_ram *ram);
+/*
+ * A run of @npages pages of @b from @page: ZERO records for all-zero pages
+ * when @zero_pages, DATA records with the contents by reference for the
+ * rest (rmig_stream_write_ref: the pages must stay mapped until the next
+ * flush).  Adds the pages to @cnt.
+ */
+int rmig_format_write_pages(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
+			    uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt);
 /* Right after the header when F_MULTIFD is in its flags. */
 int rmig_format_write_channels(struct rmig_stream *s, uint32_t channels,
 			       const uint8_t session[RMIG_MULTIFD_SESSION_SIZE]);

@@ -21,7 +21,6 @@
 #include "common/engine/numa.h"
 #include "common/engine/params.h"
 #include "common/engine/stream.h"
-#include "common/ram/zero.h"
 #include "plugin/registry.h"
 
 /* Runs (of up to a stripe) a channel may have waiting: a few MiB each. */
@@ -87,39 +86,13 @@ static void note_bytes(struct channel *ch)
 /* ZERO records for zero pages, DATA (by reference) for the rest, as save.c does. */
 static int send_pages(struct channel *ch, const struct item *it)
 {
-	struct rmig_stats *st = ch->ms->cfg.stats;
-	struct rmig_ramblock *b = it->b;
-	uint64_t i = 0;
+	struct rmig_ram_counters cnt = { 0 };
+	int ret = rmig_format_write_pages(&ch->stream, it->b, it->page, it->npages,
+					  ch->ms->cfg.zero_pages, &cnt);
 
-	while (i < it->npages) {
-		uint8_t *p = b->host + ((it->page + i) << b->page_shift);
-		bool zero = false;
-		uint64_t j = it->npages;
-		struct rmig_record r;
-		int ret;
-
-		if (ch->ms->cfg.zero_pages)
-			j = i + rmig_zero_run_split(p, b->page_size, it->npages - i, &zero);
-		r = (struct rmig_record){
-			.type = zero ? RMIG_REC_ZERO : RMIG_REC_DATA,
-			.block = b->index,
-			.offset = (it->page + i) << b->page_shift,
-			.npages = (uint32_t)(j - i),
-		};
-		ret = rmig_format_write_record(&ch->stream, &r);
-		if (!ret && !zero)
-			ret = rmig_stream_write_ref(&ch->stream, p, (j - i) << b->page_shift);
-		if (ret)
-			return ret;
-		if (zero) {
-			atomic_fetch_add(&st->duplicate, j - i);
-		} else {
-			atomic_fetch_add(&st->normal, j - i);
-			atomic_fetch_add(&st->normal_bytes, (j - i) << b->page_shift);
-		}
-		i = j;
-	}
-	return 0;
+	/* transferred stays 0: the migration thread counts channel bytes itself. */
+	rmig_stats_add(ch->ms->cfg.stats, &cnt);
+	return ret;
 }
 
 static int send_control(struct channel *ch, uint32_t type, uint32_t arg)

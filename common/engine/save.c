@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,13 +18,10 @@
 #include "common/engine/fault.h"
 #include "common/engine/format.h"
 #include "common/engine/handover.h"
-#include "common/engine/migration_int.h"
-#include "common/engine/multifd.h"
+#include "common/engine/save_int.h"
 #include "common/engine/stream.h"
 #include "common/ram/checksum.h"
-#include "common/ram/zero.h"
 #include "plugin/registry.h"
-#include "plugin/tls.h"
 
 /* Pages handed to the stream or the transport in one go (1 MiB of 4 KiB pages). */
 #define SAVE_RUN_PAGES RMIG_RECORD_MAX_PAGES
@@ -37,49 +33,13 @@
 /* How much later than the transport's own deadline the watchdog fires. */
 #define SAVE_WATCHDOG_GRACE_MS 1000
 
-struct save_ctx {
-	struct rmig_migration *m;
-	struct rmig_params params;
-	struct rmig_conn *conn;
-	struct rmig_stream stream;
-	bool hooks;
-	uint32_t flags;
-	struct rmig_bw bw;
-	/*
-	 * The link's speed, from windows in which the rate limit never slept.
-	 * A window that slept only timed how fast the kernel swallowed our
-	 * writes into an idle socket buffer, which can be many times the
-	 * link; trusting it would blow the downtime limit.  0 = not known.
-	 */
-	uint64_t link_bw;
-	bool slept_in_window;
-	uint64_t pps_start_ns, pps_start_pages, pps_start_bytes; /* query-migrate's rates */
-	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
-	uint64_t round_bw;
-	/* rate limit, per slice */
-	uint64_t rate_slice_start_ns;
-	uint64_t rate_slice_bytes;
-	uint64_t rate_seen_bytes; /* save_wire_bytes() when last counted against the limit */
-	bool unlimited; /* final round: downtime beats the limit */
-	/* bytes on the wire: stream + transport */
-	uint64_t transport_bytes;
-	uint64_t checksum_ns_per_gib; /* measured cost of the verify trailer */
-	bool trailer_sent; /* the destination may be waiting for our decision */
-	unsigned throttle;
-	unsigned bad_rounds;
-	uint64_t round;
-	/* multifd: the channels, and the main stream's own keep-alive while they work */
-	struct rmig_mfd_send *mfd;
-	uint64_t ping_interval_ms, last_ping_ns;
-};
-
 /* The "cancel" action of RMIG_FAULT, as a callback (fault.c sits below us). */
-static void save_fault_cancel(void *m)
+void rmig_save_fault_cancel(void *m)
 {
 	(void)rmig_migration_cancel(m);
 }
 
-static bool save_cancelled(const struct save_ctx *c)
+bool rmig_save_cancelled(const struct save_ctx *c)
 {
 	return atomic_load(&c->m->cancel_requested);
 }
@@ -90,13 +50,13 @@ static bool save_cancelled(const struct save_ctx *c)
  * flush).  Counting at queue time is what lets the rate limit see a round
  * of by-reference pages before they all leave in one burst.
  */
-static uint64_t save_wire_bytes(const struct save_ctx *c)
+uint64_t rmig_save_wire_bytes(const struct save_ctx *c)
 {
 	return c->stream.bytes_out + c->stream.iov_bytes + c->transport_bytes +
 	       rmig_mfd_send_bytes(c->mfd);
 }
 
-static void save_publish_bytes(struct save_ctx *c)
+void rmig_save_publish_bytes(struct save_ctx *c)
 {
 	struct rmig_stats *st = &c->m->stats;
 	uint64_t bytes[RMIG_MULTIFD_CHANNELS_MAX];
@@ -104,7 +64,7 @@ static void save_publish_bytes(struct save_ctx *c)
 
 	for (uint32_t i = 0; i < n; i++)
 		atomic_store(&st->channel_bytes[i], bytes[i]);
-	atomic_store(&st->transferred, save_wire_bytes(c));
+	atomic_store(&st->transferred, rmig_save_wire_bytes(c));
 }
 
 /*
@@ -112,7 +72,7 @@ static void save_publish_bytes(struct save_ctx *c)
  * then tells the destination we are alive (its read has the peer-timeout).
  * A failure is the stream's sticky error, seen at the next flush.
  */
-static void save_ping(struct save_ctx *c)
+void rmig_save_ping(struct save_ctx *c)
 {
 	struct rmig_record ping = { .type = RMIG_REC_PING };
 	uint64_t now = rmig_time_now_ns();
@@ -124,12 +84,7 @@ static void save_ping(struct save_ctx *c)
 		(void)rmig_stream_flush(&c->stream);
 }
 
-static void save_tick(void *opaque)
-{
-	save_ping(opaque);
-}
-
-static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc)
+void rmig_save_account(struct save_ctx *c, const struct rmig_ram_counters *acc)
 {
 	struct rmig_stats *st = &c->m->stats;
 
@@ -140,7 +95,7 @@ static void save_account(struct save_ctx *c, const struct rmig_ram_counters *acc
 	atomic_fetch_add(&st->normal, acc->normal_pages);
 	atomic_fetch_add(&st->normal_bytes, acc->normal_bytes);
 	c->transport_bytes += acc->transferred;
-	save_publish_bytes(c);
+	rmig_save_publish_bytes(c);
 }
 
 /*
@@ -210,7 +165,7 @@ static void save_publish_rates(struct save_ctx *c, uint64_t now)
 {
 	struct rmig_stats *st = &c->m->stats;
 	uint64_t pages = atomic_load(&st->normal) + atomic_load(&st->duplicate);
-	uint64_t bytes = save_wire_bytes(c), dt = now - c->pps_start_ns;
+	uint64_t bytes = rmig_save_wire_bytes(c), dt = now - c->pps_start_ns;
 
 	if (now < c->pps_start_ns + RMIG_BW_WINDOW_NS)
 		return;
@@ -233,58 +188,31 @@ static void save_publish_rates(struct save_ctx *c, uint64_t now)
  */
 static void save_note_progress(struct save_ctx *c)
 {
-	uint64_t wire = save_wire_bytes(c);
+	uint64_t wire = rmig_save_wire_bytes(c);
 	uint64_t now = rmig_time_now_ns();
 
 	c->rate_slice_bytes += wire - c->rate_seen_bytes;
 	c->rate_seen_bytes = wire;
 	save_publish_rates(c, now);
-	if (rmig_bw_update(&c->bw, now, save_wire_bytes(c))) {
+	if (rmig_bw_update(&c->bw, now, rmig_save_wire_bytes(c))) {
 		if (!c->slept_in_window)
 			c->link_bw = c->bw.bytes_per_sec;
 		c->slept_in_window = false;
 	}
-	save_publish_bytes(c);
+	rmig_save_publish_bytes(c);
 }
 
 /* A run of pages through the stream: ZERO records for zero pages, DATA for the rest. */
 static int save_run_stream(struct save_ctx *c, struct rmig_ramblock *b, uint64_t page,
 			   uint64_t npages)
 {
-	struct rmig_stats *st = &c->m->stats;
-	bool zero_pages = c->params.caps[RMIG_CAP_ZERO_PAGES];
-	uint64_t i = 0;
+	struct rmig_ram_counters cnt = { 0 };
+	int ret = rmig_format_write_pages(&c->stream, b, page, npages,
+					  c->params.caps[RMIG_CAP_ZERO_PAGES], &cnt);
 
-	while (i < npages) {
-		uint8_t *p = b->host + ((page + i) << b->page_shift);
-		bool zero = false;
-		uint64_t j = npages;
-		struct rmig_record r;
-		int ret;
-
-		/* Without the capability every page is data: one record for the run. */
-		if (zero_pages)
-			j = i + rmig_zero_run_split(p, b->page_size, npages - i, &zero);
-		r = (struct rmig_record){
-			.type = zero ? RMIG_REC_ZERO : RMIG_REC_DATA,
-			.block = b->index,
-			.offset = (page + i) << b->page_shift,
-			.npages = (uint32_t)(j - i),
-		};
-		ret = rmig_format_write_record(&c->stream, &r);
-		if (!ret && !zero)
-			ret = rmig_stream_write_ref(&c->stream, p, (j - i) << b->page_shift);
-		if (ret)
-			return ret;
-		if (zero) {
-			atomic_fetch_add(&st->duplicate, j - i);
-		} else {
-			atomic_fetch_add(&st->normal, j - i);
-			atomic_fetch_add(&st->normal_bytes, (j - i) << b->page_shift);
-		}
-		i = j;
-	}
-	return 0;
+	/* Bytes are counted from the stream (transferred stays 0 here). */
+	rmig_stats_add(&c->m->stats, &cnt);
+	return ret;
 }
 
 /*
@@ -322,9 +250,9 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 			page = rmig_ramblock_find_next_run(b, page, SAVE_RUN_PAGES, &npages);
 			if (!npages)
 				break;
-			if (save_cancelled(c))
+			if (rmig_save_cancelled(c))
 				return -ECANCELED;
-			rmig_fault_source(RMIG_FAULT_BULK, save_fault_cancel, c->m); /* fires once: round 0 */
+			rmig_fault_source(RMIG_FAULT_BULK, rmig_save_fault_cancel, c->m); /* fires once: round 0 */
 			rmig_ramblock_clear_pages(b, page, npages);
 			if (c->hooks) {
 				struct rmig_ram_counters acc = { 0 };
@@ -336,10 +264,10 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 					ret = -EPROTO;
 				}
 				if (!ret)
-					save_account(c, &acc);
+					rmig_save_account(c, &acc);
 			} else if (c->mfd) {
 				ret = rmig_mfd_send_pages(c->mfd, b, page, npages);
-				save_ping(c);
+				rmig_save_ping(c);
 			} else {
 				ret = save_run_stream(c, b, page, npages);
 			}
@@ -361,7 +289,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 		ret = rmig_conn_ram_after_iterate(c->conn, phase, &acc);
 		if (ret)
 			return ret;
-		save_account(c, &acc);
+		rmig_save_account(c, &acc);
 	}
 	/* END_OF_ROUND only once every channel has sent its part of the round. */
 	if (c->mfd) {
@@ -372,7 +300,7 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 	ret = rmig_format_write_record(&c->stream, &eor);
 	if (!ret)
 		ret = rmig_stream_flush(&c->stream);
-	save_publish_bytes(c);
+	rmig_save_publish_bytes(c);
 	c->round++;
 	return ret;
 }
@@ -453,206 +381,6 @@ static void save_auto_converge(struct save_ctx *c, uint64_t dirtied, uint64_t se
 	rmig_info("auto-converge: throttling the guest to %u%%", c->throttle);
 }
 
-/*
- * TLS, when asked for: the handshake is part of connecting, so setup-time
- * counts it, and no byte of the stream leaves before the destination
- * proved who it is (and accepted us).
- */
-static int save_secure(struct save_ctx *c)
-{
-	struct rmig_migration *m = c->m;
-	struct rmig_tls_config cfg = {
-		.creds_dir = c->params.tls_creds,
-		.psk_file = c->params.tls_psk,
-		.hostname = c->params.tls_hostname,
-		.handshake_timeout_ms = (int)c->params.peer_timeout_ms,
-	};
-	char host[RMIG_PARAM_NAME_MAX];
-	struct rmig_conn *tls;
-	int ret;
-
-	if (!rmig_tls_wanted(&cfg))
-		return 0;
-	if (!cfg.hostname[0] && rmig_tls_uri_host(m->uri, host, sizeof(host)) == 0)
-		cfg.hostname = host;
-	ret = rmig_tls_client(c->conn, &cfg, &tls);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&m->lock);
-	m->conn = tls;
-	pthread_mutex_unlock(&m->lock);
-	c->conn = tls;
-	return save_cancelled(c) ? -ECANCELED : 0;
-}
-
-/* Connect, and with TLS secure, one more connection to the destination. */
-static int save_connect(struct save_ctx *c, struct rmig_conn **out)
-{
-	struct rmig_conn_opts opts = {
-		.size = sizeof(opts),
-		.cancel_fd = c->m->cancel_fd,
-		.duplex = true,
-		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
-	};
-	struct rmig_tls_config cfg = {
-		.creds_dir = c->params.tls_creds,
-		.psk_file = c->params.tls_psk,
-		.hostname = c->params.tls_hostname,
-		.handshake_timeout_ms = (int)c->params.peer_timeout_ms,
-	};
-	char host[RMIG_PARAM_NAME_MAX];
-	struct rmig_conn *conn, *tls;
-	int ret;
-
-	ret = rmig_conn_open(c->m->uri, &opts, &conn);
-	if (ret)
-		return ret;
-	if (save_cancelled(c)) {
-		rmig_conn_close(conn);
-		return -ECANCELED;
-	}
-	if (!rmig_tls_wanted(&cfg)) {
-		*out = conn;
-		return 0;
-	}
-	if (!cfg.hostname[0] && rmig_tls_uri_host(c->m->uri, host, sizeof(host)) == 0)
-		cfg.hostname = host;
-	pthread_mutex_lock(&c->m->lock);
-	c->m->setup_conn = conn;
-	pthread_mutex_unlock(&c->m->lock);
-	/* A cancel that came before setup_conn was set found nothing to abort. */
-	ret = save_cancelled(c) ? -ECANCELED : rmig_tls_client(conn, &cfg, &tls);
-	pthread_mutex_lock(&c->m->lock);
-	c->m->setup_conn = NULL;
-	pthread_mutex_unlock(&c->m->lock);
-	if (ret) {
-		rmig_conn_close(conn);
-		return ret;
-	}
-	*out = tls;
-	return 0;
-}
-
-/*
- * multifd: the header announced the channels and the session; now connect
- * them.  setup-time counts this, as it counts the main connection.
- */
-static int save_open_channels(struct save_ctx *c, const uint8_t *session)
-{
-	struct rmig_mfd_send_config cfg = {
-		.channels = c->params.multifd_channels,
-		.zero_pages = c->params.caps[RMIG_CAP_ZERO_PAGES],
-		.ping_interval_ms = c->ping_interval_ms,
-		.stats = &c->m->stats,
-		.cancel = &c->m->cancel_requested,
-		.max_bandwidth = &c->m->live.max_bandwidth,
-		.numa = true,
-		.numa_node = c->params.numa_node,
-		.tick = save_tick,
-		.tick_opaque = c,
-	};
-	int ret = rmig_mfd_send_new(&cfg, &c->mfd);
-
-	atomic_store(&c->m->stats.channels, cfg.channels);
-	for (uint32_t i = 0; !ret && i < cfg.channels; i++) {
-		struct rmig_conn *conn;
-
-		ret = save_connect(c, &conn);
-		if (!ret)
-			ret = rmig_mfd_send_add(c->mfd, i, conn, session);
-		save_ping(c);
-	}
-	if (!ret && save_cancelled(c))
-		ret = -ECANCELED;
-	return ret;
-}
-
-static int save_setup(struct save_ctx *c)
-{
-	struct rmig_migration *m = c->m;
-	struct rmig_conn_opts opts = {
-		.size = sizeof(opts),
-		.rdma_pin_all = c->params.caps[RMIG_CAP_RDMA_PIN_ALL],
-		.cancel_fd = m->cancel_fd,
-		.duplex = true,
-		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
-		.rdma_max_pinned = c->params.rdma_max_pinned,
-		.auth_key = c->params.auth_key[0] ? c->params.auth_key : NULL,
-	};
-	struct rmig_conn *conn;
-	int ret;
-
-	ret = rmig_conn_open(m->uri, &opts, &conn);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&m->lock);
-	m->conn = conn;
-	pthread_mutex_unlock(&m->lock);
-	c->conn = conn;
-	/* A cancel that came while we were connecting found no conn to abort. */
-	if (save_cancelled(c))
-		return -ECANCELED;
-	rmig_fault_source(RMIG_FAULT_SETUP, save_fault_cancel, m);
-	ret = save_secure(c);
-	if (ret)
-		return ret;
-	conn = c->conn;
-
-	ret = rmig_stream_init(&c->stream, conn, 0);
-	if (ret)
-		return ret;
-	c->hooks = rmig_conn_has_ram_hooks(conn);
-	if (c->hooks) {
-		ret = rmig_conn_ram_attach(conn, m->ram);
-		if (ret)
-			return ret;
-	}
-	if (c->params.caps[RMIG_CAP_MULTIFD] && c->hooks) {
-		rmig_error("multifd: transport %s places pages itself and takes no channels",
-			   conn->ops->scheme);
-		return -EINVAL;
-	}
-	ret = rmig_format_write_header(&c->stream, c->flags, m->ram);
-	if (ret)
-		return ret;
-	if (c->flags & RMIG_STREAM_F_MULTIFD) {
-		uint8_t session[RMIG_MULTIFD_SESSION_SIZE];
-
-		/* Not a secret (TLS guards the channels): it only tells our channels from others'. */
-		if (getrandom(session, sizeof(session), 0) != (ssize_t)sizeof(session)) {
-			rmig_error("multifd: no random session id: %s", strerror(errno));
-			return -errno;
-		}
-		ret = rmig_format_write_channels(&c->stream, c->params.multifd_channels, session);
-		/* The destination learns of the channels from the header: it goes first. */
-		if (!ret)
-			ret = rmig_stream_flush(&c->stream);
-		if (!ret)
-			ret = save_open_channels(c, session);
-		if (ret)
-			return ret;
-	}
-	if (c->hooks) {
-		/* RDMA connects, exchanges blocks and pins here: setup-time counts it. */
-		struct rmig_record hook = { .type = RMIG_REC_HOOK, .arg = RMIG_RAM_PHASE_SETUP };
-		struct rmig_ram_counters acc = { 0 };
-
-		ret = rmig_format_write_record(&c->stream, &hook);
-		if (!ret)
-			ret = rmig_stream_flush(&c->stream);
-		if (!ret)
-			ret = rmig_conn_ram_before_iterate(conn, RMIG_RAM_PHASE_SETUP);
-		if (!ret)
-			ret = rmig_conn_ram_after_iterate(conn, RMIG_RAM_PHASE_SETUP, &acc);
-		if (ret)
-			return ret;
-		save_account(c, &acc);
-	}
-	ret = rmig_stream_flush(&c->stream);
-	save_publish_bytes(c);
-	return ret;
-}
-
 static int save_complete(struct save_ctx *c)
 {
 	struct rmig_migration *m = c->m;
@@ -663,14 +391,14 @@ static int save_complete(struct save_ctx *c)
 
 	m->emb.stop(m->emb.opaque);
 	/* Before stop_ns, so a reader that sees the stop also sees the split point. */
-	atomic_store(&m->stats.precopy_bytes, save_wire_bytes(c));
+	atomic_store(&m->stats.precopy_bytes, rmig_save_wire_bytes(c));
 	atomic_store(&m->stop_ns, rmig_time_now_ns());
 	atomic_store(&m->guest_stopped, true);
 	c->unlimited = true;
 
 	rmig_ram_sync(ram);
 	atomic_fetch_add(&m->stats.dirty_sync_count, 1);
-	rmig_fault_source(RMIG_FAULT_FINAL, save_fault_cancel, m);
+	rmig_fault_source(RMIG_FAULT_FINAL, rmig_save_fault_cancel, m);
 	ret = save_round(c, RMIG_RAM_PHASE_FINAL);
 	if (!ret && c->mfd)
 		ret = rmig_mfd_send_finish(c->mfd);
@@ -694,7 +422,7 @@ static int save_complete(struct save_ctx *c)
 		ret = rmig_stream_flush(&c->stream);
 	free(sums);
 	atomic_store(&m->stats.remaining, 0);
-	save_publish_bytes(c);
+	rmig_save_publish_bytes(c);
 	return ret;
 }
 
@@ -709,7 +437,7 @@ static int save_iterate(struct save_ctx *c)
 	rmig_ram_dirty_log_clear(ram);
 	rmig_ram_bitmap_set_all(ram);
 	for (;;) {
-		uint64_t t0 = rmig_time_now_ns(), sent0 = save_wire_bytes(c), dirtied, remaining, dt;
+		uint64_t t0 = rmig_time_now_ns(), sent0 = rmig_save_wire_bytes(c), dirtied, remaining, dt;
 		uint64_t expected;
 
 		ret = save_round(c, RMIG_RAM_PHASE_ROUND);
@@ -723,7 +451,7 @@ static int save_iterate(struct save_ctx *c)
 		remaining = rmig_ram_bitmap_bytes(ram);
 		atomic_store(&st->remaining, remaining);
 		if (dt)
-			c->round_bw = (uint64_t)((double)(save_wire_bytes(c) - sent0) * 1e9 / (double)dt);
+			c->round_bw = (uint64_t)((double)(rmig_save_wire_bytes(c) - sent0) * 1e9 / (double)dt);
 		/* A round shorter than a window, with no sleep, still measured the link. */
 		if (!c->link_bw && !c->slept_in_window && !c->bw.slept_ns)
 			c->link_bw = c->round_bw;
@@ -731,10 +459,10 @@ static int save_iterate(struct save_ctx *c)
 		atomic_store(&st->expected_downtime_ms, expected == UINT64_MAX ? 0 : expected);
 		if (expected <= atomic_load(&c->m->live.downtime_limit_ms))
 			return 0;
-		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), save_wire_bytes(c) - sent0);
-		if (save_cancelled(c))
+		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), rmig_save_wire_bytes(c) - sent0);
+		if (rmig_save_cancelled(c))
 			return -ECANCELED;
-		rmig_fault_source(RMIG_FAULT_DIRTY, save_fault_cancel, m); /* a dirty round starts */
+		rmig_fault_source(RMIG_FAULT_DIRTY, rmig_save_fault_cancel, m); /* a dirty round starts */
 	}
 }
 
@@ -751,7 +479,7 @@ static int save_await_result(struct save_ctx *c)
 
 	c->trailer_sent = true;
 	atomic_store(&c->m->awaiting_result, true);
-	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, save_fault_cancel, c->m);
+	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, rmig_save_fault_cancel, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
 		wait_ms += rmig_handover_verify_allowance_ms(rmig_ram_get_total_bytes(c->m->ram));
@@ -800,7 +528,7 @@ static void save_finish(struct save_ctx *c, int ret)
 		atomic_store(&m->end_ns, rmig_time_now_ns());
 		/* The commit point: from here the workload is the destination's. */
 		if (rmig_state_transition(&m->sm, RMIG_STATE_ACTIVE, RMIG_STATE_COMPLETED) == 0) {
-			rmig_fault_source(RMIG_FAULT_AFTER_COMMIT, save_fault_cancel, m);
+			rmig_fault_source(RMIG_FAULT_AFTER_COMMIT, rmig_save_fault_cancel, m);
 			if (rmig_handover_send(c->conn, RMIG_HANDOVER_COMMIT, 0,
 					       "committing the hand-over") < 0)
 				rmig_warn("the destination may not have heard the commit: it will "
@@ -862,7 +590,7 @@ void *rmig_save_thread(void *opaque)
 	atomic_store(&m->stats.remaining, rmig_ram_get_total_bytes(ram));
 	atomic_store(&m->stats.page_size, ram->blocks[0]->page_size);
 
-	ret = save_setup(&c);
+	ret = rmig_save_setup(&c);
 	if (ret)
 		goto out;
 	if (rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_ACTIVE)) {
@@ -870,18 +598,18 @@ void *rmig_save_thread(void *opaque)
 		goto out;
 	}
 	save_measure_checksum(&c);
-	rmig_bw_init(&c.bw, rmig_time_now_ns(), save_wire_bytes(&c));
+	rmig_bw_init(&c.bw, rmig_time_now_ns(), rmig_save_wire_bytes(&c));
 	c.rate_slice_start_ns = c.pps_start_ns = rmig_time_now_ns();
-	c.rate_seen_bytes = save_wire_bytes(&c);
+	c.rate_seen_bytes = rmig_save_wire_bytes(&c);
 	c.pps_start_pages = atomic_load(&m->stats.normal) + atomic_load(&m->stats.duplicate);
-	c.pps_start_bytes = save_wire_bytes(&c);
+	c.pps_start_bytes = rmig_save_wire_bytes(&c);
 	ret = save_iterate(&c);
 	if (!ret)
 		ret = save_complete(&c);
 	if (!ret)
 		ret = save_await_result(&c);
 out:
-	if (ret && save_cancelled(&c))
+	if (ret && rmig_save_cancelled(&c))
 		ret = -ECANCELED;
 	save_finish(&c, ret);
 	pthread_mutex_lock(&m->lock);
