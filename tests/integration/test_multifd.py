@@ -12,6 +12,7 @@ what they report (exit code, the --json query-migrate object, stderr):
     sum of x-rmig-channels, one entry per channel, each one used;
   - `rmig incoming` and `rmig migrate --channels 4` as two processes: both
     completed, and the destination reports the channels too;
+  - --max-bandwidth holds with 4 channels;
   - Ctrl-C (SIGINT) of the source: source cancelled (130), destination
     failed (1), both within seconds;
   - a peer killed (SIGKILL) or frozen (SIGSTOP): the other side fails
@@ -46,12 +47,10 @@ INCOMING = ["--accept-timeout", "20", "--peer-timeout", str(PT_MS), "--json"]
 # what it dirties during the bulk round (128 MiB/s) is more than the link
 # sends in 1 ms, so at least one dirty round runs before the final one (SYNC
 # counts past round 0), and each round is shorter than the one before, so it
-# ends.  No --max-bandwidth: the limit does not hold with channels (the
-# bytes channels send while the migration thread sleeps in the limiter are
-# never counted), so the rounds would depend on timing.
+# ends.  No --max-bandwidth, whose sleeps would make the rounds a matter
+# of timing.
 DIRTY = ["--dirty-rate", "128M", "--downtime-limit", "1", "--peer-timeout", str(PT_MS)]
-# Long enough to be hit mid-way, 1 s in: 256 MiB at 32 MiB/s is 6 s, and
-# still over 3 s with the limit overshot as it is with channels.
+# Long enough to be hit mid-way, 1 s in: 256 MiB at 32 MiB/s is about 6 s.
 SLOW = ["--ram", "256M", "--dirty-rate", "16M", "--max-bandwidth", "32M",
         "--peer-timeout", str(PT_MS)]
 
@@ -262,6 +261,23 @@ def case_two_processes(case):
           "no dirty round ran (source %d, destination %d rounds)" % (
               sj["ram"]["dirty-sync-count"], dj["ram"]["dirty-sync-count"]))
     return "%d rounds, channels %s" % (dj["ram"]["dirty-sync-count"], dc)
+
+
+def case_bandwidth_limit(case):
+    """--max-bandwidth holds for the channels' bytes too (before f723d57 the
+    bytes a channel sent while the migration thread slept in the limiter went
+    uncounted: 128 MiB at 32 MiB/s took 2.1 s instead of 3.1)."""
+    limit = 32 << 20
+    p = case.run("loopback", ["loopback", "--transport", "tcp", "--channels", "4", "--ram", "64M",
+                              "--max-bandwidth", "32M", "--peer-timeout", str(PT_MS), "--json"])
+    check(p.wait(DEADLINE), "loopback did not end")
+    js = check_status(p, "completed", (0,))
+    check_channels(js, 4, "loopback")
+    secs = (js["total-time"] - js.get("setup-time", 0)) / 1e3
+    rate = js["ram"]["transferred"] / secs
+    check(rate <= limit * 1.1, "%.1f MiB/s over a limit of 32 MiB/s (%d bytes in %.2f s)" % (
+        rate / (1 << 20), js["ram"]["transferred"], secs))
+    return "%.1f MiB/s under a limit of 32" % (rate / (1 << 20))
 
 
 def case_cancel(case):
@@ -486,6 +502,7 @@ CASES = [
     ("loopback-tcp-4", case_loopback_tcp_4),
     ("loopback-unix-3", case_loopback_unix_3),
     ("two-processes-4", case_two_processes),
+    ("bandwidth-limit-4", case_bandwidth_limit),
     ("cancel-4", case_cancel),
     ("kill-destination-3", case_kill_destination),
     ("kill-source-3", case_kill_source),
