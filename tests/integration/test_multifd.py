@@ -13,6 +13,9 @@ what they report (exit code, the --json query-migrate object, stderr):
   - `rmig incoming` and `rmig migrate --channels 4` as two processes: both
     completed, and the destination reports the channels too;
   - --max-bandwidth holds with 4 channels;
+  - connections that are not this migration's channels (not a hello, another
+    session, a wrong index, count or version, a channel again) reach the
+    destination among the channels: each is dropped, the migration completes;
   - Ctrl-C (SIGINT) of the source: source cancelled (130), destination
     failed (1), both within seconds;
   - a peer killed (SIGKILL) or frozen (SIGSTOP): the other side fails
@@ -344,8 +347,11 @@ class Proxy:
     "silent" forwards nothing more either way and keeps both sockets open,
     as a pulled cable would; "reset" closes both with a RST."""
 
-    def __init__(self, target):
+    def __init__(self, target, first_channel=None):
         self.target = target
+        # Called with the first channel's hello, once it went on, before any
+        # other connection goes on (see case_stray_connections).
+        self.first_channel = first_channel
         self.ls = socket.socket()
         self.ls.bind(("127.0.0.1", 0))
         self.ls.listen(128)
@@ -373,6 +379,12 @@ class Proxy:
             entry = [c, s, 0, None]
             with self.lock:
                 self.conns.append(entry)
+                index = len(self.conns) - 1
+            if index == 1 and self.first_channel:
+                hello = recv_exactly(c, 32)
+                s.sendall(hello)
+                entry[2] += len(hello)
+                self.first_channel(hello)
             t = threading.Thread(target=self.forward, args=(entry,), daemon=True)
             t.start()
             self.threads.append(t)
@@ -440,6 +452,66 @@ class Proxy:
         self.ls.close()
 
 
+def recv_exactly(sock, n):
+    data = b""
+    sock.settimeout(5)
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise OSError("connection closed after %d bytes" % len(data))
+        data += more
+    sock.settimeout(None)
+    return data
+
+
+def case_stray_connections(case):
+    """Connections that are not channels of this migration reach the
+    destination between the first channel and the second: each is dropped
+    with a warning, and the migration completes as if they were not there."""
+    d, port = case.incoming()
+    strays = []
+
+    def inject(hello):
+        magic, version, index, count = struct.unpack(">4sIII", hello[:16])
+        session = hello[16:32]
+        check(magic == b"RMCH" and version == 1 and index == 0 and count == 2,
+              "the first channel's hello: %r" % hello)
+        flipped = session[:-1] + bytes([session[-1] ^ 1])
+        for bad in (b"GET / HTTP/1.0\r\n\r\n".ljust(32, b"\0"),               # not a channel
+                    hello[:16] + flipped,                                       # another session
+                    struct.pack(">4sIII", b"RMCH", 1, 1, 3) + session,          # 1 of 3, not of 2
+                    struct.pack(">4sIII", b"RMCH", 1, 2, 2) + session,          # index 2 of 2
+                    struct.pack(">4sIII", b"RMCH", 2, 1, 2) + session,          # version 2
+                    hello):                                                     # channel 0 again
+            x = socket.create_connection(("127.0.0.1", port), timeout=5)
+            x.sendall(bad)
+            # Done sending: the destination's gentle close of a dropped
+            # connection sees our end at once.  One that stays open costs
+            # the destination up to 200 ms of its one peer-timeout for all
+            # the channels (plugin/sock.c, SOCK_CLOSE_DRAIN_MS).
+            x.shutdown(socket.SHUT_WR)
+            strays.append(x)
+
+    proxy = Proxy(port, first_channel=inject)
+    case.closers.append(proxy.close)
+    case.closers.append(lambda: [x.close() for x in strays])
+    s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % proxy.port, "--channels", "2", "--ram",
+                         "64M", "--json"] + DIRTY)
+    check(s.wait(DEADLINE) and d.wait(10), "a side did not end")
+    check(len(strays) == 6, "%d stray connections were made, expected 6" % len(strays))
+    check_status(s, "completed", (0,))
+    dj = check_status(d, "completed", (0,))
+    check_channels(dj, 2, "destination")
+    err = d.stderr()
+    dropped = [l for l in err.splitlines() if "dropped" in l and "multifd" in l]
+    check(len(dropped) == 6, "the destination dropped %d connections, expected 6:\n%s" % (
+        len(dropped), err))
+    for why in ("magic", "another migration", "1 of 3", "2 of 2", "version 2",
+                "channel 0 connected twice"):
+        check(why in err, "no connection was dropped for %r:\n%s" % (why, err))
+    return "6 dropped, completed"
+
+
 def cut_channel(case, how):
     n = 3
     d, port = case.incoming()
@@ -503,6 +575,7 @@ CASES = [
     ("loopback-unix-3", case_loopback_unix_3),
     ("two-processes-4", case_two_processes),
     ("bandwidth-limit-4", case_bandwidth_limit),
+    ("stray-connections", case_stray_connections),
     ("cancel-4", case_cancel),
     ("kill-destination-3", case_kill_destination),
     ("kill-source-3", case_kill_source),
