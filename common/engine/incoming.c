@@ -390,6 +390,8 @@ static int incoming_accept_channels(void *opaque, const struct rmig_stream_heade
 		if (ret) {
 			rmig_warn("dropped %s: %s; still waiting for multifd channels",
 				  rmig_conn_describe(conn, who, sizeof(who)), rmig_error_get_last());
+			/* Not ours: no gentle close, which would wait for its peer's. */
+			rmig_conn_abort(conn);
 			rmig_conn_close(conn);
 			if (ret == -ECANCELED || atomic_load(&in->cancel)) {
 				ret = -ECANCELED;

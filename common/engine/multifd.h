@@ -99,7 +99,12 @@ uint64_t rmig_mfd_send_bytes(struct rmig_mfd_send *ms);
 uint32_t rmig_mfd_send_channel_bytes(struct rmig_mfd_send *ms, uint64_t *bytes, uint32_t max);
 /* Any thread: wake every channel blocked on its connection (cancel). */
 void rmig_mfd_send_abort(struct rmig_mfd_send *ms);
-/* Stops the threads (aborting what still runs), closes the connections. */
+/*
+ * Ends the threads (aborting a connection still in use) and joins them, so
+ * that the byte counts are final.  Idempotent.
+ */
+void rmig_mfd_send_stop(struct rmig_mfd_send *ms);
+/* Stops, closes the connections, frees. */
 void rmig_mfd_send_free(struct rmig_mfd_send *ms);
 
 /* --- destination --- */

@@ -17,6 +17,7 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "common/engine/fault.h"
 #include "common/engine/multifd.h"
 #include "common/engine/numa.h"
 #include "common/engine/params.h"
@@ -137,6 +138,8 @@ static int recv_record(struct rchannel *ch, const struct rmig_record *r,
 			cnt->zero_pages += r->npages;
 			return 0;
 		}
+		/* The bulk round's first page, as load.c marks it on a single stream. */
+		rmig_fault_dest(RMIG_FAULT_BULK, NULL, NULL);
 		ret = rmig_stream_read(&ch->stream, b->host + r->offset,
 				       (size_t)r->npages * b->page_size);
 		cnt->normal_pages += r->npages;

@@ -383,7 +383,7 @@ void rmig_mfd_send_abort(struct rmig_mfd_send *ms)
 	pthread_mutex_unlock(&ms->lock);
 }
 
-void rmig_mfd_send_free(struct rmig_mfd_send *ms)
+void rmig_mfd_send_stop(struct rmig_mfd_send *ms)
 {
 	bool clean = true;
 
@@ -400,9 +400,18 @@ void rmig_mfd_send_free(struct rmig_mfd_send *ms)
 	/* A thread still writing may wait out the peer-timeout otherwise. */
 	if (!clean)
 		rmig_mfd_send_abort(ms);
-	for (uint32_t i = 0; i < ms->cfg.channels; i++)
+	for (uint32_t i = 0; i < ms->cfg.channels; i++) {
 		if (ms->ch[i].started)
 			pthread_join(ms->ch[i].thread, NULL);
+		ms->ch[i].started = false;
+	}
+}
+
+void rmig_mfd_send_free(struct rmig_mfd_send *ms)
+{
+	if (!ms)
+		return;
+	rmig_mfd_send_stop(ms);
 	for (uint32_t i = 0; i < ms->cfg.channels; i++) {
 		struct channel *ch = &ms->ch[i];
 

@@ -552,6 +552,9 @@ void *rmig_save_thread(void *opaque)
 out:
 	if (ret && rmig_save_cancelled(&c))
 		ret = -ECANCELED;
+	/* The channels' last bytes into the report before it becomes final. */
+	rmig_mfd_send_stop(c.mfd);
+	rmig_save_publish_bytes(&c);
 	save_finish(&c, ret);
 	pthread_mutex_lock(&m->lock);
 	m->conn = NULL;
