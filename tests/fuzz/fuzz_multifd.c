@@ -165,7 +165,11 @@ free_conn:
 #include <dirent.h>
 #include <stdio.h>
 
-/* fuzz_multifd_replay DIR: every seed in DIR must load completely. */
+/*
+ * replay_multifd_seeds DIR, this target built without libFuzzer (not named
+ * fuzz_*: ci/test and ci/fuzz run every fuzz_* as a libFuzzer target):
+ * every seed in DIR must load completely.
+ */
 int main(int argc, char **argv)
 {
 	struct dirent *e;
