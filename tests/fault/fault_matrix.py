@@ -43,6 +43,7 @@ import time
 PT_MS = 1500                 # --peer-timeout on both sides
 ALLOW_MS = 1000              # verify allowance: 1 s per GiB, rounded up
 CELL_DEADLINE = 40.0         # anything alive after this is a wait that never ended
+HOLD_S = 0.2                 # the cut proxy holds the destination's bytes this long
 INCOMING = ["--accept-timeout", "30", "--peer-timeout", str(PT_MS), "--json"]
 
 
@@ -240,6 +241,13 @@ def proxy_main(portfile, target):
     dst = socket.create_connection(("127.0.0.1", target), timeout=10)
     peer = {src: dst, dst: src}
     open_ends = {src, dst}
+    # What the destination says goes back only after HOLD_S: its answer to
+    # the source's last bytes must not overtake the source's cut signal,
+    # which the source sends right after those bytes but may be scheduled
+    # late (seen under ASan on a loaded machine: RESULT got through, and
+    # the source completed).  Only the hand-over travels that way on tcp.
+    back = []          # (time received, bytes) from the destination
+    back_eof = []
     import select
     end = time.monotonic() + CELL_DEADLINE
     while time.monotonic() < end:
@@ -249,7 +257,19 @@ def proxy_main(portfile, target):
                 cut[0] = 0
             time.sleep(0.05)   # hold both sockets open, silent, until killed
             continue
-        r, _, _ = select.select(list(open_ends), [], [], 0.05)
+        now = time.monotonic()
+        while back and now - back[0][0] >= HOLD_S:
+            try:
+                src.sendall(back.pop(0)[1])
+            except OSError:
+                back.clear()
+        if back_eof and not back:
+            try:
+                src.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            back_eof.clear()
+        r, _, _ = select.select(list(open_ends), [], [], 0.02)
         for s in r:
             if cut and s is dst:
                 continue
@@ -259,14 +279,18 @@ def proxy_main(portfile, target):
                 data = b""
             if not data:
                 open_ends.discard(s)
+                if s is dst:
+                    back_eof.append(1)   # after what is still held
+                    continue
                 try:
                     peer[s].shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
                 continue
+            if s is dst:
+                back.append((time.monotonic(), data))
+                continue
             try:
-                if cut and peer[s] is src:
-                    continue   # the destination's answer after the cut is lost
                 peer[s].sendall(data)
             except OSError:
                 open_ends.discard(s)
