@@ -16,6 +16,7 @@
 #include "rdma/cm.h"
 #include "rdma/ctrl.h"
 #include "rdma/keycache.h"
+#include "rdma/lane.h"
 #include "rdma/pinlru.h"
 #include "rdma/progress.h"
 #include "rdma/ramview.h"
@@ -93,6 +94,16 @@ struct rmig_rdma_conn {
 	struct rmig_rdma_dest_reg dreg;
 	bool dreg_ready;
 	uint64_t *bases;
+	/* data lanes (multifd): WRITEs go on the lane owning their chunk; none: on res.qp */
+	struct rmig_rdma_lane *lanes;
+	uint32_t nlanes;
+	uint32_t lanes_wanted; /* source: the caller's multifd-channels (1: no lanes) */
+	int numa_node;	       /* the lanes' threads run there; -1: unbound */
+	/*
+	 * While source_save hands a run to the lanes chunk by chunk: what of
+	 * it is not queued yet (for the look-ahead, as the writer's rest).
+	 */
+	struct rmig_rdma_pending lane_rest;
 	/* statistics */
 	uint64_t reg_requests, reg_waits, reg_wait_ns, compress_msgs;
 };
@@ -145,6 +156,27 @@ int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, const struct rmig_rdma_ra
  */
 int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
 			     uint64_t chunk);
+
+/* lanes.c: the CHANNELS exchange, on a connection that negotiated CHANNELS */
+/* Source: build @n lanes, describe them, connect them to the destination's, start them. */
+int rmig_rdma_lanes_open(struct rmig_rdma_conn *rc, uint32_t n);
+/* Destination: take the source's CHANNELS_REQUEST, build and connect as many lanes, answer. */
+int rmig_rdma_lanes_serve(struct rmig_rdma_conn *rc);
+/* Stop and free every lane. */
+void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc);
+/*
+ * Source: wait until every WRITE posted on every lane completed.  Only
+ * then may a SEND on the connection's QP speak of them: RC orders a
+ * queue pair's own work, never one QP's against another's.
+ */
+int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc);
+
+/* The lane that carries every WRITE of @chunk of block @block. */
+static inline struct rmig_rdma_lane *rmig_rdma_lane_of(const struct rmig_rdma_conn *rc,
+						       uint32_t block, uint64_t chunk)
+{
+	return &rc->lanes[(chunk + block) % rc->nlanes];
+}
 
 /* dest.c */
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);

@@ -253,7 +253,7 @@ static bool is_response(uint32_t type)
 {
 	return type == RMIG_RDMA_MSG_RAM_BLOCKS_RESULT || type == RMIG_RDMA_MSG_REGISTER_RESULT ||
 	       type == RMIG_RDMA_MSG_UNREGISTER_FINISHED || type == RMIG_RDMA_MSG_SEGMENTS_RESULT ||
-	       type == RMIG_RDMA_MSG_AUTH_RESPONSE;
+	       type == RMIG_RDMA_MSG_AUTH_RESPONSE || type == RMIG_RDMA_MSG_CHANNELS_RESULT;
 }
 
 /* Extension types are messages only on a connection that negotiated them. */

@@ -64,6 +64,7 @@ static const struct rmig_rdma_glue default_glue = {
 	.migrate_id = rdma_migrate_id,
 	.create_qp = rdma_create_qp,
 	.destroy_qp = rdma_destroy_qp,
+	.init_qp_attr = rdma_init_qp_attr,
 	.get_device_list = ibv_get_device_list,
 	.free_device_list = ibv_free_device_list,
 	.query_device = glue_query_device,
@@ -74,6 +75,9 @@ static const struct rmig_rdma_glue default_glue = {
 	.destroy_comp_channel = ibv_destroy_comp_channel,
 	.create_cq = ibv_create_cq,
 	.destroy_cq = ibv_destroy_cq,
+	.verbs_create_qp = ibv_create_qp,
+	.verbs_destroy_qp = ibv_destroy_qp,
+	.modify_qp = ibv_modify_qp,
 	.reg_mr = glue_reg_mr,
 	.dereg_mr = ibv_dereg_mr,
 	.get_cq_event = ibv_get_cq_event,
@@ -231,6 +235,34 @@ int rmig_rdma_glue_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ib
 void rmig_rdma_glue_destroy_qp(struct rdma_cm_id *id)
 {
 	glue->destroy_qp(id);
+}
+
+int rmig_rdma_glue_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask)
+{
+	errno = 0;
+	return from_minus1(glue->init_qp_attr(id, attr, mask));
+}
+
+struct ibv_qp *rmig_rdma_glue_verbs_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a,
+					      int *err)
+{
+	struct ibv_qp *qp;
+
+	errno = 0;
+	qp = glue->verbs_create_qp(pd, a);
+	if (!qp)
+		*err = errno > 0 ? -errno : -EIO;
+	return qp;
+}
+
+int rmig_rdma_glue_verbs_destroy_qp(struct ibv_qp *qp)
+{
+	return from_positive(glue->verbs_destroy_qp(qp));
+}
+
+int rmig_rdma_glue_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
+{
+	return from_positive(glue->modify_qp(qp, attr, mask));
 }
 
 int rmig_rdma_glue_device_count(void)

@@ -41,6 +41,7 @@ struct rmig_rdma_glue {
 	int (*migrate_id)(struct rdma_cm_id *id, struct rdma_event_channel *ch);
 	int (*create_qp)(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 	void (*destroy_qp)(struct rdma_cm_id *id);
+	int (*init_qp_attr)(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask);
 	/* verbs, control path */
 	struct ibv_device **(*get_device_list)(int *n);
 	void (*free_device_list)(struct ibv_device **list);
@@ -53,6 +54,10 @@ struct rmig_rdma_glue {
 	struct ibv_cq *(*create_cq)(struct ibv_context *ctx, int cqe, void *cq_ctx,
 				    struct ibv_comp_channel *ch, int vector);
 	int (*destroy_cq)(struct ibv_cq *cq);
+	/* queue pairs without an rdma_cm id (the data lanes) */
+	struct ibv_qp *(*verbs_create_qp)(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+	int (*verbs_destroy_qp)(struct ibv_qp *qp);
+	int (*modify_qp)(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 	struct ibv_mr *(*reg_mr)(struct ibv_pd *pd, void *addr, size_t len, int access);
 	int (*dereg_mr)(struct ibv_mr *mr);
 	int (*get_cq_event)(struct ibv_comp_channel *ch, struct ibv_cq **cq, void **cq_ctx);
@@ -95,6 +100,12 @@ int rmig_rdma_glue_disconnect(struct rdma_cm_id *id);
 int rmig_rdma_glue_migrate_id(struct rdma_cm_id *id, struct rdma_event_channel *ch);
 int rmig_rdma_glue_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *a);
 void rmig_rdma_glue_destroy_qp(struct rdma_cm_id *id);
+/* What rdma_cm would program into @id's QP for the state in @attr->qp_state. */
+int rmig_rdma_glue_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask);
+struct ibv_qp *rmig_rdma_glue_verbs_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a,
+					      int *err);
+int rmig_rdma_glue_verbs_destroy_qp(struct ibv_qp *qp);
+int rmig_rdma_glue_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask);
 /* Number of RDMA devices present (0 when none), or negative errno. */
 int rmig_rdma_glue_device_count(void);
 int rmig_rdma_glue_query_device(struct ibv_context *ctx, struct ibv_device_attr *attr);

@@ -91,6 +91,13 @@ static uint64_t opts_max_pinned(const struct rmig_conn_opts *o)
 	return 0;
 }
 
+static uint32_t opts_channels(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_channels) + sizeof(uint32_t))
+		return o->rdma_channels;
+	return 0;
+}
+
 static bool opts_pin_all(const struct rmig_conn_opts *o)
 {
 	return o && o->size >= offsetof(struct rmig_conn_opts, rdma_pin_all) + sizeof(bool) &&
@@ -113,6 +120,7 @@ static struct rmig_rdma_conn *conn_alloc(bool source)
 		return NULL;
 	}
 	rc->is_source = source;
+	rc->numa_node = -1;
 	/* First: the abort fd must exist whenever the connection can be aborted or freed. */
 	if (rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res) < 0) {
 		free(rc);
@@ -157,6 +165,8 @@ static void conn_free(struct rmig_rdma_conn *rc)
 			   (unsigned long long)rc->dreg.nregistrations,
 			   (unsigned long long)(rc->dreg.reg_ns / 1000000),
 			   (unsigned long long)(rc->dreg.registered_bytes >> 20));
+	/* Their threads first: nothing may reap a lane's CQ while it goes. */
+	rmig_rdma_lanes_close(rc);
 	if (rc->is_source)
 		rmig_rdma_source_fini(rc);
 	else
@@ -253,6 +263,40 @@ static int conn_start(struct rmig_rdma_conn *rc, bool untrusted)
 	return 0;
 }
 
+/*
+ * A set-up exchange ends within peer-timeout (10 s when none), keepalives
+ * negotiated or not: the peer answers at once or not at all.
+ */
+static int conn_bounded(struct rmig_rdma_conn *rc, int (*step)(struct rmig_rdma_conn *rc))
+{
+	int ret;
+
+	rmig_rdma_progress_set_liveness(&rc->prog,
+					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000,
+					rc->keepalive);
+	ret = step(rc);
+	conn_arm_liveness(rc);
+	return ret;
+}
+
+static int lanes_open_wanted(struct rmig_rdma_conn *rc)
+{
+	return rmig_rdma_lanes_open(rc, rc->lanes_wanted);
+}
+
+/* Source: the channels asked for, or one QP with a word why. */
+static int conn_open_lanes(struct rmig_rdma_conn *rc, uint32_t eff)
+{
+	if (rc->lanes_wanted < 2)
+		return 0;
+	if (!(eff & RMIG_RDMA_CAP_CHANNELS)) {
+		rmig_info("rdma: the destination takes no channels (QEMU, or an rmig without "
+			  "them): one queue pair carries the pages");
+		return 0;
+	}
+	return conn_bounded(rc, lanes_open_wanted);
+}
+
 static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, struct rmig_conn **out)
 {
 	char host[RMIG_HOST_MAX];
@@ -285,6 +329,9 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	if (ret < 0)
 		goto fail;
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
+	rc->lanes_wanted = RMIG_MIN(RMIG_MAX(opts_channels(opts), 1u), (uint32_t)RMIG_RDMA_MAX_LANES);
+	if (rc->lanes_wanted < 2)
+		caps.flags &= ~RMIG_RDMA_CAP_CHANNELS;
 	if (!want_pin)
 		caps.flags &= ~(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
 	ret = rmig_rdma_cm_connect(&rc->cm, &caps, timeout, cancel_fd);
@@ -311,6 +358,9 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 			goto fail;
 	}
 	conn_arm_liveness(rc);
+	ret = conn_open_lanes(rc, eff);
+	if (ret < 0)
+		goto fail;
 	rmig_info("rdma: connected to %s (%s registration, %s flow control%s)", addr,
 		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
 		  key ? ", authenticated" : "");
@@ -409,6 +459,11 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 			goto fail_named;
 	}
 	conn_arm_liveness(rc);
+	if (answer.flags & RMIG_RDMA_CAP_CHANNELS) {
+		ret = conn_bounded(rc, rmig_rdma_lanes_serve);
+		if (ret < 0)
+			goto fail_named;
+	}
 	rmig_info("rdma: accepted a migration (%s registration, %s flow control%s)",
 		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
 		  l->key ? ", authenticated" : "");
@@ -601,6 +656,10 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 		st->pinned_limit = rc->pins.max_bytes;
 		st->pinned_evicted = rc->pins.evicted_runs;
 	}
+	/* What each lane wrote is known on the source only: the destination sees no WRITE. */
+	st->channels = rc->nlanes;
+	for (uint32_t i = 0; rc->is_source && i < rc->nlanes && i < 64; i++)
+		st->channel_bytes[i] = rc->lanes[i].w.bytes_written;
 }
 
 static const struct rmig_transport_ops rdma_ops = {

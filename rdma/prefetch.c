@@ -105,6 +105,21 @@ static bool run_overlaps(const struct rmig_rdma_pending *r, uint32_t block, uint
 	       start < r->offset + r->len;
 }
 
+/* Is part of [start, start + len) of @block handed over but not posted yet? */
+static bool run_queued(const struct rmig_rdma_conn *rc, uint32_t block, uint64_t start,
+		       uint64_t len)
+{
+	if (run_overlaps(&rc->w.rest, block, start, len) ||
+	    run_overlaps(&rc->w.pending, block, start, len) ||
+	    run_overlaps(&rc->lane_rest, block, start, len))
+		return true;
+	for (uint32_t i = 0; i < rc->nlanes; i++)
+		if (run_overlaps(&rc->lanes[i].w.rest, block, start, len) ||
+		    run_overlaps(&rc->lanes[i].w.pending, block, start, len))
+			return true;
+	return false;
+}
+
 static bool chunk_wanted(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
 			 uint64_t chunk)
 {
@@ -122,8 +137,7 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, const struct rmig_rdma_rambl
 	 * (the next chunk, when the run crosses a chunk end) is no longer
 	 * dirty in the bitmap: ask the writer too.
 	 */
-	if (run_overlaps(&rc->w.rest, b->index, start, len) ||
-	    run_overlaps(&rc->w.pending, b->index, start, len))
+	if (run_queued(rc, b->index, start, len))
 		return !rmig_buffer_is_zero(b->host + start, len);
 	p = rmig_ramblock_find_next_run(b->rb, first, last - first, &n);
 	if (p >= last || n == 0)

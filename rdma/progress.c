@@ -36,13 +36,16 @@ int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *c
 	atomic_init(&p->interrupted, false);
 	p->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->intr_fd = p->abort_fd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->intr_fd < 0) {
+	p->wake_fd = p->intr_fd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->wake_fd < 0) {
 		int ret = -errno;
 
 		rmig_error("rdma: cannot create an eventfd: %s", strerror(-ret));
+		if (p->intr_fd >= 0)
+			close(p->intr_fd);
 		if (p->abort_fd >= 0)
 			close(p->abort_fd);
-		p->abort_fd = -1;
+		p->abort_fd = p->intr_fd = -1;
 		return ret;
 	}
 	return 0;
@@ -50,6 +53,10 @@ int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *c
 
 void rmig_rdma_progress_fini(struct rmig_rdma_progress *p)
 {
+	if (p->wake_fd >= 0) {
+		close(p->wake_fd);
+		p->wake_fd = -1;
+	}
 	if (p->intr_fd >= 0) {
 		close(p->intr_fd);
 		p->intr_fd = -1;
@@ -76,6 +83,15 @@ void rmig_rdma_progress_interrupt(struct rmig_rdma_progress *p)
 
 	atomic_store(&p->interrupted, true);
 	if (write(p->intr_fd, &one, sizeof(one)) < 0) {
+		/* Counter full means it is already readable. */
+	}
+}
+
+void rmig_rdma_progress_wake(struct rmig_rdma_progress *p)
+{
+	uint64_t one = 1;
+
+	if (write(p->wake_fd, &one, sizeof(one)) < 0) {
 		/* Counter full means it is already readable. */
 	}
 }
@@ -390,7 +406,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 {
 	struct rmig_rdma_cm *cm = p->cm;
 	struct rmig_rdma_res *res = p->res;
-	struct pollfd pfd[5];
+	struct pollfd pfd[6];
 	uint64_t now;
 	int ret, s, r;
 
@@ -425,7 +441,8 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	pfd[3] = (struct pollfd){ .fd = cm->ch->fd, .events = POLLIN };
 	/* Only a reader takes an interrupt: anyone else would spin on it. */
 	pfd[4] = (struct pollfd){ .fd = p->interruptible ? p->intr_fd : -1, .events = POLLIN };
-	ret = poll(pfd, 5, wait_ms(p, now));
+	pfd[5] = (struct pollfd){ .fd = p->wake_fd, .events = POLLIN };
+	ret = poll(pfd, 6, wait_ms(p, now));
 	if (ret < 0 && errno != EINTR) {
 		ret = -errno;
 		rmig_error("rdma: poll failed: %s", strerror(-ret));
@@ -436,6 +453,14 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 		return 0;
 	if (pfd[0].revents & POLLIN)
 		return rmig_rdma_progress_check(p);
+	if (pfd[5].revents & POLLIN) {
+		uint64_t v;
+
+		/* A lane's news is in its own counters; the caller looks there. */
+		if (read(p->wake_fd, &v, sizeof(v)) < 0) {
+			/* Already drained. */
+		}
+	}
 	if (pfd[1].revents & POLLIN) {
 		ret = cq_event(p, res->send_ch, &res->send_unacked);
 		if (ret < 0)

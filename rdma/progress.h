@@ -86,6 +86,7 @@ struct rmig_rdma_progress {
 	int intr_fd;		   /* eventfd; readable while an interrupt waits to be taken */
 	atomic_bool interrupted;
 	bool interruptible;	   /* a reader waits: an interrupt ends its wait */
+	int wake_fd;		   /* eventfd; a data lane's thread has news (lane.h) */
 	int error;		   /* sticky -errno: the connection failed */
 	bool peer_gone;		   /* DISCONNECTED seen or QP flushed */
 	bool peer_error;	   /* the peer sent ERROR (set by whoever decodes it) */
@@ -126,6 +127,12 @@ void rmig_rdma_progress_abort(struct rmig_rdma_progress *p);
  * sends still work.  The transport's interrupt slot.
  */
 void rmig_rdma_progress_interrupt(struct rmig_rdma_progress *p);
+/*
+ * Any thread: end the wait under way now (or the next one) as a round in
+ * which something happened.  A data lane's thread calls it when WRITEs
+ * completed or failed, so a writer waiting for its window looks again.
+ */
+void rmig_rdma_progress_wake(struct rmig_rdma_progress *p);
 /* True once per interrupt; the reader calls it. */
 bool rmig_rdma_progress_take_interrupt(struct rmig_rdma_progress *p);
 

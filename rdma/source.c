@@ -176,6 +176,57 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 	return rc->pin_all ? 0 : rmig_rdma_prefetch_ahead(rc, b, p->chunk);
 }
 
+/* A lane's writer resolves for the connection: the keys are the same on every lane. */
+static int lane_resolve(void *opaque, const struct rmig_rdma_pending *p,
+			struct rmig_rdma_wtarget *t)
+{
+	struct rmig_rdma_lane *l = opaque;
+
+	return resolve(l->owner, p, t);
+}
+
+/*
+ * Queue [off, off + len) of @b for writing: on the connection's QP, or
+ * chunk by chunk on the lane owning each chunk, so a chunk's WRITEs always
+ * share one QP and its registration is asked for once.
+ */
+static int queue_write(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b, uint64_t off,
+		       uint64_t len)
+{
+	if (!rc->nlanes)
+		return rmig_rdma_writer_queue(&rc->w, b->index, b->length, off, len);
+	while (len) {
+		uint64_t chunk = rmig_rdma_chunk_index(off);
+		uint64_t n = rmig_rdma_chunk_piece(b->length, off, len);
+		struct rmig_rdma_lane *l = rmig_rdma_lane_of(rc, b->index, chunk);
+		int ret;
+
+		if (n == 0) /* off the block: the writer reports it */
+			n = len;
+		if (n < len)
+			rc->lane_rest = (struct rmig_rdma_pending){
+				.block = b->index, .offset = off + n, .len = len - n,
+				.chunk = rmig_rdma_chunk_index(off + n) };
+		ret = rmig_rdma_writer_queue(&l->w, b->index, b->length, off, n);
+		rmig_rdma_pending_clear(&rc->lane_rest);
+		if (ret < 0)
+			return ret;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Post every pending WRITE; @last signals each (the end of a round). */
+static int flush_writes(struct rmig_rdma_conn *rc, bool last)
+{
+	int ret = rmig_rdma_writer_flush(&rc->w, last);
+
+	for (uint32_t i = 0; ret == 0 && i < rc->nlanes; i++)
+		ret = rmig_rdma_writer_flush(&rc->lanes[i].w, last);
+	return ret;
+}
+
 /* --- hooks --- */
 
 static void write_done(void *opaque, uint64_t seq)
@@ -241,6 +292,13 @@ int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram)
 		return ret;
 	rc->ram = ram;
 	rmig_rdma_writer_init(&rc->w, rc->res.qp, resolve, rmig_rdma_conn_wait, rc);
+	for (i = 0; i < rc->nlanes; i++) {
+		struct rmig_rdma_lane *l = &rc->lanes[i];
+
+		rmig_rdma_writer_init(&l->w, l->qp, lane_resolve, rmig_rdma_lane_wait, l);
+		l->owner = rc;
+	}
+	rmig_rdma_pending_clear(&rc->lane_rest);
 	rmig_rdma_progress_set_writer(&rc->prog, write_done, &rc->w, &rc->w.posted);
 	return 0;
 }
@@ -322,8 +380,7 @@ int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *rb, u
 		return rc->prog.error;
 	rc->acc = acc;
 	if (rc->pin_all || !rc->reg_batch)
-		return rmig_rdma_writer_queue(&rc->w, b->index, b->length, page << b->page_shift,
-					      npages << b->page_shift);
+		return queue_write(rc, b, page << b->page_shift, npages << b->page_shift);
 	/*
 	 * rmig peer, dynamic mode: zero pages go as COMPRESS ranges (24 bytes
 	 * for any run) wherever they are, so a mostly-zero guest neither
@@ -341,8 +398,7 @@ int rmig_rdma_source_save(struct rmig_rdma_conn *rc, struct rmig_ramblock *rb, u
 			if (acc)
 				acc->zero_pages += n;
 		} else {
-			ret = rmig_rdma_writer_queue(&rc->w, b->index, b->length, off,
-						     n << b->page_shift);
+			ret = queue_write(rc, b, off, n << b->page_shift);
 		}
 		if (ret < 0)
 			return ret;
@@ -364,12 +420,15 @@ int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
 			return ret;
 		rc->setup_done = true;
 	}
-	ret = rmig_rdma_writer_flush(&rc->w, true);
+	ret = flush_writes(rc, true);
 	if (ret == 0)
 		ret = compress_flush(rc);
 	/* Collect the results of prefetches nobody needed, so none is left dangling. */
 	while (ret == 0 && rc->req_count)
 		ret = rmig_rdma_prefetch_poll(rc, true);
+	/* The round is over only once the lanes' WRITEs have landed: REGISTER_FINISHED says so. */
+	if (ret == 0)
+		ret = rmig_rdma_lanes_quiesce(rc);
 	if (ret == 0)
 		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_FINISHED, 1, NULL, 0,
 					  true);

@@ -19,12 +19,13 @@ _Static_assert(RMIG_RDMA_COMPRESS_SIZE == 2 * 4 + 2 * 8, "COMPRESS element");
 _Static_assert(RMIG_RDMA_REGISTER_SIZE == 8 + 2 * 4 + 8, "REGISTER element");
 _Static_assert(RMIG_RDMA_REGISTER_RESULT_SIZE == 2 * 4 + 8, "REGISTER_RESULT element");
 _Static_assert(RMIG_RDMA_SEGMENT_SIZE == 2 * 4 + 2 * 8, "SEGMENTS_RESULT element");
+_Static_assert(RMIG_RDMA_LANE_INFO_SIZE == 4 * 4, "CHANNELS element");
 _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_COMPRESS_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
 	       "a full batch must fit one control message");
 _Static_assert(RMIG_RDMA_MAX_REPEAT *RMIG_RDMA_SEGMENT_SIZE <= RMIG_RDMA_PAYLOAD_MAX,
 	       "a full SEGMENTS_RESULT must fit one control message");
 _Static_assert(((RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH | RMIG_RDMA_CAP_PIN_SEGMENTS |
-		 RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH) &
+		 RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH | RMIG_RDMA_CAP_CHANNELS) &
 		0xffffu) == 0,
 	       "rmig extensions must not reuse QEMU flag bits");
 _Static_assert(RMIG_RDMA_MSG_SEGMENTS_REQUEST >= RMIG_RDMA_MSG__COUNT,
@@ -60,6 +61,10 @@ const char *rmig_rdma_msg_name(uint32_t type)
 		return "AUTH RESPONSE";
 	case RMIG_RDMA_MSG_AUTH_PROOF:
 		return "AUTH PROOF";
+	case RMIG_RDMA_MSG_CHANNELS_REQUEST:
+		return "CHANNELS REQUEST";
+	case RMIG_RDMA_MSG_CHANNELS_RESULT:
+		return "CHANNELS RESULT";
 	default:
 		return type < RMIG_RDMA_MSG__COUNT ? msg_names[type] : "unknown";
 	}
@@ -149,6 +154,9 @@ size_t rmig_rdma_msg_elem_size(uint32_t type)
 		return RMIG_RDMA_REGISTER_RESULT_SIZE;
 	case RMIG_RDMA_MSG_SEGMENTS_RESULT:
 		return RMIG_RDMA_SEGMENT_SIZE;
+	case RMIG_RDMA_MSG_CHANNELS_REQUEST:
+	case RMIG_RDMA_MSG_CHANNELS_RESULT:
+		return RMIG_RDMA_LANE_INFO_SIZE;
 	default:
 		return 0;
 	}
@@ -167,7 +175,8 @@ static bool repeat_counts(uint32_t type)
 {
 	return type == RMIG_RDMA_MSG_COMPRESS || type == RMIG_RDMA_MSG_REGISTER_REQUEST ||
 	       type == RMIG_RDMA_MSG_UNREGISTER_REQUEST || type == RMIG_RDMA_MSG_REGISTER_RESULT ||
-	       type == RMIG_RDMA_MSG_SEGMENTS_RESULT;
+	       type == RMIG_RDMA_MSG_SEGMENTS_RESULT || type == RMIG_RDMA_MSG_CHANNELS_REQUEST ||
+	       type == RMIG_RDMA_MSG_CHANNELS_RESULT;
 }
 
 /* The capability flag an extension type needs, or 0 for a type that is not one. */
@@ -183,6 +192,9 @@ static uint32_t ext_type_cap(uint32_t type)
 	case RMIG_RDMA_MSG_AUTH_RESPONSE:
 	case RMIG_RDMA_MSG_AUTH_PROOF:
 		return RMIG_RDMA_CAP_AUTH;
+	case RMIG_RDMA_MSG_CHANNELS_REQUEST:
+	case RMIG_RDMA_MSG_CHANNELS_RESULT:
+		return RMIG_RDMA_CAP_CHANNELS;
 	default:
 		return 0;
 	}
@@ -412,4 +424,19 @@ void rmig_rdma_segment_decode(const uint8_t *in, struct rmig_rdma_segment *s)
 	s->rkey = rmig_get_be32(in + 4);
 	s->start = rmig_get_be64(in + 8);
 	s->length = rmig_get_be64(in + 16);
+}
+
+void rmig_rdma_lane_info_encode(const struct rmig_rdma_lane_info *l, uint8_t *out)
+{
+	rmig_put_be32(out, l->index);
+	rmig_put_be32(out + 4, l->qpn);
+	rmig_put_be32(out + 8, l->psn);
+	rmig_put_be32(out + 12, 0);
+}
+
+void rmig_rdma_lane_info_decode(const uint8_t *in, struct rmig_rdma_lane_info *l)
+{
+	l->index = rmig_get_be32(in);
+	l->qpn = rmig_get_be32(in + 4);
+	l->psn = rmig_get_be32(in + 8);
 }

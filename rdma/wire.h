@@ -70,9 +70,18 @@
  * side with a key refuses a peer that does not grant it.
  */
 #define RMIG_RDMA_CAP_AUTH 0x00100000u
+/*
+ * Data lanes (the multifd capability over rdma:): after the connection is
+ * up, CHANNELS_REQUEST / CHANNELS_RESULT connect extra queue pairs on the
+ * same device that carry only the source's RDMA WRITEs, each chunk always
+ * on the same lane (docs/rdma.txt section 18).  Offered by a source only
+ * when it was asked for more than one channel.
+ */
+#define RMIG_RDMA_CAP_CHANNELS 0x00200000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
 	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
-	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH)
+	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH |               \
+	 RMIG_RDMA_CAP_CHANNELS)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -149,6 +158,10 @@ enum rmig_rdma_msg_type {
 	RMIG_RDMA_MSG_AUTH_RESPONSE = 0x104,
 	/* [AUTH] source -> destination: its proof (32 bytes) */
 	RMIG_RDMA_MSG_AUTH_PROOF = 0x105,
+	/* [CHANNELS] source -> destination: repeat x rmig_rdma_lane_info, its lanes */
+	RMIG_RDMA_MSG_CHANNELS_REQUEST = 0x106,
+	/* [CHANNELS] destination -> source: repeat x rmig_rdma_lane_info, the same count */
+	RMIG_RDMA_MSG_CHANNELS_RESULT = 0x107,
 };
 
 #define RMIG_RDMA_AUTH_CHALLENGE_SIZE 32
@@ -174,6 +187,7 @@ struct rmig_rdma_hdr {
 #define RMIG_RDMA_REGISTER_SIZE	       24
 #define RMIG_RDMA_REGISTER_RESULT_SIZE 16
 #define RMIG_RDMA_SEGMENT_SIZE	       24
+#define RMIG_RDMA_LANE_INFO_SIZE       16
 
 /*
  * Most memory regions one block may be split into under pin-all: the
@@ -241,6 +255,24 @@ struct rmig_rdma_segment {
 	uint64_t length;
 };
 
+/*
+ * Most data lanes one connection may have: the multifd-channels limit.  A
+ * CHANNELS_REQUEST with more is refused before anything is created.
+ */
+#define RMIG_RDMA_MAX_LANES 64
+
+/*
+ * CHANNELS_REQUEST / CHANNELS_RESULT element [CHANNELS]: one data lane's
+ * queue pair, what the other end needs to connect its own to it,
+ *   u32 index, u32 qpn, u32 psn, u32 pad.
+ * Element i has index i; qpn and psn are 24-bit values (qpn never 0).
+ */
+struct rmig_rdma_lane_info {
+	uint32_t index;
+	uint32_t qpn;
+	uint32_t psn;
+};
+
 /* "READY", "QEMU FILE", ...; "unknown" for anything else.  Never NULL. */
 const char *rmig_rdma_msg_name(uint32_t type);
 
@@ -288,6 +320,8 @@ void rmig_rdma_register_result_encode(const struct rmig_rdma_register_result *r,
 void rmig_rdma_register_result_decode(const uint8_t *in, struct rmig_rdma_register_result *r);
 void rmig_rdma_segment_encode(const struct rmig_rdma_segment *s, uint8_t *out);
 void rmig_rdma_segment_decode(const uint8_t *in, struct rmig_rdma_segment *s);
+void rmig_rdma_lane_info_encode(const struct rmig_rdma_lane_info *l, uint8_t *out);
+void rmig_rdma_lane_info_decode(const uint8_t *in, struct rmig_rdma_lane_info *l);
 
 /*
  * Whole-message helper: header {@len, @type, @repeat} followed by @len

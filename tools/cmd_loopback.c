@@ -71,9 +71,7 @@ static int choose_uri(const struct cli_options *o, char *uri, size_t len, char *
 	sock_path[0] = '\0';
 	switch (o->transport) {
 	case CLI_TRANSPORT_AUTO:
-		if (o->params.caps[RMIG_CAP_MULTIFD])
-			snprintf(why, sizeof(why), "--channels: multifd runs over tcp and unix");
-		else if (!rdma_device(dev, sizeof(dev)))
+		if (!rdma_device(dev, sizeof(dev)))
 			snprintf(why, sizeof(why), "no RDMA device in /sys/class/infiniband");
 		else if (!rmig_transport_find("rdma"))
 			snprintf(why, sizeof(why),

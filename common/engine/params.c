@@ -250,11 +250,6 @@ int rmig_params_check_uri(const struct rmig_params *p, const char *uri)
 			   "descriptor); use tcp: or unix:, or leave multifd off");
 		return -EINVAL;
 	}
-	if (p->caps[RMIG_CAP_MULTIFD] && rdma) {
-		rmig_error("multifd over rdma: (several queue pairs) is not built yet; use tcp: or "
-			   "unix: for channels, or leave multifd off over rdma:");
-		return -EINVAL;
-	}
 	if (p->auth_key[0] && !rdma) {
 		rmig_error("auth-key authenticates rdma peers; over %.16s use tls-psk or tls-creds",
 			   uri ? uri : "this transport");

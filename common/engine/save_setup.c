@@ -135,6 +135,7 @@ int rmig_save_setup(struct save_ctx *c)
 		.peer_timeout_ms = (int)c->params.peer_timeout_ms,
 		.rdma_max_pinned = c->params.rdma_max_pinned,
 		.auth_key = c->params.auth_key[0] ? c->params.auth_key : NULL,
+		.rdma_channels = c->params.caps[RMIG_CAP_MULTIFD] ? c->params.multifd_channels : 1,
 	};
 	struct rmig_conn *conn;
 	int ret;
@@ -164,11 +165,12 @@ int rmig_save_setup(struct save_ctx *c)
 		if (ret)
 			return ret;
 	}
-	if (c->params.caps[RMIG_CAP_MULTIFD] && c->hooks) {
-		rmig_error("multifd: transport %s places pages itself and takes no channels",
-			   conn->ops->scheme);
-		return -EINVAL;
-	}
+	/*
+	 * A transport that places pages itself (rdma:) took the channels at
+	 * connect, as its own queue pairs: the stream opens none.
+	 */
+	if (c->hooks)
+		c->flags &= ~RMIG_STREAM_F_MULTIFD;
 	ret = rmig_format_write_header(&c->stream, c->flags, m->ram);
 	if (ret)
 		return ret;

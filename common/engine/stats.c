@@ -51,6 +51,14 @@ void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn)
 	atomic_store(&st->pinned_limit, ts.pinned_limit);
 	atomic_store(&st->pinned_evicted, ts.pinned_evicted);
 	atomic_store(&st->pinned_reported, true);
+	/* Channels the transport runs itself (rdma lanes): their bytes are its to count. */
+	if (ts.channels) {
+		uint32_t n = RMIG_MIN(ts.channels, (uint32_t)RMIG_ARRAY_SIZE(st->channel_bytes));
+
+		atomic_store(&st->channels, n);
+		for (uint32_t i = 0; i < n; i++)
+			atomic_store(&st->channel_bytes[i], ts.channel_bytes[i]);
+	}
 }
 
 void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info)

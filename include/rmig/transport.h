@@ -100,6 +100,12 @@ struct rmig_conn_opts {
 	 * section 17), and a peer that cannot is refused.  NULL: none.
 	 */
 	const char *auth_key;
+	/*
+	 * rdma: the multifd-channels to write pages over (queue pairs beside
+	 * the control one); 0 or 1: the one QP.  A peer that cannot take
+	 * channels (QEMU) gets one, and the transport says so.
+	 */
+	uint32_t rdma_channels;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */
@@ -118,6 +124,9 @@ struct rmig_transport_stats {
 	uint64_t pinned_peak;	 /* most bytes of RAM registered at once */
 	uint64_t pinned_limit;	 /* the bound it kept under; 0: none */
 	uint64_t pinned_evicted; /* regions unregistered to stay under it */
+	/* Channels the transport writes pages over itself (rdma lanes); 0: none. */
+	uint32_t channels;
+	uint64_t channel_bytes[64]; /* page bytes each of them carried */
 };
 
 /* Phase argument of the RAM hooks. */

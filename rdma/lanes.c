@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CHANNELS exchange [RMIG_RDMA_CAP_CHANNELS]: right after the
+ * connection is up (and authenticated), the source describes its data
+ * lanes in CHANNELS_REQUEST, the destination builds as many, connects them
+ * to the source's and answers with its own in CHANNELS_RESULT; the source
+ * then connects its lanes to those.  The destination's lanes are ready to
+ * receive before it answers, so no WRITE can reach a lane that is not.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rmig/log.h>
+
+#include "rdma/conn.h"
+#include "rdma/lane.h"
+#include "rdma/validate.h"
+
+static int lanes_alloc(struct rmig_rdma_conn *rc, uint32_t n)
+{
+	rc->lanes = calloc(n, sizeof(*rc->lanes));
+	if (!rc->lanes) {
+		rmig_error("rdma: out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		rc->lanes[i].stop_fd = -1;
+	return 0;
+}
+
+/* Create @n lanes; rc->nlanes counts what exists, for rmig_rdma_lanes_close(). */
+static int lanes_create(struct rmig_rdma_conn *rc, uint32_t n, bool source)
+{
+	int ret = lanes_alloc(rc, n);
+
+	for (uint32_t i = 0; ret == 0 && i < n; i++) {
+		ret = rmig_rdma_lane_create(&rc->lanes[i], i, &rc->res, rc->cm.id, &rc->prog,
+					    source);
+		rc->nlanes = i + 1;
+	}
+	return ret;
+}
+
+/* CHANNELS_REQUEST / _RESULT payload describing our lanes. */
+static int lanes_send(struct rmig_rdma_conn *rc, uint32_t type, bool need_credit)
+{
+	uint8_t buf[RMIG_RDMA_MAX_LANES * RMIG_RDMA_LANE_INFO_SIZE];
+
+	for (uint32_t i = 0; i < rc->nlanes; i++) {
+		struct rmig_rdma_lane_info li = { .index = i, .qpn = rc->lanes[i].qp->qp_num,
+						  .psn = rc->lanes[i].psn };
+
+		rmig_rdma_lane_info_encode(&li, buf + (size_t)i * RMIG_RDMA_LANE_INFO_SIZE);
+	}
+	return rmig_rdma_ctrl_send(&rc->ctrl, type, rc->nlanes, buf,
+				   rc->nlanes * RMIG_RDMA_LANE_INFO_SIZE, need_credit);
+}
+
+/*
+ * The peer's description of its lanes in @m (a decoded @type message):
+ * @n elements (0: any count from 2 to the limit, which then sets @n),
+ * element i with index i and 24-bit QP numbers and PSNs.
+ */
+static int lanes_parse(const struct rmig_rdma_msg *m, uint32_t type, uint32_t *n,
+		       struct rmig_rdma_lane_info *out)
+{
+	uint32_t count = rmig_rdma_hdr_count(&m->hdr);
+	int ret = rmig_rdma_validate_type(&m->hdr, type);
+
+	if (ret < 0)
+		return ret;
+	if (*n ? count != *n : count < 2 || count > RMIG_RDMA_MAX_LANES) {
+		rmig_error("rdma: %s describes %u channels, expected %s%u",
+			   rmig_rdma_msg_name(type), count, *n ? "" : "2 to ",
+			   *n ? *n : RMIG_RDMA_MAX_LANES);
+		return -EPROTO;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		rmig_rdma_lane_info_decode(m->payload + (size_t)i * RMIG_RDMA_LANE_INFO_SIZE,
+					   &out[i]);
+		if (out[i].index != i || out[i].qpn == 0 || out[i].qpn > 0xffffff ||
+		    out[i].psn > 0xffffff) {
+			rmig_error("rdma: %s: channel %u is described as index %u, queue pair %u, "
+				   "PSN %u (expected index %u and 24-bit values)",
+				   rmig_rdma_msg_name(type), i, out[i].index, out[i].qpn,
+				   out[i].psn, i);
+			return -EPROTO;
+		}
+	}
+	*n = count;
+	return 0;
+}
+
+static int lanes_connect(struct rmig_rdma_conn *rc, const struct rmig_rdma_lane_info *peer)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; ret == 0 && i < rc->nlanes; i++)
+		ret = rmig_rdma_lane_connect(&rc->lanes[i], rc->cm.id, peer[i].qpn, peer[i].psn);
+	return ret;
+}
+
+int rmig_rdma_lanes_open(struct rmig_rdma_conn *rc, uint32_t n)
+{
+	struct rmig_rdma_lane_info peer[RMIG_RDMA_MAX_LANES];
+	struct rmig_rdma_msg m;
+	int ret;
+
+	if (n < 2 || n > RMIG_RDMA_MAX_LANES)
+		return -EINVAL;
+	ret = lanes_create(rc, n, true);
+	if (ret == 0)
+		ret = lanes_send(rc, RMIG_RDMA_MSG_CHANNELS_REQUEST, true);
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false, "waiting for its CHANNELS RESULT");
+	if (ret == -ECONNRESET)
+		rmig_error("rdma: the destination disconnected while setting up the channels");
+	if (ret < 0)
+		return ret;
+	ret = lanes_parse(&m, RMIG_RDMA_MSG_CHANNELS_RESULT, &n, peer);
+	if (ret == -EPROTO)
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
+	if (ret == 0)
+		ret = lanes_connect(rc, peer);
+	for (uint32_t i = 0; ret == 0 && i < n; i++)
+		ret = rmig_rdma_lane_start(&rc->lanes[i], rc->numa_node);
+	if (ret < 0)
+		return ret;
+	rmig_info("rdma: %u channels (queue pairs) carry the pages", n);
+	return 0;
+}
+
+int rmig_rdma_lanes_serve(struct rmig_rdma_conn *rc)
+{
+	struct rmig_rdma_lane_info peer[RMIG_RDMA_MAX_LANES];
+	struct rmig_rdma_msg m;
+	uint32_t n = 0;
+	int ret;
+
+	ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, true, "waiting for its CHANNELS REQUEST");
+	if (ret == -ECONNRESET)
+		rmig_error("rdma: the source disconnected before describing its channels");
+	if (ret < 0)
+		return ret;
+	/* Checked in full before anything is built for it. */
+	ret = lanes_parse(&m, RMIG_RDMA_MSG_CHANNELS_REQUEST, &n, peer);
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
+	if (ret == -EPROTO)
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
+	if (ret == 0)
+		ret = lanes_create(rc, n, false);
+	if (ret == 0)
+		ret = lanes_connect(rc, peer);
+	if (ret == 0)
+		ret = lanes_send(rc, RMIG_RDMA_MSG_CHANNELS_RESULT, false);
+	if (ret < 0)
+		return ret;
+	rmig_info("rdma: the source writes over %u channels (queue pairs)", n);
+	return 0;
+}
+
+void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc)
+{
+	for (uint32_t i = 0; i < rc->nlanes; i++)
+		rmig_rdma_lane_destroy(&rc->lanes[i]);
+	free(rc->lanes);
+	rc->lanes = NULL;
+	rc->nlanes = 0;
+}
+
+int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc)
+{
+	for (uint32_t i = 0; i < rc->nlanes; i++) {
+		int ret = rmig_rdma_writer_wait_all(&rc->lanes[i].w);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
