@@ -331,7 +331,7 @@ int rmig_rdma_lane_wait(void *opaque)
 			rmig_rdma_progress_fail(l->prog, err == -ECONNRESET ? -EIO : err);
 			return rmig_rdma_progress_check(l->prog);
 		}
-		ret = rmig_rdma_progress_poll(l->prog, true, "RDMA writes were in flight");
+		ret = rmig_rdma_progress_wait(l->prog, "RDMA writes were in flight");
 		if (ret < 0)
 			return ret;
 	}

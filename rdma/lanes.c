@@ -57,39 +57,11 @@ static int lanes_send(struct rmig_rdma_conn *rc, uint32_t type, bool need_credit
 				   rc->nlanes * RMIG_RDMA_LANE_INFO_SIZE, need_credit);
 }
 
-/*
- * The peer's description of its lanes in @m (a decoded @type message):
- * @n elements (0: any count from 2 to the limit, which then sets @n),
- * element i with index i and 24-bit QP numbers and PSNs.
- */
+/* The peer's description of its lanes in @m (validate.h). */
 static int lanes_parse(const struct rmig_rdma_msg *m, uint32_t type, uint32_t *n,
 		       struct rmig_rdma_lane_info *out)
 {
-	uint32_t count = rmig_rdma_hdr_count(&m->hdr);
-	int ret = rmig_rdma_validate_type(&m->hdr, type);
-
-	if (ret < 0)
-		return ret;
-	if (*n ? count != *n : count < 2 || count > RMIG_RDMA_MAX_LANES) {
-		rmig_error("rdma: %s describes %u channels, expected %s%u",
-			   rmig_rdma_msg_name(type), count, *n ? "" : "2 to ",
-			   *n ? *n : RMIG_RDMA_MAX_LANES);
-		return -EPROTO;
-	}
-	for (uint32_t i = 0; i < count; i++) {
-		rmig_rdma_lane_info_decode(m->payload + (size_t)i * RMIG_RDMA_LANE_INFO_SIZE,
-					   &out[i]);
-		if (out[i].index != i || out[i].qpn == 0 || out[i].qpn > 0xffffff ||
-		    out[i].psn > 0xffffff) {
-			rmig_error("rdma: %s: channel %u is described as index %u, queue pair %u, "
-				   "PSN %u (expected index %u and 24-bit values)",
-				   rmig_rdma_msg_name(type), i, out[i].index, out[i].qpn,
-				   out[i].psn, i);
-			return -EPROTO;
-		}
-	}
-	*n = count;
-	return 0;
+	return rmig_rdma_channels_validate(&m->hdr, m->payload, type, n, out);
 }
 
 static int lanes_connect(struct rmig_rdma_conn *rc, const struct rmig_rdma_lane_info *peer)
@@ -175,7 +147,7 @@ void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc)
 int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc)
 {
 	for (uint32_t i = 0; i < rc->nlanes; i++) {
-		int ret = rmig_rdma_writer_wait_all(&rc->lanes[i].w);
+		int ret = rmig_rdma_writer_fence(&rc->lanes[i].w);
 
 		if (ret < 0)
 			return ret;

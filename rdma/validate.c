@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include <rmig/log.h>
 
@@ -429,5 +430,36 @@ int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
 		return ret;
 	for (i = 0; i < count; i++)
 		rmig_rdma_segment_decode(payload + (size_t)i * RMIG_RDMA_SEGMENT_SIZE, &out[i]);
+	return 0;
+}
+
+int rmig_rdma_channels_validate(const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				uint32_t type, uint32_t *n, struct rmig_rdma_lane_info *out)
+{
+	struct rmig_rdma_lane_info li[RMIG_RDMA_MAX_LANES];
+	uint32_t count = rmig_rdma_hdr_count(h);
+	int ret = rmig_rdma_validate_type(h, type);
+
+	if (ret < 0)
+		return ret;
+	if (*n ? count != *n : count < 2 || count > RMIG_RDMA_MAX_LANES) {
+		rmig_error("rdma: %s describes %" PRIu32 " channels, expected %s%u",
+			   rmig_rdma_msg_name(type), count, *n ? "" : "2 to ",
+			   *n ? *n : RMIG_RDMA_MAX_LANES);
+		return -EPROTO;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		rmig_rdma_lane_info_decode(payload + (size_t)i * RMIG_RDMA_LANE_INFO_SIZE, &li[i]);
+		if (li[i].index != i || li[i].qpn == 0 || li[i].qpn > 0xffffff ||
+		    li[i].psn > 0xffffff) {
+			rmig_error("rdma: %s: channel %" PRIu32 " is described as index %" PRIu32
+				   ", queue pair %" PRIu32 ", PSN %" PRIu32
+				   " (expected index %" PRIu32 " and 24-bit values)",
+				   rmig_rdma_msg_name(type), i, li[i].index, li[i].qpn, li[i].psn, i);
+			return -EPROTO;
+		}
+	}
+	memcpy(out, li, (size_t)count * sizeof(*li));
+	*n = count;
 	return 0;
 }

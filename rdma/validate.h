@@ -109,4 +109,14 @@ int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
 				       const struct rmig_rdma_hdr *h, const uint8_t *payload,
 				       struct rmig_rdma_segment *out);
 
+/*
+ * CHANNELS_REQUEST / CHANNELS_RESULT [CHANNELS] of type @type: *@n
+ * elements (0: any count from 2 to RMIG_RDMA_MAX_LANES, which then sets
+ * *@n), element i with index i, qpn in 1..2^24-1 and psn below 2^24.
+ * Decoded into @out (room for RMIG_RDMA_MAX_LANES), written only on
+ * success.  -EPROTO (reported) otherwise; -ECONNABORTED for an ERROR.
+ */
+int rmig_rdma_channels_validate(const struct rmig_rdma_hdr *h, const uint8_t *payload,
+				uint32_t type, uint32_t *n, struct rmig_rdma_lane_info *out);
+
 #endif /* RMIG_RDMA_VALIDATE_H */

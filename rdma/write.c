@@ -63,6 +63,7 @@ int rmig_rdma_writer_post(struct rmig_rdma_writer *w, const struct rmig_rdma_wta
 	}
 	w->posted++;
 	w->bytes_written += len;
+	w->last = *t;
 	if (sig) {
 		w->unsignalled = 0;
 		w->signalled++;
@@ -136,4 +137,34 @@ int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w)
 			return ret;
 	}
 	return 0;
+}
+
+int rmig_rdma_writer_fence(struct rmig_rdma_writer *w)
+{
+	struct ibv_send_wr wr = {
+		.num_sge = 0, /* zero length: nothing is read or written, only acknowledged */
+		.opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+	int ret;
+
+	if (w->unsignalled && w->completed < w->posted) {
+		while (w->posted - w->completed >= w->max_outstanding) {
+			ret = w->wait(w->opaque);
+			if (ret < 0)
+				return ret;
+		}
+		wr.wr_id = RMIG_RDMA_WRID_WRITE | (w->posted + 1);
+		wr.wr.rdma.remote_addr = w->last.raddr;
+		wr.wr.rdma.rkey = w->last.rkey;
+		ret = rmig_rdma_glue_post_send(w->qp, &wr);
+		if (ret < 0) {
+			rmig_error("rdma: cannot post an RDMA write: %s", strerror(-ret));
+			return ret;
+		}
+		w->posted++;
+		w->unsignalled = 0;
+		w->signalled++;
+	}
+	return rmig_rdma_writer_wait_all(w);
 }

@@ -66,6 +66,7 @@ struct rmig_rdma_writer {
 	uint64_t posted;    /* WRITEs posted (a sequence number) */
 	uint64_t completed; /* WRITEs known complete */
 	uint32_t unsignalled;
+	struct rmig_rdma_wtarget last; /* where the last WRITE went (a fence's target) */
 	/* statistics */
 	uint64_t bytes_written;
 	uint64_t signalled;
@@ -93,6 +94,14 @@ int rmig_rdma_writer_flush(struct rmig_rdma_writer *w, bool last);
  * the WRITE count, so its completion retires them too).
  */
 int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w);
+
+/*
+ * Wait until every posted WRITE completed, on a queue pair where no SEND
+ * follows them (a data lane): when the last one posted was unsignalled,
+ * a signalled zero-length WRITE to where it went goes after it first.
+ * Only while that memory is still registered on both sides.
+ */
+int rmig_rdma_writer_fence(struct rmig_rdma_writer *w);
 
 /* A signalled WRITE (or a later SEND) with sequence @seq completed. */
 void rmig_rdma_writer_complete(struct rmig_rdma_writer *w, uint64_t seq);

@@ -148,6 +148,17 @@ static void gen_rdma(void)
 		 RMIG_RDMA_AUTH_RESPONSE_SIZE);
 	rdma_msg("auth-proof.msg", RMIG_RDMA_MSG_AUTH_PROOF, 1, p, RMIG_RDMA_AUTH_PROOF_SIZE);
 
+	/* The CHANNELS exchange: two lanes each way. */
+	for (i = 0; i < 2; i++) {
+		struct rmig_rdma_lane_info li = { .index = i, .qpn = 0x11 + i, .psn = 0x1234 + i };
+
+		rmig_rdma_lane_info_encode(&li, p + (size_t)i * RMIG_RDMA_LANE_INFO_SIZE);
+	}
+	rdma_msg("channels-request.msg", RMIG_RDMA_MSG_CHANNELS_REQUEST, 2, p,
+		 2 * RMIG_RDMA_LANE_INFO_SIZE);
+	rdma_msg("channels-result.msg", RMIG_RDMA_MSG_CHANNELS_RESULT, 2, p,
+		 2 * RMIG_RDMA_LANE_INFO_SIZE);
+
 	/* Stream bytes: the start of an rmig stream ("RMIG", version 1, ...). */
 	memset(p, 0, 64);
 	rmig_put_be32(p, 0x524d4947u);

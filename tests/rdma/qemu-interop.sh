@@ -104,6 +104,15 @@ has qemu-dest-pin-all "$T/qemu-dest-pin-all.err" \
 has qemu-dest-pin-all "$T/qemu-dest-pin-all.qemu" "Not a migration stream" \
 	"QEMU read rmig's stream bytes (its magic)"
 
+# multifd over rdma is rmig's extension (CHANNELS): QEMU masks it, and one queue pair is used.
+qemu_dest qemu-dest-channels --channels 2
+has qemu-dest-channels "$T/qemu-dest-channels.err" "the destination takes no channels" \
+	"QEMU got one channel"
+has qemu-dest-channels "$T/qemu-dest-channels.err" \
+	"(dynamic registration, v1 READY flow control)" "QEMU masked the extensions"
+has qemu-dest-channels "$T/qemu-dest-channels.qemu" "Not a migration stream" \
+	"QEMU read rmig's stream bytes (its magic)"
+
 qemu_source qemu-source-dynamic ""
 has qemu-source-dynamic "$T/qemu-source-dynamic.err" \
 	"accepted a migration (dynamic registration, v1 READY flow control)" "v1 with QEMU"

@@ -371,7 +371,8 @@ port=47020
 # segsearly: with it negotiated, but before the RAM blocks were pinned and described.
 # overlap: a REGISTER_REQUEST overlapping an earlier region without fitting inside it.
 for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype \
-	badunregchunk badunregblock unregister segsunneg segsearly overlap; do
+	badunregchunk badunregblock unregister segsunneg segsearly overlap \
+	chanmany chanbadidx chanqpn0 chanstream chanunneg; do
 	port=$((port + 1))
 	"$RMIG" incoming "rdma:$A:$port" >"$T/ev.out" 2>"$T/ev-$c.err" &
 	IN=$!
@@ -383,6 +384,11 @@ for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
 	segsunneg) why="unknown type 256" ;;
 	segsearly) why="before the pinned RAM blocks" ;;
 	overlap) why="no memory is pinned twice" ;;
+	chanmany) why="describes 65 channels" ;;
+	chanbadidx) why="channel 1 is described as index 5" ;;
+	chanqpn0) why="queue pair 0" ;;
+	chanstream) why="expected a CHANNELS REQUEST" ;;
+	chanunneg) why="unknown type 262" ;;
 	*) why="" ;;
 	esac
 	if [[ $erc == 0 && $irc -ge 1 && $irc -lt 128 ]] && grep -q "$why" "$T/ev-$c.err"; then

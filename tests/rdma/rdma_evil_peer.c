@@ -11,7 +11,7 @@
  *   rdma_evil_peer ADDR PORT CASE
  *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
  *         badunregchunk badunregblock unregister segsunneg segsearly overlap
- *         authsilent authblocks
+ *         authsilent authblocks chanmany chanbadidx chanqpn0 chanstream chanunneg
  *
  * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
  * failure.  "unregister" is the one well-formed case: register chunk 0,
@@ -21,6 +21,11 @@
  * prove anything: "authsilent" says nothing for 8 s after its first READY
  * (the test reads the victim's pinned memory meanwhile), "authblocks" sends
  * a stream header asking for 1 TiB where its AUTH_CHALLENGE is due.
+ * The chan cases negotiate CHANNELS (but chanunneg) and then describe their
+ * data lanes badly, right where the victim waits for CHANNELS_REQUEST:
+ * 65 lanes, a lane out of order, queue pair 0, stream bytes instead, and
+ * the request on a connection that did not negotiate it.  Nothing may be
+ * built for them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +54,8 @@
 #define CAP_PIN_ALL 0x01
 #define CAP_PIN_SEGMENTS 0x00040000
 #define CAP_AUTH 0x00100000
+#define CAP_CHANNELS 0x00200000
+#define T_CHANNELS_REQUEST 0x106
 
 static struct rdma_event_channel *ch;
 static struct rdma_cm_id *id;
@@ -245,6 +252,30 @@ static int case_overlap(void)
 	return 0;
 }
 
+/* A CHANNELS_REQUEST of @n lanes, lane @bad described wrongly by @c; or stream bytes. */
+static int case_channels(const char *c)
+{
+	static uint8_t p[70 * 16];
+	uint32_t n = !strcmp(c, "chanmany") ? 65 : 2;
+
+	if (!strcmp(c, "chanstream")) {
+		send_stream_preamble(4ull << 20);
+		return 0;
+	}
+	memset(p, 0, sizeof(p));
+	for (uint32_t i = 0; i < n; i++) {
+		put32(p + i * 16, i);
+		put32(p + i * 16 + 4, 100 + i); /* a plausible QP number */
+		put32(p + i * 16 + 8, 1);
+	}
+	if (!strcmp(c, "chanbadidx"))
+		put32(p + 16, 5);
+	if (!strcmp(c, "chanqpn0"))
+		put32(p + 16 + 4, 0);
+	send_raw(n * 16, T_CHANNELS_REQUEST, n, p, n * 16);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct addrinfo *res;
@@ -290,6 +321,7 @@ int main(int argc, char **argv)
 	/* Plain v1, one credit at a time; segsearly negotiates pin-all with PIN_SEGMENTS. */
 	put32(pdata + 4, !strcmp(c, "segsearly")	? CAP_PIN_ALL | CAP_PIN_SEGMENTS
 			 : !strncmp(c, "auth", 4) ? CAP_AUTH
+			 : !strncmp(c, "chan", 4) && strcmp(c, "chanunneg") ? CAP_CHANNELS
 						  : 0);
 	cp.private_data = pdata;
 	cp.private_data_len = sizeof(pdata);
@@ -308,6 +340,11 @@ int main(int argc, char **argv)
 		sleep(8);
 		rdma_disconnect(id);
 		return 0;
+	}
+	if (!strncmp(c, "chan", 4)) {
+		if (case_channels(c))
+			return 2;
+		goto answer;
 	}
 	/* authblocks: a block list of 1 TiB where the CHALLENGE is due. */
 	send_stream_preamble(strcmp(c, "authblocks") ? 4ull << 20 : 1ull << 40);
@@ -360,6 +397,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "evil: unknown case %s\n", c);
 		return 2;
 	}
+answer:
 	/* Expect ERROR (skipping READYs the victim may send first) or a hang-up. */
 	for (;;) {
 		t = next_msg(30);

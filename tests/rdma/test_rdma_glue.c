@@ -259,6 +259,46 @@ static void test_writer_signalling_bounded(void **state)
 	assert_true(max_seen_outstanding > RMIG_RDMA_SIGNAL_EVERY); /* it did pipeline */
 }
 
+/*
+ * A data lane has no SEND after its WRITEs to retire them: when its last
+ * WRITE went unsignalled, the fence must add a signalled one, or waiting
+ * for them all would hang (wr_wait fails the test then).
+ */
+static void test_writer_fence(void **state)
+{
+	struct rmig_rdma_writer w;
+	unsigned i;
+
+	(void)state;
+	the_w = &w;
+	rmig_rdma_writer_init(&w, (struct ibv_qp *)&rmig_fake, wr_resolve, wr_wait, NULL);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rmig_rdma_writer_queue(&w, 0, 64 * MiB, (uint64_t)i * 8192, 4096),
+				 0);
+	assert_int_equal(rmig_rdma_writer_flush(&w, false), 0);
+	assert_int_equal(rmig_fake.nwrs, 3);
+	for (i = 0; i < 3; i++)
+		assert_false(rmig_fake.wrs[i].flags & IBV_SEND_SIGNALED);
+	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_fake.nwrs, 4);
+	assert_int_equal(rmig_fake.wrs[3].op, IBV_WR_RDMA_WRITE);
+	assert_true(rmig_fake.wrs[3].flags & IBV_SEND_SIGNALED);
+	assert_int_equal(rmig_fake.wrs[3].len, 0);
+	assert_int_equal(rmig_fake.wrs[3].raddr, rmig_fake.wrs[2].raddr);
+	assert_int_equal(rmig_fake.wrs[3].rkey, rmig_fake.wrs[2].rkey);
+	assert_int_equal(w.completed, w.posted);
+	assert_int_equal(w.bytes_written, 3 * 4096); /* the fence carries nothing */
+	/* Everything retired: a second fence posts nothing. */
+	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_fake.nwrs, 4);
+	/* A signalled last WRITE needs no fence either. */
+	assert_int_equal(rmig_rdma_writer_queue(&w, 0, 64 * MiB, 10 * MiB, 4096), 0);
+	assert_int_equal(rmig_rdma_writer_flush(&w, true), 0);
+	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_fake.nwrs, 5);
+	assert_int_equal(w.completed, w.posted);
+}
+
 /* ---------------- COMPRESS for a zero, unregistered chunk ---------------- */
 
 static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
@@ -478,10 +518,10 @@ static void test_pin_all_refused_falls_back(void **state)
 
 /* ---------------- what the source offers under each knob ---------------- */
 
-static uint32_t offered_with(const char *knob)
+static uint32_t offered_with_channels(const char *knob, uint32_t channels)
 {
 	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
-				       .rdma_pin_all = true };
+				       .rdma_pin_all = true, .rdma_channels = channels };
 	struct rmig_rdma_caps answer = { .version = 1, .flags = 0 }, offer;
 	struct rmig_conn *c = NULL;
 
@@ -502,11 +542,25 @@ static uint32_t offered_with(const char *knob)
 	return offer.flags;
 }
 
+static uint32_t offered_with(const char *knob)
+{
+	return offered_with_channels(knob, 1);
+}
+
 static void test_offered_caps_knobs(void **state)
 {
 	(void)state;
-	/* AUTH only with a key (tests/rdma/rdma-integration.sh runs that for real). */
-	assert_int_equal(offered_with(NULL), RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH);
+	/*
+	 * AUTH only with a key (tests/rdma/rdma-integration.sh runs that for
+	 * real), CHANNELS only when asked for more than one.
+	 */
+	assert_int_equal(offered_with(NULL),
+			 RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH & ~RMIG_RDMA_CAP_CHANNELS);
+	assert_int_equal(offered_with_channels(NULL, 0),
+			 RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH & ~RMIG_RDMA_CAP_CHANNELS);
+	/* Offered with 2; the fake destination grants nothing, so one QP and no CHANNELS_REQUEST. */
+	assert_int_equal(offered_with_channels(NULL, 2), RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH);
+	assert_int_equal(offered_with_channels("RMIG_RDMA_NO_EXTENSIONS", 2), RMIG_RDMA_CAP_PIN_ALL);
 	/* QEMU's flow, but pin-all may still come in several regions */
 	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"), RMIG_RDMA_CAP_PIN_ALL |
 								   RMIG_RDMA_CAP_PIN_SEGMENTS |
@@ -524,6 +578,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_merge_split, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_signalling_bounded, fake_setup,
 						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_fence, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_local_mrs, fake_setup,
 						fake_teardown),

@@ -279,9 +279,9 @@ static void test_hdr_segments_need_the_flag(void **state)
 	put_hdr(msg, 0, RMIG_RDMA_MSG_KEEPALIVE, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_PIN_SEGMENTS, &h),
 			 -EPROTO);
-	put_hdr(msg, 0, 0x106, 1);
+	put_hdr(msg, 0, 0x108, 1); /* the first type past the extensions */
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAPS_KNOWN, &h), -EPROTO);
-	assert_error_mentions("unknown type 262");
+	assert_error_mentions("unknown type 264");
 	/* AUTH types need AUTH, and exact lengths with it. */
 	put_hdr(msg, 32, RMIG_RDMA_MSG_AUTH_CHALLENGE, 1);
 	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32, RMIG_RDMA_CAP_KEEPALIVE, &h),
@@ -518,6 +518,57 @@ static void test_segment_layout(void **state)
 	assert_int_equal(d.length, 0x234000);
 }
 
+static void test_lane_info_layout(void **state)
+{
+	(void)state;
+	const uint8_t want[16] = {
+	    0x00, 0x00, 0x00, 0x03, /* index */
+	    0x00, 0x12, 0x34, 0x56, /* qpn */
+	    0x00, 0xab, 0xcd, 0xef, /* psn */
+	    0x00, 0x00, 0x00, 0x00, /* pad, written zero */
+	};
+	struct rmig_rdma_lane_info l = {.index = 3, .qpn = 0x123456, .psn = 0xabcdef}, d;
+	uint8_t got[16];
+
+	memset(got, 0x77, sizeof(got));
+	rmig_rdma_lane_info_encode(&l, got);
+	assert_memory_equal(got, want, 16);
+	rmig_rdma_lane_info_decode(want, &d);
+	assert_int_equal(d.index, 3);
+	assert_int_equal(d.qpn, 0x123456);
+	assert_int_equal(d.psn, 0xabcdef);
+}
+
+/* CHANNELS_REQUEST / _RESULT exist only with CHANNELS, and count 16-byte elements. */
+static void test_hdr_channels(void **state)
+{
+	(void)state;
+	uint8_t msg[16 + 3 * RMIG_RDMA_LANE_INFO_SIZE];
+	struct rmig_rdma_hdr h;
+
+	memset(msg, 0, sizeof(msg));
+	put_hdr(msg, 32, RMIG_RDMA_MSG_CHANNELS_REQUEST, 2);
+	assert_int_equal(rmig_rdma_hdr_decode(msg, 16 + 32, &h), -EPROTO);
+	assert_error_mentions("unknown type 262");
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32,
+						   RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_CHANNELS, &h),
+			 -EPROTO);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 32, RMIG_RDMA_CAP_CHANNELS, &h), 0);
+	assert_int_equal(rmig_rdma_hdr_count(&h), 2);
+	put_hdr(msg, 48, RMIG_RDMA_MSG_CHANNELS_RESULT, 3);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 48, RMIG_RDMA_CAP_CHANNELS, &h), 0);
+	assert_int_equal(h.type, RMIG_RDMA_MSG_CHANNELS_RESULT);
+	assert_int_equal(rmig_rdma_hdr_count(&h), 3);
+	/* The length must be the count's. */
+	put_hdr(msg, 40, RMIG_RDMA_MSG_CHANNELS_REQUEST, 3);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16 + 40, RMIG_RDMA_CAP_CHANNELS, &h),
+			 -EPROTO);
+	put_hdr(msg, 0, RMIG_RDMA_MSG_CHANNELS_REQUEST, 0);
+	assert_int_equal(rmig_rdma_hdr_decode_caps(msg, 16, RMIG_RDMA_CAP_CHANNELS, &h), -EPROTO);
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_CHANNELS_REQUEST), "CHANNELS REQUEST");
+	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_CHANNELS_RESULT), "CHANNELS RESULT");
+}
+
 static void test_msg_names(void **state)
 {
 	(void)state;
@@ -528,7 +579,7 @@ static void test_msg_names(void **state)
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_REQUEST), "SEGMENTS REQUEST");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_SEGMENTS_RESULT), "SEGMENTS RESULT");
 	assert_string_equal(rmig_rdma_msg_name(RMIG_RDMA_MSG_AUTH_CHALLENGE), "AUTH CHALLENGE");
-	assert_string_equal(rmig_rdma_msg_name(0x106), "unknown");
+	assert_string_equal(rmig_rdma_msg_name(0x108), "unknown");
 	assert_string_equal(rmig_rdma_msg_name(0xffffffffu), "unknown");
 	for (uint32_t t = 0; t < RMIG_RDMA_MSG__COUNT; t++)
 		assert_non_null(rmig_rdma_msg_name(t));
@@ -586,6 +637,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_register_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register_result_layout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_segment_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lane_info_layout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hdr_channels, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_build, setup, teardown),
 	};

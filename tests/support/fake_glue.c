@@ -412,8 +412,8 @@ int rmig_fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_se
 
 		r->op = wr->opcode;
 		r->flags = wr->send_flags;
-		r->laddr = wr->sg_list[0].addr;
-		r->len = wr->sg_list[0].length;
+		r->laddr = wr->num_sge ? wr->sg_list[0].addr : 0;
+		r->len = wr->num_sge ? wr->sg_list[0].length : 0;
 		r->raddr = wr->wr.rdma.remote_addr;
 		r->rkey = wr->wr.rdma.rkey;
 		r->wr_id = wr->wr_id;
