@@ -92,13 +92,14 @@ struct rmig_rdma_conn {
 	bool setup_done;
 	/* destination */
 	struct rmig_rdma_dest_reg dreg;
+	uint32_t dest_rounds; /* ROUND phases served (1: the bulk round) */
 	bool dreg_ready;
 	uint64_t *bases;
 	/* data lanes (multifd): WRITEs go on the lane owning their chunk; none: on res.qp */
 	struct rmig_rdma_lane *lanes;
 	uint32_t nlanes;
 	uint32_t lanes_wanted; /* source: the caller's multifd-channels (1: no lanes) */
-	int numa_node;	       /* the lanes' threads run there; -1: unbound */
+	int numa_param;	       /* source: numa-node for the lanes (-2 auto, -1 none, N) */
 	/*
 	 * While source_save hands a run to the lanes chunk by chunk: what of
 	 * it is not queued yet (for the look-ahead, as the writer's rest).

@@ -17,6 +17,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/cpus.h"
 #include "common/base/util.h"
 #include "rdma/cm.h"
 #include "rdma/glue.h"
@@ -207,14 +208,85 @@ static bool lane_drain(struct rmig_rdma_lane *l)
 	return news;
 }
 
+int rmig_rdma_device_numa_node(struct ibv_context *verbs)
+{
+	char path[256];
+	FILE *f;
+	int node = -1;
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device/numa_node",
+		 verbs->device->name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &node) != 1)
+		node = -1;
+	fclose(f);
+	return node >= 0 ? node : -1;
+}
+
+int rmig_rdma_lane_pick_node(int param, struct ibv_context *verbs, const char **why)
+{
+	int node;
+
+	if (param == -1) {
+		*why = "numa-node none";
+		return -1;
+	}
+#if RMIG_HAVE_NUMA
+	if (numa_available() < 0) {
+		*why = "the kernel has no NUMA support";
+		return -1;
+	}
+	if (param >= 0) {
+		if (param > numa_max_node()) {
+			*why = "numa-node names a node this host does not have";
+			rmig_warn("numa-node %d: this host's nodes are 0 to %d; rdma channels run "
+				  "unbound",
+				  param, numa_max_node());
+			return -1;
+		}
+		*why = "numa-node";
+		return param;
+	}
+	node = rmig_rdma_device_numa_node(verbs);
+	*why = node >= 0 ? "the node of its RDMA device" : "its RDMA device has no node";
+	return node;
+#else
+	(void)verbs;
+	(void)node;
+	*why = "rmig was built without libnuma";
+	return -1;
+#endif
+}
+
+/* Bind the calling lane thread where it belongs, and say what took effect. */
+static void lane_place(struct rmig_rdma_lane *l)
+{
+	char cpus[256];
+
+#if RMIG_HAVE_NUMA
+	if (l->numa_node >= 0 && numa_run_on_node(l->numa_node) < 0) {
+		rmig_warn("rdma channel %u: cannot run on NUMA node %d: %s", l->index,
+			  l->numa_node, strerror(errno));
+		l->numa_node = -1;
+		l->numa_why = "binding failed";
+	}
+#endif
+	rmig_cpus_of_thread(cpus, sizeof(cpus));
+	if (l->numa_node >= 0)
+		rmig_info("source rdma channel %u: NUMA node %d (%s): runs on CPUs %s", l->index,
+			  l->numa_node, l->numa_why, cpus);
+	else
+		rmig_info("source rdma channel %u: no NUMA binding (%s): runs on CPUs %s", l->index,
+			  l->numa_why, cpus);
+}
+
 static void *lane_thread(void *opaque)
 {
 	struct rmig_rdma_lane *l = opaque;
 
-#if RMIG_HAVE_NUMA
-	if (l->numa_node >= 0 && numa_available() >= 0)
-		numa_run_on_node(l->numa_node);
-#endif
+	lane_place(l);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = l->ch->fd, .events = POLLIN },
@@ -247,11 +319,12 @@ static void *lane_thread(void *opaque)
 	return NULL;
 }
 
-int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node)
+int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node, const char *why)
 {
 	int ret;
 
 	l->numa_node = numa_node;
+	l->numa_why = why;
 	ret = rmig_rdma_glue_req_notify_cq(l->send_cq);
 	if (ret < 0) {
 		rmig_error("rdma: channel %u: cannot arm completion notification: %s", l->index,
@@ -273,6 +346,16 @@ int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node)
 	}
 	l->thread_started = true;
 	return 0;
+}
+
+void rmig_rdma_lane_cut(struct rmig_rdma_lane *l)
+{
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	int ret = rmig_rdma_glue_modify_qp(l->qp, &attr, IBV_QP_STATE);
+
+	if (ret < 0)
+		rmig_warn("rdma channel %u: cannot move its queue pair to the error state: %s",
+			  l->index, strerror(-ret));
 }
 
 void rmig_rdma_lane_destroy(struct rmig_rdma_lane *l)

@@ -51,6 +51,7 @@ struct rmig_rdma_lane {
 	_Atomic int error;     /* -errno once a WRITE failed; why[] is written first */
 	bool error_reported;
 	char why[160];
+	const char *numa_why; /* how numa_node was chosen, for the report */
 };
 
 /*
@@ -67,8 +68,27 @@ int rmig_rdma_lane_create(struct rmig_rdma_lane *l, uint32_t index, struct rmig_
 int rmig_rdma_lane_connect(struct rmig_rdma_lane *l, struct rdma_cm_id *id, uint32_t peer_qpn,
 			   uint32_t peer_psn);
 
-/* Source: start the completion thread (on @numa_node when >= 0). */
-int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node);
+/*
+ * Source: start the completion thread, on @numa_node's CPUs when >= 0;
+ * it reports at info level (-v) where it runs and @why.
+ */
+int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node, const char *why);
+
+/*
+ * The NUMA node of the device behind @verbs
+ * (/sys/class/infiniband/DEV/device/numa_node), -1 when it has none.
+ */
+int rmig_rdma_device_numa_node(struct ibv_context *verbs);
+
+/*
+ * The node for the lanes of a connection on @verbs under the numa-node
+ * parameter @param (-2 auto: the device's; -1 none; N), or -1 for no
+ * binding; *@why says how it was chosen.
+ */
+int rmig_rdma_lane_pick_node(int param, struct ibv_context *verbs, const char **why);
+
+/* Tests: move the QP to the error state, so that it drops what arrives (dest.c's knob). */
+void rmig_rdma_lane_cut(struct rmig_rdma_lane *l);
 
 /* Stop the thread, then free in reverse order of creation; safe on a partly built lane. */
 void rmig_rdma_lane_destroy(struct rmig_rdma_lane *l);

@@ -77,7 +77,8 @@ int rmig_rdma_lanes_open(struct rmig_rdma_conn *rc, uint32_t n)
 {
 	struct rmig_rdma_lane_info peer[RMIG_RDMA_MAX_LANES];
 	struct rmig_rdma_msg m;
-	int ret;
+	const char *why;
+	int ret, node;
 
 	if (n < 2 || n > RMIG_RDMA_MAX_LANES)
 		return -EINVAL;
@@ -97,8 +98,9 @@ int rmig_rdma_lanes_open(struct rmig_rdma_conn *rc, uint32_t n)
 		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 	if (ret == 0)
 		ret = lanes_connect(rc, peer);
+	node = rmig_rdma_lane_pick_node(rc->numa_param, rc->cm.id->verbs, &why);
 	for (uint32_t i = 0; ret == 0 && i < n; i++)
-		ret = rmig_rdma_lane_start(&rc->lanes[i], rc->numa_node);
+		ret = rmig_rdma_lane_start(&rc->lanes[i], node, why);
 	if (ret < 0)
 		return ret;
 	rmig_info("rdma: %u channels (queue pairs) carry the pages", n);

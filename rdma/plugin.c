@@ -13,6 +13,8 @@
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
+ *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  destination: cut its last data
+ *                            lane at the start of that round (dest.c)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -98,6 +100,14 @@ static uint32_t opts_channels(const struct rmig_conn_opts *o)
 	return 0;
 }
 
+/* -2 (auto) for callers built before the field existed. */
+static int opts_numa_node(const struct rmig_conn_opts *o)
+{
+	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_numa_node) + sizeof(int))
+		return o->rdma_numa_node;
+	return -2;
+}
+
 static bool opts_pin_all(const struct rmig_conn_opts *o)
 {
 	return o && o->size >= offsetof(struct rmig_conn_opts, rdma_pin_all) + sizeof(bool) &&
@@ -120,7 +130,7 @@ static struct rmig_rdma_conn *conn_alloc(bool source)
 		return NULL;
 	}
 	rc->is_source = source;
-	rc->numa_node = -1;
+	rc->numa_param = -1;
 	/* First: the abort fd must exist whenever the connection can be aborted or freed. */
 	if (rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res) < 0) {
 		free(rc);
@@ -329,6 +339,7 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	if (ret < 0)
 		goto fail;
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
+	rc->numa_param = opts_numa_node(opts);
 	rc->lanes_wanted = RMIG_MIN(RMIG_MAX(opts_channels(opts), 1u), (uint32_t)RMIG_RDMA_MAX_LANES);
 	if (rc->lanes_wanted < 2)
 		caps.flags &= ~RMIG_RDMA_CAP_CHANNELS;
@@ -662,6 +673,13 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 		st->channel_bytes[i] = rc->lanes[i].w.bytes_written;
 }
 
+static int rdma_numa_node(struct rmig_conn *c)
+{
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+
+	return rc->cm.id && rc->cm.id->verbs ? rmig_rdma_device_numa_node(rc->cm.id->verbs) : -1;
+}
+
 static const struct rmig_transport_ops rdma_ops = {
 	.size = sizeof(struct rmig_transport_ops),
 	.abi_version = RMIG_TRANSPORT_ABI_VERSION,
@@ -684,6 +702,7 @@ static const struct rmig_transport_ops rdma_ops = {
 	.ram_load = rdma_ram_load,
 	.set_peer_timeout = rdma_set_peer_timeout,
 	.interrupt = rdma_interrupt,
+	.numa_node = rdma_numa_node,
 };
 
 const struct rmig_transport_ops *rmig_rdma_get_ops(void)

@@ -15,6 +15,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/cpus.h"
 #include "common/engine/params.h"
 #include "plugin/registry.h"
 #include "rmig-config.h"
@@ -106,37 +107,13 @@ void rmig_numa_free(void *p, size_t len, int node)
 	free(p);
 }
 
-/* "0-3,8" from the calling thread's affinity mask. */
-static void cpu_list(char *buf, size_t len)
-{
-	cpu_set_t set;
-	size_t pos = 0;
-	int start = -1;
-
-	buf[0] = '\0';
-	if (sched_getaffinity(0, sizeof(set), &set) < 0)
-		return;
-	for (int cpu = 0; cpu <= CPU_SETSIZE; cpu++) {
-		bool in = cpu < CPU_SETSIZE && CPU_ISSET(cpu, &set);
-
-		if (in && start < 0)
-			start = cpu;
-		if (!in && start >= 0 && pos < len) {
-			pos += (size_t)snprintf(buf + pos, len - pos, "%s%d", pos ? "," : "", start);
-			if (cpu - 1 > start && pos < len)
-				pos += (size_t)snprintf(buf + pos, len - pos, "-%d", cpu - 1);
-			start = -1;
-		}
-	}
-}
-
 void rmig_numa_report(const char *side, uint32_t index, int node, const char *why,
 		      const void *buf)
 {
 	char cpus[256];
 	int where = -1;
 
-	cpu_list(cpus, sizeof(cpus));
+	rmig_cpus_of_thread(cpus, sizeof(cpus));
 #if RMIG_HAVE_NUMA
 	if (buf && get_mempolicy(&where, NULL, 0, (void *)buf, MPOL_F_NODE | MPOL_F_ADDR) < 0)
 		where = -1;

@@ -136,6 +136,7 @@ int rmig_save_setup(struct save_ctx *c)
 		.rdma_max_pinned = c->params.rdma_max_pinned,
 		.auth_key = c->params.auth_key[0] ? c->params.auth_key : NULL,
 		.rdma_channels = c->params.caps[RMIG_CAP_MULTIFD] ? c->params.multifd_channels : 1,
+		.rdma_numa_node = c->params.numa_node,
 	};
 	struct rmig_conn *conn;
 	int ret;

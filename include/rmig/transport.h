@@ -106,6 +106,12 @@ struct rmig_conn_opts {
 	 * channels (QEMU) gets one, and the transport says so.
 	 */
 	uint32_t rdma_channels;
+	/*
+	 * rdma, with channels: where the source's lane threads run, as the
+	 * numa-node parameter: -2 the node of the RDMA device (auto), -1
+	 * unbound, N node N.  The embedder's RAM is never moved.
+	 */
+	int rdma_numa_node;
 };
 
 /* What a RAM hook sent, added to the migration's totals by rmig. */

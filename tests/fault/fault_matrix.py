@@ -23,8 +23,11 @@ under the rxe device down, and brings it back up after the cell.
 The row "cut-channel" is the same cut on one multifd channel: the source
 runs with --channels 2, and its proxy forwards every connection but, on
 the signal, goes silent on the last channel to connect only; the main
-stream and the other channel go on.  Channels run over tcp and unix only,
-so over rdma the row is n/a.
+stream and the other channel go on.  Over rdma the channels are queue
+pairs (data lanes) with no proxy between them: the destination, run with
+RMIG_RDMA_CUT_LANE=PHASE, moves its last lane's queue pair to the error
+state at the start of that round, so whatever the source writes on it is
+dropped unanswered while the control QP carries on.
 
 Usage: fault_matrix.py [--transport tcp|rdma] RMIG [CELL-SUBSTRING...]
        fault_matrix.py --proxy PORTFILE TARGET_PORT   (the tcp cut proxy)
@@ -133,9 +136,11 @@ NA["cut-channel", "setup"] = ("the setup point comes before the channels connect
 for p in ["after-trailer", "after-commit"]:
     NA["cut-channel", p] = ("every channel said END_OF_STREAM and closed before the trailer: "
                             "there is no channel left to cut")
-# Not applicable on one transport only.
-NA_ON = {"rdma": {("cut-channel", p): "multifd channels over rdma are not built yet"
-                  for p in PHASES}}
+# Not applicable on one transport only.  Over rdma the channels are data
+# lanes (docs/rdma.txt section 18), cut at the start of a round: setup has
+# no round, and none comes after the final one.
+NA_ON = {"rdma": {("cut-channel", "setup"): "a lane is cut at the start of a round; setup "
+                  "has none"}}
 
 # What docs/switchover.md's table promises: (source status, exit, guest running),
 # (destination status, exit).  "killed": no report, exit -9.
@@ -413,7 +418,13 @@ def run_cell(rmig, fault, phase, tmp):
     side, action = FAULTS[fault]
     base = dict(os.environ)
     base.pop("RMIG_FAULT", None)
+    base.pop("RMIG_RDMA_CUT_LANE", None)
     faulty = dict(base, RMIG_FAULT="%s:%s" % (phase, action))
+    if fault == "cut-channel" and T.name == "rdma":
+        # No proxy between queue pairs: the destination's transport drops
+        # what arrives on its last lane from that round on (rdma/dest.c).
+        side, action = "destination", "cut-lane"
+        faulty = dict(base, RMIG_RDMA_CUT_LANE=phase)
     port = T.port()
     notes = []
     dst = Proc("dst", [rmig, "incoming", T.uri(port)] + INCOMING,
@@ -510,7 +521,13 @@ def judge(fault, phase, src, dst, secs, notes):
         bad.append("destination %s/%s, expected %s/%s" % (d_status, dst.code, e_ds, e_dc))
     if d_run and dst.code != 0:
         bad.append("destination completed but did not verify")
-    if fault == "cut-channel":
+    if fault == "cut-channel" and T.name == "rdma":
+        # The source sees its WRITEs on that lane go unanswered, and names it.
+        why = error_desc_of(read(src.out))
+        if "channel %d" % (CHANNELS - 1) not in why:
+            bad.append("the source's error does not name rdma channel %d: %r" % (
+                CHANNELS - 1, why[:120]))
+    elif fault == "cut-channel":
         # The destination's reason names the channel that was cut, not the main stream.
         why = error_desc_of(read(dst.out))
         if "multifd channel %d" % (CHANNELS - 1) not in why:

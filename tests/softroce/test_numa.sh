@@ -1,5 +1,5 @@
 #!/bin/bash
-# NUMA placement of multifd channels (issue 10), in a guest with two
+# NUMA placement of multifd channels (issue 10), tcp channels and rdma lanes, in a guest with two
 # emulated NUMA nodes (ci/softroce --numa 2).  Each channel's thread and
 # stream buffer, on both sides, go where numa-node says; rmig reports
 # with -v what took effect, as the kernel tells it (sched_getaffinity for
@@ -68,6 +68,28 @@ if [ $code -eq 0 ] && grep -q "numa-node 7: this host's nodes are 0 to 1" "$tmp/
 else
   bad "--numa-node 7: exit $code"; tail -5 "$tmp/err"
 fi
+
+# multifd over rdma: the source's lane threads (the destination's lanes have none).
+rdma_run() {
+  local name=$1 node=$2 want=$3
+  shift 3
+  timeout 300 "$RMIG" loopback --transport rdma --addr "${RMIG_RDMA_ADDR:-169.254.77.1}" \
+    --ram 16M --channels 2 --dirty-rate 2M -v "$@" >"$tmp/out" 2>"$tmp/err"
+  local code=$? n
+  n=$(grep -c "source rdma channel [01]: $want" "$tmp/err")
+  if [ $code -eq 0 ] && grep -q "memory verified: 1 block, 16.0 MiB identical" "$tmp/out" &&
+     [ "$n" -eq 2 ]; then
+    ok "rdma $name: both lanes $(grep -m1 'source rdma channel 0' "$tmp/err" | sed 's/.*channel 0: //'), memory identical"
+  else
+    bad "rdma $name: exit $code, $n of 2 lane reports say '$want'"
+    grep -E 'rdma channel|error|status' "$tmp/err" "$tmp/out" | head -20
+  fi
+}
+rdma_run "--numa-node 1" 1 "NUMA node 1 (numa-node): runs on CPUs $(cat /sys/devices/system/node/node1/cpulist)\$" --numa-node 1
+rdma_run "--numa-node 0" 0 "NUMA node 0 (numa-node): runs on CPUs $(cat /sys/devices/system/node/node0/cpulist)\$" --numa-node 0
+# rxe is a virtual device: no node of its own, so auto leaves the lanes unbound.
+rdma_run "auto on rxe" -1 "no NUMA binding (its RDMA device has no node)"
+rdma_run "--numa-node none" -1 "no NUMA binding (numa-node none)" --numa-node none
 
 echo
 echo "numa: $pass passed, $fail failed"
