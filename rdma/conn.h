@@ -168,9 +168,13 @@ void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc);
 /*
  * Source: wait until every WRITE posted on every lane completed.  Only
  * then may a SEND on the connection's QP speak of them: RC orders a
- * queue pair's own work, never one QP's against another's.
+ * queue pair's own work, never one QP's against another's.  At a
+ * @round_end every lane also proves it still reaches the destination,
+ * with a zero-length WRITE, whether it carried pages in the round or not:
+ * a cut lane fails the round it is cut in, as a silent tcp channel fails
+ * at its SYNC.
  */
-int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc);
+int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc, bool round_end);
 
 /* The lane that carries every WRITE of @chunk of block @block. */
 static inline struct rmig_rdma_lane *rmig_rdma_lane_of(const struct rmig_rdma_conn *rc,

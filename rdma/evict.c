@@ -97,7 +97,7 @@ int rmig_rdma_evict(struct rmig_rdma_conn *rc, uint64_t want)
 		if (n == 0)
 			break; /* nothing held: what is left is in flight, and that was collected */
 		/* RC orders our WRITEs before that SEND on one QP only: the lanes' must be done. */
-		ret = rmig_rdma_lanes_quiesce(rc);
+		ret = rmig_rdma_lanes_quiesce(rc, false);
 		if (ret == 0)
 			ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_UNREGISTER_REQUEST, n,
 						  payload, n * RMIG_RDMA_REGISTER_SIZE, true);

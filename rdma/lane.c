@@ -128,6 +128,8 @@ int rmig_rdma_lane_connect(struct rmig_rdma_lane *l, struct rdma_cm_id *id, uint
 	if (ret == 0) {
 		attr.dest_qp_num = peer_qpn;
 		attr.rq_psn = peer_psn;
+		rmig_debug("rdma: channel %u: path MTU %d, to queue pair %u", l->index,
+			   attr.path_mtu, peer_qpn);
 		ret = rmig_rdma_glue_modify_qp(l->qp, &attr, mask);
 	}
 	if (ret < 0) {
@@ -141,6 +143,8 @@ int rmig_rdma_lane_connect(struct rmig_rdma_lane *l, struct rdma_cm_id *id, uint
 	ret = rmig_rdma_glue_init_qp_attr(id, &attr, &mask);
 	if (ret == 0) {
 		attr.sq_psn = l->psn;
+		rmig_debug("rdma: channel %u: ACK timeout %u (4.096 us << it; 0: none)", l->index,
+			   attr.timeout);
 		/* Finite retries, as the connection's QP (cm.h). */
 		attr.retry_cnt = RMIG_RDMA_RETRY_COUNT;
 		attr.rnr_retry = RMIG_RDMA_RNR_RETRY_COUNT;
@@ -398,6 +402,7 @@ void rmig_rdma_lane_destroy(struct rmig_rdma_lane *l)
 int rmig_rdma_lane_wait(void *opaque)
 {
 	struct rmig_rdma_lane *l = opaque;
+	uint64_t start = rmig_time_now_ns();
 
 	for (;;) {
 		uint64_t done = atomic_load(&l->done);
@@ -413,6 +418,21 @@ int rmig_rdma_lane_wait(void *opaque)
 			l->error_reported = true;
 			rmig_rdma_progress_fail(l->prog, err == -ECONNRESET ? -EIO : err);
 			return rmig_rdma_progress_check(l->prog);
+		}
+		/*
+		 * The control QP's keepalives prove the peer's process lives, not
+		 * that this lane's path does: a lane whose WRITEs go unanswered
+		 * (its QP dropped at the far end, a path of its own gone) fails
+		 * after peer-timeout, whatever the QP's own retry timer says.
+		 */
+		if (l->prog->peer_timeout_ms > 0 &&
+		    rmig_time_now_ns() - start >
+			    (uint64_t)l->prog->peer_timeout_ms * RMIG_NSEC_PER_MSEC) {
+			rmig_error("rdma: channel %u: no RDMA write completed for %d ms (peer-timeout) "
+				   "while the control channel was alive: the lane is cut",
+				   l->index, l->prog->peer_timeout_ms);
+			rmig_rdma_progress_fail(l->prog, -ETIMEDOUT);
+			return -ETIMEDOUT;
 		}
 		ret = rmig_rdma_progress_wait(l->prog, "RDMA writes were in flight");
 		if (ret < 0)

@@ -146,10 +146,10 @@ void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc)
 	rc->nlanes = 0;
 }
 
-int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc)
+int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc, bool round_end)
 {
 	for (uint32_t i = 0; i < rc->nlanes; i++) {
-		int ret = rmig_rdma_writer_fence(&rc->lanes[i].w);
+		int ret = rmig_rdma_writer_fence(&rc->lanes[i].w, round_end);
 
 		if (ret < 0)
 			return ret;

@@ -428,7 +428,7 @@ int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
 		ret = rmig_rdma_prefetch_poll(rc, true);
 	/* The round is over only once the lanes' WRITEs have landed: REGISTER_FINISHED says so. */
 	if (ret == 0)
-		ret = rmig_rdma_lanes_quiesce(rc);
+		ret = rmig_rdma_lanes_quiesce(rc, true);
 	if (ret == 0)
 		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_FINISHED, 1, NULL, 0,
 					  true);

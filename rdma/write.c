@@ -139,7 +139,7 @@ int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w)
 	return 0;
 }
 
-int rmig_rdma_writer_fence(struct rmig_rdma_writer *w)
+int rmig_rdma_writer_fence(struct rmig_rdma_writer *w, bool always)
 {
 	struct ibv_send_wr wr = {
 		.num_sge = 0, /* zero length: nothing is read or written, only acknowledged */
@@ -148,7 +148,7 @@ int rmig_rdma_writer_fence(struct rmig_rdma_writer *w)
 	};
 	int ret;
 
-	if (w->unsignalled && w->completed < w->posted) {
+	if (always || (w->unsignalled && w->completed < w->posted)) {
 		while (w->posted - w->completed >= w->max_outstanding) {
 			ret = w->wait(w->opaque);
 			if (ret < 0)

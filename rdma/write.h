@@ -99,9 +99,13 @@ int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w);
  * Wait until every posted WRITE completed, on a queue pair where no SEND
  * follows them (a data lane): when the last one posted was unsignalled,
  * a signalled zero-length WRITE to where it went goes after it first.
- * Only while that memory is still registered on both sides.
+ * With @always, that zero-length WRITE goes even when nothing is
+ * outstanding: the queue pair must prove it still reaches the peer.  A
+ * zero-length WRITE reads and writes no memory, and the responder does
+ * not check its key (IB spec C9-88), but the key of the last WRITE is
+ * given anyway.
  */
-int rmig_rdma_writer_fence(struct rmig_rdma_writer *w);
+int rmig_rdma_writer_fence(struct rmig_rdma_writer *w, bool always);
 
 /* A signalled WRITE (or a later SEND) with sequence @seq completed. */
 void rmig_rdma_writer_complete(struct rmig_rdma_writer *w, uint64_t seq);

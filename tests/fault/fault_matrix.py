@@ -141,6 +141,9 @@ for p in ["after-trailer", "after-commit"]:
 # no round, and none comes after the final one.
 NA_ON = {"rdma": {("cut-channel", "setup"): "a lane is cut at the start of a round; setup "
                   "has none"}}
+for p in ["after-trailer", "after-commit"]:
+    NA_ON["rdma"]["cut-channel", p] = ("every lane's last WRITE completed before the trailer: "
+                                       "nothing goes on a lane after it")
 
 # What docs/switchover.md's table promises: (source status, exit, guest running),
 # (destination status, exit).  "killed": no report, exit -9.
@@ -200,6 +203,12 @@ Rdma.expect = {
     ("stop-source", "after-trailer"): (F1, ("failed", 3)),
     ("cut", "after-trailer"): (F3, ("failed", 3)),
 }
+# One lane cut, the control QP intact: the source's WRITEs on that lane go
+# unanswered, and its wait for them ends after peer-timeout (rdma/lane.c):
+# failed, 3, guest kept.  It says so on the control QP (ERROR), so the
+# destination fails at once: failed, 1.
+for p in ["bulk", "dirty", "final"]:
+    Rdma.expect["cut-channel", p] = (F3, ("failed", 1))
 
 MARK = "RMIG_FAULT: "
 

@@ -279,7 +279,7 @@ static void test_writer_fence(void **state)
 	assert_int_equal(rmig_fake.nwrs, 3);
 	for (i = 0; i < 3; i++)
 		assert_false(rmig_fake.wrs[i].flags & IBV_SEND_SIGNALED);
-	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_rdma_writer_fence(&w, false), 0);
 	assert_int_equal(rmig_fake.nwrs, 4);
 	assert_int_equal(rmig_fake.wrs[3].op, IBV_WR_RDMA_WRITE);
 	assert_true(rmig_fake.wrs[3].flags & IBV_SEND_SIGNALED);
@@ -289,13 +289,20 @@ static void test_writer_fence(void **state)
 	assert_int_equal(w.completed, w.posted);
 	assert_int_equal(w.bytes_written, 3 * 4096); /* the fence carries nothing */
 	/* Everything retired: a second fence posts nothing. */
-	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_rdma_writer_fence(&w, false), 0);
 	assert_int_equal(rmig_fake.nwrs, 4);
 	/* A signalled last WRITE needs no fence either. */
 	assert_int_equal(rmig_rdma_writer_queue(&w, 0, 64 * MiB, 10 * MiB, 4096), 0);
 	assert_int_equal(rmig_rdma_writer_flush(&w, true), 0);
-	assert_int_equal(rmig_rdma_writer_fence(&w), 0);
+	assert_int_equal(rmig_rdma_writer_fence(&w, false), 0);
 	assert_int_equal(rmig_fake.nwrs, 5);
+	assert_int_equal(w.completed, w.posted);
+	/* At a round's end a lane proves it still reaches the peer, busy or not. */
+	assert_int_equal(rmig_rdma_writer_fence(&w, true), 0);
+	assert_int_equal(rmig_fake.nwrs, 6);
+	assert_true(rmig_fake.wrs[5].flags & IBV_SEND_SIGNALED);
+	assert_int_equal(rmig_fake.wrs[5].len, 0);
+	assert_int_equal(rmig_fake.wrs[5].raddr, rmig_fake.wrs[4].raddr);
 	assert_int_equal(w.completed, w.posted);
 }
 
