@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +19,7 @@
 #include <rmig/log.h>
 
 #include "common/base/cpus.h"
+#include "common/base/numapick.h"
 #include "common/base/util.h"
 #include "rdma/cm.h"
 #include "rdma/glue.h"
@@ -157,6 +159,19 @@ int rmig_rdma_lane_connect(struct rmig_rdma_lane *l, struct rdma_cm_id *id, uint
 	return ret;
 }
 
+/*
+ * The thread, and only it, records the lane's first failure: @why is
+ * written before @err is published, and never again once it is, since the
+ * migration thread may be reading it.
+ */
+static void lane_set_error(struct rmig_rdma_lane *l, int err, const char *why)
+{
+	if (atomic_load(&l->error))
+		return;
+	snprintf(l->why, sizeof(l->why), "%s", why);
+	atomic_store_explicit(&l->error, err, memory_order_release);
+}
+
 /* The thread: record a failed WRITE for the migration thread, which reports it. */
 static void lane_failed(struct rmig_rdma_lane *l, const struct ibv_wc *wc)
 {
@@ -164,25 +179,26 @@ static void lane_failed(struct rmig_rdma_lane *l, const struct ibv_wc *wc)
 
 	if (atomic_load(&l->error))
 		return;
+	char why[sizeof(l->why)];
+
 	if (wc->status == IBV_WC_WR_FLUSH_ERR) {
 		/* The QP went to error: shutdown, or a failure seen first elsewhere. */
-		snprintf(l->why, sizeof(l->why), "its queue pair was shut down");
+		snprintf(why, sizeof(why), "its queue pair was shut down");
 		err = -ECONNRESET;
 	} else if (wc->status == IBV_WC_REM_ACCESS_ERR) {
-		snprintf(l->why, sizeof(l->why),
+		snprintf(why, sizeof(why),
 			 "an RDMA write was refused by the peer (remote access error)");
 		err = -EIO;
 	} else if (wc->status == IBV_WC_RETRY_EXC_ERR || wc->status == IBV_WC_RNR_RETRY_EXC_ERR) {
-		snprintf(l->why, sizeof(l->why),
-			 "an RDMA write failed: the peer stopped answering (%s)",
+		snprintf(why, sizeof(why), "an RDMA write failed: the peer stopped answering (%s)",
 			 rmig_rdma_glue_wc_status_str(wc->status));
 		err = -EHOSTUNREACH;
 	} else {
-		snprintf(l->why, sizeof(l->why), "an RDMA write failed: %s (vendor error 0x%x)",
+		snprintf(why, sizeof(why), "an RDMA write failed: %s (vendor error 0x%x)",
 			 rmig_rdma_glue_wc_status_str(wc->status), wc->vendor_err);
 		err = -EIO;
 	}
-	atomic_store_explicit(&l->error, err, memory_order_release);
+	lane_set_error(l, err, why);
 }
 
 /* Reap what completed; true when something changed for the migration thread. */
@@ -195,8 +211,7 @@ static bool lane_drain(struct rmig_rdma_lane *l)
 	do {
 		n = rmig_rdma_glue_poll_cq(l->send_cq, LANE_POLL_BATCH, wc);
 		if (n < 0) {
-			snprintf(l->why, sizeof(l->why), "polling its completion queue failed");
-			atomic_store_explicit(&l->error, n, memory_order_release);
+			lane_set_error(l, n, "polling its completion queue failed");
 			return true;
 		}
 		for (int i = 0; i < n; i++) {
@@ -231,37 +246,7 @@ int rmig_rdma_device_numa_node(struct ibv_context *verbs)
 
 int rmig_rdma_lane_pick_node(int param, struct ibv_context *verbs, const char **why)
 {
-	int node;
-
-	if (param == -1) {
-		*why = "numa-node none";
-		return -1;
-	}
-#if RMIG_HAVE_NUMA
-	if (numa_available() < 0) {
-		*why = "the kernel has no NUMA support";
-		return -1;
-	}
-	if (param >= 0) {
-		if (param > numa_max_node()) {
-			*why = "numa-node names a node this host does not have";
-			rmig_warn("numa-node %d: this host's nodes are 0 to %d; rdma channels run "
-				  "unbound",
-				  param, numa_max_node());
-			return -1;
-		}
-		*why = "numa-node";
-		return param;
-	}
-	node = rmig_rdma_device_numa_node(verbs);
-	*why = node >= 0 ? "the node of its RDMA device" : "its RDMA device has no node";
-	return node;
-#else
-	(void)verbs;
-	(void)node;
-	*why = "rmig was built without libnuma";
-	return -1;
-#endif
+	return rmig_numa_choose(param, param == -2 ? rmig_rdma_device_numa_node(verbs) : -1, why);
 }
 
 /* Bind the calling lane thread where it belongs, and say what took effect. */
@@ -298,24 +283,36 @@ static void *lane_thread(void *opaque)
 		};
 		struct ibv_cq *cq;
 
+		const char *broke = NULL;
+		int ret;
+
 		if (lane_drain(l))
 			rmig_rdma_progress_wake(l->prog);
 		if (poll(pfd, 2, LANE_IDLE_MS) < 0 && errno != EINTR)
+			broke = "waiting for its completions failed";
+		else if (pfd[1].revents & POLLIN)
 			break;
-		if (pfd[1].revents & POLLIN)
-			break;
-		if (!(pfd[0].revents & POLLIN))
+		else if (!(pfd[0].revents & POLLIN))
 			continue;
-		if (rmig_rdma_glue_get_cq_event(l->ch, &cq) < 0)
-			continue;
-		if (++l->unacked >= LANE_ACK_BATCH) {
-			rmig_rdma_glue_ack_cq_events(cq, l->unacked);
-			l->unacked = 0;
+		if (!broke) {
+			ret = rmig_rdma_glue_get_cq_event(l->ch, &cq);
+			if (ret == -EAGAIN)
+				continue;
+			if (ret < 0)
+				broke = "reading its completion events failed";
 		}
-		/* Re-arm before draining, so no completion slips between the two. */
-		if (rmig_rdma_glue_req_notify_cq(cq) < 0) {
-			snprintf(l->why, sizeof(l->why), "re-arming its completion queue failed");
-			atomic_store_explicit(&l->error, -EIO, memory_order_release);
+		if (!broke) {
+			if (++l->unacked >= LANE_ACK_BATCH) {
+				rmig_rdma_glue_ack_cq_events(cq, l->unacked);
+				l->unacked = 0;
+			}
+			/* Re-arm before draining, so no completion slips between the two. */
+			if (rmig_rdma_glue_req_notify_cq(cq) < 0)
+				broke = "re-arming its completion queue failed";
+		}
+		if (broke) {
+			/* Nothing reaps this lane any more: its writer must hear so now. */
+			lane_set_error(l, -EIO, broke);
 			rmig_rdma_progress_wake(l->prog);
 			break;
 		}
@@ -325,6 +322,7 @@ static void *lane_thread(void *opaque)
 
 int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node, const char *why)
 {
+	sigset_t all, old;
 	int ret;
 
 	l->numa_node = numa_node;
@@ -342,7 +340,11 @@ int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node, const char *wh
 			   strerror(-ret));
 		return ret;
 	}
+	/* Signals are the embedder's threads' business, never a lane's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&l->thread, NULL, lane_thread, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		rmig_error("rdma: channel %u: cannot start its thread: %s", l->index,
 			   strerror(ret));

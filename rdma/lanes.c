@@ -98,6 +98,8 @@ int rmig_rdma_lanes_open(struct rmig_rdma_conn *rc, uint32_t n)
 		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 	if (ret == 0)
 		ret = lanes_connect(rc, peer);
+	if (ret < 0)
+		return ret;
 	node = rmig_rdma_lane_pick_node(rc->numa_param, rc->cm.id->verbs, &why);
 	for (uint32_t i = 0; ret == 0 && i < n; i++)
 		ret = rmig_rdma_lane_start(&rc->lanes[i], node, why);
@@ -148,11 +150,12 @@ void rmig_rdma_lanes_close(struct rmig_rdma_conn *rc)
 
 int rmig_rdma_lanes_quiesce(struct rmig_rdma_conn *rc, bool round_end)
 {
-	for (uint32_t i = 0; i < rc->nlanes; i++) {
-		int ret = rmig_rdma_writer_fence(&rc->lanes[i].w, round_end);
+	int ret = 0;
 
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
+	/* Every lane's fence first, then the waits: one round trip, not one per lane. */
+	for (uint32_t i = 0; ret == 0 && i < rc->nlanes; i++)
+		ret = rmig_rdma_writer_fence_post(&rc->lanes[i].w, round_end);
+	for (uint32_t i = 0; ret == 0 && i < rc->nlanes; i++)
+		ret = rmig_rdma_writer_wait_all(&rc->lanes[i].w);
+	return ret;
 }

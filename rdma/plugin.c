@@ -294,6 +294,18 @@ static int lanes_open_wanted(struct rmig_rdma_conn *rc)
 	return rmig_rdma_lanes_open(rc, rc->lanes_wanted);
 }
 
+/*
+ * Lanes are connected by moving their QPs to RTR and RTS by hand, which
+ * InfiniBand and RoCE allow and iWARP does not (only rdma_cm connects an
+ * iWARP QP): there the capability is neither offered nor granted.
+ */
+static bool lanes_possible(const struct rmig_rdma_conn *rc)
+{
+	const struct ibv_context *v = rc->cm.id ? rc->cm.id->verbs : NULL;
+
+	return v && v->device && v->device->transport_type == IBV_TRANSPORT_IB;
+}
+
 /* Source: the channels asked for, or one QP with a word why. */
 static int conn_open_lanes(struct rmig_rdma_conn *rc, uint32_t eff)
 {
@@ -341,6 +353,11 @@ static int rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts, 
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
 	rc->numa_param = opts_numa_node(opts);
 	rc->lanes_wanted = RMIG_MIN(RMIG_MAX(opts_channels(opts), 1u), (uint32_t)RMIG_RDMA_MAX_LANES);
+	if (rc->lanes_wanted > 1 && !lanes_possible(rc)) {
+		rmig_info("rdma: channels need an InfiniBand or RoCE device; one queue pair "
+			  "carries the pages");
+		rc->lanes_wanted = 1;
+	}
 	if (rc->lanes_wanted < 2)
 		caps.flags &= ~RMIG_RDMA_CAP_CHANNELS;
 	if (!want_pin)
@@ -441,6 +458,8 @@ static int rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmi
 	}
 	if (env_on("RMIG_RDMA_NO_PIN_ALL"))
 		supported &= ~RMIG_RDMA_CAP_PIN_ALL;
+	if (!lanes_possible(rc))
+		supported &= ~RMIG_RDMA_CAP_CHANNELS;
 	if (l->key && !(rc->cm.peer_caps.flags & RMIG_RDMA_CAP_AUTH)) {
 		rmig_error("rdma: the connecting source cannot authenticate (a QEMU source, or an "
 			   "rmig without --auth-key); this destination requires --auth-key");
@@ -667,9 +686,14 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 		st->pinned_limit = rc->pins.max_bytes;
 		st->pinned_evicted = rc->pins.evicted_runs;
 	}
-	/* What each lane wrote is known on the source only: the destination sees no WRITE. */
+	/*
+	 * What each lane wrote is known on the source only: the destination
+	 * sees no WRITE, and reports no channel figures rather than zeros.
+	 */
+	if (!rc->is_source)
+		return;
 	st->channels = rc->nlanes;
-	for (uint32_t i = 0; rc->is_source && i < rc->nlanes && i < 64; i++)
+	for (uint32_t i = 0; i < rc->nlanes && i < 64; i++)
 		st->channel_bytes[i] = rc->lanes[i].w.bytes_written;
 }
 

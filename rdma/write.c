@@ -141,6 +141,13 @@ int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w)
 
 int rmig_rdma_writer_fence(struct rmig_rdma_writer *w, bool always)
 {
+	int ret = rmig_rdma_writer_fence_post(w, always);
+
+	return ret < 0 ? ret : rmig_rdma_writer_wait_all(w);
+}
+
+int rmig_rdma_writer_fence_post(struct rmig_rdma_writer *w, bool always)
+{
 	struct ibv_send_wr wr = {
 		.num_sge = 0, /* zero length: nothing is read or written, only acknowledged */
 		.opcode = IBV_WR_RDMA_WRITE,
@@ -166,5 +173,5 @@ int rmig_rdma_writer_fence(struct rmig_rdma_writer *w, bool always)
 		w->unsignalled = 0;
 		w->signalled++;
 	}
-	return rmig_rdma_writer_wait_all(w);
+	return 0;
 }

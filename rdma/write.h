@@ -106,6 +106,8 @@ int rmig_rdma_writer_wait_all(struct rmig_rdma_writer *w);
  * given anyway.
  */
 int rmig_rdma_writer_fence(struct rmig_rdma_writer *w, bool always);
+/* The posting half of rmig_rdma_writer_fence(): waits only for room in the window. */
+int rmig_rdma_writer_fence_post(struct rmig_rdma_writer *w, bool always);
 
 /* A signalled WRITE (or a later SEND) with sequence @seq completed. */
 void rmig_rdma_writer_complete(struct rmig_rdma_writer *w, uint64_t seq);

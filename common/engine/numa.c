@@ -16,6 +16,7 @@
 #include <rmig/log.h>
 
 #include "common/base/cpus.h"
+#include "common/base/numapick.h"
 #include "common/engine/params.h"
 #include "plugin/registry.h"
 #include "rmig-config.h"
@@ -27,37 +28,9 @@
 
 int rmig_numa_pick(int param, struct rmig_conn *conn, const char **why)
 {
-	int node;
-
-	if (param == RMIG_NUMA_NODE_NONE) {
-		*why = "numa-node none";
-		return -1;
-	}
-#if RMIG_HAVE_NUMA
-	if (numa_available() < 0) {
-		*why = "the kernel has no NUMA support";
-		return -1;
-	}
-	if (param >= 0) {
-		if (param > numa_max_node()) {
-			*why = "numa-node names a node this host does not have";
-			rmig_warn("numa-node %d: this host's nodes are 0 to %d; channels run unbound",
-				  param, numa_max_node());
-			return -1;
-		}
-		*why = "numa-node";
-		return param;
-	}
-	node = rmig_conn_numa_node(conn);
-	*why = node >= 0 ? "the node of the device carrying it" : "its device has no node";
-	return node;
-#else
-	(void)conn;
-	(void)node;
-	*why = param >= 0 ? "rmig was built without libnuma: numa-node not honoured"
-			  : "rmig was built without libnuma";
-	return -1;
-#endif
+	/* The device is asked only when it decides. */
+	return rmig_numa_choose(param, param == RMIG_NUMA_NODE_AUTO ? rmig_conn_numa_node(conn) : -1,
+				why);
 }
 
 int rmig_numa_bind_thread(int node)

@@ -43,7 +43,8 @@
 extern "C" {
 #endif
 
-#define RMIG_TRANSPORT_ABI_VERSION 1u
+/* 2: struct rmig_transport_stats gained channels and channel_bytes (rdma lanes). */
+#define RMIG_TRANSPORT_ABI_VERSION 2u
 #define RMIG_TRANSPORT_INIT_SYMBOL "rmig_transport_init"
 
 struct rmig_ram;

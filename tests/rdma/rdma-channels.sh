@@ -126,5 +126,20 @@ if [[ $irc -ge 1 && $irc -lt 128 ]]; then
 	ok "lanes-source-killed: destination failed cleanly (rc $irc: $(grep -m1 'rdma: ' "$T/in4.err"))"
 else bad "lanes-source-killed: destination rc $irc"; cat "$T/in4.err"; fi
 
+# --- valgrind, both ends, with lanes and their threads (RMIG_RDMA_VALGRIND=1, as ci/test) ---
+if [[ ${RMIG_RDMA_VALGRIND:-0} == 1 ]] && command -v valgrind >/dev/null; then
+	VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
+	    --errors-for-leak-kinds=definite --keep-debuginfo=yes --num-callers=40
+	    --suppressions="$(dirname "$0")/valgrind.supp")
+	"${VG[@]}" "$RMIG" incoming "rdma:$A:47450" >"$T/vg.out" 2>"$T/vg-in.err" &
+	IN=$!
+	wait_listen "$T/vg-in.err" || sleep 20
+	timeout 600 "${VG[@]}" "$RMIG" migrate "rdma:$A:47450" --ram 4M --channels 2 -q \
+		2>"$T/vg-mig.err"
+	rc=$?; wait $IN; irc=$?
+	if [[ $rc == 0 && $irc == 0 ]]; then ok "valgrind both ends clean, 2 lanes"
+	else bad "valgrind, 2 lanes: src $rc dst $irc"; cat "$T/vg-mig.err" "$T/vg-in.err"; fi
+fi
+
 echo "rdma-channels: $PASS passed, $FAIL failed"
 [[ $FAIL == 0 ]]

@@ -568,6 +568,11 @@ static void test_offered_caps_knobs(void **state)
 	/* Offered with 2; the fake destination grants nothing, so one QP and no CHANNELS_REQUEST. */
 	assert_int_equal(offered_with_channels(NULL, 2), RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH);
 	assert_int_equal(offered_with_channels("RMIG_RDMA_NO_EXTENSIONS", 2), RMIG_RDMA_CAP_PIN_ALL);
+	/* iWARP QPs cannot be connected by hand: no lanes there, one QP. */
+	rmig_fake.device.transport_type = IBV_TRANSPORT_IWARP;
+	assert_int_equal(offered_with_channels(NULL, 2),
+			 RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH & ~RMIG_RDMA_CAP_CHANNELS);
+	rmig_fake.device.transport_type = IBV_TRANSPORT_IB;
 	/* QEMU's flow, but pin-all may still come in several regions */
 	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"), RMIG_RDMA_CAP_PIN_ALL |
 								   RMIG_RDMA_CAP_PIN_SEGMENTS |

@@ -88,7 +88,7 @@ rdma_run() {
 rdma_run "--numa-node 1" 1 "NUMA node 1 (numa-node): runs on CPUs $(cat /sys/devices/system/node/node1/cpulist)\$" --numa-node 1
 rdma_run "--numa-node 0" 0 "NUMA node 0 (numa-node): runs on CPUs $(cat /sys/devices/system/node/node0/cpulist)\$" --numa-node 0
 # rxe is a virtual device: no node of its own, so auto leaves the lanes unbound.
-rdma_run "auto on rxe" -1 "no NUMA binding (its RDMA device has no node)"
+rdma_run "auto on rxe" -1 "no NUMA binding (its device has no node)"
 rdma_run "--numa-node none" -1 "no NUMA binding (numa-node none)" --numa-node none
 
 echo

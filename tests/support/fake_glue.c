@@ -508,6 +508,10 @@ void rmig_fake_install(void)
 	g->post_send = rmig_fake_post_send;
 	g->post_recv = f_post_recv;
 	rmig_rdma_glue_set(g);
+	memset(&f->device, 0, sizeof(f->device));
+	snprintf(f->device.name, sizeof(f->device.name), "fake0");
+	f->device.transport_type = IBV_TRANSPORT_IB;
+	f->verbs.device = &f->device;
 	f->njournal = 0;
 	f->live = 0;
 	f->fail_at = NULL;

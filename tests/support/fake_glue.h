@@ -60,6 +60,7 @@ struct rmig_fake {
 	unsigned nwrs;	   /* total posted; index with % RMIG_FAKE_WRS_MAX */
 	int post_send_ret; /* != 0: post_send fails with this */
 	struct ibv_context verbs;
+	struct ibv_device device; /* verbs.device: "fake0", InfiniBand transport unless a test says */
 	enum ibv_port_state port_state; /* what query_port says; 0: ACTIVE */
 	/* private data of the ESTABLISHED event (the destination's caps answer) */
 	uint8_t est_pdata[8];
