@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Private to rdma/: one RDMA migration connection, shared by the plugin
- * entry points (plugin.c), the source side (source.c, source_setup.c,
+ * entry points (plugin.c, open.c), the source side (source.c, source_setup.c,
  * prefetch.c) and the destination's registration service (dest.c).
  */
 #ifndef RMIG_RDMA_CONN_H
@@ -187,6 +187,17 @@ static inline struct rmig_rdma_lane *rmig_rdma_lane_of(const struct rmig_rdma_co
 int rmig_rdma_dest_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
 int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);
 void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc);
+
+/* open.c: the ops table's connection slots, and the teardown rdma_close runs. */
+int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
+			 struct rmig_conn **out);
+int rmig_rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
+			struct rmig_listener **out);
+int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_conn **out);
+void rmig_rdma_listener_close(struct rmig_listener *base);
+int rmig_rdma_listener_uri(struct rmig_listener *base, char *buf, size_t len);
+/* Everything in reverse order of creation; safe on a partly built connection. */
+void rmig_rdma_conn_free(struct rmig_rdma_conn *rc);
 
 /* plugin.c: the writer's wait callback (one blocking round of progress). */
 int rmig_rdma_conn_wait(void *opaque);
