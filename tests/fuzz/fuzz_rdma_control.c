@@ -188,13 +188,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rmig_rdma_validate_register_result(&h, 1);
 	if (h.type == RMIG_RDMA_MSG_CHANNELS_REQUEST || h.type == RMIG_RDMA_MSG_CHANNELS_RESULT) {
 		struct rmig_rdma_lane_info li[RMIG_RDMA_MAX_LANES];
-		uint32_t n = size & 1 ? 0 : count;
+		/* As the destination asks (any count) or the source (the count it sent). */
+		uint32_t want = size & 1 ? 0 : count, n = want;
 
-		if (!rmig_rdma_channels_validate(&h, msg + RMIG_RDMA_HDR_SIZE, h.type, &n, li))
+		if (!rmig_rdma_channels_validate(&h, msg + RMIG_RDMA_HDR_SIZE, h.type, &n, li)) {
+			check(want ? n == want : n >= 2 && n <= RMIG_RDMA_MAX_LANES,
+			      "an accepted description has the count asked for");
 			for (i = 0; i < n; i++)
-				check(n >= 2 && n <= RMIG_RDMA_MAX_LANES && li[i].index == i &&
-					  li[i].qpn && li[i].qpn <= 0xffffff && li[i].psn <= 0xffffff,
+				check(li[i].index == i && li[i].qpn && li[i].qpn <= 0xffffff &&
+					  li[i].psn <= 0xffffff,
 				      "an accepted channel is well described");
+		}
 	}
 	if (h.type == RMIG_RDMA_MSG_SEGMENTS_RESULT) {
 		/* Exact size, so ASan catches a write past the count. */
