@@ -90,9 +90,9 @@ struct rmig_rdma_conn {
 	uint32_t ncomp;
 	struct rmig_rdma_compress last_comp;
 	bool setup_done;
+	uint32_t rounds; /* ROUND phases begun (1: the bulk round), for RMIG_RDMA_CUT_LANE */
 	/* destination */
 	struct rmig_rdma_dest_reg dreg;
-	uint32_t dest_rounds; /* ROUND phases served (1: the bulk round) */
 	bool dreg_ready;
 	uint64_t *bases;
 	/* data lanes (multifd): WRITEs go on the lane owning their chunk; none: on res.qp */

@@ -232,39 +232,13 @@ static int serve_unregister(struct rmig_rdma_conn *rc, const struct rmig_rdma_ms
 	return rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0, false);
 }
 
-/*
- * RMIG_RDMA_CUT_LANE=bulk|dirty|final (tests only; the fault matrix's
- * "cut-channel" row over rdma): at the start of that round the last data
- * lane's queue pair goes to the error state on this side.  It then drops
- * whatever arrives on it, as a pulled cable would: the source's WRITEs on
- * that lane go unanswered while the connection's QP carries on.
- */
-static void cut_lane_knob(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
-{
-	const char *v = getenv("RMIG_RDMA_CUT_LANE");
-	const char *now = phase == RMIG_RAM_PHASE_FINAL ? "final"
-			  : phase != RMIG_RAM_PHASE_ROUND ? NULL
-			  : rc->dest_rounds == 1	    ? "bulk"
-			  : rc->dest_rounds == 2	    ? "dirty"
-							    : NULL;
-
-	if (!v || !now || strcmp(v, now) || !rc->nlanes)
-		return;
-	/* The fault matrix reads this mark (RMIG_FAULT's) to time the cell. */
-	rmig_warn("RMIG_FAULT: cut-lane at %s on the destination (rdma channel %u)", now,
-		  rc->nlanes - 1);
-	rmig_rdma_lane_cut(&rc->lanes[rc->nlanes - 1]);
-}
-
 int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 {
 	if (!rc->dreg_ready) {
 		rmig_error("rdma: RAM hook before the destination RAM was attached");
 		return -EINVAL;
 	}
-	if (phase == RMIG_RAM_PHASE_ROUND)
-		rc->dest_rounds++;
-	cut_lane_knob(rc, phase);
+	(void)phase;
 	for (;;) {
 		struct rmig_rdma_msg m;
 		bool done = false;

@@ -66,13 +66,32 @@ static int lane_create_cqs(struct rmig_rdma_lane *l, struct ibv_context *verbs)
 	return 0;
 }
 
+/* The QP from RESET to INIT, with the attributes rdma_cm gives @id. */
+static int lane_init(struct rmig_rdma_lane *l, struct rdma_cm_id *id)
+{
+	struct ibv_qp_attr attr;
+	int mask = 0, ret;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IBV_QPS_INIT;
+	ret = rmig_rdma_glue_init_qp_attr(id, &attr, &mask);
+	if (ret == 0) {
+		/* Only the destination's lanes are written to; the source's expose nothing. */
+		attr.qp_access_flags = l->source ? 0 : IBV_ACCESS_REMOTE_WRITE;
+		ret = rmig_rdma_glue_modify_qp(l->qp, &attr, mask | IBV_QP_ACCESS_FLAGS);
+	}
+	if (ret < 0)
+		rmig_error("rdma: channel %u: cannot initialise its queue pair: %s", l->index,
+			   strerror(-ret));
+	return ret;
+}
+
 int rmig_rdma_lane_create(struct rmig_rdma_lane *l, uint32_t index, struct rmig_rdma_res *res,
 			  struct rdma_cm_id *id, struct rmig_rdma_progress *prog, bool source)
 {
 	struct ibv_qp_init_attr qa;
-	struct ibv_qp_attr attr;
 	uint32_t rnd = 0;
-	int mask = 0, ret;
+	int ret;
 
 	memset(l, 0, sizeof(*l));
 	l->index = index;
@@ -103,18 +122,7 @@ int rmig_rdma_lane_create(struct rmig_rdma_lane *l, uint32_t index, struct rmig_
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
 		rnd = (uint32_t)rmig_time_now_ns();
 	l->psn = rnd & 0xffffff;
-	memset(&attr, 0, sizeof(attr));
-	attr.qp_state = IBV_QPS_INIT;
-	ret = rmig_rdma_glue_init_qp_attr(id, &attr, &mask);
-	if (ret == 0) {
-		/* Only the destination's lanes are written to; the source's expose nothing. */
-		attr.qp_access_flags = source ? 0 : IBV_ACCESS_REMOTE_WRITE;
-		ret = rmig_rdma_glue_modify_qp(l->qp, &attr, mask | IBV_QP_ACCESS_FLAGS);
-	}
-	if (ret < 0)
-		rmig_error("rdma: channel %u: cannot initialise its queue pair: %s", index,
-			   strerror(-ret));
-	return ret;
+	return lane_init(l, id);
 }
 
 int rmig_rdma_lane_connect(struct rmig_rdma_lane *l, struct rdma_cm_id *id, uint32_t peer_qpn,
@@ -354,14 +362,24 @@ int rmig_rdma_lane_start(struct rmig_rdma_lane *l, int numa_node, const char *wh
 	return 0;
 }
 
-void rmig_rdma_lane_cut(struct rmig_rdma_lane *l)
+/*
+ * No QP of the destination has this number (they count up from 17, and
+ * 0xffffff is multicast's): what is sent to it is dropped unanswered.
+ */
+#define LANE_NOWHERE_QPN 0xfffffeu
+
+int rmig_rdma_lane_cut(struct rmig_rdma_lane *l, struct rdma_cm_id *id)
 {
-	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_RESET };
 	int ret = rmig_rdma_glue_modify_qp(l->qp, &attr, IBV_QP_STATE);
 
+	if (ret == 0)
+		ret = lane_init(l, id);
+	if (ret == 0)
+		ret = rmig_rdma_lane_connect(l, id, LANE_NOWHERE_QPN, 0);
 	if (ret < 0)
-		rmig_warn("rdma channel %u: cannot move its queue pair to the error state: %s",
-			  l->index, strerror(-ret));
+		rmig_warn("rdma channel %u: cannot cut it: %s", l->index, strerror(-ret));
+	return ret;
 }
 
 void rmig_rdma_lane_destroy(struct rmig_rdma_lane *l)

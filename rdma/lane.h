@@ -87,8 +87,13 @@ int rmig_rdma_device_numa_node(struct ibv_context *verbs);
  */
 int rmig_rdma_lane_pick_node(int param, struct ibv_context *verbs, const char **why);
 
-/* Tests: move the QP to the error state, so that it drops what arrives (dest.c's knob). */
-void rmig_rdma_lane_cut(struct rmig_rdma_lane *l);
+/*
+ * Tests (source.c's RMIG_RDMA_CUT_LANE): reconnect an idle lane's QP
+ * towards a queue pair the peer does not have, so that its WRITEs go
+ * unanswered from now on, as over a pulled cable, while the connection's
+ * QP carries on.
+ */
+int rmig_rdma_lane_cut(struct rmig_rdma_lane *l, struct rdma_cm_id *id);
 
 /* Stop the thread, then free in reverse order of creation; safe on a partly built lane. */
 void rmig_rdma_lane_destroy(struct rmig_rdma_lane *l);

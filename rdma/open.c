@@ -12,8 +12,8 @@
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
- *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  destination: cut its last data
- *                            lane at the start of that round (dest.c)
+ *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  source: cut its last data lane
+ *                            before that round's first WRITE (source.c)
  */
 #include <errno.h>
 #include <stdio.h>

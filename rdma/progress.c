@@ -234,7 +234,7 @@ static const char *port_state_name(enum ibv_port_state st)
 	}
 }
 
-static bool port_down(const struct rmig_rdma_progress *p, const char **state)
+static bool port_down_now(const struct rmig_rdma_progress *p, const char **state)
 {
 	struct ibv_port_attr attr;
 	struct rdma_cm_id *id = p->cm ? p->cm->id : NULL;
@@ -245,6 +245,27 @@ static bool port_down(const struct rmig_rdma_progress *p, const char **state)
 		return false;
 	*state = port_state_name(attr.state);
 	return attr.state != IBV_PORT_ACTIVE;
+}
+
+/*
+ * Is the link down?  A work request can fail before the port says so
+ * (soft-RoCE failed a SEND with "local QP operation error" while its
+ * netdev went down and the port still read ACTIVE), so a failure that is
+ * not the link's at once is looked at again for a moment: only on this
+ * failure path, and briefly, so that the operator hears the real cause.
+ */
+#define PORT_SETTLE_TRIES 5
+#define PORT_SETTLE_MS 20
+
+static bool port_down(const struct rmig_rdma_progress *p, const char **state)
+{
+	for (int i = 0; i < PORT_SETTLE_TRIES; i++) {
+		if (port_down_now(p, state))
+			return true;
+		if (i + 1 < PORT_SETTLE_TRIES)
+			poll(NULL, 0, PORT_SETTLE_MS);
+	}
+	return false;
 }
 
 static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rmig/log.h>
 
@@ -331,6 +332,28 @@ static int wait_peer_caught_up(struct rmig_rdma_conn *rc)
 	return 0;
 }
 
+/*
+ * RMIG_RDMA_CUT_LANE=bulk|dirty|final (tests only; the fault matrix's
+ * "cut-channel" row over rdma): before that round's first WRITE, the last
+ * lane is cut (lane.h), deterministically on this side of the race.
+ */
+static void cut_lane_knob(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
+{
+	const char *v = getenv("RMIG_RDMA_CUT_LANE");
+	const char *now = phase == RMIG_RAM_PHASE_FINAL ? "final"
+			  : phase != RMIG_RAM_PHASE_ROUND ? NULL
+			  : rc->rounds == 1		    ? "bulk"
+			  : rc->rounds == 2		    ? "dirty"
+							    : NULL;
+
+	if (!v || !now || strcmp(v, now) || !rc->nlanes)
+		return;
+	/* The fault matrix reads this mark (RMIG_FAULT's) to time the cell. */
+	rmig_warn("RMIG_FAULT: cut-lane at %s on the source (rdma channel %u)", now,
+		  rc->nlanes - 1);
+	rmig_rdma_lane_cut(&rc->lanes[rc->nlanes - 1], rc->cm.id);
+}
+
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 {
 	if (!rc->kc) {
@@ -344,6 +367,9 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	rmig_rdma_prefetch_restart(rc);
 	if (rc->prog.error)
 		return rc->prog.error;
+	if (phase == RMIG_RAM_PHASE_ROUND)
+		rc->rounds++;
+	cut_lane_knob(rc, phase);
 	return wait_peer_caught_up(rc);
 }
 

@@ -24,10 +24,12 @@ The row "cut-channel" is the same cut on one multifd channel: the source
 runs with --channels 2, and its proxy forwards every connection but, on
 the signal, goes silent on the last channel to connect only; the main
 stream and the other channel go on.  Over rdma the channels are queue
-pairs (data lanes) with no proxy between them: the destination, run with
-RMIG_RDMA_CUT_LANE=PHASE, moves its last lane's queue pair to the error
-state at the start of that round, so whatever the source writes on it is
-dropped unanswered while the control QP carries on.
+pairs (data lanes) with no proxy between them: the source, run with
+RMIG_RDMA_CUT_LANE=PHASE, points its last lane at a queue pair the
+destination does not have before that round's first WRITE, so whatever it
+writes on that lane is dropped unanswered while the control QP carries on.
+(Cut on the destination's side instead, at its own start of the round, the
+source could finish a small final round first: a race, seen in CI.)
 
 Usage: fault_matrix.py [--transport tcp|rdma] RMIG [CELL-SUBSTRING...]
        fault_matrix.py --proxy PORTFILE TARGET_PORT   (the tcp cut proxy)
@@ -430,9 +432,10 @@ def run_cell(rmig, fault, phase, tmp):
     base.pop("RMIG_RDMA_CUT_LANE", None)
     faulty = dict(base, RMIG_FAULT="%s:%s" % (phase, action))
     if fault == "cut-channel" and T.name == "rdma":
-        # No proxy between queue pairs: the destination's transport drops
-        # what arrives on its last lane from that round on (rdma/dest.c).
-        side, action = "destination", "cut-lane"
+        # No proxy between queue pairs: before that round's first WRITE the
+        # source points its last lane at a queue pair the destination does
+        # not have, so what goes on it is dropped unanswered (rdma/source.c).
+        side, action = "source", "cut-lane"
         faulty = dict(base, RMIG_RDMA_CUT_LANE=phase)
     port = T.port()
     notes = []
