@@ -187,7 +187,7 @@ int rmig_rdma_cm_wait(struct rmig_rdma_cm *cm, enum rmig_rdma_cm_state want, uin
 
 static int cm_channel_create(struct rmig_rdma_cm *cm)
 {
-	int err = 0, fl;
+	int err = 0;
 
 	cm->ch = rmig_rdma_glue_create_event_channel(&err);
 	if (!cm->ch) {
@@ -199,9 +199,7 @@ static int cm_channel_create(struct rmig_rdma_cm *cm)
 		return err;
 	}
 	/* Non-blocking, so waits are poll() with timeouts and cancel. */
-	fl = fcntl(cm->ch->fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(cm->ch->fd, F_SETFL, fl | O_NONBLOCK);
+	rmig_fd_set_nonblock(cm->ch->fd);
 	return 0;
 }
 

@@ -33,14 +33,6 @@
 /* The thread looks at its stop fd at least this often, whatever the CQ does. */
 #define LANE_IDLE_MS 1000
 
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static int lane_create_cqs(struct rmig_rdma_lane *l, struct ibv_context *verbs)
 {
 	int ret = 0;
@@ -52,7 +44,7 @@ static int lane_create_cqs(struct rmig_rdma_lane *l, struct ibv_context *verbs)
 				   l->index, strerror(-ret));
 			return ret;
 		}
-		set_nonblock(l->ch->fd);
+		rmig_fd_set_nonblock(l->ch->fd);
 	}
 	l->send_cq = rmig_rdma_glue_create_cq(verbs, RMIG_RDMA_SQ_DEPTH, l->ch, &ret);
 	/* A lane never posts a RECV, but a QP needs a receive CQ. */

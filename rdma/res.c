@@ -12,6 +12,7 @@
 #include <rmig/log.h>
 
 #include "common/base/size.h"
+#include "common/base/util.h"
 #include "rdma/glue.h"
 
 /*
@@ -57,15 +58,6 @@ static int res_query_limits(struct rmig_rdma_res *res)
 	return max_mr_size_knob(res);
 }
 
-/* Non-blocking, so the progress engine can drain a channel without sleeping in it. */
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static int res_create_cqs(struct rmig_rdma_res *res)
 {
 	struct ibv_context *verbs = res->id->verbs;
@@ -78,8 +70,8 @@ static int res_create_cqs(struct rmig_rdma_res *res)
 		rmig_error("rdma: cannot create a completion channel: %s", strerror(-ret));
 		return ret;
 	}
-	set_nonblock(res->send_ch->fd);
-	set_nonblock(res->recv_ch->fd);
+	rmig_fd_set_nonblock(res->send_ch->fd);
+	rmig_fd_set_nonblock(res->recv_ch->fd);
 	res->send_cq = rmig_rdma_glue_create_cq(verbs, RMIG_RDMA_SQ_DEPTH, res->send_ch, &ret);
 	if (res->send_cq)
 		res->recv_cq = rmig_rdma_glue_create_cq(verbs, RMIG_RDMA_RQ_DEPTH, res->recv_ch,

@@ -6,6 +6,7 @@
 #ifndef RMIG_UTIL_H
 #define RMIG_UTIL_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,15 @@
 #define RMIG_NSEC_PER_MSEC 1000000ULL
 
 /* Monotonic clock in nanoseconds; all rmig timestamps use it. */
+/* Best effort: O_NONBLOCK on @fd, so that waits on it are poll()s with deadlines. */
+static inline void rmig_fd_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 static inline uint64_t rmig_time_now_ns(void)
 {
 	struct timespec ts;
