@@ -98,8 +98,10 @@ else bad "incoming+migrate, 3 lanes: $rc/$irc"; cat "$T/mig.err" "$T/in.err"; fi
 "$RMIG" incoming "rdma:$A:47404" >"$T/in2.out" 2>"$T/in2.err" &
 IN=$!
 wait_listen "$T/in2.err" || sleep 2
-timeout 120 "$RMIG" migrate "rdma:$A:47404" --ram 96M --max-bandwidth 4M --channels 2 \
-	2>"$T/ca.err" &
+# --foreground: timeout passes the SIGINT on once; without it, it signals its whole process
+# group too, rmig sees two and exits without its report ("interrupted twice").
+timeout --foreground 120 "$RMIG" migrate "rdma:$A:47404" --ram 96M --max-bandwidth 4M \
+	--channels 2 2>"$T/ca.err" &
 M=$!; sleep 4; kill -INT $M; wait $M; rc=$?
 timeout 60 tail --pid=$IN -f /dev/null; wait $IN; irc=$?
 if [[ $rc == 130 && $irc -ge 1 && $irc -lt 128 ]] && grep -q "still running" "$T/ca.err"; then
