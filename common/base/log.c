@@ -6,6 +6,8 @@
  */
 #include <rmig/log.h>
 
+#include "common/base/logmute.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -29,6 +31,7 @@ static rmig_log_sink_fn log_sink = default_sink;
 static void *log_sink_opaque;
 
 static _Thread_local char last_error[RMIG_ERROR_MAX];
+static _Thread_local bool log_muted;
 
 static enum rmig_log_level clamp_level(int level)
 {
@@ -97,7 +100,7 @@ void rmig_vlog(enum rmig_log_level level, const char *fmt, va_list ap)
 	int saved = errno;
 
 	level = clamp_level((int)level);
-	if (!level_enabled(level) || !fmt)
+	if (!level_enabled(level) || !fmt || log_muted)
 		return;
 	format_message(msg, sizeof(msg), fmt, ap);
 	log_sink(log_sink_opaque, level, msg);
@@ -118,7 +121,7 @@ void rmig_error(const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 
-	if (!fmt)
+	if (!fmt || log_muted)
 		return;
 	va_start(ap, fmt);
 	format_message(last_error, sizeof(last_error), fmt, ap);
@@ -136,4 +139,9 @@ const char *rmig_error_get_last(void)
 void rmig_error_clear(void)
 {
 	last_error[0] = '\0';
+}
+
+void rmig_log_mute(bool on)
+{
+	log_muted = on;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/base/logmute.h"
 #include "common/base/util.h"
 #include "common/engine/fault.h"
 #include "common/engine/format.h"
@@ -32,6 +33,8 @@
 
 /* How much later than the transport's own deadline the watchdog fires. */
 #define SAVE_WATCHDOG_GRACE_MS 1000
+/* A refusal the destination sent before hanging up is already here, or never comes. */
+#define SAVE_REFUSAL_WAIT_MS 500
 
 
 
@@ -451,6 +454,31 @@ static int save_await_result(struct save_ctx *c)
 	return 0;
 }
 
+/*
+ * A destination that refuses the stream (no room for our RAM, a record it
+ * will not take) sends RESULT with its reason and hangs up, maybe while we
+ * are still writing.  Our broken pipe says less than that RESULT, which
+ * the kernel still holds for us: read it if it is there.  Quietly, since
+ * the broken pipe was reported and the connection may have nothing more.
+ */
+static int save_read_refusal(struct save_ctx *c, int ret)
+{
+	enum rmig_handover_kind kind;
+	int rc, status;
+
+	if ((ret != -EPIPE && ret != -ECONNRESET) || c->trailer_sent || !c->conn)
+		return ret;
+	rmig_log_mute(true);
+	rc = rmig_handover_recv(c->conn, SAVE_REFUSAL_WAIT_MS, "reading why the destination hung up",
+				&kind, &status);
+	rmig_log_mute(false);
+	if (rc || kind != RMIG_HANDOVER_RESULT || !status)
+		return ret;
+	rmig_error("the destination did not take over: %s; the workload stays here",
+		   strerror(status));
+	return -EREMOTEIO;
+}
+
 /* Best effort and quiet: what failed was already reported, and the peer may be gone. */
 static void save_send_abort(struct save_ctx *c)
 {
@@ -552,6 +580,7 @@ void *rmig_save_thread(void *opaque)
 out:
 	if (ret && rmig_save_cancelled(&c))
 		ret = -ECANCELED;
+	ret = save_read_refusal(&c, ret);
 	/* The channels' last bytes into the report before it becomes final. */
 	rmig_mfd_send_stop(c.mfd);
 	rmig_save_publish_bytes(&c);

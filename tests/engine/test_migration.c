@@ -3,7 +3,9 @@
  * The migration object through the public API alone: what an embedder can
  * get wrong, and that rmig says so instead of hanging or crashing.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -133,6 +136,70 @@ static void test_fd_pipe_refused(void **state)
 	close(p[1]);
 }
 
+/*
+ * A destination that refuses: it reads the start of the stream, answers
+ * RESULT with ENOMEM (as one short of RAM does) and hangs up on the rest.
+ * The message is docs/switchover.md's, built by hand: this file keeps to
+ * what an embedder sees.
+ */
+static void *refuse_stream(void *opaque)
+{
+	int fd = *(int *)opaque;
+	uint32_t msg[4] = { htonl(0x524d4748u), htonl(1), htonl(ENOMEM), 0 };
+	uint8_t head[256];
+	size_t got = 0;
+
+	while (got < sizeof(head)) {
+		ssize_t n = read(fd, head + got, sizeof(head) - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (write(fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		got = 0;
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Far more RAM than the socket holds, so the source is still writing when
+ * the destination hangs up: it reports the destination's reason, read
+ * from what arrived before the hang-up, not only its own broken pipe.
+ */
+static void test_destination_refusal_mid_stream(void **state)
+{
+	const size_t len = 16u << 20;
+	const struct rmig_embedder emb = {.stop = noop, .cont = noop};
+	struct rmig_ram *ram = rmig_ram_new();
+	struct rmig_migration *m;
+	struct rmig_info info;
+	uint8_t *mem = malloc(len);
+	pthread_t t;
+	char uri[32];
+	int sv[2];
+
+	(void)state;
+	assert_non_null(mem);
+	memset(mem, 0x5a, len);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(pthread_create(&t, NULL, refuse_stream, &sv[1]), 0);
+	assert_int_equal(rmig_ram_add(ram, "pc.ram", mem, len, 4096, NULL), 0);
+	m = rmig_migration_new(ram, &emb);
+	assert_non_null(m);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[0]);
+	assert_int_equal(rmig_migration_start(m, uri), 0);
+	assert_int_equal(rmig_migration_wait(m), RMIG_STATE_FAILED);
+	pthread_join(t, NULL);
+	rmig_migration_query(m, &info);
+	assert_non_null(strstr(info.error_desc,
+			       "the destination did not take over: Cannot allocate memory"));
+	assert_int_equal(rmig_migration_get_error(m), -EREMOTEIO);
+	rmig_migration_free(m);
+	rmig_ram_free(ram);
+	free(mem);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet, teardown_quiet)
 
 int main(void)
@@ -142,6 +209,7 @@ int main(void)
 	    T(test_new_needs_callbacks),
 	    T(test_unknown_scheme),
 	    T(test_fd_pipe_refused),
+	    T(test_destination_refusal_mid_stream),
 	};
 
 	/* Built-ins only: no module directory is searched. */

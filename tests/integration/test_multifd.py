@@ -215,8 +215,33 @@ def guest_running(p):
     return "still running" in p.stderr()
 
 
-def wait_transferring(p, secs=1.0):
-    """Let a migration get going; the caller checks that it was active from its JSON."""
+def established(port):
+    """How many TCP connections to the local port are established, from /proc."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(path).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+def wait_transferring(p, port, conns, secs=0.5):
+    """Let a migration get going: the destination has accepted the main
+    connection and every channel, and pages have flowed for a moment.  A
+    fixed sleep was not enough: under ASan a source needs more than a
+    second to connect, and a source killed before it connects leaves a
+    destination that waits for its accept-timeout, not a failed one."""
+    deadline = time.monotonic() + 20.0
+    while established(port) < conns:
+        check(not p.done(), "%s ended before its channels connected" % p.name)
+        check(time.monotonic() < deadline, "%s: %d connections after 20 s, expected %d" % (
+            p.name, established(port), conns))
+        time.sleep(0.05)
     time.sleep(secs)
     check(not p.done(), "%s ended before it could be interrupted" % p.name)
 
@@ -286,7 +311,7 @@ def case_bandwidth_limit(case):
 def case_cancel(case):
     d, port = case.incoming()
     s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % port, "--channels", "4", "--json"] + SLOW)
-    wait_transferring(s)
+    wait_transferring(s, port, 1 + 4)
     t0 = time.monotonic()
     s.signal(signal.SIGINT)
     secs = max(check_within(s, t0, 3.0, "SIGINT"), check_within(d, t0, 3.0, "SIGINT"))
@@ -301,7 +326,7 @@ def case_cancel(case):
 def case_kill_destination(case):
     d, port = case.incoming()
     s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % port, "--channels", "3", "--json"] + SLOW)
-    wait_transferring(s)
+    wait_transferring(s, port, 1 + 3)
     t0 = time.monotonic()
     d.signal(signal.SIGKILL)
     secs = check_within(s, t0, PT_MS / 1e3 + SLACK, "SIGKILL of the destination")
@@ -313,7 +338,7 @@ def case_kill_destination(case):
 def case_kill_source(case):
     d, port = case.incoming()
     s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % port, "--channels", "3", "--json"] + SLOW)
-    wait_transferring(s)
+    wait_transferring(s, port, 1 + 3)
     t0 = time.monotonic()
     s.signal(signal.SIGKILL)
     secs = check_within(d, t0, PT_MS / 1e3 + SLACK, "SIGKILL of the source")
@@ -324,7 +349,7 @@ def case_kill_source(case):
 def case_stop_destination(case):
     d, port = case.incoming()
     s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % port, "--channels", "3", "--json"] + SLOW)
-    wait_transferring(s)
+    wait_transferring(s, port, 1 + 3)
     t0 = time.monotonic()
     d.signal(signal.SIGSTOP)
     try:
