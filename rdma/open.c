@@ -14,6 +14,8 @@
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  source: cut its last data lane
  *                            before that round's first WRITE (source.c)
+ *   RMIG_RDMA_PORT_SETTLE_MS=N  how long a failed work request waits for
+ *                            the port to read down (default 80, progress.c)
  */
 #include <errno.h>
 #include <stdio.h>

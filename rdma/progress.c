@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -254,18 +255,44 @@ static bool port_down_now(const struct rmig_rdma_progress *p, const char **state
  * not the link's at once is looked at again for a moment: only on this
  * failure path, and briefly, so that the operator hears the real cause.
  */
-#define PORT_SETTLE_TRIES 5
-#define PORT_SETTLE_MS 20
+#define PORT_SETTLE_STEP_MS 20
+#define PORT_SETTLE_DEFAULT_MS 80
+#define PORT_SETTLE_MAX_MS 1000
+
+/*
+ * RMIG_RDMA_PORT_SETTLE_MS (0..1000) replaces the 80 ms: the fake glue's
+ * port never goes down, and a fuzzer that fails work requests by the
+ * thousand should not sleep for each one.
+ */
+static unsigned port_settle_ms(void)
+{
+	const char *v = getenv("RMIG_RDMA_PORT_SETTLE_MS");
+	char *end;
+	unsigned long ms;
+
+	if (!v || !*v)
+		return PORT_SETTLE_DEFAULT_MS;
+	errno = 0;
+	ms = strtoul(v, &end, 10);
+	if (errno || *end || ms > PORT_SETTLE_MAX_MS)
+		return PORT_SETTLE_DEFAULT_MS;
+	return (unsigned)ms;
+}
 
 static bool port_down(const struct rmig_rdma_progress *p, const char **state)
 {
-	for (int i = 0; i < PORT_SETTLE_TRIES; i++) {
+	unsigned left = port_settle_ms();
+
+	for (;;) {
+		unsigned step = RMIG_MIN(left, PORT_SETTLE_STEP_MS);
+
 		if (port_down_now(p, state))
 			return true;
-		if (i + 1 < PORT_SETTLE_TRIES)
-			poll(NULL, 0, PORT_SETTLE_MS);
+		if (!step)
+			return false;
+		poll(NULL, 0, (int)step);
+		left -= step;
 	}
-	return false;
 }
 
 static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)

@@ -382,6 +382,29 @@ static void test_link_down_is_named(void **state)
 			      "fakerxe0 is DOWN)");
 }
 
+/*
+ * rxe can fail the request while its port still reads ACTIVE: the port is
+ * looked at again for a moment (80 ms by default), and a link that goes
+ * down meanwhile is still named.  RMIG_RDMA_PORT_SETTLE_MS=0 looks once.
+ */
+static void test_link_down_late_is_named(void **state)
+{
+	(void)state;
+	rmig_fake.port_queries = 0;
+	rmig_fake.port_down_from = 3;
+	unsetenv("RMIG_RDMA_PORT_SETTLE_MS");
+	assert_int_equal(failed_send(IBV_PORT_ACTIVE, IBV_WC_LOC_QP_OP_ERR), -ENETDOWN);
+	assert_error_mentions("the link is down (port 1 of fakerxe0 is DOWN)");
+	assert_int_equal(rmig_fake.port_queries, 3);
+
+	rmig_fake.port_queries = 0;
+	setenv("RMIG_RDMA_PORT_SETTLE_MS", "0", 1);
+	assert_int_equal(failed_send(IBV_PORT_ACTIVE, IBV_WC_LOC_QP_OP_ERR), -EIO);
+	assert_int_equal(rmig_fake.port_queries, 1);
+	unsetenv("RMIG_RDMA_PORT_SETTLE_MS");
+	rmig_fake.port_down_from = 0;
+}
+
 static void test_unanswered_retries_mean_unreachable(void **state)
 {
 	(void)state;
@@ -419,6 +442,8 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_late_is_named, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_last_message_outlives_hangup, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_keeps_the_connection, fake_setup,

@@ -233,6 +233,8 @@ static int f_query_port(struct ibv_context *c, uint8_t port, struct ibv_port_att
 		return EIO;
 	memset(a, 0, sizeof(*a));
 	a->state = rmig_fake.port_state ? rmig_fake.port_state : IBV_PORT_ACTIVE;
+	if (rmig_fake.port_down_from && ++rmig_fake.port_queries >= rmig_fake.port_down_from)
+		a->state = IBV_PORT_DOWN;
 	return 0;
 }
 

@@ -62,6 +62,8 @@ struct rmig_fake {
 	struct ibv_context verbs;
 	struct ibv_device device; /* verbs.device: "fake0", InfiniBand transport unless a test says */
 	enum ibv_port_state port_state; /* what query_port says; 0: ACTIVE */
+	/* > 0: query_port reads DOWN from its port_down_from-th call on (a link going down late) */
+	unsigned port_down_from, port_queries;
 	/* private data of the ESTABLISHED event (the destination's caps answer) */
 	uint8_t est_pdata[8];
 	bool est_pdata_set;
