@@ -57,6 +57,7 @@ struct rmig_rdma_conn {
 	bool reg_batch;	/* negotiated: several elements per REGISTER_REQUEST / COMPRESS */
 	bool pin_segments; /* negotiated: pin-all blocks may be several regions (SEGMENTS_*) */
 	bool keepalive;	   /* negotiated: both send KEEPALIVEs, so silence has a deadline */
+	bool pin_stream;   /* negotiated: pin-all regions pinned during the rounds (pinstream.c) */
 	/* COMPRESS went out since the peer last proved it caught up (source.c). */
 	bool compress_unsynced;
 	bool closed_ok; /* orderly end seen */
@@ -83,6 +84,7 @@ struct rmig_rdma_conn {
 	 * soft-RoCE), so a full first request would stall the first WRITE.
 	 */
 	uint64_t req_budget;
+	bool pin_asked; /* PIN_STREAM: a SEGMENTS_REQUEST is waiting for its answer */
 	/* dynamic mode: what both sides hold registered, kept under a bound (evict.h) */
 	struct rmig_rdma_pinlru pins;
 	uint64_t max_pinned_req; /* the caller's rdma-max-pinned; 0: from RLIMIT_MEMLOCK */
@@ -107,6 +109,7 @@ struct rmig_rdma_conn {
 	struct rmig_rdma_pending lane_rest;
 	/* statistics */
 	uint64_t reg_requests, reg_waits, reg_wait_ns, compress_msgs;
+	uint64_t local_reg_ns; /* source: registering our own memory after SETUP */
 };
 
 static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)
@@ -157,6 +160,18 @@ int rmig_rdma_prefetch_need(struct rmig_rdma_conn *rc, const struct rmig_rdma_ra
  */
 int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
 			     uint64_t chunk);
+
+/*
+ * pinstream.c: pin-all with PIN_STREAM, the source's side: one
+ * SEGMENTS_REQUEST kept ahead of the writes, each answer a region's key.
+ */
+/* A SEGMENTS_RESULT arrived (rmig_rdma_prefetch_poll hands it over): check and store it. */
+int rmig_rdma_pinstream_result(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m);
+/* Ask for the next region if nothing is asked and some block is not wholly keyed. */
+int rmig_rdma_pinstream_ahead(struct rmig_rdma_conn *rc);
+/* Until [offset, offset + len) of @block resolves: ask, and wait for the answers. */
+int rmig_rdma_pinstream_need(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offset,
+			     uint64_t len);
 
 /* lanes.c: the CHANNELS exchange, on a connection that negotiated CHANNELS */
 /* Source: build @n lanes, describe them, connect them to the destination's, start them. */

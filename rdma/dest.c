@@ -67,7 +67,12 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 		rmig_error("rdma: too many RAM blocks (%u) for one RAM_BLOCKS_RESULT", n);
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
-	if (rc->pin_all) {
+	if (rc->pin_stream) {
+		/* Only the plan: each region is pinned when the source asks for it. */
+		ret = rmig_rdma_dreg_plan(&rc->dreg, rc->res.max_mr_size, true);
+		if (ret < 0)
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
+	} else if (rc->pin_all) {
 		/* Counted in the source's setup-time: this runs inside its SETUP hook. */
 		ret = rmig_rdma_dreg_pin_all(&rc->dreg, rc->res.max_mr_size, &rc->prog);
 		if (ret < 0)
@@ -96,7 +101,8 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 			.remote_host_addr = (uintptr_t)b->host,
 			.offset = rc->bases[i],
 			.length = b->length,
-			.rkey = rc->pin_all ? rc->dreg.blocks[i].seg_mr[0]->rkey : 0,
+			/* PIN_STREAM: no key yet; each comes in its SEGMENTS_RESULT. */
+			.rkey = rc->pin_all && !rc->pin_stream ? rc->dreg.blocks[i].seg_mr[0]->rkey : 0,
 		};
 
 		rmig_rdma_block_encode(&e, out + (size_t)i * RMIG_RDMA_BLOCK_SIZE);
@@ -152,6 +158,29 @@ static int serve_segments(struct rmig_rdma_conn *rc)
 				  n * RMIG_RDMA_SEGMENT_SIZE, false);
 	free(out);
 	return ret;
+}
+
+/*
+ * [PIN_STREAM] Pin the next region and describe it alone.  What a source
+ * can ask for is bounded by our RAM: past the last region it is refused.
+ */
+static int serve_pin_next(struct rmig_rdma_conn *rc)
+{
+	struct rmig_rdma_segment e;
+	uint8_t out[RMIG_RDMA_SEGMENT_SIZE];
+	int ret = rmig_rdma_dreg_pin_next(&rc->dreg, &rc->prog, &e);
+
+	if (ret == -ENOSPC || ret == -ENOENT) {
+		rmig_error("rdma: the source asked to pin %s (SEGMENTS REQUEST)",
+			   ret == -ENOSPC ? "more than our RAM: every block is pinned already"
+					  : "before the RAM blocks were described");
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
+	}
+	if (ret < 0)
+		return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
+	rmig_rdma_segment_encode(&e, out);
+	return rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_RESULT, 1, out, sizeof(out),
+				   false);
 }
 
 static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
@@ -238,10 +267,10 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 		rmig_error("rdma: RAM hook before the destination RAM was attached");
 		return -EINVAL;
 	}
-	(void)phase;
 	for (;;) {
 		struct rmig_rdma_msg m;
 		bool done = false;
+		uint64_t t0 = 0;
 		int ret;
 
 		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, true, "serving a RAM round of the source");
@@ -256,9 +285,11 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 			ret = serve_blocks(rc);
 			break;
 		case RMIG_RDMA_MSG_SEGMENTS_REQUEST: /* decoded only under PIN_SEGMENTS */
-			ret = serve_segments(rc);
+			t0 = rmig_time_now_ns();
+			ret = rc->pin_stream ? serve_pin_next(rc) : serve_segments(rc);
 			break;
 		case RMIG_RDMA_MSG_REGISTER_REQUEST:
+			t0 = rmig_time_now_ns();
 			ret = serve_register(rc, &m);
 			break;
 		case RMIG_RDMA_MSG_COMPRESS:
@@ -278,6 +309,9 @@ int rmig_rdma_dest_load(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 		}
 		if (ret < 0)
 			return ret;
+		/* Registration while the source writes: apart from setup-time (x-rmig-pinned). */
+		if (t0 && phase != RMIG_RAM_PHASE_SETUP)
+			rc->dreg.overlap_ns += rmig_time_now_ns() - t0;
 		ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
 		if (ret < 0)
 			return ret;

@@ -208,6 +208,13 @@ uint32_t rmig_rdma_keycache_remote_segments(const struct rmig_rdma_keycache *kc,
 	return b ? b->nsegs : 0;
 }
 
+uint64_t rmig_rdma_keycache_remote_covered(const struct rmig_rdma_keycache *kc, uint32_t block)
+{
+	struct kc_block *b = get_block(kc, block);
+
+	return b && b->nsegs ? b->segs[b->nsegs - 1].start + b->segs[b->nsegs - 1].len : 0;
+}
+
 /* The last segment starting at or before @offset, or NULL. */
 static const struct kc_seg *seg_at(const struct kc_block *b, uint64_t offset)
 {
@@ -231,7 +238,8 @@ static int resolve_pinned(const struct kc_block *b, uint32_t block, uint64_t off
 {
 	const struct kc_seg *s;
 
-	if (!b->remote_known)
+	/* Block key 0: PIN_STREAM, where every key comes with its segment. */
+	if (!b->remote_known || (!b->nsegs && !b->remote_rkey))
 		return -ENOENT;
 	if (!b->nsegs) {
 		out->rkey = b->remote_rkey;

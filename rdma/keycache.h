@@ -17,6 +17,8 @@
  *    not used for the remote side.  Under PIN_SEGMENTS a block may instead
  *    have a list of remote segments from SEGMENTS_RESULT, each with its own
  *    rkey, when the destination had to register it as several regions.
+ *    Under PIN_STREAM the block rkey is 0 and the segments come one by
+ *    one: what no segment covers yet does not resolve.
  *
  * Local registrations (both modes) are either per chunk
  * (rmig_rdma_keycache_set_local_mr) or a small sorted list of regions per
@@ -89,6 +91,11 @@ int rmig_rdma_keycache_add_remote_segment(struct rmig_rdma_keycache *kc, uint32_
 					  uint64_t start, uint64_t len, uint32_t rkey);
 /* Remote segments stored for @block (0 for a bad index). */
 uint32_t rmig_rdma_keycache_remote_segments(const struct rmig_rdma_keycache *kc, uint32_t block);
+/*
+ * End of @block's last remote segment (0: none, or a bad index): under
+ * PIN_STREAM, where segments come adjacent from 0, how much has a key.
+ */
+uint64_t rmig_rdma_keycache_remote_covered(const struct rmig_rdma_keycache *kc, uint32_t block);
 
 /*
  * Destination RAM-space address of block-relative @offset: what goes into

@@ -9,6 +9,8 @@
  *   RMIG_RDMA_NO_CREDITS=1   offer neither CREDITS nor REG_BATCH: QEMU's
  *                            flow (one READY per message, one element per
  *                            request); PIN_SEGMENTS stays
+ *   RMIG_RDMA_NO_PIN_STREAM=1  pin-all pins everything in SETUP, as v1
+ *                            does, not region by region during the rounds
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
@@ -57,6 +59,8 @@ static uint32_t offered_caps(void)
 		return f & RMIG_RDMA_CAP_PIN_ALL; /* QEMU's one flag */
 	if (env_on("RMIG_RDMA_NO_CREDITS"))
 		f &= ~(RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH);
+	if (env_on("RMIG_RDMA_NO_PIN_STREAM"))
+		f &= ~RMIG_RDMA_CAP_PIN_STREAM;
 	return f;
 }
 
@@ -191,6 +195,7 @@ static void conn_set_caps(struct rmig_rdma_conn *rc, uint32_t eff)
 	rc->reg_batch = (eff & RMIG_RDMA_CAP_REG_BATCH) != 0;
 	rc->pin_segments = (eff & RMIG_RDMA_CAP_PIN_SEGMENTS) != 0;
 	rc->keepalive = (eff & RMIG_RDMA_CAP_KEEPALIVE) != 0;
+	rc->pin_stream = (eff & RMIG_RDMA_CAP_PIN_STREAM) != 0;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, eff);
 }
 
@@ -383,7 +388,8 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	if (ret < 0)
 		goto fail;
 	rmig_info("rdma: connected to %s (%s registration, %s flow control%s)", addr,
-		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
+		  rc->pin_stream ? "streamed pin-all" : rc->pin_all ? "pin-all" : "dynamic",
+		  rc->credits ? "credit" : "v1 READY",
 		  key ? ", authenticated" : "");
 	rmig_rdma_auth_key_free(key);
 	*out = &rc->base;
@@ -488,7 +494,8 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 			goto fail_named;
 	}
 	rmig_info("rdma: accepted a migration (%s registration, %s flow control%s)",
-		  rc->pin_all ? "pin-all" : "dynamic", rc->credits ? "credit" : "v1 READY",
+		  rc->pin_stream ? "streamed pin-all" : rc->pin_all ? "pin-all" : "dynamic",
+		  rc->credits ? "credit" : "v1 READY",
 		  l->key ? ", authenticated" : "");
 	*out = &rc->base;
 	return 0;

@@ -168,6 +168,7 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 	if (!rc->is_source) {
 		st->pinned_peak = rc->dreg_ready ? rc->dreg.peak_bytes : 0;
 		st->pinned_evicted = rc->dreg_ready ? rc->dreg.nunregistered : 0;
+		st->pinned_overlap_ms = rc->dreg_ready ? rc->dreg.overlap_ns / 1000000 : 0;
 	} else if (rc->pin_all) {
 		st->pinned_peak = rc->ram ? rmig_ram_get_total_bytes(rc->ram) : 0;
 	} else if (rc->kc) {
@@ -175,6 +176,8 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 		st->pinned_limit = rc->pins.max_bytes;
 		st->pinned_evicted = rc->pins.evicted_runs;
 	}
+	if (rc->is_source)
+		st->pinned_overlap_ms = rc->local_reg_ns / 1000000;
 	/*
 	 * What each lane wrote is known on the source only: the destination
 	 * sees no WRITE, and reports no channel figures rather than zeros.

@@ -72,7 +72,9 @@ int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block)
 	while (block || rmig_rdma_ctrl_has_msg(&rc->ctrl)) {
 		struct rmig_rdma_msg m;
 
-		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false, "waiting for a REGISTER RESULT");
+		ret = rmig_rdma_ctrl_recv(&rc->ctrl, &m, false,
+					  rc->pin_stream ? "waiting for a pinned region's key"
+							 : "waiting for a REGISTER RESULT");
 		if (ret == -ECONNRESET) {
 			rmig_error("rdma: the destination disconnected during the RAM transfer");
 			rmig_rdma_ctrl_fail(&rc->ctrl, ret);
@@ -81,6 +83,8 @@ int rmig_rdma_prefetch_poll(struct rmig_rdma_conn *rc, bool block)
 			return ret;
 		if (m.hdr.type == RMIG_RDMA_MSG_REGISTER_RESULT) {
 			ret = handle_register_result(rc, &m);
+		} else if (m.hdr.type == RMIG_RDMA_MSG_SEGMENTS_RESULT && rc->pin_stream) {
+			ret = rmig_rdma_pinstream_result(rc, &m);
 		} else {
 			rmig_error("rdma: unexpected %s from the destination during the RAM transfer",
 				   rmig_rdma_msg_name(m.hdr.type));

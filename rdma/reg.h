@@ -53,6 +53,7 @@ struct rmig_rdma_dest_reg {
 	uint64_t nunregistered;	 /* MRs dropped at the source's request */
 	uint64_t nregistrations;
 	uint64_t reg_ns; /* time spent in ibv_reg_mr */
+	uint64_t overlap_ns; /* serving registrations in rounds after SETUP (dest.c) */
 };
 
 int rmig_rdma_dreg_init(struct rmig_rdma_dest_reg *d, const struct rmig_rdma_ramview *view,
@@ -72,11 +73,28 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk);
 
 /*
- * Pin-all: register every block, split at @max_mr_size.  Faulting the
- * blocks in runs in pieces with a round of @prog between them.
+ * Pin-all: choose each block's segment length, split at @max_mr_size;
+ * with @stream (PIN_STREAM) shorter, so the first keys come early, yet
+ * at most RMIG_RDMA_MAX_SEGMENTS per block.  -E2BIG (reported) for a
+ * block that would need more.  A block planned already keeps its plan.
+ */
+int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool stream);
+/*
+ * Pin-all: plan and register every block, split at @max_mr_size.
+ * Faulting the blocks in runs in pieces with a round of @prog between.
  */
 int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
 			   struct rmig_rdma_progress *prog);
+/*
+ * [PIN_STREAM] Register the next planned segment (blocks in order, each
+ * from offset 0) and describe it in @out.  -ENOSPC (not reported) when
+ * every block is pinned already: a source asking for more than our RAM;
+ * -ENOENT before the plan; a registration failure as reported.
+ */
+int rmig_rdma_dreg_pin_next(struct rmig_rdma_dest_reg *d, struct rmig_rdma_progress *prog,
+			    struct rmig_rdma_segment *out);
+/* Every block planned and wholly registered. */
+bool rmig_rdma_dreg_all_pinned(const struct rmig_rdma_dest_reg *d);
 /* Pin-all: rkey of the segment holding @offset of @block; -ENOENT when none. */
 int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t offset,
 			    uint32_t *rkey);

@@ -13,6 +13,7 @@
 #include <rmig/log.h>
 
 #include "common/base/size.h"
+#include "common/base/util.h"
 #include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
@@ -108,7 +109,7 @@ static int local_key(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b
 {
 	struct ibv_mr *mr = rmig_rdma_keycache_local_for(rc->kc, b->index, offset, len);
 	char what[RMIG_BLOCK_NAME_MAX + 64];
-	uint64_t start;
+	uint64_t start, t0;
 	int ret;
 
 	if (!mr) {
@@ -116,9 +117,12 @@ static int local_key(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b
 		start = rmig_rdma_chunk_start(chunk);
 		snprintf(what, sizeof(what), "chunk %llu of RAM block '%s'",
 			 (unsigned long long)chunk, b->name);
+		t0 = rmig_time_now_ns();
 		ret = rmig_rdma_mr_register(rc->res.pd, b->host + start,
 					    rmig_rdma_chunk_len(b->length, chunk),
 					    RMIG_RDMA_SOURCE_ACCESS, what, &mr);
+		/* Only ever after SETUP: writes come in rounds. */
+		rc->local_reg_ns += rmig_time_now_ns() - t0;
 		if (ret < 0)
 			return ret;
 		ret = rmig_rdma_keycache_set_local_mr(rc->kc, b->index, chunk, mr);
@@ -153,6 +157,10 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 		ret = rmig_rdma_prefetch_need(rc, b, p->chunk);
 		if (ret < 0)
 			return ret;
+	} else if (rc->pin_stream) {
+		ret = rmig_rdma_pinstream_need(rc, p->block, p->offset, p->len);
+		if (ret < 0)
+			return ret;
 	}
 	ret = rmig_rdma_keycache_resolve(rc->kc, p->block, p->offset, p->len, &remote);
 	if (ret < 0) {
@@ -174,6 +182,8 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 		rc->acc->transferred += p->len;
 	}
 	/* Keep the registrations ahead of us in flight (never blocks). */
+	if (rc->pin_stream)
+		return rmig_rdma_pinstream_ahead(rc);
 	return rc->pin_all ? 0 : rmig_rdma_prefetch_ahead(rc, b, p->chunk);
 }
 
@@ -356,6 +366,8 @@ static void cut_lane_knob(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase)
 {
+	int ret;
+
 	if (!rc->kc) {
 		rmig_error("rdma: RAM hook before ram_attach");
 		return -EINVAL;
@@ -370,7 +382,11 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	if (phase == RMIG_RAM_PHASE_ROUND)
 		rc->rounds++;
 	cut_lane_knob(rc, phase);
-	return wait_peer_caught_up(rc);
+	ret = wait_peer_caught_up(rc);
+	/* The first region's pinning starts before the first page is handed over. */
+	if (ret == 0 && rc->pin_stream && phase != RMIG_RAM_PHASE_SETUP)
+		ret = rmig_rdma_pinstream_ahead(rc);
+	return ret;
 }
 
 /*
@@ -450,7 +466,7 @@ int rmig_rdma_source_after(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase,
 	if (ret == 0)
 		ret = compress_flush(rc);
 	/* Collect the results of prefetches nobody needed, so none is left dangling. */
-	while (ret == 0 && rc->req_count)
+	while (ret == 0 && (rc->req_count || rc->pin_asked))
 		ret = rmig_rdma_prefetch_poll(rc, true);
 	/* The round is over only once the lanes' WRITEs have landed: REGISTER_FINISHED says so. */
 	if (ret == 0)

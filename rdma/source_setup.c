@@ -122,6 +122,7 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 {
 	struct rmig_rdma_block *blocks;
 	struct rmig_rdma_msg m;
+	bool keyed;
 	uint32_t i;
 	int ret;
 
@@ -141,7 +142,9 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	ret = rmig_rdma_blocks_result_validate(rc->ram, &m.hdr, m.payload, rc->pin_all, blocks);
+	/* PIN_STREAM: the keys come later, one region at a time (pinstream.c). */
+	keyed = rc->pin_all && !rc->pin_stream;
+	ret = rmig_rdma_blocks_result_validate(rc->ram, &m.hdr, m.payload, keyed, blocks);
 	if (ret < 0) {
 		free(blocks);
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
@@ -149,13 +152,13 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 	for (i = 0; i < rc->view.nblocks && ret == 0; i++)
 		ret = rmig_rdma_keycache_set_remote_block(rc->kc, i, blocks[i].remote_host_addr,
 							  blocks[i].offset,
-							  rc->pin_all ? blocks[i].rkey : 0);
+							  keyed ? blocks[i].rkey : 0);
 	if (ret < 0) {
 		free(blocks);
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
 	ret = rmig_rdma_ctrl_release(&rc->ctrl, &m);
-	if (ret == 0 && rc->pin_all && rc->pin_segments)
+	if (ret == 0 && keyed && rc->pin_segments)
 		ret = exchange_segments(rc, blocks);
 	free(blocks);
 	return ret;

@@ -433,6 +433,50 @@ int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
 	return 0;
 }
 
+int rmig_rdma_stream_segment_validate(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
+				      const uint8_t *payload, uint32_t block, uint64_t start,
+				      uint32_t nseg, struct rmig_rdma_segment *out)
+{
+	struct rmig_rdma_segment s;
+	struct vblock b;
+	uint64_t end;
+	int ret = rmig_rdma_validate_type(h, RMIG_RDMA_MSG_SEGMENTS_RESULT);
+
+	if (ret)
+		return ret;
+	if (h->repeat != 1 || h->len != RMIG_RDMA_SEGMENT_SIZE) {
+		rmig_error("rdma: SEGMENTS RESULT for one pinned region has %" PRIu32
+			   " elements in %" PRIu32 " bytes (expected one of %d bytes)",
+			   h->repeat, h->len, RMIG_RDMA_SEGMENT_SIZE);
+		return -EPROTO;
+	}
+	rmig_rdma_segment_decode(payload, &s);
+	if (!need_block(ram, block, "SEGMENTS RESULT", &b))
+		return -EPROTO;
+	if (s.block_idx != block || s.start != start) {
+		rmig_error("rdma: the destination pinned block %" PRIu32 " at 0x%" PRIx64
+			   "; its next region is block %" PRIu32 " '%s' at 0x%" PRIx64,
+			   s.block_idx, s.start, block, b.name, start);
+		return -EPROTO;
+	}
+	end = s.start + s.length;
+	/* start < length here (the caller asks only for what is not covered). */
+	if (s.length == 0 || s.length > b.length - s.start ||
+	    (end != b.length && (end & (RMIG_RDMA_CHUNK_SIZE - 1)))) {
+		rmig_error("rdma: pinned region [0x%" PRIx64 ", +0x%" PRIx64 ") of block '%s' is "
+			   "empty, runs past its end at 0x%" PRIx64 " or ends inside a chunk",
+			   s.start, s.length, b.name, b.length);
+		return -EPROTO;
+	}
+	if (nseg >= RMIG_RDMA_MAX_SEGMENTS || s.rkey == 0) {
+		rmig_error("rdma: pinned region at 0x%" PRIx64 " of block '%s' is its %s",
+			   s.start, b.name, s.rkey == 0 ? "without a key" : "65th or later");
+		return -EPROTO;
+	}
+	*out = s;
+	return 0;
+}
+
 int rmig_rdma_channels_validate(const struct rmig_rdma_hdr *h, const uint8_t *payload,
 				uint32_t type, uint32_t *n, struct rmig_rdma_lane_info *out)
 {

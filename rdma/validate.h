@@ -110,6 +110,16 @@ int rmig_rdma_segments_result_validate(const struct rmig_ram *ram,
 				       struct rmig_rdma_segment *out);
 
 /*
+ * [PIN_STREAM] The answer to one SEGMENTS_REQUEST: exactly one segment,
+ * which must be the next region the source lacks, @start of @block (the
+ * end of its @nseg segments so far); chunk-aligned unless it ends the
+ * block, inside the block, not the 65th, with a key.  @out only on success.
+ */
+int rmig_rdma_stream_segment_validate(const struct rmig_ram *ram, const struct rmig_rdma_hdr *h,
+				      const uint8_t *payload, uint32_t block, uint64_t start,
+				      uint32_t nseg, struct rmig_rdma_segment *out);
+
+/*
  * CHANNELS_REQUEST / CHANNELS_RESULT [CHANNELS] of type @type: *@n
  * elements (0: any count from 2 to RMIG_RDMA_MAX_LANES, which then sets
  * *@n), element i with index i, qpn in 1..2^24-1 and psn below 2^24.

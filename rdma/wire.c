@@ -103,6 +103,8 @@ static uint32_t caps_consistent(uint32_t flags)
 {
 	if (!(flags & RMIG_RDMA_CAP_PIN_ALL))
 		flags &= ~RMIG_RDMA_CAP_PIN_SEGMENTS;
+	if (!(flags & RMIG_RDMA_CAP_PIN_SEGMENTS))
+		flags &= ~RMIG_RDMA_CAP_PIN_STREAM;
 	return flags;
 }
 

@@ -78,10 +78,20 @@
  * when it was asked for more than one channel.
  */
 #define RMIG_RDMA_CAP_CHANNELS 0x00200000u
+/*
+ * Pin-all whose destination pins during the rounds, not in SETUP: its
+ * RAM_BLOCKS_RESULT carries no keys, and each SEGMENTS_REQUEST asks it to
+ * pin its next region (blocks in order, regions adjacent, from offset 0)
+ * and answer with that one region in SEGMENTS_RESULT.  The source keeps a
+ * request ahead of its writes, so pinning overlaps the bulk round instead
+ * of lengthening setup (docs/rdma.txt section 19).  Meaningless without
+ * PIN_ALL and PIN_SEGMENTS, so never granted or kept without both.
+ */
+#define RMIG_RDMA_CAP_PIN_STREAM 0x00400000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
 	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
 	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH |               \
-	 RMIG_RDMA_CAP_CHANNELS)
+	 RMIG_RDMA_CAP_CHANNELS | RMIG_RDMA_CAP_PIN_STREAM)
 
 struct rmig_rdma_caps {
 	uint32_t version;
@@ -144,7 +154,8 @@ enum rmig_rdma_msg_type {
 	 * adds later cannot collide.  Known to the decoder only when their
 	 * capability flag was negotiated; unknown types otherwise.
 	 */
-	RMIG_RDMA_MSG_SEGMENTS_REQUEST = 0x100, /* [PIN_SEGMENTS] no payload */
+	/* [PIN_SEGMENTS] no payload; under PIN_STREAM, "pin your next region" */
+	RMIG_RDMA_MSG_SEGMENTS_REQUEST = 0x100,
 	RMIG_RDMA_MSG_SEGMENTS_RESULT = 0x101,	/* [PIN_SEGMENTS] repeat x rmig_rdma_segment */
 	/*
 	 * [KEEPALIVE] no payload; repeat is the number of KEEPALIVEs the

@@ -136,6 +136,9 @@ static void report_common(const struct rmig_info *info, const char *moved)
 			printf(" (limit %s, %" PRIu64 " regions unregistered to stay under it)",
 			       rmig_size_format(info->pinned.limit, limit, sizeof(limit)),
 			       info->pinned.evicted);
+		if (info->pinned.overlap_ms)
+			printf(", %" PRIu64 " ms of it registered during the transfer",
+			       info->pinned.overlap_ms);
 		printf("\n");
 	}
 }

@@ -36,6 +36,7 @@ void rmig_stats_init(struct rmig_stats *st)
 	atomic_init(&st->pinned_peak, 0);
 	atomic_init(&st->pinned_limit, 0);
 	atomic_init(&st->pinned_evicted, 0);
+	atomic_init(&st->pinned_overlap_ms, 0);
 	atomic_init(&st->channels, 0);
 	for (size_t i = 0; i < RMIG_ARRAY_SIZE(st->channel_bytes); i++)
 		atomic_init(&st->channel_bytes[i], 0);
@@ -50,6 +51,7 @@ void rmig_stats_note_pinning(struct rmig_stats *st, struct rmig_conn *conn)
 	atomic_store(&st->pinned_peak, ts.pinned_peak);
 	atomic_store(&st->pinned_limit, ts.pinned_limit);
 	atomic_store(&st->pinned_evicted, ts.pinned_evicted);
+	atomic_store(&st->pinned_overlap_ms, ts.pinned_overlap_ms);
 	atomic_store(&st->pinned_reported, true);
 	/* Channels the transport runs itself (rdma lanes): their bytes are its to count. */
 	if (ts.channels) {
@@ -67,6 +69,7 @@ void rmig_stats_get_pinning(const struct rmig_stats *st, struct rmig_info *info)
 	info->pinned.peak = atomic_load(&st->pinned_peak);
 	info->pinned.limit = atomic_load(&st->pinned_limit);
 	info->pinned.evicted = atomic_load(&st->pinned_evicted);
+	info->pinned.overlap_ms = atomic_load(&st->pinned_overlap_ms);
 }
 
 void rmig_stats_get_multifd(const struct rmig_stats *st, struct rmig_info *info)
@@ -354,6 +357,7 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 		jb_u64(&b, info->pinned.peak);
 		jb_member_u64(&b, "limit", info->pinned.limit);
 		jb_member_u64(&b, "evicted", info->pinned.evicted);
+		jb_member_u64(&b, "overlap-ms", info->pinned.overlap_ms);
 		jb_puts(&b, "}");
 	}
 	jb_puts(&b, "}");

@@ -44,7 +44,7 @@ struct rmig_stats {
 	_Atomic uint64_t precopy_bytes;
 	/* What the transport pinned (rmig_conn_ram_stats), once it reported. */
 	_Atomic bool pinned_reported;
-	_Atomic uint64_t pinned_peak, pinned_limit, pinned_evicted;
+	_Atomic uint64_t pinned_peak, pinned_limit, pinned_evicted, pinned_overlap_ms;
 	/* multifd: how many channels carry pages (0: none), and the bytes each carried. */
 	_Atomic uint32_t channels;
 	_Atomic uint64_t channel_bytes[64];

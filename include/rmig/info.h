@@ -38,13 +38,20 @@ struct rmig_info {
 	char error_desc[512];	 /* set when status == failed */
 	/*
 	 * rmig's own: what the transport registered (RDMA), on this side.
-	 * JSON "x-rmig-pinned": {"peak", "limit", "evicted"}, only when reported.
+	 * JSON "x-rmig-pinned": {"peak", "limit", "evicted", "overlap-ms"},
+	 * only when reported.
 	 */
 	struct {
 		bool reported;
 		uint64_t peak;	  /* most bytes of RAM pinned at once */
 		uint64_t limit;	  /* the bound (rdma-max-pinned); 0: none */
 		uint64_t evicted; /* regions unregistered to stay under it */
+		/*
+		 * Registering memory after setup, while pages moved: dynamic
+		 * mode's, or pin-all's under rmig's PIN_STREAM.  Time spent
+		 * pinning before active is in setup_time_ms instead.
+		 */
+		uint64_t overlap_ms;
 	} pinned;
 	/*
 	 * multifd (capability "multifd"): the bytes that went over the

@@ -43,8 +43,11 @@
 extern "C" {
 #endif
 
-/* 2: struct rmig_transport_stats gained channels and channel_bytes (rdma lanes). */
-#define RMIG_TRANSPORT_ABI_VERSION 2u
+/*
+ * 2: struct rmig_transport_stats gained channels and channel_bytes (rdma lanes).
+ * 3: and pinned_overlap_ms.
+ */
+#define RMIG_TRANSPORT_ABI_VERSION 3u
 #define RMIG_TRANSPORT_INIT_SYMBOL "rmig_transport_init"
 
 struct rmig_ram;
@@ -134,6 +137,8 @@ struct rmig_transport_stats {
 	/* Channels the transport writes pages over itself (rdma lanes); 0: none. */
 	uint32_t channels;
 	uint64_t channel_bytes[64]; /* page bytes each of them carried */
+	/* ms this side spent registering after SETUP, while pages moved (not setup-time) */
+	uint64_t pinned_overlap_ms;
 };
 
 /* Phase argument of the RAM hooks. */

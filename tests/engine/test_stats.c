@@ -369,9 +369,10 @@ static void test_json_optional_members(void **state)
 	info.pinned.peak = 8388608;
 	info.pinned.limit = 8388608;
 	info.pinned.evicted = 17;
+	info.pinned.overlap_ms = 42;
 	json = to_json(&info);
 	assert_non_null(strstr(json, "},\"x-rmig-pinned\":{\"peak\":8388608,\"limit\":8388608,"
-				     "\"evicted\":17}}"));
+				     "\"evicted\":17,\"overlap-ms\":42}}"));
 	free(json);
 	info.pinned.reported = false;
 

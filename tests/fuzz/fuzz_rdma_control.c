@@ -14,6 +14,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/util.h"
 #include "common/ram/ram.h"
 #include "rdma/authkey.h"
 #include "rdma/chunk.h"
@@ -214,6 +215,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      "segment inside its block");
 		}
 		free(segs);
+		/* [PIN_STREAM] one region, the next one lacking: block 0 from the msg's own start */
+		{
+			struct rmig_rdma_segment one;
+			uint64_t want = h.len >= 16 ? rmig_get_be64(msg + RMIG_RDMA_HDR_SIZE + 8) : 0;
+
+			want &= ~(RMIG_RDMA_CHUNK_SIZE - 1);
+			if (want < lens_of(0) &&
+			    !rmig_rdma_stream_segment_validate(&ram, &h, msg + RMIG_RDMA_HDR_SIZE,
+							       0, want, h.repeat & 63, &one))
+				check(one.block_idx == 0 && one.start == want && one.length > 0 &&
+					  one.length <= lens_of(0) - want && one.rkey != 0,
+				      "a streamed region is the one asked for, inside its block");
+		}
 	}
 out:
 	free(msg);

@@ -79,6 +79,7 @@ static struct {
 	uint32_t caps; /* negotiated */
 	bool serving;  /* the connection is up and the input plays the source */
 	bool keyed;    /* the destination requires a key (FUZZ_DEST_KEYED) */
+	bool stream;   /* the source offers PIN_STREAM (FUZZ_DEST_STREAM) */
 	unsigned ctrl_regs; /* registrations of message buffers, at accept */
 	bool gone;     /* the source disconnected */
 	unsigned waits_after_gone;
@@ -527,6 +528,8 @@ static struct rmig_conn *accept_source(struct rmig_listener *l, uint8_t offer)
 			caps.flags |= offer_flag[i];
 	if (offer & FUZZ_DEST_OFFER_UNKNOWN)
 		caps.flags |= 0x80000000u | 0x2u;
+	if (fz.stream)
+		caps.flags |= RMIG_RDMA_CAP_PIN_STREAM;
 	if (fz.keyed)
 		caps.flags |= RMIG_RDMA_CAP_AUTH;
 	rmig_rdma_caps_encode(&caps, pdata);
@@ -590,6 +593,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.len = size - FUZZ_DEST_HDR;
 	fz.max_mr = fuzz_dest_max_mr[data[1] & 7];
 	fz.keyed = (data[1] & FUZZ_DEST_KEYED) != 0;
+	fz.stream = (data[1] & FUZZ_DEST_STREAM) != 0;
 	if (fz.keyed) {
 		/* The exchange's messages decode only under AUTH; it plays out inside accept. */
 		fz.caps = RMIG_RDMA_CAP_AUTH;

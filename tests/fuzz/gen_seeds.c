@@ -512,6 +512,31 @@ static void gen_rdma_dest(void)
 	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
 	put("pin-segments.conn", conn, conn_len);
 
+	/*
+	 * PIN_STREAM at a 1 MiB max_mr_size: nothing pinned in set-up, then one
+	 * region per SEGMENTS_REQUEST; one request more than there are regions
+	 * (three blocks of at most a few chunks) is refused.
+	 */
+	conn_begin(FUZZ_DEST_OFFER_PIN_ALL | FUZZ_DEST_OFFER_PIN_SEGMENTS | rmig, 1 | FUZZ_DEST_STREAM,
+		   0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	conn_plain(RMIG_RDMA_MSG_SEGMENTS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_SEGMENTS_REQUEST);
+	conn_register(0, RMIG_RDMA_MSG_REGISTER_REQUEST, batch, 4);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	put("pin-stream.conn", conn, conn_len);
+
+	conn_begin(FUZZ_DEST_OFFER_PIN_ALL | FUZZ_DEST_OFFER_PIN_SEGMENTS | rmig, 1 | FUZZ_DEST_STREAM,
+		   0);
+	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);
+	conn_plain(RMIG_RDMA_MSG_REGISTER_FINISHED);
+	conn_stream();
+	for (int k = 0; k < 40; k++)
+		conn_plain(RMIG_RDMA_MSG_SEGMENTS_REQUEST);
+	put("pin-stream-past-ram.conn", conn, conn_len);
+
 	/* The same without PIN_SEGMENTS: v1 has one key per block, so the destination gives up. */
 	conn_begin(FUZZ_DEST_OFFER_PIN_ALL, 1, 0);
 	conn_plain(RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST);

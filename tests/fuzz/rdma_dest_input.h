@@ -10,7 +10,8 @@
  *            bits 3-4: how many of the RAM blocks exist (fuzz_dest_nblocks);
  *            bit 5 (FUZZ_DEST_KEYED): the destination requires --auth-key,
  *            and the source offers AUTH; it cannot know the key, so the
- *            run stays in the untrusted exchange (rdma/ctrl.h)
+ *            run stays in the untrusted exchange (rdma/ctrl.h);
+ *            bit 6 (FUZZ_DEST_STREAM): the source offers PIN_STREAM too
  *   byte 2   the n-th registration of RAM fails with ENOMEM (0: none)
  *   then     records, each one control message the source sends:
  *              ctl (FUZZ_DEST_*), length (16 bits, big-endian), the bytes;
@@ -42,7 +43,8 @@
 #define FUZZ_DEST_OFFER_NO_PDATA     0x80 /* no private data: refused */
 
 /* Byte 1. */
-#define FUZZ_DEST_KEYED 0x20
+#define FUZZ_DEST_KEYED	 0x20
+#define FUZZ_DEST_STREAM 0x40 /* offer PIN_STREAM too (byte 0 has no bit left) */
 
 /* Record ctl. */
 #define FUZZ_DEST_FIX_LEN 0x01 /* header len := the bytes after the header */

@@ -64,6 +64,9 @@ else bad "pin-all-refused: no fallback warning"; cat "$T/pin-all-refused.err"; f
 # registers each block as several memory regions and sends their keys in SEGMENTS_RESULT
 # (PIN_SEGMENTS).  Odd sizes: 9000K is 3 regions, the last short; 5124K is 2.
 loop pin-all-segments 0 RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M
+# ... and with every segment pinned and described in setup (SEGMENTS_RESULT of section 11)
+loop pin-all-segments-setup 0 RMIG_RDMA_NO_PIN_STREAM=1 RMIG_RDMA_MAX_MR_SIZE=4194304 -- \
+	--ram 9000K,5124K --pin-all --dirty-rate 1M
 # The same with QEMU's one-credit READY flow: SEGMENTS_REQUEST waits for its READY like any request.
 loop pin-all-segments-ready 0 RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 -- \
 	--ram 9000K,5124K --pin-all --dirty-rate 1M -v
@@ -199,6 +202,37 @@ if ip -6 addr show dev "$NETDEV" | grep -q "$A6"; then
 else
 	bad "ipv6: cannot put $A6 on $NETDEV"
 fi
+
+# --- pin-all, streamed (PIN_STREAM, the default between rmigs) and all in setup (v1's way) ---
+# The destination's query-migrate says where its pinning went: all of its RAM pinned either way,
+# during the rounds (x-rmig-pinned overlap-ms > 0) only when streamed (docs/rdma.txt 19).
+port=47064
+for mode in streamed setup; do
+	knob=(); [[ $mode == setup ]] && knob=(RMIG_RDMA_NO_PIN_STREAM=1)
+	port=$((port + 1))
+	env "${knob[@]}" "$RMIG" incoming "rdma:$A:$port" --json -v >"$T/pin-$mode-in.out" \
+		2>"$T/pin-$mode-in.err" &
+	IN=$!
+	wait_listen "$T/pin-$mode-in.err" || sleep 2
+	env "${knob[@]}" timeout 120 "$RMIG" migrate "rdma:$A:$port" --pin-all --ram 40M \
+		--dirty-rate 2M --json -q >"$T/pin-$mode.out" 2>"$T/pin-$mode.err"
+	rc=$?; wait $IN; irc=$?
+	if [[ $rc == 0 && $irc == 0 ]] && python3 - "$T/pin-$mode-in.out" "$mode" <<'PY'
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+p = j["x-rmig-pinned"]
+ok = j["status"] == "completed" and p["peak"] == 40 << 20
+ok = ok and (p["overlap-ms"] > 0 if sys.argv[2] == "streamed" else p["overlap-ms"] == 0)
+print(f"  destination: setup-time {j.get('setup-time')} ms, pinned {p}")
+sys.exit(0 if ok else 1)
+PY
+	then
+		ok "pin-all $mode: memory verified, all RAM pinned on the destination, $(grep -m1 -o '[a-z -]*pin-all registration' "$T/pin-$mode-in.err")"
+	else
+		bad "pin-all $mode: source rc $rc, destination rc $irc"
+		cat "$T/pin-$mode.err" "$T/pin-$mode-in.err" "$T/pin-$mode-in.out"
+	fi
+done
 
 # --- bounded pinning in dynamic mode (rdma-max-pinned) ---
 # peak_ok FILE BOUND_MIB: the -v summary says how much was pinned at most; it must be within the bound.
@@ -370,9 +404,10 @@ port=47020
 # segsunneg: SEGMENTS_REQUEST without PIN_SEGMENTS negotiated must be an unknown type;
 # segsearly: with it negotiated, but before the RAM blocks were pinned and described.
 # overlap: a REGISTER_REQUEST overlapping an earlier region without fitting inside it.
+# streampast: streamed pin-all asked for a region after the last one.
 for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype \
 	badunregchunk badunregblock unregister segsunneg segsearly overlap \
-	chanmany chanbadidx chanqpn0 chanstream chanunneg; do
+	chanmany chanbadidx chanqpn0 chanstream chanunneg streampast; do
 	port=$((port + 1))
 	"$RMIG" incoming "rdma:$A:$port" >"$T/ev.out" 2>"$T/ev-$c.err" &
 	IN=$!
@@ -384,6 +419,7 @@ for c in badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
 	segsunneg) why="unknown type 256" ;;
 	segsearly) why="before the pinned RAM blocks" ;;
 	overlap) why="no memory is pinned twice" ;;
+	streampast) why="more than our RAM" ;;
 	chanmany) why="describes 65 channels" ;;
 	chanbadidx) why="channel 1 is described as index 5" ;;
 	chanqpn0) why="queue pair 0" ;;

@@ -12,6 +12,7 @@
  *   CASE: badlen hugerepeat badblock badoffset badchunk nocredit badready badtype
  *         badunregchunk badunregblock unregister segsunneg segsearly overlap
  *         authsilent authblocks chanmany chanbadidx chanqpn0 chanstream chanunneg
+ *         streampast
  *
  * Exit 0 when the victim rejected the message, 1 otherwise, 2 on setup
  * failure.  "unregister" is the one well-formed case: register chunk 0,
@@ -25,7 +26,8 @@
  * data lanes badly, right where the victim waits for CHANNELS_REQUEST:
  * 65 lanes, a lane out of order, queue pair 0, stream bytes instead, and
  * the request on a connection that did not negotiate it.  Nothing may be
- * built for them.
+ * built for them.  "streampast" negotiates streamed pin-all (PIN_STREAM),
+ * has the one region of its 4 MiB block pinned, then asks for another.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,7 +52,11 @@
 #define T_REGISTER_RESULT 8
 #define T_UNREGISTER_REQUEST 10
 #define T_UNREGISTER_FINISHED 11
+#define T_RAM_BLOCKS_REQUEST 4
+#define T_RAM_BLOCKS_RESULT 5
 #define T_SEGMENTS_REQUEST 0x100
+#define T_SEGMENTS_RESULT 0x101
+#define CAP_PIN_STREAM 0x00400000
 #define CAP_PIN_ALL 0x01
 #define CAP_PIN_SEGMENTS 0x00040000
 #define CAP_AUTH 0x00100000
@@ -236,6 +242,34 @@ static int case_unregister(void)
 }
 
 /*
+ * [PIN_STREAM] Every region pinned by the answers asked for, one more
+ * SEGMENTS_REQUEST must be refused: the victim never pins past its RAM.
+ * Returns 0 once the last request is sent; the caller waits for the ERROR.
+ */
+static int case_stream_past(void)
+{
+	static const struct { uint32_t req; int want; const char *what; } steps[] = {
+		{T_RAM_BLOCKS_REQUEST, T_RAM_BLOCKS_RESULT, "RAM_BLOCKS_REQUEST"},
+		{T_SEGMENTS_REQUEST, T_SEGMENTS_RESULT, "SEGMENTS_REQUEST (the only region)"},
+	};
+
+	for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		int t;
+
+		send_raw(0, steps[i].req, 1, NULL, 0);
+		t = next_msg(30);
+		if (t != steps[i].want) {
+			printf("evil: %s answered with type %d, wanted %d\n", steps[i].what, t,
+			       steps[i].want);
+			return 1;
+		}
+		wait_ready();
+	}
+	send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0); /* a region past the RAM */
+	return 0;
+}
+
+/*
  * The victim must not pin the same memory twice: chunk 1 alone, then
  * chunks 0-1, which overlaps it without fitting inside, must be refused.
  * Returns 0 once the overlap was refused; the caller waits for the ERROR.
@@ -320,6 +354,7 @@ int main(int argc, char **argv)
 	put32(pdata, 1);
 	/* Plain v1, one credit at a time; segsearly negotiates pin-all with PIN_SEGMENTS. */
 	put32(pdata + 4, !strcmp(c, "segsearly")	? CAP_PIN_ALL | CAP_PIN_SEGMENTS
+			 : !strcmp(c, "streampast") ? CAP_PIN_ALL | CAP_PIN_SEGMENTS | CAP_PIN_STREAM
 			 : !strncmp(c, "auth", 4) ? CAP_AUTH
 			 : !strncmp(c, "chan", 4) && strcmp(c, "chanunneg") ? CAP_CHANNELS
 						  : 0);
@@ -390,6 +425,9 @@ int main(int argc, char **argv)
 		return case_unregister();
 	} else if (!strcmp(c, "overlap")) {
 		if (case_overlap())
+			return 1;
+	} else if (!strcmp(c, "streampast")) {
+		if (case_stream_past())
 			return 1;
 	} else if (!strcmp(c, "authblocks")) {
 		/* Sent above. */

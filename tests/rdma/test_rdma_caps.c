@@ -183,6 +183,33 @@ static void test_pin_segments_negotiation(void **state)
 	assert_int_equal(rdma_test_warnings, 1); /* pin-all refused: dynamic instead */
 }
 
+static void test_pin_stream_negotiation(void **state)
+{
+	(void)state;
+	const uint32_t all = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS |
+			     RMIG_RDMA_CAP_PIN_STREAM;
+	struct rmig_rdma_caps req = {.version = 1, .flags = RMIG_RDMA_CAPS_KNOWN}, ans;
+	uint32_t eff = 0xdead;
+
+	/* rmig to rmig: granted with both flags it rests on. */
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags & all, all);
+	assert_int_equal(rmig_rdma_caps_accept(req.flags, &ans, &eff), 0);
+	assert_int_equal(eff & all, all);
+	/* Never without PIN_SEGMENTS ... */
+	assert_int_equal(rmig_rdma_caps_negotiate(
+			     &req, RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_PIN_SEGMENTS, &ans),
+			 0);
+	assert_int_equal(ans.flags & all, RMIG_RDMA_CAP_PIN_ALL);
+	/* ... nor without PIN_ALL, and a source drops it granted alone. */
+	req.flags = RMIG_RDMA_CAP_PIN_STREAM | RMIG_RDMA_CAP_PIN_SEGMENTS;
+	assert_int_equal(rmig_rdma_caps_negotiate(&req, RMIG_RDMA_CAPS_KNOWN, &ans), 0);
+	assert_int_equal(ans.flags, 0);
+	ans.flags = RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_STREAM;
+	assert_int_equal(rmig_rdma_caps_accept(RMIG_RDMA_CAPS_KNOWN, &ans, &eff), 0);
+	assert_int_equal(eff, RMIG_RDMA_CAP_PIN_ALL);
+}
+
 static void test_pin_segments_v1_peer(void **state)
 {
 	(void)state;
@@ -271,6 +298,7 @@ int main(void)
 	    RDMA_TEST(test_source_falls_back_from_pin_all),
 	    RDMA_TEST(test_accept_rejects_bad_answers),
 	    RDMA_TEST(test_pin_segments_negotiation),
+	    RDMA_TEST(test_pin_stream_negotiation),
 	    RDMA_TEST(test_pin_segments_v1_peer),
 	    RDMA_TEST(test_keepalive_negotiation),
 	    RDMA_TEST(test_rmig_both_sides),

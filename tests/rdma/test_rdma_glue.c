@@ -574,9 +574,13 @@ static void test_offered_caps_knobs(void **state)
 			 RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH & ~RMIG_RDMA_CAP_CHANNELS);
 	rmig_fake.device.transport_type = IBV_TRANSPORT_IB;
 	/* QEMU's flow, but pin-all may still come in several regions */
-	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"), RMIG_RDMA_CAP_PIN_ALL |
-								   RMIG_RDMA_CAP_PIN_SEGMENTS |
-								   RMIG_RDMA_CAP_KEEPALIVE);
+	assert_int_equal(offered_with("RMIG_RDMA_NO_CREDITS"),
+			 RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS |
+				 RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_PIN_STREAM);
+	/* pin-all in SETUP, as v1 */
+	assert_int_equal(offered_with("RMIG_RDMA_NO_PIN_STREAM"),
+			 RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH & ~RMIG_RDMA_CAP_CHANNELS &
+				 ~RMIG_RDMA_CAP_PIN_STREAM);
 	/* plain v1: what QEMU itself would offer */
 	assert_int_equal(offered_with("RMIG_RDMA_NO_EXTENSIONS"), RMIG_RDMA_CAP_PIN_ALL);
 }

@@ -346,6 +346,85 @@ static void test_bounded_pinning_qemu_peer(void **state)
 	bounded_case(CAPS_QEMU);
 }
 
+/* ---------------- streamed pin-all: PIN_STREAM ---------------- */
+
+#define CAPS_STREAM                                                                                \
+	(CAPS_RMIG | RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_PIN_STREAM)
+
+/*
+ * 18.5 MiB in regions of 4 chunks: nothing asked for in set-up, one
+ * request in flight at most, five in all during the first round and none
+ * in the second, every chunk written once per round with its region's key.
+ */
+static void test_pin_stream(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 18 * MiB + MiB / 2);
+	struct rmig_conn *c;
+	unsigned round, i;
+
+	(void)state;
+	peer.seg_chunks = 4;
+	c = peer_connect(CAPS_STREAM, &ram);
+	assert_int_equal(peer.seg_requests, 0);
+	for (round = 0; round < 2; round++) {
+		memset(b->host, 0x30 + (int)round, b->length);
+		rmig_ram_bitmap_set_all(&ram);
+		assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), 0);
+		peer_assert_clean();
+		assert_int_equal(peer.seg_requests, 5);
+		assert_true(peer.max_unanswered <= 1);
+		assert_int_equal(peer.nheld, 0); /* nothing left unanswered past the round */
+		for (i = 0; i < peer.nchunks; i++)
+			assert_int_equal(peer.written[i], rmig_rdma_chunk_len(b->length, i));
+		assert_same_memory();
+	}
+	/*
+	 * Asked ahead: region 0 before the first WRITE, each next one while
+	 * the one before was still being written (this lazy peer answers
+	 * only when the source waits, so every key is waited for here).
+	 */
+	assert_int_equal(peer.seg_asked_at[0], 0);
+	for (i = 1; i < 5; i++)
+		assert_true(peer.seg_asked_at[i] < i * 4 * CHUNK);
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
+/* A region other than the one asked for fails the round; nothing goes there. */
+static void stream_lie_case(enum peer_lie lie)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 12 * MiB);
+	struct rmig_conn *c;
+	uint32_t i;
+
+	memset(b->host, 0x5a, b->length);
+	peer.seg_chunks = 4;
+	c = peer_connect(CAPS_STREAM, &ram);
+	peer.lie = lie;
+	peer.lie_at = 1;
+	rmig_ram_bitmap_set_all(&ram);
+	assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), -EPROTO);
+	assert_int_equal(peer.violations, 0);
+	assert_false(peer.hung);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(peer.written[i], CHUNK);
+	for (i = 4; i < peer.nchunks; i++)
+		assert_int_equal(peer.written[i], 0);
+	peer_close(c);
+	assert_int_equal(peer.errors, 1);
+	rmig_ram_fini(&ram);
+	peer_reset();
+}
+
+static void test_pin_stream_hostile(void **state)
+{
+	(void)state;
+	stream_lie_case(LIE_SEG_GAP);
+	stream_lie_case(LIE_SEG_PAST_END);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +442,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
 					    peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_stream, peer_setup, peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_stream_hostile, peer_setup, peer_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

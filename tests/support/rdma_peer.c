@@ -156,6 +156,48 @@ static void peer_on_register_request(const struct rmig_rdma_hdr *h, const uint8_
 	peer.max_unanswered = RMIG_MAX(peer.max_unanswered, peer.nheld);
 }
 
+/* [PIN_STREAM] Pin the next region; its SEGMENTS_RESULT waits, as a REGISTER_RESULT does. */
+static void peer_on_segments_request(void)
+{
+	struct rmig_rdma_hdr h = {.type = RMIG_RDMA_MSG_SEGMENTS_RESULT, .repeat = 1,
+				  .len = RMIG_RDMA_SEGMENT_SIZE};
+	struct rmig_rdma_segment s;
+	struct peer_answer *a;
+	uint64_t n;
+	bool lie = peer.seg_requests == peer.lie_at;
+	uint64_t i, done = 0;
+
+	for (i = 0; i < peer.nchunks; i++)
+		done += peer.written[i];
+	if (peer.seg_requests < MAX_CHUNKS)
+		peer.seg_asked_at[peer.seg_requests] = done;
+	peer.seg_requests++;
+
+	if (!(peer.caps & RMIG_RDMA_CAP_PIN_STREAM) || peer.seg_next >= peer.nchunks ||
+	    peer.nheld == RMIG_ARRAY_SIZE(peer.held)) {
+		peer_violation("SEGMENTS_REQUEST %u: not streaming, past the RAM, or too many "
+			       "unanswered (%u)", peer.seg_requests, peer.nheld);
+		return;
+	}
+	a = &peer.held[(peer.held_head + peer.nheld) % RMIG_ARRAY_SIZE(peer.held)];
+	n = RMIG_MIN(peer.seg_chunks, peer.nchunks - peer.seg_next);
+	*a = (struct peer_answer){.n = 1, .honest = !lie, .chunk = {peer.seg_next},
+				  .count = {n}, .rkey = {peer.next_rkey++}};
+	s = (struct rmig_rdma_segment){.block_idx = 0, .rkey = a->rkey[0],
+				       .start = peer.seg_next * CHUNK};
+	s.length = RMIG_MIN(n * CHUNK, peer.b->length - s.start);
+	if (lie && peer.lie == LIE_SEG_GAP)
+		s.start += CHUNK;
+	if (lie && peer.lie == LIE_SEG_PAST_END)
+		s.length = peer.b->length;
+	rmig_rdma_hdr_encode(&h, a->msg);
+	rmig_rdma_segment_encode(&s, a->msg + RMIG_RDMA_HDR_SIZE);
+	a->len = RMIG_RDMA_HDR_SIZE + RMIG_RDMA_SEGMENT_SIZE;
+	peer.seg_next += n;
+	peer.nheld++;
+	peer.max_unanswered = RMIG_MAX(peer.max_unanswered, peer.nheld);
+}
+
 /* Drop the region that starts at each element's chunk, as rdma/reg.c does. */
 static void peer_on_unregister(const struct rmig_rdma_hdr *h, const uint8_t *p)
 {
@@ -231,6 +273,9 @@ static void peer_on_send(struct ibv_qp *qp, const struct ibv_send_wr *wr)
 		break;
 	case RMIG_RDMA_MSG_REGISTER_FINISHED:
 		peer_ready(qp, 1);
+		break;
+	case RMIG_RDMA_MSG_SEGMENTS_REQUEST:
+		peer_on_segments_request(); /* its credit comes back with the answer */
 		break;
 	case RMIG_RDMA_MSG_UNREGISTER_REQUEST:
 		peer_on_unregister(&h, buf + RMIG_RDMA_HDR_SIZE);
@@ -399,7 +444,8 @@ int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_phase pha
 struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 {
 	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000,
-				      .rdma_max_pinned = peer.max_pinned_opt};
+				      .rdma_max_pinned = peer.max_pinned_opt,
+				      .rdma_pin_all = (flags & RMIG_RDMA_CAP_PIN_ALL) != 0};
 	struct rmig_rdma_caps answer = {.version = 1, .flags = flags};
 	struct rmig_conn *c = NULL;
 
@@ -415,7 +461,9 @@ struct rmig_conn *peer_connect(uint32_t flags, struct rmig_ram *ram)
 	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), 0);
 	peer.rc = rmig_rdma_conn_of(c);
 	peer.caps = peer.rc->ctrl.caps;
-	assert_false(peer.rc->pin_all);
+	/* Pin-all only streamed: this destination has no key for a whole block. */
+	assert_int_equal(peer.rc->pin_all, (flags & RMIG_RDMA_CAP_PIN_ALL) != 0);
+	assert_int_equal(peer.rc->pin_stream, peer.rc->pin_all);
 	assert_int_equal(peer.rc->reg_batch, (flags & RMIG_RDMA_CAP_REG_BATCH) != 0);
 	/* The destination's first READY grants its whole window. */
 	peer_ready(peer.rc->res.qp, peer.rc->ctrl.window);

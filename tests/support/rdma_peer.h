@@ -2,7 +2,8 @@
 /*
  * A scripted RDMA destination on the fake glue table, for the source's
  * engine tests (tests/rdma/test_rdma_source.c): it answers REGISTER_REQUESTs
- * lazily (or with the lie a test asks for), counts WRITEs and COMPRESSes,
+ * and, under PIN_STREAM, SEGMENTS_REQUESTs lazily (or with the lie a test
+ * asks for), counts WRITEs and COMPRESSes,
  * and keeps its own copy of the block so a test can compare memory.
  */
 #ifndef RMIG_TEST_RDMA_PEER_H
@@ -36,6 +37,8 @@ enum peer_lie {
 	LIE_FEWER_RESULTS, /* one result less */
 	LIE_QEMU_LEN,	   /* len 16 whatever the repeat, as QEMU answers a batch */
 	LIE_TRUNCATED,	   /* fewer bytes arrive than the header says */
+	LIE_SEG_GAP,	   /* PIN_STREAM: the region after the next one */
+	LIE_SEG_PAST_END,  /* PIN_STREAM: a region running past the block */
 };
 
 /* A REGISTER_RESULT not sent yet. */
@@ -82,6 +85,10 @@ struct peer {
 	unsigned unregistered;		/* regions dropped by UNREGISTER_REQUEST */
 	unsigned unreg_max_elems;	/* most elements in one UNREGISTER_REQUEST */
 	unsigned pinned_chunks, max_pinned_chunks; /* answered and not unregistered */
+	/* PIN_STREAM: regions of seg_chunks chunks, pinned in order from seg_next */
+	uint64_t seg_chunks, seg_next;
+	unsigned seg_requests; /* over the whole connection */
+	uint64_t seg_asked_at[MAX_CHUNKS]; /* bytes written this round when each request came */
 };
 
 /* The destination's state: tests read it and set its lie. */
