@@ -85,6 +85,7 @@ struct rmig_rdma_conn {
 	 */
 	uint64_t req_budget;
 	bool pin_asked; /* PIN_STREAM: a SEGMENTS_REQUEST is waiting for its answer */
+	bool pin_keyed; /* PIN_STREAM: every region has its key; nothing more to ask */
 	/* dynamic mode: what both sides hold registered, kept under a bound (evict.h) */
 	struct rmig_rdma_pinlru pins;
 	uint64_t max_pinned_req; /* the caller's rdma-max-pinned; 0: from RLIMIT_MEMLOCK */

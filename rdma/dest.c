@@ -11,6 +11,8 @@
 
 #include <rmig/log.h>
 
+#include "common/base/memlock.h"
+#include "common/base/size.h"
 #include "common/base/util.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
@@ -57,6 +59,32 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc)
 	rmig_rdma_ramview_fini(&rc->view);
 }
 
+/*
+ * Pin-all will pin all of our RAM: refuse now, in setup, if the locked-
+ * memory limit cannot hold it, rather than part way through the bulk
+ * round (PIN_STREAM) or after populating RAM for nothing.
+ */
+static int check_memlock(const struct rmig_rdma_conn *rc)
+{
+	uint64_t limit = rmig_memlock_get_limit(), need = 0;
+	char a[32], b[32];
+
+	if (!limit)
+		return 0;
+	for (uint32_t i = 0; i < rc->view.nblocks; i++)
+		need += rc->view.blocks[i].length;
+	need += (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
+		(rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
+	if (need <= limit)
+		return 0;
+	rmig_error("rdma: cannot pin all %s of RAM and buffers for pin-all: the locked-memory "
+		   "limit is %s and RDMA needs at least the RAM being migrated plus ~16 MiB "
+		   "locked: raise it with 'ulimit -l unlimited' (root) or LimitMEMLOCK=infinity "
+		   "in the systemd unit",
+		   rmig_size_format(need, a, sizeof(a)), rmig_size_format(limit, b, sizeof(b)));
+	return -ENOMEM;
+}
+
 static int serve_blocks(struct rmig_rdma_conn *rc)
 {
 	uint32_t n = rc->view.nblocks, i;
@@ -66,6 +94,11 @@ static int serve_blocks(struct rmig_rdma_conn *rc)
 	if ((uint64_t)n * RMIG_RDMA_BLOCK_SIZE > RMIG_RDMA_PAYLOAD_MAX || n > RMIG_RDMA_MAX_REPEAT) {
 		rmig_error("rdma: too many RAM blocks (%u) for one RAM_BLOCKS_RESULT", n);
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
+	}
+	if (rc->pin_all) {
+		ret = check_memlock(rc);
+		if (ret < 0)
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 	}
 	if (rc->pin_stream) {
 		/* Only the plan: each region is pinned when the source asks for it. */
@@ -168,14 +201,17 @@ static int serve_pin_next(struct rmig_rdma_conn *rc)
 {
 	struct rmig_rdma_segment e;
 	uint8_t out[RMIG_RDMA_SEGMENT_SIZE];
-	int ret = rmig_rdma_dreg_pin_next(&rc->dreg, &rc->prog, &e);
+	int ret;
 
-	if (ret == -ENOSPC || ret == -ENOENT) {
+	if (!rc->dreg.nblocks || !rc->dreg.blocks[0].seg_len ||
+	    rmig_rdma_dreg_all_pinned(&rc->dreg)) {
 		rmig_error("rdma: the source asked to pin %s (SEGMENTS REQUEST)",
-			   ret == -ENOSPC ? "more than our RAM: every block is pinned already"
-					  : "before the RAM blocks were described");
+			   rc->dreg.nblocks && !rc->dreg.blocks[0].seg_len
+				   ? "before the RAM blocks were described"
+				   : "more than our RAM: every block is pinned already");
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	}
+	ret = rmig_rdma_dreg_pin_next(&rc->dreg, &rc->prog, &e);
 	if (ret < 0)
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, ret);
 	rmig_rdma_segment_encode(&e, out);
@@ -205,10 +241,17 @@ static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 			ret = rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 			break;
 		}
-		if (rc->pin_all)
+		if (rc->pin_all) {
 			ret = rmig_rdma_dreg_pin_rkey(&rc->dreg, r.block_idx,
 						      rmig_rdma_chunk_start(first), &res.rkey);
-		else
+			if (ret == -ENOENT) {
+				/* PIN_STREAM: a region nobody asked to be pinned yet. */
+				rmig_error("rdma: REGISTER REQUEST for chunk %llu of block %u under "
+					   "pin-all, which is not pinned yet",
+					   (unsigned long long)first, r.block_idx);
+				ret = -EPROTO;
+			}
+		} else
 			ret = rmig_rdma_dreg_chunks(&rc->dreg, r.block_idx, first, count,
 						    &res.rkey);
 		if (ret < 0) {

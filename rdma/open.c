@@ -150,9 +150,11 @@ void rmig_rdma_conn_free(struct rmig_rdma_conn *rc)
 	rmig_rdma_cm_disconnect(&rc->cm, 1000);
 	/* What dynamic registration cost: the figures to look at when it is slow. */
 	if (rc->is_source && rc->kc)
-		rmig_debug("rdma: %llu REGISTER_REQUESTs, %llu writes waited %llu ms for a key, "
+		rmig_debug("rdma: %llu %s, %llu writes waited %llu ms for a key, "
 			   "%llu COMPRESS messages",
-			   (unsigned long long)rc->reg_requests, (unsigned long long)rc->reg_waits,
+			   (unsigned long long)rc->reg_requests,
+			   rc->pin_stream ? "SEGMENTS_REQUESTs (regions to pin)" : "REGISTER_REQUESTs",
+			   (unsigned long long)rc->reg_waits,
 			   (unsigned long long)(rc->reg_wait_ns / 1000000),
 			   (unsigned long long)rc->compress_msgs);
 	/* What bounded pinning did (-v): the operator sizing memlock wants the peak. */
@@ -359,7 +361,8 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	if (rc->lanes_wanted < 2)
 		caps.flags &= ~RMIG_RDMA_CAP_CHANNELS;
 	if (!want_pin)
-		caps.flags &= ~(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS);
+		caps.flags &= ~(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_PIN_SEGMENTS |
+				RMIG_RDMA_CAP_PIN_STREAM);
 	ret = rmig_rdma_cm_connect(&rc->cm, &caps, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;

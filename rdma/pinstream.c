@@ -54,6 +54,7 @@ int rmig_rdma_pinstream_result(struct rmig_rdma_conn *rc, const struct rmig_rdma
 	if (ret < 0)
 		return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
 	rc->pin_asked = false;
+	rc->pin_keyed = lacking_block(rc, &start) == rc->view.nblocks;
 	return 0;
 }
 
@@ -71,8 +72,12 @@ static int ask(struct rmig_rdma_conn *rc)
 int rmig_rdma_pinstream_ahead(struct rmig_rdma_conn *rc)
 {
 	uint64_t start;
-	int ret = rmig_rdma_prefetch_poll(rc, false);
+	int ret;
 
+	/* Once everything is keyed, a WRITE costs what it costs without PIN_STREAM. */
+	if (rc->pin_keyed)
+		return 0;
+	ret = rmig_rdma_prefetch_poll(rc, false);
 	if (ret < 0 || rc->pin_asked || lacking_block(rc, &start) == rc->view.nblocks)
 		return ret;
 	/* Never blocks: without a credit, the next write that needs the key asks. */

@@ -240,7 +240,7 @@ static int pin_segment(struct rmig_rdma_dest_reg *d, uint32_t i, struct rmig_rdm
 	 * pieces with keepalives between: the source waits meanwhile.
 	 */
 	snprintf(what, sizeof(what), "pinning RAM block '%s'", b->name);
-	ret = rmig_rdma_progress_populate(prog, b->host + off, len, what);
+	ret = prog ? rmig_rdma_progress_populate(prog, b->host + off, len, what) : 0;
 	if (ret < 0)
 		return ret;
 	snprintf(what, sizeof(what), "RAM block '%s'", b->name);
@@ -283,7 +283,7 @@ int rmig_rdma_dreg_pin_next(struct rmig_rdma_dest_reg *d, struct rmig_rdma_progr
 	uint32_t i;
 	int ret;
 
-	for (i = 0; i < d->nblocks && block_pinned(d, i); i++)
+	for (i = 0; i < d->nblocks && d->blocks[i].seg_len && block_pinned(d, i); i++)
 		;
 	if (i == d->nblocks)
 		return -ENOSPC;

@@ -89,7 +89,9 @@ int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
  * [PIN_STREAM] Register the next planned segment (blocks in order, each
  * from offset 0) and describe it in @out.  -ENOSPC (not reported) when
  * every block is pinned already: a source asking for more than our RAM;
- * -ENOENT before the plan; a registration failure as reported.
+ * -ENOENT (not reported) before the plan; a registration failure as
+ * rmig_rdma_mr_register reports it.  @prog NULL (unit tests): the region
+ * is not faulted in first.
  */
 int rmig_rdma_dreg_pin_next(struct rmig_rdma_dest_reg *d, struct rmig_rdma_progress *prog,
 			    struct rmig_rdma_segment *out);

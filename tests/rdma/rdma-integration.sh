@@ -70,9 +70,15 @@ loop pin-all-segments-setup 0 RMIG_RDMA_NO_PIN_STREAM=1 RMIG_RDMA_MAX_MR_SIZE=41
 # The same with QEMU's one-credit READY flow: SEGMENTS_REQUEST waits for its READY like any request.
 loop pin-all-segments-ready 0 RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=4194304 -- \
 	--ram 9000K,5124K --pin-all --dirty-rate 1M -v
-if grep -q "pin-all registration, v1 READY flow control" "$T/pin-all-segments-ready.err"; then
-	ok "pin-all-segments-ready: pin-all under READY flow control"
-else bad "pin-all-segments-ready: not pin-all with READY flow"; cat "$T/pin-all-segments-ready.err"; fi
+if grep -q "streamed pin-all registration, v1 READY flow control" "$T/pin-all-segments-ready.err"; then
+	ok "pin-all-segments-ready: streamed pin-all under READY flow control"
+else bad "pin-all-segments-ready: not streamed pin-all with READY flow"; cat "$T/pin-all-segments-ready.err"; fi
+# ... and the segment exchange in setup under it
+loop pin-all-segments-ready-setup 0 RMIG_RDMA_NO_PIN_STREAM=1 RMIG_RDMA_NO_CREDITS=1 \
+	RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M -v
+if grep -q "(pin-all registration, v1 READY flow control" "$T/pin-all-segments-ready-setup.err"; then
+	ok "pin-all-segments-ready-setup: pin-all in setup under READY flow control"
+else bad "pin-all-segments-ready-setup: not setup pin-all with READY flow"; cat "$T/pin-all-segments-ready-setup.err"; fi
 # A bad knob is a usage error on both ends, not "cancelled" (loopback cancels the source when its
 # destination fails, which once made it exit 130).
 loop bad-max-mr-size 2 RMIG_RDMA_MAX_MR_SIZE=junk -- --ram 4M
@@ -167,12 +173,14 @@ if [[ $irc -ge 1 && $irc -lt 128 && $ms -ge 2500 && $ms -lt 9000 ]] && grep -q "
 else bad "source-frozen: destination rc $irc after $ms ms"; cat "$T/in7.err" "$T/fs.err"; fi
 
 # Healthy but quiet: a short peer-timeout must survive what is legitimately silent on the control
-# channel, kept alive by KEEPALIVEs: both ends pinning all RAM at once, a pin-all bulk round (no
-# control message at all but keepalives; ~5 s here, twice the peer-timeout), and a rate-limited
+# channel, kept alive by KEEPALIVEs: both ends pinning all RAM at once in setup (pin-all without
+# PIN_STREAM), a pin-all bulk round (no control message but keepalives and, streamed, one
+# SEGMENTS_REQUEST per 8 MiB; ~5 s here, twice the peer-timeout), and a rate-limited
 # source sleeping between writes.  A KEEPALIVE queues behind the WRITEs posted before it (up to
 # 64 MiB, ~1 s at soft-RoCE's ~60 MB/s under TCG, more on a loaded host: 2.5 s failed once in
 # CI), hence 4 s for pin-all (docs/rdma.txt 16), still shorter than the round.
 loop quiet-pin-all 0 -- --ram 320M --pin-all --peer-timeout 4000
+loop quiet-pin-all-setup 0 RMIG_RDMA_NO_PIN_STREAM=1 -- --ram 320M --pin-all --peer-timeout 4000
 loop quiet-rate-limited 0 -- --ram 24M --max-bandwidth 3M --dirty-rate 1M --peer-timeout 1000
 
 # --- IPv6: rdma:[ADDR]:PORT on both ends, in both registration modes ---

@@ -391,6 +391,41 @@ static void test_pin_stream(void **state)
 	rmig_ram_fini(&ram);
 }
 
+/*
+ * A round that writes only chunk 0 still asked for the next region (the
+ * look-ahead); its answer is taken before REGISTER_FINISHED, so none is
+ * left for a later exchange to trip over.
+ */
+static void test_pin_stream_round_end_drains(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 12 * MiB);
+	struct rmig_conn *c;
+
+	(void)state;
+	memset(b->host, 0x77, b->length);
+	peer.seg_chunks = 4;
+	c = peer_connect(CAPS_STREAM, &ram);
+	rmig_ram_bitmap_set_all(&ram);
+	rmig_ramblock_clear_pages(b, CHUNK / 4096, b->npages - CHUNK / 4096);
+	assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), 0);
+	peer_assert_clean();
+	assert_int_equal(peer.written[0], CHUNK);
+	assert_int_equal(peer.written[4], 0);
+	assert_int_equal(peer.seg_requests, 2);
+	assert_int_equal(peer.nheld, 0);
+	assert_false(peer.rc->pin_asked);
+	/* The rest in the next round: one more region, and region 1's key is used as given. */
+	rmig_ram_bitmap_set_all(&ram);
+	assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), 0);
+	peer_assert_clean();
+	assert_int_equal(peer.seg_requests, 3);
+	assert_true(peer.rc->pin_keyed);
+	assert_same_memory();
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
 /* A region other than the one asked for fails the round; nothing goes there. */
 static void stream_lie_case(enum peer_lie lie)
 {
@@ -443,6 +478,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_stream, peer_setup, peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_stream_round_end_drains, peer_setup,
+					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_stream_hostile, peer_setup, peer_teardown),
 	};
 
