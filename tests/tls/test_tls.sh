@@ -126,7 +126,9 @@ refused() {
 tcp() { echo "tcp:127.0.0.1:$(free_port)"; }
 
 # --- every pair at once: the refusals wait out a short accept-timeout ---
-AT=3
+# Short, yet long enough for a dozen sources started at once to connect: under ASan on two
+# cores some took over 3 s to, and found the listener closed (CI: "connection refused").
+AT=10
 pids=()
 pair x509-tcp 20 "$(tcp)" --tls-creds "$C/good" --tls-authz "$AUTHZ" -- \
   --ram 16M --tls-creds "$C/good" & pids+=($!)
