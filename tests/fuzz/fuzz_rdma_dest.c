@@ -80,6 +80,9 @@ static struct {
 	bool serving;  /* the connection is up and the input plays the source */
 	bool keyed;    /* the destination requires a key (FUZZ_DEST_KEYED) */
 	bool stream;   /* the source offers PIN_STREAM (FUZZ_DEST_STREAM) */
+	/* PIN_STREAM: what the regions answered so far cover, per block */
+	uint64_t covered[FUZZ_DEST_NBLOCKS];
+	uint32_t nseg[FUZZ_DEST_NBLOCKS];
 	unsigned ctrl_regs; /* registrations of message buffers, at accept */
 	bool gone;     /* the source disconnected */
 	unsigned waits_after_gone;
@@ -248,10 +251,32 @@ static void check_blocks_result(const struct rmig_rdma_hdr *h, const uint8_t *p)
 			  b->length == blk[i].length,
 		      "RAM_BLOCKS_RESULT describes a block wrongly");
 		m = live_mr(b->rkey);
-		check(pin_all ? m >= 0 && fz.mrs[m]->addr == blk[i].host : b->rkey == 0,
+		/* PIN_STREAM: no key yet, each comes with its region. */
+		check(pin_all && !(fz.caps & RMIG_RDMA_CAP_PIN_STREAM)
+			  ? m >= 0 && fz.mrs[m]->addr == blk[i].host
+			  : b->rkey == 0,
 		      "RAM_BLOCKS_RESULT: the key is not the block's first region");
 	}
 	fz.have_blocks = true;
+}
+
+/* [PIN_STREAM] The one region answered must be the next one, as the source checks it. */
+static void check_stream_segment(const struct rmig_rdma_hdr *h, const uint8_t *p)
+{
+	struct rmig_rdma_segment s;
+	uint32_t b = 0;
+	int m;
+
+	while (b < ram.nblocks && fz.covered[b] == blk[b].length)
+		b++;
+	check(b < ram.nblocks, "a region pinned past the RAM");
+	check(!rmig_rdma_stream_segment_validate(&ram, h, p, b, fz.covered[b], fz.nseg[b], &s),
+	      "a pinned region the source would refuse");
+	m = live_mr(s.rkey);
+	check(m >= 0 && fz.mrs[m]->addr == blk[b].host + s.start && fz.mrs[m]->length == s.length,
+	      "a pinned region's key that is not its region");
+	fz.covered[b] += s.length;
+	fz.nseg[b]++;
 }
 
 static void check_segments_result(const struct rmig_rdma_hdr *h, const uint8_t *p)
@@ -260,6 +285,10 @@ static void check_segments_result(const struct rmig_rdma_hdr *h, const uint8_t *
 	uint32_t n = rmig_rdma_hdr_count(h), i;
 
 	check(fz.have_blocks, "SEGMENTS_RESULT before RAM_BLOCKS_RESULT");
+	if (fz.caps & RMIG_RDMA_CAP_PIN_STREAM) {
+		check_stream_segment(h, p);
+		return;
+	}
 	check(!rmig_rdma_segments_result_validate(&ram, fz.blocks, h, p, seg),
 	      "SEGMENTS_RESULT the source would refuse");
 	for (i = 0; i < n; i++) {
