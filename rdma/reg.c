@@ -194,6 +194,28 @@ int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint
  */
 #define STREAM_SEG_MIN (8ull << 20)
 
+/*
+ * Region boundaries of a block of @length: regions of @len, the first
+ * ones from one chunk doubling up to @len when @ramp.  Returns the count,
+ * or 0 when it would pass RMIG_RDMA_MAX_SEGMENTS (@start then partial).
+ */
+static uint32_t plan_regions(uint64_t length, uint64_t len, bool ramp,
+			     uint64_t start[RMIG_RDMA_MAX_SEGMENTS + 1])
+{
+	uint64_t off = 0, step = ramp ? RMIG_MIN(len, (uint64_t)RMIG_RDMA_CHUNK_SIZE) : len;
+	uint32_t n = 0;
+
+	while (off < length) {
+		if (n == RMIG_RDMA_MAX_SEGMENTS)
+			return 0;
+		start[n++] = off;
+		off += RMIG_MIN(step, length - off);
+		step = RMIG_MIN(step * 2, len);
+	}
+	start[n] = length;
+	return n;
+}
+
 int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool stream)
 {
 	uint64_t seg = rmig_rdma_segment_len(max_mr_size);
@@ -212,7 +234,16 @@ int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool
 			len = RMIG_MAX(RMIG_ALIGN_UP(len, RMIG_RDMA_CHUNK_SIZE), STREAM_SEG_MIN);
 			len = RMIG_MIN(len, seg);
 		}
-		if (RMIG_DIV_ROUND_UP(b->length, len) > RMIG_RDMA_MAX_SEGMENTS) {
+		/*
+		 * Streamed, the first regions ramp up from one chunk: the first
+		 * WRITE waits for the first region alone (an 8 MiB one took
+		 * ~35 ms to fault in and pin under soft-RoCE).  Without the
+		 * ramp when that would take more than 64 regions.
+		 */
+		db->nplan = plan_regions(b->length, len, stream, db->seg_start);
+		if (!db->nplan && stream)
+			db->nplan = plan_regions(b->length, len, false, db->seg_start);
+		if (!db->nplan) {
 			rmig_error("rdma: RAM block '%s' needs more than %d registrations at this "
 				   "device's max_mr_size; use dynamic registration (no pin-all)",
 				   b->name, RMIG_RDMA_MAX_SEGMENTS);
@@ -228,8 +259,8 @@ static int pin_segment(struct rmig_rdma_dest_reg *d, uint32_t i, struct rmig_rdm
 {
 	const struct rmig_rdma_ramblk *b = &d->view->blocks[i];
 	struct rmig_rdma_dest_block *db = &d->blocks[i];
-	uint64_t off = (uint64_t)db->nseg * db->seg_len;
-	uint64_t len = RMIG_MIN(db->seg_len, b->length - off), t0;
+	uint64_t off = db->seg_start[db->nseg];
+	uint64_t len = db->seg_start[db->nseg + 1] - off, t0;
 	char what[RMIG_BLOCK_NAME_MAX + 32];
 	int ret;
 
@@ -262,7 +293,7 @@ static bool block_pinned(const struct rmig_rdma_dest_reg *d, uint32_t i)
 {
 	const struct rmig_rdma_dest_block *db = &d->blocks[i];
 
-	return (uint64_t)db->nseg * db->seg_len >= d->view->blocks[i].length;
+	return db->nseg >= db->nplan;
 }
 
 int rmig_rdma_dreg_pin_all(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size,
@@ -307,34 +338,32 @@ int rmig_rdma_dreg_pin_rkey(const struct rmig_rdma_dest_reg *d, uint32_t block, 
 			    uint32_t *rkey)
 {
 	const struct rmig_rdma_dest_block *db;
-	uint64_t s;
+	uint32_t s;
 
 	if (block >= d->nblocks)
 		return -ENOENT;
 	db = &d->blocks[block];
-	if (!db->nseg || !db->seg_len)
-		return -ENOENT;
-	s = offset / db->seg_len;
-	if (s >= db->nseg)
-		return -ENOENT;
-	*rkey = db->seg_mr[s]->rkey;
-	return 0;
+	/* At most 64 regions: a scan is fine (pin-all answers few REGISTER_REQUESTs). */
+	for (s = 0; s < db->nseg; s++) {
+		if (offset < db->seg_start[s + 1]) {
+			*rkey = db->seg_mr[s]->rkey;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 int rmig_rdma_dreg_segment(const struct rmig_rdma_dest_reg *d, uint32_t block, uint32_t seg,
 			   struct rmig_rdma_segment *out)
 {
 	const struct rmig_rdma_dest_block *db;
-	uint64_t start, length;
 
 	if (block >= d->nblocks || seg >= d->blocks[block].nseg)
 		return -ENOENT;
 	db = &d->blocks[block];
-	length = d->view->blocks[block].length;
-	start = (uint64_t)seg * db->seg_len;
 	out->block_idx = block;
 	out->rkey = db->seg_mr[seg]->rkey;
-	out->start = start;
-	out->length = RMIG_MIN(db->seg_len, length - start);
+	out->start = db->seg_start[seg];
+	out->length = db->seg_start[seg + 1] - db->seg_start[seg];
 	return 0;
 }

@@ -38,9 +38,11 @@ struct rmig_rdma_dest_block {
 	uint64_t nchunks;
 	struct ibv_mr **chunk_mr;  /* dynamic: MR registered at this first chunk */
 	uint64_t *cover;	   /* dynamic: 1 + first chunk of the MR holding it; 0: none */
-	struct ibv_mr *seg_mr[RMIG_RDMA_MAX_SEGMENTS]; /* pin-all */
-	uint32_t nseg;
-	uint64_t seg_len;
+	/* pin-all: regions [seg_start[s], seg_start[s + 1]), the first nseg registered */
+	struct ibv_mr *seg_mr[RMIG_RDMA_MAX_SEGMENTS];
+	uint32_t nseg, nplan;
+	uint64_t seg_len; /* the planned region length; 0: not planned */
+	uint64_t seg_start[RMIG_RDMA_MAX_SEGMENTS + 1];
 };
 
 struct rmig_rdma_dest_reg {
@@ -73,10 +75,11 @@ int rmig_rdma_dreg_chunks(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t
 int rmig_rdma_dreg_unregister(struct rmig_rdma_dest_reg *d, uint32_t block, uint64_t chunk);
 
 /*
- * Pin-all: choose each block's segment length, split at @max_mr_size;
- * with @stream (PIN_STREAM) shorter, so the first keys come early, yet
- * at most RMIG_RDMA_MAX_SEGMENTS per block.  -E2BIG (reported) for a
- * block that would need more.  A block planned already keeps its plan.
+ * Pin-all: choose each block's segments, split at @max_mr_size; with
+ * @stream (PIN_STREAM) shorter, the first ones ramping up from one chunk
+ * so the first keys come early, yet at most RMIG_RDMA_MAX_SEGMENTS per
+ * block.  -E2BIG (reported) for a block that would need more.  A block
+ * planned already keeps its plan.
  */
 int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool stream);
 /*

@@ -148,9 +148,14 @@ static void test_unregister_accounting(void **state)
 	assert_int_equal(rmig_rdma_dreg_unregister(&f->d, 1, 0), -EPROTO);
 }
 
-/* [PIN_STREAM] Regions of at least 8 MiB, in order, each once, never past the RAM. */
+/*
+ * [PIN_STREAM] Regions of 8 MiB once ramped up from one chunk, in order,
+ * each once, never past the RAM.
+ */
 static void test_stream_regions(void **state)
 {
+	static const uint64_t want[][2] = {
+	    {0, MIB}, {MIB, 2 * MIB}, {3 * MIB, 4 * MIB}, {7 * MIB, MIB + MIB / 2}};
 	struct fixture *f = *state;
 	struct rmig_rdma_segment s;
 
@@ -159,21 +164,26 @@ static void test_stream_regions(void **state)
 	assert_int_equal(rmig_rdma_dreg_plan(&f->d, UINT64_MAX, true), 0);
 	assert_int_equal(f->d.blocks[0].seg_len, 8 * MIB);
 	assert_int_equal(mrs_held(), 0); /* planned, nothing pinned */
-	assert_int_equal(rmig_rdma_dreg_pin_next(&f->d, NULL, &s), 0);
-	assert_true(s.block_idx == 0 && s.start == 0 && s.length == 8 * MIB && s.rkey);
-	assert_false(rmig_rdma_dreg_all_pinned(&f->d));
-	assert_int_equal(rmig_rdma_dreg_pin_next(&f->d, NULL, &s), 0);
-	assert_true(s.start == 8 * MIB && s.length == MIB / 2);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_false(rmig_rdma_dreg_all_pinned(&f->d));
+		assert_int_equal(rmig_rdma_dreg_pin_next(&f->d, NULL, &s), 0);
+		assert_true(s.block_idx == 0 && s.rkey);
+		assert_int_equal(s.start, want[i][0]);
+		assert_int_equal(s.length, want[i][1]);
+	}
 	assert_true(rmig_rdma_dreg_all_pinned(&f->d));
 	assert_int_equal(f->d.registered_bytes, BLOCK_LEN);
 	assert_int_equal(f->d.peak_bytes, BLOCK_LEN);
 	/* One more is past the RAM: nothing registered for it. */
 	assert_int_equal(rmig_rdma_dreg_pin_next(&f->d, NULL, &s), -ENOSPC);
-	assert_int_equal(mrs_held(), 2);
+	assert_int_equal(mrs_held(), 4);
 	/* A second plan (a repeated RAM_BLOCKS_REQUEST) changes nothing. */
 	assert_int_equal(rmig_rdma_dreg_plan(&f->d, 2 * MIB, true), 0);
 	assert_int_equal(f->d.blocks[0].seg_len, 8 * MIB);
 	assert_int_equal(rmig_rdma_dreg_pin_rkey(&f->d, 0, 8 * MIB + 4096, &s.rkey), 0);
+	assert_int_equal(s.rkey, f->d.blocks[0].seg_mr[3]->rkey);
+	assert_int_equal(rmig_rdma_dreg_pin_rkey(&f->d, 0, 3 * MIB - 1, &s.rkey), 0);
+	assert_int_equal(s.rkey, f->d.blocks[0].seg_mr[1]->rkey);
 }
 
 /* Regions never larger than max_mr_size, and never more than 64 of them. */
@@ -183,14 +193,17 @@ static void test_stream_plan_bounds(void **state)
 	struct rmig_rdma_segment s;
 	unsigned n = 0;
 
+	static const uint64_t starts[] = {0, MIB, 3 * MIB, 6 * MIB};
+
 	assert_int_equal(rmig_rdma_dreg_plan(&f->d, 3 * MIB + 5, true), 0);
 	assert_int_equal(f->d.blocks[0].seg_len, 3 * MIB);
 	while (rmig_rdma_dreg_pin_next(&f->d, NULL, &s) == 0) {
-		assert_int_equal(s.start, (uint64_t)n * 3 * MIB);
+		assert_true(n < 4);
+		assert_int_equal(s.start, starts[n]);
 		assert_true(s.length <= 3 * MIB);
 		n++;
 	}
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(f->d.registered_bytes, BLOCK_LEN);
 	/* 1 MiB at most per region on a 65 MiB block: 65 regions, refused. */
 	f->blk.length = 65 * MIB;
