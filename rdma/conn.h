@@ -168,11 +168,12 @@ int rmig_rdma_prefetch_ahead(struct rmig_rdma_conn *rc, const struct rmig_rdma_r
  */
 /* A SEGMENTS_RESULT arrived (rmig_rdma_prefetch_poll hands it over): check and store it. */
 int rmig_rdma_pinstream_result(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m);
-/* Ask for the next region if nothing is asked and some block is not wholly keyed. */
-int rmig_rdma_pinstream_ahead(struct rmig_rdma_conn *rc);
-/* Until [offset, offset + len) of @block resolves: ask, and wait for the answers. */
-int rmig_rdma_pinstream_need(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offset,
-			     uint64_t len);
+/*
+ * Ask for the next region unless one is asked for already or every
+ * region has its key (then 1).  Without a credit: wait for one with
+ * @wait, else ask later.
+ */
+int rmig_rdma_pinstream_ask(struct rmig_rdma_conn *rc, bool wait);
 
 /* lanes.c: the CHANNELS exchange, on a connection that negotiated CHANNELS */
 /* Source: build @n lanes, describe them, connect them to the destination's, start them. */

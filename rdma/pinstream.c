@@ -10,13 +10,13 @@
  * One request in flight is enough because pinning a region is far faster
  * than writing it, and it keeps the rule simple: the answer is always the
  * next region the source lacks, so nothing is asked for twice and never
- * more than the destination's RAM.
+ * more than the destination's RAM.  Waiting for the answers is the
+ * source's (source.c), with the other answers of a round (prefetch.c).
  */
 #include <errno.h>
 
 #include <rmig/log.h>
 
-#include "common/base/util.h"
 #include "rdma/conn.h"
 #include "rdma/validate.h"
 
@@ -58,61 +58,21 @@ int rmig_rdma_pinstream_result(struct rmig_rdma_conn *rc, const struct rmig_rdma
 	return 0;
 }
 
-static int ask(struct rmig_rdma_conn *rc)
-{
-	int ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0, true);
-
-	if (ret == 0) {
-		rc->pin_asked = true;
-		rc->reg_requests++;
-	}
-	return ret;
-}
-
-int rmig_rdma_pinstream_ahead(struct rmig_rdma_conn *rc)
+int rmig_rdma_pinstream_ask(struct rmig_rdma_conn *rc, bool wait)
 {
 	uint64_t start;
 	int ret;
 
-	/* Once everything is keyed, a WRITE costs what it costs without PIN_STREAM. */
-	if (rc->pin_keyed)
+	if (rc->pin_asked)
 		return 0;
-	ret = rmig_rdma_prefetch_poll(rc, false);
-	if (ret < 0 || rc->pin_asked || lacking_block(rc, &start) == rc->view.nblocks)
-		return ret;
-	/* Never blocks: without a credit, the next write that needs the key asks. */
-	return rc->ctrl.peer_credits ? ask(rc) : 0;
-}
-
-int rmig_rdma_pinstream_need(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offset,
-			     uint64_t len)
-{
-	struct rmig_rdma_remote r;
-	uint64_t t0 = 0, start;
-	int ret;
-
-	while ((ret = rmig_rdma_keycache_resolve(rc->kc, block, offset, len, &r)) == -ENOENT) {
-		if (!t0) {
-			t0 = rmig_time_now_ns();
-			rc->reg_waits++;
-		}
-		if (!rc->pin_asked) {
-			if (lacking_block(rc, &start) == rc->view.nblocks) {
-				/* Every block keyed and still nothing: our own bug, not the peer's. */
-				rmig_error("rdma: no key for offset %llu of block %u although "
-					   "every region is pinned",
-					   (unsigned long long)offset, block);
-				return -EPROTO;
-			}
-			ret = ask(rc);
-			if (ret < 0)
-				break;
-		}
-		ret = rmig_rdma_prefetch_poll(rc, true);
-		if (ret < 0)
-			break;
+	if (rc->pin_keyed || lacking_block(rc, &start) == rc->view.nblocks)
+		return 1;
+	if (!wait && !rc->ctrl.peer_credits)
+		return 0;
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_SEGMENTS_REQUEST, 1, NULL, 0, true);
+	if (ret == 0) {
+		rc->pin_asked = true;
+		rc->reg_requests++;
 	}
-	if (t0)
-		rc->reg_wait_ns += rmig_time_now_ns() - t0;
 	return ret;
 }

@@ -135,6 +135,51 @@ static int local_key(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b
 	return 0;
 }
 
+/* [PIN_STREAM] Until the WRITE @p resolves: ask for regions, and wait for the answers. */
+static int pinstream_need(struct rmig_rdma_conn *rc, const struct rmig_rdma_pending *p)
+{
+	struct rmig_rdma_remote r;
+	uint64_t t0 = 0;
+	int ret;
+
+	while ((ret = rmig_rdma_keycache_resolve(rc->kc, p->block, p->offset, p->len, &r)) ==
+	       -ENOENT) {
+		if (!t0) {
+			t0 = rmig_time_now_ns();
+			rc->reg_waits++;
+		}
+		ret = rmig_rdma_pinstream_ask(rc, true);
+		if (ret == 1) {
+			/* Every region keyed and still nothing: our own bug, not the peer's. */
+			rmig_error("rdma: no key for offset %llu of block %u although every region "
+				   "is pinned",
+				   (unsigned long long)p->offset, p->block);
+			ret = -EPROTO;
+		}
+		if (ret == 0)
+			ret = rmig_rdma_prefetch_poll(rc, true);
+		if (ret < 0)
+			break;
+	}
+	if (t0)
+		rc->reg_wait_ns += rmig_time_now_ns() - t0;
+	return ret;
+}
+
+/* [PIN_STREAM] Take the answers that came, and keep a region asked for ahead (never blocks). */
+static int pinstream_ahead(struct rmig_rdma_conn *rc)
+{
+	int ret;
+
+	/* Once everything is keyed, a WRITE costs what it costs without PIN_STREAM. */
+	if (rc->pin_keyed)
+		return 0;
+	ret = rmig_rdma_prefetch_poll(rc, false);
+	if (ret == 0)
+		ret = rmig_rdma_pinstream_ask(rc, false);
+	return ret < 0 ? ret : 0;
+}
+
 static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_rdma_wtarget *t)
 {
 	struct rmig_rdma_conn *rc = opaque;
@@ -158,7 +203,7 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 		if (ret < 0)
 			return ret;
 	} else if (rc->pin_stream) {
-		ret = rmig_rdma_pinstream_need(rc, p->block, p->offset, p->len);
+		ret = pinstream_need(rc, p);
 		if (ret < 0)
 			return ret;
 	}
@@ -183,7 +228,7 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 	}
 	/* Keep the registrations ahead of us in flight (never blocks). */
 	if (rc->pin_stream)
-		return rmig_rdma_pinstream_ahead(rc);
+		return pinstream_ahead(rc);
 	return rc->pin_all ? 0 : rmig_rdma_prefetch_ahead(rc, b, p->chunk);
 }
 
@@ -385,7 +430,7 @@ int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase
 	ret = wait_peer_caught_up(rc);
 	/* The first region's pinning starts before the first page is handed over. */
 	if (ret == 0 && rc->pin_stream && phase != RMIG_RAM_PHASE_SETUP)
-		ret = rmig_rdma_pinstream_ahead(rc);
+		ret = pinstream_ahead(rc);
 	return ret;
 }
 
