@@ -27,7 +27,7 @@
  * 65 lanes, a lane out of order, queue pair 0, stream bytes instead, and
  * the request on a connection that did not negotiate it.  Nothing may be
  * built for them.  "streampast" negotiates streamed pin-all (PIN_STREAM),
- * has the one region of its 4 MiB block pinned, then asks for another.
+ * has every region of its 4 MiB block pinned, then asks for another.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +72,9 @@ static uint8_t *mem; /* NRECV receive buffers, then one send buffer */
 static void put32(uint8_t *p, uint32_t v) { v = htonl(v); memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return ntohl(v); }
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+/* The last message received: valid until NRECV - 1 more arrive. */
+static const uint8_t *last;
 
 static void die(const char *what)
 {
@@ -151,6 +154,8 @@ static int next_msg(int timeout_s)
 			return -1;
 		if (wc.opcode & IBV_WC_RECV) {
 			int type = (int)get32(mem + (size_t)wc.wr_id * MSG_MAX + 4);
+
+			last = mem + (size_t)wc.wr_id * MSG_MAX;
 
 			post_recv((uint32_t)wc.wr_id);
 			return type;
@@ -248,23 +253,38 @@ static int case_unregister(void)
  */
 static int case_stream_past(void)
 {
-	static const struct { uint32_t req; int want; const char *what; } steps[] = {
-		{T_RAM_BLOCKS_REQUEST, T_RAM_BLOCKS_RESULT, "RAM_BLOCKS_REQUEST"},
-		{T_SEGMENTS_REQUEST, T_SEGMENTS_RESULT, "SEGMENTS_REQUEST (the only region)"},
-	};
+	const uint64_t ram = 4ull << 20;
+	uint64_t covered = 0;
+	unsigned n;
+	int t;
 
-	for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		int t;
-
-		send_raw(0, steps[i].req, 1, NULL, 0);
+	send_raw(0, T_RAM_BLOCKS_REQUEST, 1, NULL, 0);
+	t = next_msg(30);
+	if (t != T_RAM_BLOCKS_RESULT) {
+		printf("evil: RAM_BLOCKS_REQUEST answered with type %d\n", t);
+		return 1;
+	}
+	wait_ready();
+	/* Every region of the block, however the victim cuts it: adjacent, from 0. */
+	for (n = 0; covered < ram && n < 64; n++) {
+		send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0);
 		t = next_msg(30);
-		if (t != steps[i].want) {
-			printf("evil: %s answered with type %d, wanted %d\n", steps[i].what, t,
-			       steps[i].want);
+		if (t != T_SEGMENTS_RESULT || get64(last + 16 + 8) != covered) {
+			printf("evil: SEGMENTS_REQUEST %u answered with type %d (region at %llu, "
+			       "wanted %llu)\n",
+			       n, t, t == T_SEGMENTS_RESULT ? (unsigned long long)get64(last + 24) : 0,
+			       (unsigned long long)covered);
 			return 1;
 		}
+		covered += get64(last + 16 + 16);
 		wait_ready();
 	}
+	if (covered != ram) {
+		printf("evil: %u regions cover %llu bytes of a %llu-byte block\n", n,
+		       (unsigned long long)covered, (unsigned long long)ram);
+		return 1;
+	}
+	printf("evil: %u regions pinned the whole block; asking for one more\n", n);
 	send_raw(0, T_SEGMENTS_REQUEST, 1, NULL, 0); /* a region past the RAM */
 	return 0;
 }
