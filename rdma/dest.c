@@ -12,7 +12,6 @@
 #include <rmig/log.h>
 
 #include "common/base/memlock.h"
-#include "common/base/size.h"
 #include "common/base/util.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
@@ -66,22 +65,17 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc)
  */
 static int check_memlock(const struct rmig_rdma_conn *rc)
 {
-	uint64_t limit = rmig_memlock_get_limit(), need = 0;
-	char a[32], b[32];
+	uint64_t limit = rmig_memlock_get_limit(), need;
 
 	if (!limit)
 		return 0;
-	for (uint32_t i = 0; i < rc->view.nblocks; i++)
-		need += rc->view.blocks[i].length;
-	need += (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
-		(rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
+	need = rmig_ram_get_total_bytes(rc->ram) +
+	       (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
+	       (rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
 	if (need <= limit)
 		return 0;
-	rmig_error("rdma: cannot pin all %s of RAM and buffers for pin-all: the locked-memory "
-		   "limit is %s and RDMA needs at least the RAM being migrated plus ~16 MiB "
-		   "locked: raise it with 'ulimit -l unlimited' (root) or LimitMEMLOCK=infinity "
-		   "in the systemd unit",
-		   rmig_size_format(need, a, sizeof(a)), rmig_size_format(limit, b, sizeof(b)));
+	rmig_rdma_memlock_explain("all RAM and control buffers for pin-all", need,
+				  "more than may be locked", limit);
 	return -ENOMEM;
 }
 

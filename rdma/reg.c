@@ -17,6 +17,17 @@
 #include "rdma/chunk.h"
 #include "rdma/glue.h"
 
+void rmig_rdma_memlock_explain(const char *what, uint64_t len, const char *why, uint64_t limit)
+{
+	char a[32], b[32];
+
+	rmig_error("rdma: cannot register %s (%s): %s; the locked-memory limit is %s and RDMA "
+		   "needs at least the RAM being migrated plus ~16 MiB locked: raise it with "
+		   "'ulimit -l unlimited' (root) or LimitMEMLOCK=infinity in the systemd unit",
+		   what, rmig_size_format(len, a, sizeof(a)), why,
+		   rmig_size_format(limit, b, sizeof(b)));
+}
+
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out)
 {
@@ -26,16 +37,11 @@ int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access,
 	mr = rmig_rdma_glue_reg_mr(pd, addr, len, access, &err);
 	if (!mr) {
 		struct rlimit rl;
-		char a[32], b[32];
+		char a[32];
 
 		if ((err == -ENOMEM || err == -EPERM || err == -EAGAIN) &&
 		    getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-			rmig_error("rdma: cannot register %s (%s): %s; the locked-memory limit is "
-				   "%s and RDMA needs at least the RAM being migrated plus ~16 MiB "
-				   "locked: raise it with 'ulimit -l unlimited' (root) or "
-				   "LimitMEMLOCK=infinity in the systemd unit",
-				   what, rmig_size_format(len, a, sizeof(a)), strerror(-err),
-				   rmig_size_format(rl.rlim_cur, b, sizeof(b)));
+			rmig_rdma_memlock_explain(what, len, strerror(-err), rl.rlim_cur);
 		} else {
 			rmig_error("rdma: cannot register %s (%s) for RDMA: %s", what,
 				   rmig_size_format(len, a, sizeof(a)), strerror(-err));

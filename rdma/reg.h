@@ -33,6 +33,8 @@
  */
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
 			  struct ibv_mr **out);
+/* The memlock advice of rmig_rdma_mr_register: @what (@len) failed for @why under @limit. */
+void rmig_rdma_memlock_explain(const char *what, uint64_t len, const char *why, uint64_t limit);
 
 struct rmig_rdma_dest_block {
 	uint64_t nchunks;
