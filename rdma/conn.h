@@ -50,6 +50,7 @@ struct rmig_rdma_conn {
 	/* Polls cm and res; the abort flag, the sticky error, the peer's state. */
 	struct rmig_rdma_progress prog;
 	struct rmig_rdma_ctrl ctrl; /* registered with prog for SEND/RECV completions */
+	struct rmig_rdma_ctrl_mem ring_mem; /* destination: rings prepared before the request */
 	bool ctrl_ready;
 	bool is_source;
 	bool pin_all;	/* negotiated */

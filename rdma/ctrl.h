@@ -112,18 +112,41 @@ struct rmig_rdma_ctrl {
 };
 
 /*
+ * The full-size rings' memory, mapped and faulted in ahead of a
+ * connection.  Registering the rings pins them, and pinning pages never
+ * touched means allocating and zeroing them first: for these 11 MiB that
+ * was 30-40 ms per side under soft-RoCE, most of a destination's accept.
+ * A destination does it before it waits for a source (open.c), so the
+ * accept only registers resident pages.
+ */
+struct rmig_rdma_ctrl_mem {
+	uint8_t *recv, *send; /* NULL: not prepared */
+};
+
+/*
+ * Map and fault in @mem.  0, or a negative errno (reported at debug
+ * level only: rmig_rdma_ctrl_init() then maps at connect as before).
+ */
+int rmig_rdma_ctrl_mem_prepare(struct rmig_rdma_ctrl_mem *mem);
+/* Unmap what @mem still holds; safe on an empty one. */
+void rmig_rdma_ctrl_mem_release(struct rmig_rdma_ctrl_mem *mem);
+
+/*
  * Allocate and register the buffers on @res's PD and post every RECV; call
  * after the QP exists and before connect/accept.  Registers the channel's
  * completion handlers with @prog, the connection's progress engine.
+ * @mem (may be NULL): prepared ring memory, taken over (emptied) whatever
+ * the outcome.
  */
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-			struct rmig_rdma_progress *prog);
+			struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem);
 /*
  * The same for a peer not trusted yet: one page, RMIG_RDMA_PREAUTH_RECVS
- * RECVs, one credit at a time, until rmig_rdma_ctrl_trust().
+ * RECVs, one credit at a time, until rmig_rdma_ctrl_trust(), which
+ * registers the rings in @mem (taken over likewise) or maps them then.
  */
 int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-				  struct rmig_rdma_progress *prog);
+				  struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem);
 /*
  * The peer proved itself: map and register the full rings, post their
  * RECVs and open the credit window the capabilities allow.  -EPROTO when

@@ -13,6 +13,9 @@
  *                            does, not region by region during the rounds
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
+ *   RMIG_RDMA_NO_RING_PREPARE=1  destination: map the control buffers when
+ *                            a source connects, not before it waits (the
+ *                            fuzzer's many accepts would each fault them in)
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  source: cut its last data lane
  *                            before that round's first WRITE (source.c)
@@ -183,6 +186,7 @@ void rmig_rdma_conn_free(struct rmig_rdma_conn *rc)
 		rmig_rdma_ctrl_fini(&rc->ctrl);
 		rc->ctrl_ready = false;
 	}
+	rmig_rdma_ctrl_mem_release(&rc->ring_mem);
 	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
 	rmig_rdma_progress_fini(&rc->prog);
@@ -264,8 +268,8 @@ static int conn_start(struct rmig_rdma_conn *rc, bool untrusted)
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
-	ret = untrusted ? rmig_rdma_ctrl_init_untrusted(&rc->ctrl, &rc->res, &rc->prog)
-			: rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog);
+	ret = untrusted ? rmig_rdma_ctrl_init_untrusted(&rc->ctrl, &rc->res, &rc->prog, &rc->ring_mem)
+			: rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog, &rc->ring_mem);
 	if (ret < 0)
 		return ret;
 	rc->ctrl_ready = true;
@@ -436,6 +440,25 @@ int rmig_rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 	return 0;
 }
 
+/*
+ * Fault in the control rings while no source is there yet, so that
+ * accepting one only registers them (ctrl.h): the source's setup-time no
+ * longer waits for our page zeroing.  Returns what is left of
+ * @timeout_ms (< 0: no deadline) for the wait that follows.
+ */
+static int prepare_rings(struct rmig_rdma_conn *rc, int timeout_ms)
+{
+	uint64_t t0 = rmig_time_now_ns(), spent_ms;
+
+	if (env_on("RMIG_RDMA_NO_RING_PREPARE"))
+		return timeout_ms;
+	(void)rmig_rdma_ctrl_mem_prepare(&rc->ring_mem);
+	if (timeout_ms < 0)
+		return timeout_ms;
+	spent_ms = (rmig_time_now_ns() - t0) / RMIG_NSEC_PER_MSEC;
+	return spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
+}
+
 int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_conn **out)
 {
 	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
@@ -448,7 +471,7 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 	if (!rc)
 		return -ENOMEM;
 	rc->peer_timeout_ms = l->peer_timeout_ms;
-	ret = rmig_rdma_cm_get_request(&l->cm, timeout_ms, -1, &rc->cm);
+	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(rc, timeout_ms), -1, &rc->cm);
 	if (ret < 0)
 		goto fail;
 	if (!rc->cm.have_peer_caps) {

@@ -126,7 +126,7 @@ static void setup_fails_at(const char *step)
 	if (ret == 0)
 		ret = rmig_rdma_res_create(&res, cm.id);
 	if (ret == 0) {
-		ret = rmig_rdma_ctrl_init(&ctrl, &res, &prog);
+		ret = rmig_rdma_ctrl_init(&ctrl, &res, &prog, NULL);
 		if (ret == 0)
 			rmig_rdma_ctrl_fini(&ctrl);
 	}
@@ -316,7 +316,7 @@ static void make_conn(struct rmig_rdma_conn *rc, bool pin_all)
 	assert_int_equal(rmig_rdma_cm_resolve(&rc->cm, "127.0.0.1", 4444, 1000, -1), 0);
 	assert_int_equal(rmig_rdma_res_create(&rc->res, rc->cm.id), 0);
 	assert_int_equal(rmig_rdma_progress_init(&rc->prog, &rc->cm, &rc->res), 0);
-	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog), 0);
+	assert_int_equal(rmig_rdma_ctrl_init(&rc->ctrl, &rc->res, &rc->prog, NULL), 0);
 	rc->ctrl_ready = true;
 	rmig_rdma_ctrl_set_caps(&rc->ctrl, RMIG_RDMA_CAP_CREDITS);
 	rc->ctrl.peer_credits = RMIG_RDMA_CREDITS; /* as if the peer had sent READY */
