@@ -119,6 +119,14 @@ static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)
 	return (struct rmig_rdma_conn *)(void *)c;
 }
 
+/* What pin-all keeps locked on this side at most: all RAM, and the control rings. */
+static inline uint64_t rmig_rdma_conn_pin_all_bytes(const struct rmig_rdma_conn *rc)
+{
+	return rmig_ram_get_total_bytes(rc->ram) +
+	       (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
+	       (rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
+}
+
 /* source.c: the RAM hooks of the source, one round at a time */
 int rmig_rdma_source_attach(struct rmig_rdma_conn *rc, struct rmig_ram *ram);
 int rmig_rdma_source_before(struct rmig_rdma_conn *rc, enum rmig_ram_phase phase);

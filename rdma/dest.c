@@ -11,7 +11,6 @@
 
 #include <rmig/log.h>
 
-#include "common/base/memlock.h"
 #include "common/base/util.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
@@ -65,18 +64,8 @@ void rmig_rdma_dest_fini(struct rmig_rdma_conn *rc)
  */
 static int check_memlock(const struct rmig_rdma_conn *rc)
 {
-	uint64_t limit = rmig_memlock_get_limit(), need;
-
-	if (!limit)
-		return 0;
-	need = rmig_ram_get_total_bytes(rc->ram) +
-	       (rc->ctrl.recv_mr ? rc->ctrl.recv_mr->length : 0) +
-	       (rc->ctrl.send_mr ? rc->ctrl.send_mr->length : 0);
-	if (need <= limit)
-		return 0;
-	rmig_rdma_memlock_explain("all RAM and control buffers for pin-all", need,
-				  "more than may be locked", limit);
-	return -ENOMEM;
+	return rmig_rdma_memlock_fits(rmig_rdma_conn_pin_all_bytes(rc),
+				      "all RAM and control buffers for pin-all");
 }
 
 static int serve_blocks(struct rmig_rdma_conn *rc)

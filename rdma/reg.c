@@ -12,6 +12,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/memlock.h"
 #include "common/base/size.h"
 #include "common/base/util.h"
 #include "rdma/chunk.h"
@@ -26,6 +27,16 @@ void rmig_rdma_memlock_explain(const char *what, uint64_t len, const char *why, 
 		   "'ulimit -l unlimited' (root) or LimitMEMLOCK=infinity in the systemd unit",
 		   what, rmig_size_format(len, a, sizeof(a)), why,
 		   rmig_size_format(limit, b, sizeof(b)));
+}
+
+int rmig_rdma_memlock_fits(uint64_t need, const char *what)
+{
+	uint64_t limit = rmig_memlock_get_limit();
+
+	if (!limit || need <= limit)
+		return 0;
+	rmig_rdma_memlock_explain(what, need, "more than may be locked", limit);
+	return -ENOMEM;
 }
 
 int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access, const char *what,
@@ -222,6 +233,15 @@ static uint32_t plan_regions(uint64_t length, uint64_t len, bool ramp,
 	return n;
 }
 
+uint64_t rmig_rdma_stream_region_len(uint64_t block_len, uint64_t max_mr_size)
+{
+	/* Small enough to start writing early, few enough for one block's keys. */
+	uint64_t len = RMIG_DIV_ROUND_UP(block_len, RMIG_RDMA_MAX_SEGMENTS);
+
+	len = RMIG_MAX(RMIG_ALIGN_UP(len, RMIG_RDMA_CHUNK_SIZE), STREAM_SEG_MIN);
+	return RMIG_MIN(len, rmig_rdma_segment_len(max_mr_size));
+}
+
 int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool stream)
 {
 	uint64_t seg = rmig_rdma_segment_len(max_mr_size);
@@ -234,12 +254,8 @@ int rmig_rdma_dreg_plan(struct rmig_rdma_dest_reg *d, uint64_t max_mr_size, bool
 
 		if (db->seg_len)
 			continue; /* planned already (a repeated RAM_BLOCKS_REQUEST) */
-		if (stream) {
-			/* Small enough to start writing early, few enough for one block's keys. */
-			len = RMIG_DIV_ROUND_UP(b->length, RMIG_RDMA_MAX_SEGMENTS);
-			len = RMIG_MAX(RMIG_ALIGN_UP(len, RMIG_RDMA_CHUNK_SIZE), STREAM_SEG_MIN);
-			len = RMIG_MIN(len, seg);
-		}
+		if (stream)
+			len = rmig_rdma_stream_region_len(b->length, max_mr_size);
 		/*
 		 * Streamed, the first regions ramp up from one chunk: the first
 		 * WRITE waits for the first region alone (an 8 MiB one took

@@ -35,6 +35,12 @@ int rmig_rdma_mr_register(struct ibv_pd *pd, void *addr, size_t len, int access,
 			  struct ibv_mr **out);
 /* The memlock advice of rmig_rdma_mr_register: @what (@len) failed for @why under @limit. */
 void rmig_rdma_memlock_explain(const char *what, uint64_t len, const char *why, uint64_t limit);
+/*
+ * Pin-all is about to pin @need bytes, @what: 0 when the locked-memory
+ * limit holds them (or there is none); else -ENOMEM, explained as above,
+ * so that it fails in setup rather than part way through a round.
+ */
+int rmig_rdma_memlock_fits(uint64_t need, const char *what);
 
 struct rmig_rdma_dest_block {
 	uint64_t nchunks;
@@ -111,5 +117,14 @@ int rmig_rdma_dreg_segment(const struct rmig_rdma_dest_reg *d, uint32_t block, u
 
 /* Largest chunk-aligned segment not above @max_mr_size (at least one chunk). */
 uint64_t rmig_rdma_segment_len(uint64_t max_mr_size);
+
+/*
+ * [PIN_STREAM] The region length for a block of @block_len registered
+ * region by region during the rounds: at least 8 MiB, few enough that a
+ * block has at most RMIG_RDMA_MAX_SEGMENTS, chunk-aligned, not above the
+ * device's @max_mr_size.  The destination's plan and the source's own
+ * side both cut by it.
+ */
+uint64_t rmig_rdma_stream_region_len(uint64_t block_len, uint64_t max_mr_size);
 
 #endif /* RMIG_RDMA_REG_H */

@@ -52,6 +52,16 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 	return 0;
 }
 
+/*
+ * [PIN_STREAM] Our side is pinned during the rounds (source.c,
+ * local_region): refuse now if the locked-memory limit cannot hold it.
+ */
+static int check_memlock_local(const struct rmig_rdma_conn *rc)
+{
+	return rmig_rdma_memlock_fits(rmig_rdma_conn_pin_all_bytes(rc),
+				      "all RAM and control buffers for pin-all");
+}
+
 _Static_assert(RMIG_RDMA_MAX_SEGMENTS <= RMIG_RDMA_KEYCACHE_MAX_REGIONS,
 	       "the key cache must hold every segment a block may have");
 
@@ -129,10 +139,13 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0, true);
 	/*
 	 * Under pin-all the destination now registers all its RAM; register
-	 * ours meanwhile rather than after its answer.
+	 * ours meanwhile rather than after its answer.  Streamed, both sides
+	 * register during the rounds instead.
 	 */
-	if (ret == 0 && rc->pin_all)
+	if (ret == 0 && rc->pin_all && !rc->pin_stream)
 		ret = pin_all_local(rc);
+	else if (ret == 0 && rc->pin_stream)
+		ret = check_memlock_local(rc);
 	if (ret == 0)
 		ret = answer_recv(rc, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, "the RAM block exchange", &m);
 	if (ret < 0)

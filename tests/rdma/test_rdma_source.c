@@ -367,6 +367,9 @@ static void test_pin_stream(void **state)
 	peer.seg_chunks = 4;
 	c = peer_connect(CAPS_STREAM, &ram);
 	assert_int_equal(peer.seg_requests, 0);
+	/* Our own side is not registered in set-up either. */
+	assert_null(rmig_rdma_keycache_find_region(peer.rc->kc, 0, 0, 1));
+	assert_int_equal(peer.rc->local_reg_ns, 0);
 	for (round = 0; round < 2; round++) {
 		memset(b->host, 0x30 + (int)round, b->length);
 		rmig_ram_bitmap_set_all(&ram);
@@ -387,6 +390,16 @@ static void test_pin_stream(void **state)
 	assert_int_equal(peer.seg_asked_at[0], 0);
 	for (i = 1; i < 5; i++)
 		assert_true(peer.seg_asked_at[i] < i * 4 * CHUNK);
+	/* ... and registered during the first round, in 8 MiB regions: 8, 8 and 2.5 MiB. */
+	for (i = 0; i < 3; i++) {
+		const struct rmig_rdma_region *r =
+		    rmig_rdma_keycache_find_region(peer.rc->kc, 0, i * 8 * MiB, 1);
+
+		assert_non_null(r);
+		assert_int_equal(r->start, i * 8 * MiB);
+		assert_int_equal(r->len, i < 2 ? 8 * MiB : 2 * MiB + MiB / 2);
+	}
+	assert_true(peer.rc->local_reg_ns > 0);
 	peer_close(c);
 	rmig_ram_fini(&ram);
 }
