@@ -13,9 +13,10 @@
  *                            does, not region by region during the rounds
  *   RMIG_RDMA_NO_EXTENSIONS=1  offer none of rmig's extensions: plain QEMU
  *                            v1, one rkey per pinned block too
- *   RMIG_RDMA_NO_RING_PREPARE=1  destination: map the control buffers when
- *                            a source connects, not before it waits (the
- *                            fuzzer's many accepts would each fault them in)
+ *   RMIG_RDMA_NO_RING_PREPARE=1  fault the control buffers in as they are
+ *                            registered, not ahead (destination: before it
+ *                            waits; source: while it resolves); the
+ *                            fuzzer's many accepts would each fault them in
  *   RMIG_RDMA_MAX_MR_SIZE=N  lower the device's max_mr_size (res.c)
  *   RMIG_RDMA_CUT_LANE=bulk|dirty|final  source: cut its last data lane
  *                            before that round's first WRITE (source.c)
@@ -23,6 +24,7 @@
  *                            the port to read down (default 80, progress.c)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,13 +260,50 @@ static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_a
 }
 
 /*
- * @untrusted: the peer must authenticate first, and until it has, it gets
- * one page of message buffers and nothing else (ctrl.h).
+ * A source faults its rings in (ctrl.h) on a second thread while rdma_cm
+ * resolves the destination and the queue pair is built: 7-20 ms under
+ * soft-RoCE of the 30-40 the rings take, all of it before connect.
  */
-static int conn_start(struct rmig_rdma_conn *rc, bool untrusted)
+struct ring_job {
+	pthread_t thread;
+	bool started;
+	struct rmig_rdma_ctrl_mem *mem;
+};
+
+static void *ring_job_run(void *opaque)
+{
+	struct ring_job *j = opaque;
+
+	(void)rmig_rdma_ctrl_mem_prepare(j->mem);
+	return NULL;
+}
+
+static void ring_job_start(struct ring_job *j, struct rmig_rdma_ctrl_mem *mem)
+{
+	j->mem = mem;
+	/* Without the thread the registration faults the rings in, as before. */
+	j->started = !env_on("RMIG_RDMA_NO_RING_PREPARE") &&
+		     pthread_create(&j->thread, NULL, ring_job_run, j) == 0;
+}
+
+static void ring_job_join(struct ring_job *j)
+{
+	if (j && j->started)
+		pthread_join(j->thread, NULL);
+	if (j)
+		j->started = false;
+}
+
+/*
+ * @untrusted: the peer must authenticate first, and until it has, it gets
+ * one page of message buffers and nothing else (ctrl.h).  @rings: the
+ * job preparing rc->ring_mem, if any, joined before the rings are used.
+ */
+static int conn_start(struct rmig_rdma_conn *rc, bool untrusted, struct ring_job *rings)
 {
 	int ret = rmig_rdma_res_create(&rc->res, rc->cm.id);
 
+	ring_job_join(rings);
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
@@ -332,6 +371,7 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
 	bool want_pin = opts_pin_all(opts);
 	struct rmig_rdma_auth_key *key;
+	struct ring_job rings = { .started = false };
 	uint32_t eff;
 	int ret;
 
@@ -348,10 +388,11 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	rc->peer_timeout_ms = opts_peer_timeout(opts);
 	rc->max_pinned_req = opts_max_pinned(opts);
+	ring_job_start(&rings, &rc->ring_mem);
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;
-	ret = conn_start(rc, false);
+	ret = conn_start(rc, false, &rings);
 	if (ret < 0)
 		goto fail;
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
@@ -403,6 +444,7 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	return 0;
 
 fail:
+	ring_job_join(&rings);
 	rmig_rdma_auth_key_free(key);
 	rmig_rdma_conn_free(rc);
 	return ret;
@@ -499,7 +541,7 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail_named;
 	}
-	ret = conn_start(rc, l->key != NULL);
+	ret = conn_start(rc, l->key != NULL, NULL);
 	if (ret < 0) {
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail;

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -24,6 +22,7 @@
 #include "rdma/wire.h"
 #include "tests/support/fake_glue.h"
 #include "tests/support/rdma_test_log.h"
+#include "tests/support/resident.h"
 
 #define RECV_RING ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
 #define SEND_RING ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
@@ -40,25 +39,6 @@ static int teardown(void **state)
 	unsetenv("RMIG_RDMA_NO_RING_PREPARE");
 	rmig_fake_remove();
 	return rdma_test_teardown(state);
-}
-
-static size_t pages_of(size_t len)
-{
-	return len / (size_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Pages of [p, p + len) in memory now. */
-static size_t resident_pages(const void *p, size_t len)
-{
-	size_t n = pages_of(len), in = 0;
-	unsigned char *vec = malloc(n);
-
-	assert_non_null(vec);
-	assert_int_equal(mincore((void *)p, len, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		in += vec[i] & 1;
-	free(vec);
-	return in;
 }
 
 struct rings_env {
@@ -97,8 +77,8 @@ static void test_prepared_rings_registered(void **state)
 	send = mem.send;
 	assert_non_null(recv);
 	assert_non_null(send);
-	assert_int_equal(resident_pages(recv, RECV_RING), pages_of(RECV_RING));
-	assert_int_equal(resident_pages(send, SEND_RING), pages_of(SEND_RING));
+	assert_int_equal(resident_pages(recv, RECV_RING), resident_page_count(RECV_RING));
+	assert_int_equal(resident_pages(send, SEND_RING), resident_page_count(SEND_RING));
 
 	rmig_fake.rq_n = rmig_fake.rq_head = 0;
 	assert_int_equal(rmig_rdma_ctrl_init(&e.ctrl, &e.res, &e.prog, &mem), 0);
@@ -193,15 +173,15 @@ static void test_accept_prepares_rings(void **state)
 
 	(void)state;
 	rc = accept_one(&l);
-	assert_int_equal(resident_pages(rc->ctrl.recv_mem, RECV_RING), pages_of(RECV_RING));
-	assert_int_equal(resident_pages(rc->ctrl.send_mem, SEND_RING), pages_of(SEND_RING));
+	assert_int_equal(resident_pages(rc->ctrl.recv_mem, RECV_RING), resident_page_count(RECV_RING));
+	assert_int_equal(resident_pages(rc->ctrl.send_mem, SEND_RING), resident_page_count(SEND_RING));
 	assert_null(rc->ring_mem.recv); /* taken over, not kept twice */
 	close_one(rc, l);
 
 	setenv("RMIG_RDMA_NO_RING_PREPARE", "1", 1);
 	rc = accept_one(&l);
-	assert_true(resident_pages(rc->ctrl.recv_mem, RECV_RING) < pages_of(RECV_RING) / 2);
-	assert_true(resident_pages(rc->ctrl.send_mem, SEND_RING) < pages_of(SEND_RING) / 2);
+	assert_true(resident_pages(rc->ctrl.recv_mem, RECV_RING) < resident_page_count(RECV_RING) / 2);
+	assert_true(resident_pages(rc->ctrl.send_mem, SEND_RING) < resident_page_count(SEND_RING) / 2);
 	close_one(rc, l);
 }
 

@@ -34,6 +34,7 @@
 #include "rdma/wire.h"
 #include "tests/support/fake_glue.h"
 #include "tests/support/rdma_peer.h"
+#include "tests/support/resident.h"
 
 /* ---------------- REG_BATCH: ramp, in-flight bound, one request per chunk ---------------- */
 
@@ -346,6 +347,49 @@ static void test_bounded_pinning_qemu_peer(void **state)
 	bounded_case(CAPS_QEMU);
 }
 
+/* ---------------- control rings faulted in while resolving ---------------- */
+
+#define RECV_RING ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
+#define SEND_RING ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
+
+/* With the knob the registration alone would fault them in: the fake's touches a few pages. */
+static void rings_case(bool prepared)
+{
+	struct rmig_ram ram;
+	struct rmig_conn *c;
+	size_t recv_in, send_in;
+
+	ram_make(&ram, 4 * MiB);
+	if (!prepared)
+		setenv("RMIG_RDMA_NO_RING_PREPARE", "1", 1);
+	c = peer_connect(CAPS_RMIG, &ram);
+	unsetenv("RMIG_RDMA_NO_RING_PREPARE");
+	recv_in = resident_pages(peer.rc->ctrl.recv_mem, RECV_RING);
+	send_in = resident_pages(peer.rc->ctrl.send_mem, SEND_RING);
+	assert_null(peer.rc->ring_mem.recv); /* taken over by the rings */
+	if (prepared) {
+		assert_int_equal(recv_in, resident_page_count(RECV_RING));
+		assert_int_equal(send_in, resident_page_count(SEND_RING));
+	} else {
+		assert_true(recv_in < resident_page_count(RECV_RING) / 2);
+		assert_true(send_in < resident_page_count(SEND_RING) / 2);
+	}
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
+static void test_source_rings_prepared(void **state)
+{
+	(void)state;
+	rings_case(true);
+}
+
+static void test_source_rings_knob(void **state)
+{
+	(void)state;
+	rings_case(false);
+}
+
 /* ---------------- streamed pin-all: PIN_STREAM ---------------- */
 
 #define CAPS_STREAM                                                                                \
@@ -490,6 +534,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
 					    peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_source_rings_prepared, peer_setup, peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_source_rings_knob, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_stream, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_stream_round_end_drains, peer_setup,
 					    peer_teardown),
