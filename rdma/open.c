@@ -40,14 +40,6 @@
 
 #define RDMA_DEFAULT_TIMEOUT_MS 10000
 
-struct rmig_rdma_listener {
-	struct rmig_listener base;
-	struct rmig_rdma_cm cm;
-	int timeout_ms;
-	int peer_timeout_ms; /* for every connection accepted */
-	struct rmig_rdma_auth_key *key; /* --auth-key: every source must prove it; NULL none */
-};
-
 static bool env_on(const char *name)
 {
 	const char *v = getenv(name);
@@ -485,16 +477,18 @@ int rmig_rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 /*
  * Fault in the control rings while no source is there yet, so that
  * accepting one only registers them (ctrl.h): the source's setup-time no
- * longer waits for our page zeroing.  Returns what is left of
- * @timeout_ms (< 0: no deadline) for the wait that follows.
+ * longer waits for our page zeroing.  The listener keeps them until a
+ * source comes, as engines accept in short slices (to notice a cancel):
+ * only the first slice pays.  Returns what is left of @timeout_ms (< 0:
+ * no deadline) for the wait that follows.
  */
-static int prepare_rings(struct rmig_rdma_conn *rc, int timeout_ms)
+static int prepare_rings(struct rmig_rdma_listener *l, int timeout_ms)
 {
 	uint64_t t0 = rmig_time_now_ns(), spent_ms;
 
-	if (env_on("RMIG_RDMA_NO_RING_PREPARE"))
+	if (l->rings.recv || env_on("RMIG_RDMA_NO_RING_PREPARE"))
 		return timeout_ms;
-	(void)rmig_rdma_ctrl_mem_prepare(&rc->ring_mem);
+	(void)rmig_rdma_ctrl_mem_prepare(&l->rings);
 	if (timeout_ms < 0)
 		return timeout_ms;
 	spent_ms = (rmig_time_now_ns() - t0) / RMIG_NSEC_PER_MSEC;
@@ -513,9 +507,12 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 	if (!rc)
 		return -ENOMEM;
 	rc->peer_timeout_ms = l->peer_timeout_ms;
-	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(rc, timeout_ms), -1, &rc->cm);
+	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(l, timeout_ms), -1, &rc->cm);
 	if (ret < 0)
 		goto fail;
+	/* This source's, whatever becomes of it; the next accept prepares anew. */
+	rc->ring_mem = l->rings;
+	l->rings = (struct rmig_rdma_ctrl_mem){ 0 };
 	if (!rc->cm.have_peer_caps) {
 		rmig_error("rdma: the connecting peer sent no capability data; not an RDMA "
 			   "migration source");
@@ -592,6 +589,7 @@ void rmig_rdma_listener_close(struct rmig_listener *base)
 {
 	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
 
+	rmig_rdma_ctrl_mem_release(&l->rings);
 	rmig_rdma_cm_destroy(&l->cm);
 	rmig_rdma_auth_key_free(l->key);
 	free(l);

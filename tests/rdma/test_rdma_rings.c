@@ -185,6 +185,38 @@ static void test_accept_prepares_rings(void **state)
 	close_one(rc, l);
 }
 
+/*
+ * Engines accept in short slices; the rings are faulted in once, kept by
+ * the listener across slices that time out, and go to the source that
+ * finally comes.
+ */
+static void test_rings_kept_across_accept_slices(void **state)
+{
+	const struct rmig_transport_ops *ops = rmig_rdma_get_ops();
+	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000};
+	struct rmig_rdma_caps caps = {.version = 1, .flags = RMIG_RDMA_CAP_CREDITS};
+	uint8_t pdata[RMIG_RDMA_CAPS_SIZE];
+	struct rmig_rdma_listener *rl;
+	struct rmig_listener *l;
+	struct rmig_conn *c = NULL;
+	uint8_t *recv;
+
+	(void)state;
+	assert_int_equal(ops->listen("127.0.0.1:4444", &opts, &l), 0);
+	rl = (struct rmig_rdma_listener *)(void *)l;
+	assert_true(ops->accept(l, 20, &c) < 0);
+	recv = rl->rings.recv;
+	assert_non_null(recv);
+	assert_true(ops->accept(l, 20, &c) < 0);
+	assert_ptr_equal(rl->rings.recv, recv);
+	rmig_rdma_caps_encode(&caps, pdata);
+	rmig_fake_connect_request(pdata, sizeof(pdata));
+	assert_int_equal(ops->accept(l, 1000, &c), 0);
+	assert_ptr_equal(rmig_rdma_conn_of(c)->ctrl.recv_mem, recv);
+	assert_null(rl->rings.recv);
+	close_one(rmig_rdma_conn_of(c), l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -192,6 +224,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prepared_rings_untrusted_and_failing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_accept_prepares_rings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rings_kept_across_accept_slices, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
