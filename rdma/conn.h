@@ -50,7 +50,7 @@ struct rmig_rdma_conn {
 	/* Polls cm and res; the abort flag, the sticky error, the peer's state. */
 	struct rmig_rdma_progress prog;
 	struct rmig_rdma_ctrl ctrl; /* registered with prog for SEND/RECV completions */
-	struct rmig_rdma_ctrl_mem ring_mem; /* rings faulted in ahead (open.c), until ctrl takes them */
+	struct rmig_rdma_rings ring_mem; /* rings faulted in ahead (open.c), until ctrl takes them */
 	bool ctrl_ready;
 	bool is_source;
 	bool pin_all;	/* negotiated */
@@ -112,6 +112,7 @@ struct rmig_rdma_conn {
 	/* statistics */
 	uint64_t reg_requests, reg_waits, reg_wait_ns, compress_msgs;
 	uint64_t local_reg_ns; /* source: registering our own memory after SETUP */
+	uint64_t local_stream_bytes; /* source, PIN_STREAM: our RAM registered so far */
 };
 
 struct rmig_rdma_listener {
@@ -120,7 +121,7 @@ struct rmig_rdma_listener {
 	int timeout_ms;
 	int peer_timeout_ms; /* for every connection accepted */
 	struct rmig_rdma_auth_key *key; /* --auth-key: every source must prove it; NULL none */
-	struct rmig_rdma_ctrl_mem rings; /* the next source's, faulted in ahead (open.c) */
+	struct rmig_rdma_rings rings; /* the next source's, faulted in ahead (open.c) */
 };
 
 static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)

@@ -13,10 +13,10 @@
 
 #include <rmig/log.h>
 
-#include "common/ram/populate.h"
 #include "rdma/glue.h"
 #include "rdma/progress.h"
 #include "rdma/reg.h"
+#include "rdma/rings.h"
 
 /* The untrusted page (ctrl.h): receive buffers first, then send buffers. */
 #define PRE_SEND_OFF ((size_t)RMIG_RDMA_PREAUTH_RECVS * RMIG_RDMA_PREAUTH_MSG)
@@ -90,52 +90,8 @@ static int post_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i)
 	return post_recv_as(ctrl, i, false);
 }
 
-#define RECV_RING_BYTES ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
-#define SEND_RING_BYTES ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
-
-static void *map_buffers(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-void rmig_rdma_ctrl_mem_release(struct rmig_rdma_ctrl_mem *mem)
-{
-	if (mem->recv)
-		munmap(mem->recv, RECV_RING_BYTES);
-	if (mem->send)
-		munmap(mem->send, SEND_RING_BYTES);
-	mem->recv = mem->send = NULL;
-}
-
-int rmig_rdma_ctrl_mem_prepare(struct rmig_rdma_ctrl_mem *mem)
-{
-	int ret;
-
-	mem->recv = map_buffers(RECV_RING_BYTES);
-	mem->send = map_buffers(SEND_RING_BYTES);
-	if (!mem->recv || !mem->send) {
-		ret = -ENOMEM;
-		goto err_unmap;
-	}
-	/* One thread: a destination prepares while it waits, not in a hurry. */
-	ret = rmig_mem_populate(mem->recv, RECV_RING_BYTES, 1);
-	if (ret == 0)
-		ret = rmig_mem_populate(mem->send, SEND_RING_BYTES, 1);
-	if (ret < 0)
-		goto err_unmap;
-	return 0;
-
-err_unmap:
-	rmig_debug("rdma: control buffers not prepared ahead (%s); mapped at connect",
-		   strerror(-ret));
-	rmig_rdma_ctrl_mem_release(mem);
-	return ret;
-}
-
 /* Take over @mem's rings, if any, as ours (still unregistered). */
-static void ctrl_adopt(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_ctrl_mem *mem)
+static void ctrl_adopt(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_rings *mem)
 {
 	if (!mem)
 		return;
@@ -144,7 +100,7 @@ static void ctrl_adopt(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_ctrl_mem *m
 		ctrl->send_mem = mem->send;
 		mem->recv = mem->send = NULL;
 	}
-	rmig_rdma_ctrl_mem_release(mem);
+	rmig_rdma_rings_release(mem);
 }
 
 static void send_done(void *opaque, uint64_t i, enum ibv_wc_status status);
@@ -179,18 +135,18 @@ static int ctrl_map_rings(struct rmig_rdma_ctrl *ctrl)
 
 	/* Page-aligned (mmap) so registration pins exactly these pages. */
 	if (!ctrl->recv_mem)
-		ctrl->recv_mem = map_buffers(RECV_RING_BYTES);
+		ctrl->recv_mem = rmig_rdma_rings_map(RMIG_RDMA_RECV_RING_BYTES);
 	if (!ctrl->send_mem)
-		ctrl->send_mem = map_buffers(SEND_RING_BYTES);
+		ctrl->send_mem = rmig_rdma_rings_map(RMIG_RDMA_SEND_RING_BYTES);
 	if (!ctrl->recv_mem || !ctrl->send_mem) {
 		rmig_error("rdma: out of memory for the control buffers");
 		return -ENOMEM;
 	}
-	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->recv_mem, RECV_RING_BYTES,
+	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->recv_mem, RMIG_RDMA_RECV_RING_BYTES,
 				    IBV_ACCESS_LOCAL_WRITE, "control receive buffers", &ctrl->recv_mr);
 	if (ret < 0)
 		return ret;
-	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->send_mem, SEND_RING_BYTES, 0,
+	ret = rmig_rdma_mr_register(ctrl->res->pd, ctrl->send_mem, RMIG_RDMA_SEND_RING_BYTES, 0,
 				    "control send buffers", &ctrl->send_mr);
 	if (ret < 0)
 		return ret;
@@ -203,7 +159,7 @@ static int ctrl_map_rings(struct rmig_rdma_ctrl *ctrl)
 }
 
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-			struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem)
+			struct rmig_rdma_progress *prog, struct rmig_rdma_rings *mem)
 {
 	int ret;
 
@@ -216,19 +172,21 @@ int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
 }
 
 int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-				  struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem)
+				  struct rmig_rdma_progress *prog, struct rmig_rdma_rings *mem)
 {
 	uint32_t i;
 	int ret;
 
 	ctrl_reset(ctrl, res, prog);
-	ctrl_adopt(ctrl, mem);
 	ctrl->untrusted = true;
 	ctrl->pre_mem = mmap(NULL, RMIG_RDMA_PREAUTH_PAGE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Taken over whatever comes next: from here on fini unmaps them. */
+	ctrl_adopt(ctrl, mem);
 	if (ctrl->pre_mem == MAP_FAILED) {
 		ctrl->pre_mem = NULL;
 		rmig_error("rdma: out of memory for the control buffers");
+		rmig_rdma_ctrl_fini(ctrl);
 		return -ENOMEM;
 	}
 	ret = rmig_rdma_mr_register(res->pd, ctrl->pre_mem, RMIG_RDMA_PREAUTH_PAGE,
@@ -284,11 +242,11 @@ void rmig_rdma_ctrl_fini(struct rmig_rdma_ctrl *ctrl)
 		ctrl->recv_mr = NULL;
 	}
 	if (ctrl->send_mem) {
-		munmap(ctrl->send_mem, SEND_RING_BYTES);
+		munmap(ctrl->send_mem, RMIG_RDMA_SEND_RING_BYTES);
 		ctrl->send_mem = NULL;
 	}
 	if (ctrl->recv_mem) {
-		munmap(ctrl->recv_mem, RECV_RING_BYTES);
+		munmap(ctrl->recv_mem, RMIG_RDMA_RECV_RING_BYTES);
 		ctrl->recv_mem = NULL;
 	}
 	if (ctrl->pre_mr) {

@@ -47,6 +47,7 @@
 
 #include "rdma/progress.h"
 #include "rdma/res.h"
+#include "rdma/rings.h"
 #include "rdma/wire.h"
 
 #define RMIG_RDMA_CREDITS 4 /* unsolicited messages in flight with CAP_CREDITS */
@@ -63,6 +64,8 @@
 /* RECVs: our grants, the peer's READYs (each grants >= 1), responses, ERROR, KEEPALIVEs. */
 #define RMIG_RDMA_RECV_BUFS (2 * RMIG_RDMA_CREDITS + 4 + RMIG_RDMA_KEEPALIVE_WINDOW)
 #define RMIG_RDMA_SEND_BUFS (RMIG_RDMA_CREDITS + 4)
+#define RMIG_RDMA_RECV_RING_BYTES ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
+#define RMIG_RDMA_SEND_RING_BYTES ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
 #define RMIG_RDMA_PAYLOAD_MAX (RMIG_RDMA_CONTROL_MAX - RMIG_RDMA_HDR_SIZE)
 #define RMIG_RDMA_PREAUTH_RECVS 2
 #define RMIG_RDMA_PREAUTH_MSG 256 /* bytes per buffer, header included */
@@ -112,26 +115,6 @@ struct rmig_rdma_ctrl {
 };
 
 /*
- * The full-size rings' memory, mapped and faulted in ahead of a
- * connection.  Registering the rings pins them, and pinning pages never
- * touched means allocating and zeroing them first: for these 11 MiB that
- * was 30-40 ms per side under soft-RoCE, most of a destination's accept.
- * A destination does it before it waits for a source (open.c), so the
- * accept only registers resident pages.
- */
-struct rmig_rdma_ctrl_mem {
-	uint8_t *recv, *send; /* NULL: not prepared */
-};
-
-/*
- * Map and fault in @mem.  0, or a negative errno (reported at debug
- * level only: rmig_rdma_ctrl_init() then maps at connect as before).
- */
-int rmig_rdma_ctrl_mem_prepare(struct rmig_rdma_ctrl_mem *mem);
-/* Unmap what @mem still holds; safe on an empty one. */
-void rmig_rdma_ctrl_mem_release(struct rmig_rdma_ctrl_mem *mem);
-
-/*
  * Allocate and register the buffers on @res's PD and post every RECV; call
  * after the QP exists and before connect/accept.  Registers the channel's
  * completion handlers with @prog, the connection's progress engine.
@@ -139,14 +122,14 @@ void rmig_rdma_ctrl_mem_release(struct rmig_rdma_ctrl_mem *mem);
  * the outcome.
  */
 int rmig_rdma_ctrl_init(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-			struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem);
+			struct rmig_rdma_progress *prog, struct rmig_rdma_rings *mem);
 /*
  * The same for a peer not trusted yet: one page, RMIG_RDMA_PREAUTH_RECVS
  * RECVs, one credit at a time, until rmig_rdma_ctrl_trust(), which
  * registers the rings in @mem (taken over likewise) or maps them then.
  */
 int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_res *res,
-				  struct rmig_rdma_progress *prog, struct rmig_rdma_ctrl_mem *mem);
+				  struct rmig_rdma_progress *prog, struct rmig_rdma_rings *mem);
 /*
  * The peer proved itself: map and register the full rings, post their
  * RECVs and open the credit window the capabilities allow.  -EPROTO when

@@ -24,7 +24,6 @@
  *                            the port to read down (default 80, progress.c)
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +179,7 @@ void rmig_rdma_conn_free(struct rmig_rdma_conn *rc)
 		rmig_rdma_ctrl_fini(&rc->ctrl);
 		rc->ctrl_ready = false;
 	}
-	rmig_rdma_ctrl_mem_release(&rc->ring_mem);
+	rmig_rdma_rings_release(&rc->ring_mem);
 	rmig_rdma_res_destroy(&rc->res);
 	rmig_rdma_cm_destroy(&rc->cm);
 	rmig_rdma_progress_fini(&rc->prog);
@@ -252,50 +251,15 @@ static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_a
 }
 
 /*
- * A source faults its rings in (ctrl.h) on a second thread while rdma_cm
- * resolves the destination and the queue pair is built: 7-20 ms under
- * soft-RoCE of the 30-40 the rings take, all of it before connect.
- */
-struct ring_job {
-	pthread_t thread;
-	bool started;
-	struct rmig_rdma_ctrl_mem *mem;
-};
-
-static void *ring_job_run(void *opaque)
-{
-	struct ring_job *j = opaque;
-
-	(void)rmig_rdma_ctrl_mem_prepare(j->mem);
-	return NULL;
-}
-
-static void ring_job_start(struct ring_job *j, struct rmig_rdma_ctrl_mem *mem)
-{
-	j->mem = mem;
-	/* Without the thread the registration faults the rings in, as before. */
-	j->started = !env_on("RMIG_RDMA_NO_RING_PREPARE") &&
-		     pthread_create(&j->thread, NULL, ring_job_run, j) == 0;
-}
-
-static void ring_job_join(struct ring_job *j)
-{
-	if (j && j->started)
-		pthread_join(j->thread, NULL);
-	if (j)
-		j->started = false;
-}
-
-/*
  * @untrusted: the peer must authenticate first, and until it has, it gets
  * one page of message buffers and nothing else (ctrl.h).  @rings: the
  * job preparing rc->ring_mem, if any, joined before the rings are used.
  */
-static int conn_start(struct rmig_rdma_conn *rc, bool untrusted, struct ring_job *rings)
+static int conn_start(struct rmig_rdma_conn *rc, bool untrusted, struct rmig_rdma_rings_job *rings)
 {
 	int ret = rmig_rdma_res_create(&rc->res, rc->cm.id);
 
-	ring_job_join(rings);
+	rmig_rdma_rings_job_join(rings);
 	if (ret < 0)
 		return ret;
 	/* RECVs are posted before connect/accept: the peer may send as soon as it is up. */
@@ -363,7 +327,7 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
 	bool want_pin = opts_pin_all(opts);
 	struct rmig_rdma_auth_key *key;
-	struct ring_job rings = { .started = false };
+	struct rmig_rdma_rings_job rings = { .started = false };
 	uint32_t eff;
 	int ret;
 
@@ -380,7 +344,9 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	rc->peer_timeout_ms = opts_peer_timeout(opts);
 	rc->max_pinned_req = opts_max_pinned(opts);
-	ring_job_start(&rings, &rc->ring_mem);
+	/* Faulted in while rdma_cm resolves and the QP is built (rings.h). */
+	if (!env_on("RMIG_RDMA_NO_RING_PREPARE"))
+		rmig_rdma_rings_job_start(&rings, &rc->ring_mem);
 	ret = rmig_rdma_cm_resolve(&rc->cm, host, port, timeout, cancel_fd);
 	if (ret < 0)
 		goto fail;
@@ -436,7 +402,7 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	return 0;
 
 fail:
-	ring_job_join(&rings);
+	rmig_rdma_rings_job_join(&rings);
 	rmig_rdma_auth_key_free(key);
 	rmig_rdma_conn_free(rc);
 	return ret;
@@ -488,7 +454,7 @@ static int prepare_rings(struct rmig_rdma_listener *l, int timeout_ms)
 
 	if (l->rings.recv || env_on("RMIG_RDMA_NO_RING_PREPARE"))
 		return timeout_ms;
-	(void)rmig_rdma_ctrl_mem_prepare(&l->rings);
+	(void)rmig_rdma_rings_prepare(&l->rings);
 	if (timeout_ms < 0)
 		return timeout_ms;
 	spent_ms = (rmig_time_now_ns() - t0) / RMIG_NSEC_PER_MSEC;
@@ -510,9 +476,6 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(l, timeout_ms), -1, &rc->cm);
 	if (ret < 0)
 		goto fail;
-	/* This source's, whatever becomes of it; the next accept prepares anew. */
-	rc->ring_mem = l->rings;
-	l->rings = (struct rmig_rdma_ctrl_mem){ 0 };
 	if (!rc->cm.have_peer_caps) {
 		rmig_error("rdma: the connecting peer sent no capability data; not an RDMA "
 			   "migration source");
@@ -538,6 +501,12 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		rmig_rdma_cm_reject(&rc->cm);
 		goto fail_named;
 	}
+	/*
+	 * The prepared rings go to a request that passed the checks above,
+	 * whatever becomes of it; the next accept prepares anew.
+	 */
+	rc->ring_mem = l->rings;
+	l->rings = (struct rmig_rdma_rings){ 0 };
 	ret = conn_start(rc, l->key != NULL, NULL);
 	if (ret < 0) {
 		rmig_rdma_cm_reject(&rc->cm);
@@ -589,7 +558,7 @@ void rmig_rdma_listener_close(struct rmig_listener *base)
 {
 	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
 
-	rmig_rdma_ctrl_mem_release(&l->rings);
+	rmig_rdma_rings_release(&l->rings);
 	rmig_rdma_cm_destroy(&l->cm);
 	rmig_rdma_auth_key_free(l->key);
 	free(l);

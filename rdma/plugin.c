@@ -169,6 +169,9 @@ static void rdma_ram_stats(struct rmig_conn *c, struct rmig_transport_stats *st)
 		st->pinned_peak = rc->dreg_ready ? rc->dreg.peak_bytes : 0;
 		st->pinned_evicted = rc->dreg_ready ? rc->dreg.nunregistered : 0;
 		st->pinned_overlap_ms = rc->dreg_ready ? rc->dreg.overlap_ns / 1000000 : 0;
+	} else if (rc->pin_stream) {
+		/* Regions are never unregistered under pin-all: so far is the peak. */
+		st->pinned_peak = rc->local_stream_bytes;
 	} else if (rc->pin_all) {
 		st->pinned_peak = rc->ram ? rmig_ram_get_total_bytes(rc->ram) : 0;
 	} else if (rc->kc) {

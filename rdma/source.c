@@ -99,17 +99,13 @@ static int compress_add(struct rmig_rdma_conn *rc, uint32_t block, uint64_t offs
 /* --- the writer's resolver --- */
 
 /*
- * Dynamic mode registers the source's own memory lazily, one chunk at a
- * time as writes reach it, so only what the migration writes gets pinned.
- * (Registering 16 MiB regions instead was measured under soft-RoCE: no
- * difference beyond noise, and it pins and populates untouched pages.)
- */
-/*
  * [PIN_STREAM] Our own side of pin-all too is registered region by region
  * as the writes reach it, not all in SETUP (10-30 ms for 128 MiB under
  * soft-RoCE, all of it on the way to ACTIVE): each region's registration
  * then overlaps the WRITEs already posted.  Cut as the destination cuts
- * its side, without the ramp: our pages are resident and pin quickly.
+ * its side, without the ramp (our pages are normally resident already);
+ * faulted in first, with keepalives, for pages the guest never touched.
+ * source_setup.c checked that every block fits the key cache's regions.
  */
 static int local_region(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b,
 			uint64_t offset, struct ibv_mr **out)
@@ -121,11 +117,15 @@ static int local_region(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk
 	int ret;
 
 	r.len = RMIG_MIN(len, b->length - r.start);
+	t0 = rmig_time_now_ns();
+	/* Advisory, as in pin_all_local(): registering faults in what is left. */
+	ret = rmig_rdma_progress_populate(&rc->prog, b->host + r.start, r.len,
+					  "pinning our RAM for pin-all");
 	snprintf(what, sizeof(what), "region at %llu of RAM block '%s'",
 		 (unsigned long long)r.start, b->name);
-	t0 = rmig_time_now_ns();
-	ret = rmig_rdma_mr_register(rc->res.pd, b->host + r.start, r.len, RMIG_RDMA_SOURCE_ACCESS,
-				    what, &mr);
+	if (ret == 0)
+		ret = rmig_rdma_mr_register(rc->res.pd, b->host + r.start, r.len,
+					    RMIG_RDMA_SOURCE_ACCESS, what, &mr);
 	rc->local_reg_ns += rmig_time_now_ns() - t0;
 	if (ret < 0)
 		return ret;
@@ -135,10 +135,17 @@ static int local_region(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk
 		rmig_rdma_glue_dereg_mr(mr);
 		return ret;
 	}
+	rc->local_stream_bytes += r.len;
 	*out = mr;
 	return 0;
 }
 
+/*
+ * Dynamic mode registers the source's own memory lazily, one chunk at a
+ * time as writes reach it, so only what the migration writes gets pinned.
+ * (Registering 16 MiB regions instead was measured under soft-RoCE: no
+ * difference beyond noise, and it pins and populates untouched pages.)
+ */
 static int local_key(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramblk *b, uint64_t chunk,
 		     uint64_t offset, uint64_t len, uint32_t *lkey)
 {

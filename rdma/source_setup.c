@@ -54,10 +54,23 @@ static int pin_all_local(struct rmig_rdma_conn *rc)
 
 /*
  * [PIN_STREAM] Our side is pinned during the rounds (source.c,
- * local_region): refuse now if the locked-memory limit cannot hold it.
+ * local_region): refuse now, not part way through the bulk round, if our
+ * device cuts a block into more regions than the key cache holds, or the
+ * locked-memory limit cannot hold all of it.
  */
-static int check_memlock_local(const struct rmig_rdma_conn *rc)
+static int check_local_stream(const struct rmig_rdma_conn *rc)
 {
+	for (uint32_t i = 0; i < rc->view.nblocks; i++) {
+		const struct rmig_rdma_ramblk *b = &rc->view.blocks[i];
+		uint64_t len = rmig_rdma_stream_region_len(b->length, rc->res.max_mr_size);
+
+		if (RMIG_DIV_ROUND_UP(b->length, len) > RMIG_RDMA_KEYCACHE_MAX_REGIONS) {
+			rmig_error("rdma: RAM block '%s' needs more than %d registrations at this "
+				   "device's max_mr_size; use dynamic registration (no pin-all)",
+				   b->name, RMIG_RDMA_KEYCACHE_MAX_REGIONS);
+			return -E2BIG;
+		}
+	}
 	return rmig_rdma_memlock_fits(rmig_rdma_conn_pin_all_bytes(rc),
 				      "all RAM and control buffers for pin-all");
 }
@@ -136,16 +149,17 @@ int rmig_rdma_source_setup(struct rmig_rdma_conn *rc)
 	uint32_t i;
 	int ret;
 
-	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0, true);
+	/* Streamed, both sides register during the rounds: can we, at all? */
+	ret = rc->pin_stream ? check_local_stream(rc) : 0;
+	if (ret == 0)
+		ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_RAM_BLOCKS_REQUEST, 1, NULL, 0,
+					  true);
 	/*
-	 * Under pin-all the destination now registers all its RAM; register
-	 * ours meanwhile rather than after its answer.  Streamed, both sides
-	 * register during the rounds instead.
+	 * Under pin-all in set-up the destination now registers all its RAM;
+	 * register ours meanwhile rather than after its answer.
 	 */
 	if (ret == 0 && rc->pin_all && !rc->pin_stream)
 		ret = pin_all_local(rc);
-	else if (ret == 0 && rc->pin_stream)
-		ret = check_memlock_local(rc);
 	if (ret == 0)
 		ret = answer_recv(rc, RMIG_RDMA_MSG_RAM_BLOCKS_RESULT, "the RAM block exchange", &m);
 	if (ret < 0)

@@ -73,6 +73,14 @@ loop pin-all-segments-ready 0 RMIG_RDMA_NO_CREDITS=1 RMIG_RDMA_MAX_MR_SIZE=41943
 if grep -q "streamed pin-all registration, v1 READY flow control" "$T/pin-all-segments-ready.err"; then
 	ok "pin-all-segments-ready: streamed pin-all under READY flow control"
 else bad "pin-all-segments-ready: not streamed pin-all with READY flow"; cat "$T/pin-all-segments-ready.err"; fi
+# A block our device would cut into more regions than a block may have (65 MiB in 1 MiB
+# registrations): the source refuses in setup, before asking the destination for anything.
+loop pin-all-too-many-regions 1 RMIG_RDMA_MAX_MR_SIZE=1048576 -- --ram 65M --pin-all
+if grep -q "needs more than 64 registrations" "$T/pin-all-too-many-regions.err" &&
+	grep -q '"setup-time"' "$T/pin-all-too-many-regions.json" &&
+	grep -q '"transferred":0,' "$T/pin-all-too-many-regions.json"; then
+	ok "pin-all-too-many-regions: refused in setup, nothing sent"
+else bad "pin-all-too-many-regions: not refused in setup"; cat "$T/pin-all-too-many-regions.err"; fi
 # ... and the segment exchange in setup under it
 loop pin-all-segments-ready-setup 0 RMIG_RDMA_NO_PIN_STREAM=1 RMIG_RDMA_NO_CREDITS=1 \
 	RMIG_RDMA_MAX_MR_SIZE=4194304 -- --ram 9000K,5124K --pin-all --dirty-rate 1M -v

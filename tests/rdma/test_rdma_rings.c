@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control rings prepared ahead (ctrl.h, rmig_rdma_ctrl_mem): a
+ * The control rings prepared ahead (rdma/rings.h): a
  * destination faults them in before it waits for a source, and the
  * connection then registers exactly those pages, through the fake glue.
  */
@@ -29,6 +29,12 @@
 
 static int setup(void **state)
 {
+	struct rmig_rdma_rings probe = { 0 };
+
+	/* MADV_POPULATE_WRITE came with Linux 5.14: nothing is prepared before it. */
+	if (rmig_rdma_rings_prepare(&probe) == -EOPNOTSUPP)
+		skip();
+	rmig_rdma_rings_release(&probe);
 	unsetenv("RMIG_RDMA_NO_RING_PREPARE");
 	rmig_fake_install();
 	return rdma_test_setup(state);
@@ -66,13 +72,13 @@ static void rings_env_down(struct rings_env *e)
 /* Every page is in memory before a peer is there; the rings registered are those pages. */
 static void test_prepared_rings_registered(void **state)
 {
-	struct rmig_rdma_ctrl_mem mem = { 0 };
+	struct rmig_rdma_rings mem = { 0 };
 	struct rings_env e;
 	uint8_t *recv, *send;
 
 	(void)state;
 	rings_env_up(&e);
-	assert_int_equal(rmig_rdma_ctrl_mem_prepare(&mem), 0);
+	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
 	recv = mem.recv;
 	send = mem.send;
 	assert_non_null(recv);
@@ -98,6 +104,9 @@ static void test_prepared_rings_registered(void **state)
 	rmig_rdma_ctrl_fini(&e.ctrl);
 	assert_null(e.ctrl.recv_mem);
 	assert_null(e.ctrl.send_mem);
+	/* Unmapped, not just forgotten: mincore fails on an address no mapping has. */
+	assert_int_equal(resident_pages(recv, RECV_RING), (size_t)-1);
+	assert_int_equal(resident_pages(send, SEND_RING), (size_t)-1);
 	rings_env_down(&e);
 	rmig_fake_assert_reverse_teardown();
 }
@@ -105,13 +114,13 @@ static void test_prepared_rings_registered(void **state)
 /* An untrusted peer still gets one page registered; a failed start frees the rings. */
 static void test_prepared_rings_untrusted_and_failing(void **state)
 {
-	struct rmig_rdma_ctrl_mem mem = { 0 };
+	struct rmig_rdma_rings mem = { 0 };
 	struct rings_env e;
 	uint8_t *recv;
 
 	(void)state;
 	rings_env_up(&e);
-	assert_int_equal(rmig_rdma_ctrl_mem_prepare(&mem), 0);
+	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
 	recv = mem.recv;
 	assert_int_equal(rmig_rdma_ctrl_init_untrusted(&e.ctrl, &e.res, &e.prog, &mem), 0);
 	assert_null(mem.recv);
@@ -123,7 +132,7 @@ static void test_prepared_rings_untrusted_and_failing(void **state)
 	rmig_rdma_ctrl_fini(&e.ctrl);
 	assert_null(e.ctrl.recv_mem);
 
-	assert_int_equal(rmig_rdma_ctrl_mem_prepare(&mem), 0);
+	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
 	rmig_fake.fail_at = "mr";
 	rmig_fake.fail_errno = ENOMEM;
 	assert_true(rmig_rdma_ctrl_init(&e.ctrl, &e.res, &e.prog, &mem) < 0);
@@ -133,7 +142,7 @@ static void test_prepared_rings_untrusted_and_failing(void **state)
 	assert_null(e.ctrl.recv_mem);
 	assert_null(e.ctrl.send_mem);
 	rings_env_down(&e);
-	rmig_rdma_ctrl_mem_release(&mem); /* empty: harmless */
+	rmig_rdma_rings_release(&mem); /* empty: harmless */
 }
 
 /* A source connects; the destination's accept gives back the connection. */
@@ -180,8 +189,9 @@ static void test_accept_prepares_rings(void **state)
 
 	setenv("RMIG_RDMA_NO_RING_PREPARE", "1", 1);
 	rc = accept_one(&l);
-	assert_true(resident_pages(rc->ctrl.recv_mem, RECV_RING) < resident_page_count(RECV_RING) / 2);
-	assert_true(resident_pages(rc->ctrl.send_mem, SEND_RING) < resident_page_count(SEND_RING) / 2);
+	/* Not all: a touch may fault in a whole huge page where THP is on. */
+	assert_true(resident_pages(rc->ctrl.recv_mem, RECV_RING) < resident_page_count(RECV_RING));
+	assert_true(resident_pages(rc->ctrl.send_mem, SEND_RING) < resident_page_count(SEND_RING));
 	close_one(rc, l);
 }
 
