@@ -179,12 +179,10 @@ int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_
 
 	ctrl_reset(ctrl, res, prog);
 	ctrl->untrusted = true;
-	ctrl->pre_mem = mmap(NULL, RMIG_RDMA_PREAUTH_PAGE, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ctrl->pre_mem = rmig_rdma_rings_map(RMIG_RDMA_PREAUTH_PAGE);
 	/* Taken over whatever comes next: from here on fini unmaps them. */
 	ctrl_adopt(ctrl, mem);
-	if (ctrl->pre_mem == MAP_FAILED) {
-		ctrl->pre_mem = NULL;
+	if (!ctrl->pre_mem) {
 		rmig_error("rdma: out of memory for the control buffers");
 		rmig_rdma_ctrl_fini(ctrl);
 		return -ENOMEM;

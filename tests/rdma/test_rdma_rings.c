@@ -24,8 +24,8 @@
 #include "tests/support/rdma_test_log.h"
 #include "tests/support/resident.h"
 
-#define RECV_RING ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
-#define SEND_RING ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
+#define RECV_RING RMIG_RDMA_RECV_RING_BYTES
+#define SEND_RING RMIG_RDMA_SEND_RING_BYTES
 
 static int setup(void **state)
 {

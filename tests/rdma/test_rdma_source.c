@@ -349,8 +349,8 @@ static void test_bounded_pinning_qemu_peer(void **state)
 
 /* ---------------- control rings faulted in while resolving ---------------- */
 
-#define RECV_RING ((size_t)RMIG_RDMA_RECV_BUFS * RMIG_RDMA_CONTROL_MAX)
-#define SEND_RING ((size_t)RMIG_RDMA_SEND_BUFS * RMIG_RDMA_CONTROL_MAX)
+#define RECV_RING RMIG_RDMA_RECV_RING_BYTES
+#define SEND_RING RMIG_RDMA_SEND_RING_BYTES
 
 /* With the knob the registration alone would fault them in: the fake's touches a few pages. */
 static void rings_case(bool prepared)
