@@ -12,6 +12,7 @@
 #include <rmig/log.h>
 
 #include "common/base/util.h"
+#include "common/ram/zero.h"
 #include "rdma/chunk.h"
 #include "rdma/conn.h"
 #include "rdma/validate.h"
@@ -262,7 +263,8 @@ static int serve_compress(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 		rmig_rdma_compress_decode(m->payload + (size_t)i * RMIG_RDMA_COMPRESS_SIZE, &c);
 		if (rmig_rdma_validate_compress(rc->ram, rc->bases, &c, &off) < 0)
 			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
-		memset(rc->view.blocks[c.block_idx].host + off, (int)c.value, c.length);
+		/* value is 0 (validated); pages already zero are left unallocated */
+		rmig_zero_fill(rc->view.blocks[c.block_idx].host + off, c.length);
 	}
 	return 0;
 }

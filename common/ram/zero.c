@@ -184,9 +184,28 @@ uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npage
 	return n;
 }
 
+#define RMIG_ZERO_FILL_PIECE ((size_t)4096)
+
 void rmig_zero_pages_apply(uint8_t *pages, size_t page_size, uint64_t npages)
 {
 	for (uint64_t i = 0; i < npages; i++, pages += page_size)
 		if (!rmig_buffer_is_zero(pages, page_size))
 			memset(pages, 0, page_size);
+}
+
+void rmig_zero_fill(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		/* Up to the next 4 KiB boundary: the smallest page a host can have. */
+		size_t piece = RMIG_ZERO_FILL_PIECE - ((uintptr_t)p & (RMIG_ZERO_FILL_PIECE - 1));
+
+		if (piece > len)
+			piece = len;
+		if (!rmig_buffer_is_zero(p, piece))
+			memset(p, 0, piece);
+		p += piece;
+		len -= piece;
+	}
 }

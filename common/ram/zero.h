@@ -31,9 +31,17 @@ uint64_t rmig_zero_run_split(const void *pages, size_t page_size, uint64_t npage
 
 /*
  * The destination's side of a ZERO record: clear only the pages that are
- * not zero already, so the untouched anonymous memory of a fresh
- * destination is never faulted in for a mostly-empty guest.
+ * not zero already.  Reading untouched anonymous memory maps the kernel's
+ * shared zero page, so a fresh destination allocates nothing for the zero
+ * pages of a mostly-empty guest, where a memset would allocate them all.
  */
 void rmig_zero_pages_apply(uint8_t *pages, size_t page_size, uint64_t npages);
+
+/*
+ * The same for a byte range of any alignment and length (rdma: COMPRESS
+ * with value 0): every piece up to a 4 KiB address boundary is cleared
+ * only if it is not zero already.
+ */
+void rmig_zero_fill(void *buf, size_t len);
 
 #endif /* RMIG_ZERO_H */
