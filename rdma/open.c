@@ -47,6 +47,20 @@ static bool env_on(const char *name)
 }
 
 /* AUTH is offered only by a side holding a key (conn_auth_key). */
+/*
+ * The device and port rdma_cm picked for the connection, for -v: on a host
+ * with several NICs (or rails) the operator learns which one carries it.
+ */
+static const char *conn_where(const struct rmig_rdma_conn *rc, char *buf, size_t len)
+{
+	const struct rdma_cm_id *id = rc->cm.id;
+
+	if (!id || !id->verbs || !id->verbs->device)
+		return "an unnamed device";
+	snprintf(buf, len, "%s port %u", id->verbs->device->name, id->port_num);
+	return buf;
+}
+
 static uint32_t offered_caps(void)
 {
 	uint32_t f = RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH;
@@ -320,7 +334,7 @@ static int conn_open_lanes(struct rmig_rdma_conn *rc, uint32_t eff)
 int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 			  struct rmig_conn **out)
 {
-	char host[RMIG_HOST_MAX];
+	char host[RMIG_HOST_MAX], where[IBV_SYSFS_NAME_MAX + 16];
 	unsigned port;
 	struct rmig_rdma_conn *rc;
 	struct rmig_rdma_caps caps = { .version = RMIG_RDMA_VERSION };
@@ -393,10 +407,10 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	ret = conn_open_lanes(rc, eff);
 	if (ret < 0)
 		goto fail;
-	rmig_info("rdma: connected to %s (%s registration, %s flow control%s)", addr,
+	rmig_info("rdma: connected to %s (%s registration, %s flow control%s) on %s", addr,
 		  rc->pin_stream ? "streamed pin-all" : rc->pin_all ? "pin-all" : "dynamic",
 		  rc->credits ? "credit" : "v1 READY",
-		  key ? ", authenticated" : "");
+		  key ? ", authenticated" : "", conn_where(rc, where, sizeof(where)));
 	rmig_rdma_auth_key_free(key);
 	*out = &rc->base;
 	return 0;
@@ -467,6 +481,7 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 	struct rmig_rdma_caps answer;
 	struct rmig_rdma_conn *rc;
 	uint32_t supported = offered_caps();
+	char where[IBV_SYSFS_NAME_MAX + 16]; /* "NAME port N" */
 	int ret;
 
 	rc = conn_alloc(false);
@@ -527,10 +542,10 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		if (ret < 0)
 			goto fail_named;
 	}
-	rmig_info("rdma: accepted a migration (%s registration, %s flow control%s)",
+	rmig_info("rdma: accepted a migration (%s registration, %s flow control%s) on %s",
 		  rc->pin_stream ? "streamed pin-all" : rc->pin_all ? "pin-all" : "dynamic",
 		  rc->credits ? "credit" : "v1 READY",
-		  l->key ? ", authenticated" : "");
+		  l->key ? ", authenticated" : "", conn_where(rc, where, sizeof(where)));
 	*out = &rc->base;
 	return 0;
 
