@@ -2,6 +2,7 @@
 /*
  * Data lanes; see lane.h.
  */
+#include "common/base/threadname.h"
 #include "rdma/lane.h"
 
 #include "rmig-config.h"
@@ -276,6 +277,7 @@ static void *lane_thread(void *opaque)
 	struct rmig_rdma_lane *l = opaque;
 
 	lane_place(l);
+	rmig_thread_name_self("rmig-lane%u", l->index);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = l->ch->fd, .events = POLLIN },

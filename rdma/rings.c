@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The control rings faulted in ahead of a connection; see rings.h. */
+#include "common/base/threadname.h"
 #include "rdma/rings.h"
 
 #include <errno.h>
@@ -57,6 +58,7 @@ static void *job_run(void *opaque)
 {
 	struct rmig_rdma_rings_job *j = opaque;
 
+	rmig_thread_name_self("rmig-rings");
 	(void)rmig_rdma_rings_prepare(j->rings);
 	return NULL;
 }

@@ -29,6 +29,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "common/ram/populate.h"
 #include "tools/bench.h"
@@ -163,6 +164,7 @@ static void *raw_reader_thread(void *opaque)
 {
 	struct raw_pipe *r = opaque;
 
+	rmig_thread_name_self("bench-raw-rx");
 	for (uint64_t off = 0; off < r->len;) {
 		ssize_t n = read(r->rfd, r->dst + off, RMIG_MIN((uint64_t)BENCH_CHUNK, r->len - off));
 
@@ -181,6 +183,7 @@ static void *raw_writer_thread(void *opaque)
 {
 	struct raw_pipe *r = opaque;
 
+	rmig_thread_name_self("bench-raw-tx");
 	for (uint64_t off = 0; off < r->len;) {
 		ssize_t n = write(r->wfd, r->src + off, RMIG_MIN((uint64_t)BENCH_CHUNK, r->len - off));
 

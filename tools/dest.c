@@ -14,6 +14,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "tools/cli.h"
 
 /* The hand-over's start callback, on the incoming's thread. */
@@ -21,6 +22,7 @@ static void dest_on_start(void *opaque)
 {
 	struct cli_dest *d = opaque;
 
+	rmig_thread_name_self("rmig-incoming");
 	atomic_store(&d->started, true);
 }
 

@@ -23,6 +23,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "tools/guest_int.h"
 
@@ -240,6 +241,7 @@ static void *writer_main(void *arg)
 	double tokens = 0;
 	uint64_t now = rmig_time_now_ns(), last = now, run_start = now;
 
+	rmig_thread_name_self("guest-writer%u", (unsigned)(w - g->writers));
 	for (;;) {
 		unsigned pct;
 

@@ -16,6 +16,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "common/engine/fault.h"
 #include "common/engine/multifd.h"
@@ -177,6 +178,7 @@ static void *recv_thread(void *opaque)
 	int ret;
 
 	rmig_error_clear();
+	rmig_thread_name_self("rmig-mfd-rx%u", ch->index);
 	/* A failed binding costs speed, not correctness: on, unbound. */
 	if (ch->node >= 0 && rmig_numa_bind_thread(ch->node))
 		rmig_warn("destination multifd channel %u runs unbound: %s", ch->index,

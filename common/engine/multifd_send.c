@@ -16,6 +16,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "common/engine/multifd.h"
 #include "common/engine/numa.h"
@@ -132,6 +133,7 @@ static void *send_thread(void *opaque)
 	bool eos = false;
 
 	rmig_error_clear();
+	rmig_thread_name_self("rmig-mfd-tx%u", ch->index);
 	/* A failed binding costs speed, not correctness: on, unbound. */
 	if (ch->node >= 0 && rmig_numa_bind_thread(ch->node))
 		rmig_warn("source multifd channel %u runs unbound: %s", ch->index,

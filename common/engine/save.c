@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/base/logmute.h"
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "common/engine/fault.h"
 #include "common/engine/format.h"
@@ -545,6 +546,7 @@ void *rmig_save_thread(void *opaque)
 	int ret;
 
 	rmig_error_clear();
+	rmig_thread_name_self("rmig-migrate");
 	rmig_migration_get_params(m, &c.params);
 	c.flags = (c.params.caps[RMIG_CAP_VERIFY] ? RMIG_STREAM_F_VERIFY : 0) |
 		  (c.params.caps[RMIG_CAP_ZERO_PAGES] ? RMIG_STREAM_F_ZERO_PAGES : 0) |

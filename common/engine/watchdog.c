@@ -5,6 +5,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/base/util.h"
 #include "common/engine/watchdog.h"
 #include "plugin/registry.h"
@@ -17,6 +18,7 @@ static void *watchdog_main(void *opaque)
 		.tv_nsec = (long)(w->deadline_ns % RMIG_NSEC_PER_SEC),
 	};
 
+	rmig_thread_name_self("rmig-watchdog");
 	pthread_mutex_lock(&w->lock);
 	while (!w->disarmed && rmig_time_now_ns() < w->deadline_ns)
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)

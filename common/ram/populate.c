@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "common/base/threadname.h"
 #include "common/ram/populate.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@ static void *slice_run(void *arg)
 {
 	struct slice *s = arg;
 
+	rmig_thread_name_self("rmig-populate");
 	s->err = populate_one(s->addr, s->len);
 	return NULL;
 }

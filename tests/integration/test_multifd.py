@@ -211,6 +211,17 @@ def check_within(p, t0, limit, what):
     return p.end - t0
 
 
+def thread_names(p):
+    """The names of a process's threads, as top -H and ps -L show them."""
+    names = []
+    for tid in os.listdir("/proc/%d/task" % p.p.pid):
+        try:
+            names.append(read("/proc/%d/task/%s/comm" % (p.p.pid, tid)).strip())
+        except OSError:
+            pass  # the thread ended meanwhile
+    return sorted(names)
+
+
 def guest_running(p):
     return "still running" in p.stderr()
 
@@ -312,6 +323,12 @@ def case_cancel(case):
     d, port = case.incoming()
     s = case.run("src", ["migrate", "tcp:127.0.0.1:%d" % port, "--channels", "4", "--json"] + SLOW)
     wait_transferring(s, port, 1 + 4)
+    # While the pages flow each side's threads say what they are.
+    sn, dn = thread_names(s), thread_names(d)
+    for want in ["rmig-migrate"] + ["rmig-mfd-tx%d" % i for i in range(4)]:
+        check(want in sn, "the source has no thread named %s: %s" % (want, sn))
+    for want in ["rmig-mfd-rx%d" % i for i in range(4)]:
+        check(want in dn, "the destination has no thread named %s: %s" % (want, dn))
     t0 = time.monotonic()
     s.signal(signal.SIGINT)
     secs = max(check_within(s, t0, 3.0, "SIGINT"), check_within(d, t0, 3.0, "SIGINT"))

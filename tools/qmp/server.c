@@ -6,6 +6,7 @@
  * QMP_TICK_MS, so it notices new passes, queued events and a stop request
  * without any thread ever waiting on a client.
  */
+#include "common/base/threadname.h"
 #include "tools/qmp/server.h"
 
 #include <errno.h>
@@ -327,6 +328,7 @@ static void *server_thread(void *opaque)
 	struct qmp_server *s = opaque;
 	struct epoll_event evs[4];
 
+	rmig_thread_name_self("rmig-qmp");
 	if (s->ctx->thread_init)
 		s->ctx->thread_init();
 	while (!atomic_load(&s->stopping)) {
