@@ -218,6 +218,18 @@ int rmig_rdma_ctrl_trust(struct rmig_rdma_ctrl *ctrl)
 	return 0;
 }
 
+bool rmig_rdma_ctrl_return_rings(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_rings *out)
+{
+	/* Unregistered, so the peer never reached them: nothing of it is in them. */
+	if (!ctrl->untrusted || ctrl->recv_mr || ctrl->send_mr || !ctrl->recv_mem ||
+	    !ctrl->send_mem || out->recv || out->send)
+		return false;
+	out->recv = ctrl->recv_mem;
+	out->send = ctrl->send_mem;
+	ctrl->recv_mem = ctrl->send_mem = NULL;
+	return true;
+}
+
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps)
 {
 	/* An untrusted peer gets one credit at a time, whatever it offered. */

@@ -136,6 +136,13 @@ int rmig_rdma_ctrl_init_untrusted(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_
  * a small RECV is still queued (the peer sent less than it should have).
  */
 int rmig_rdma_ctrl_trust(struct rmig_rdma_ctrl *ctrl);
+/*
+ * A peer that never proved itself: hand the rings adopted at
+ * init_untrusted back into @out (empty), so a listener keeps them for the
+ * next source instead of faulting 11 MiB in again for every impostor.
+ * Nothing is handed back once they were registered.  True if handed back.
+ */
+bool rmig_rdma_ctrl_return_rings(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_rings *out);
 /* Once the capabilities are known: @caps is the effective set of flags. */
 void rmig_rdma_ctrl_set_caps(struct rmig_rdma_ctrl *ctrl, uint32_t caps);
 /* Deregister and free the buffers (QP must be destroyed or flushed first). */

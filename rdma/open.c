@@ -475,6 +475,23 @@ static int prepare_rings(struct rmig_rdma_listener *l, int timeout_ms)
 	return spent_ms >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent_ms;
 }
 
+/*
+ * A request that failed leaves the rings it was given, if it never
+ * registered them, to the listener: only a source that proved itself
+ * costs the destination another 11 MiB of page zeroing.
+ */
+static void rings_back_to_listener(struct rmig_rdma_listener *l, struct rmig_rdma_conn *rc)
+{
+	if (l->rings.recv || l->rings.send)
+		return;
+	if (rc->ring_mem.recv && rc->ring_mem.send) {
+		l->rings = rc->ring_mem;
+		rc->ring_mem = (struct rmig_rdma_rings){ 0 };
+	} else if (rc->ctrl_ready) {
+		(void)rmig_rdma_ctrl_return_rings(&rc->ctrl, &l->rings);
+	}
+}
+
 int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_conn **out)
 {
 	struct rmig_rdma_listener *l = (struct rmig_rdma_listener *)(void *)base;
@@ -517,8 +534,9 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		goto fail_named;
 	}
 	/*
-	 * The prepared rings go to a request that passed the checks above,
-	 * whatever becomes of it; the next accept prepares anew.
+	 * The prepared rings go to a request that passed the checks above.
+	 * If it fails before they were registered (an impostor refused at
+	 * authentication, say), they come back to the listener (fail below).
 	 */
 	rc->ring_mem = l->rings;
 	l->rings = (struct rmig_rdma_rings){ 0 };
@@ -565,6 +583,7 @@ fail_named:
 			rmig_error("%s (from %s)", why, who);
 	}
 fail:
+	rings_back_to_listener(l, rc);
 	rmig_rdma_conn_free(rc);
 	return ret;
 }

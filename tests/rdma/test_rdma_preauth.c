@@ -28,9 +28,11 @@
 #include "rdma/authkey.h"
 #include "rdma/conn.h"
 #include "rdma/ctrl.h"
+#include "rdma/rings.h"
 #include "rdma/wire.h"
 #include "tests/support/fake_glue.h"
 #include "tests/support/rdma_test_log.h"
+#include "tests/support/resident.h"
 
 #define KEY "a key of thirty-two bytes, or so"
 #define PAGE ((uint64_t)RMIG_RDMA_PREAUTH_PAGE)
@@ -321,6 +323,53 @@ static void test_source_hangs_up(void **state)
 	refused(HANGS_UP, 2, "during authentication");
 }
 
+/*
+ * The rings the listener faulted in ahead go to the request, unregistered
+ * while it is untrusted; a source refused at authentication hands them
+ * back, so the next one costs no new 11 MiB, and nothing of them was ever
+ * registered.
+ */
+static void test_refused_source_leaves_rings(void **state)
+{
+	const struct rmig_transport_ops *ops = rmig_rdma_get_ops();
+	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000,
+				      .auth_key = key_path};
+	struct rmig_rdma_caps caps = {.version = 1, .flags = OFFER};
+	struct rmig_rdma_rings probe = { 0 };
+	uint8_t pdata[RMIG_RDMA_CAPS_SIZE];
+	struct rmig_rdma_listener *rl;
+	struct rmig_listener *l;
+	struct rmig_conn *c = NULL;
+	uint8_t *recv, *send;
+
+	(void)state;
+	/* MADV_POPULATE_WRITE came with Linux 5.14: nothing is prepared before it. */
+	if (rmig_rdma_rings_prepare(&probe) == -EOPNOTSUPP)
+		skip();
+	rmig_rdma_rings_release(&probe);
+	src.misdeed = WRONG_PROOF;
+	assert_int_equal(ops->listen("127.0.0.1:4444", &opts, &l), 0);
+	rl = (struct rmig_rdma_listener *)(void *)l;
+	assert_true(ops->accept(l, 20, &c) < 0); /* a slice with no source: rings prepared */
+	recv = rl->rings.recv;
+	send = rl->rings.send;
+	assert_non_null(recv);
+	rmig_rdma_caps_encode(&caps, pdata);
+	rmig_fake_connect_request(pdata, sizeof(pdata));
+	assert_int_equal(ops->accept(l, 1000, &c), -EKEYREJECTED);
+	assert_int_equal(src.step, 2);
+	assert_int_equal(src.peak_untrusted, PAGE);
+	assert_ptr_equal(rl->rings.recv, recv);
+	assert_ptr_equal(rl->rings.send, send);
+	/* still mapped, still faulted in */
+	assert_int_equal(resident_pages(recv, RMIG_RDMA_RECV_RING_BYTES),
+			 resident_page_count(RMIG_RDMA_RECV_RING_BYTES));
+	src.trusted = true;
+	ops->listener_close(l);
+	assert_int_equal(src.live, 0);
+	assert_int_equal(rmig_fake.live, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +378,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_oversized_message, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_without_credit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_source_hangs_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refused_source_leaves_rings, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

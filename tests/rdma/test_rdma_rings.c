@@ -145,6 +145,39 @@ static void test_prepared_rings_untrusted_and_failing(void **state)
 	rmig_rdma_rings_release(&mem); /* empty: harmless */
 }
 
+/*
+ * Rings handed back from a peer that never proved itself are the ones
+ * given, still mapped, and fini leaves them alone; registered rings, or an
+ * @out that holds some already, are never handed back.
+ */
+static void test_return_rings(void **state)
+{
+	struct rmig_rdma_rings mem = { 0 }, out = { 0 };
+	struct rings_env e;
+	uint8_t *recv;
+
+	(void)state;
+	rings_env_up(&e);
+	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
+	recv = mem.recv;
+	assert_int_equal(rmig_rdma_ctrl_init_untrusted(&e.ctrl, &e.res, &e.prog, &mem), 0);
+	assert_true(rmig_rdma_ctrl_return_rings(&e.ctrl, &out));
+	assert_ptr_equal(out.recv, recv);
+	assert_null(e.ctrl.recv_mem);
+	assert_false(rmig_rdma_ctrl_return_rings(&e.ctrl, &out)); /* nothing left to give */
+	rmig_rdma_ctrl_fini(&e.ctrl);
+	assert_int_equal(resident_pages(recv, RECV_RING), resident_page_count(RECV_RING));
+
+	/* Trusted from the start: registered at once, kept by the connection. */
+	assert_int_equal(rmig_rdma_ctrl_init(&e.ctrl, &e.res, &e.prog, &out), 0);
+	assert_non_null(e.ctrl.recv_mr);
+	assert_false(rmig_rdma_ctrl_return_rings(&e.ctrl, &mem));
+	assert_null(mem.recv);
+	assert_ptr_equal(e.ctrl.recv_mem, recv);
+	rmig_rdma_ctrl_fini(&e.ctrl);
+	rings_env_down(&e);
+}
+
 /* A source connects; the destination's accept gives back the connection. */
 static struct rmig_rdma_conn *accept_one(struct rmig_listener **l)
 {
@@ -233,6 +266,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prepared_rings_registered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prepared_rings_untrusted_and_failing, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_return_rings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_accept_prepares_rings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rings_kept_across_accept_slices, setup, teardown),
 	};
