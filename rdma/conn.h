@@ -122,6 +122,7 @@ struct rmig_rdma_listener {
 	int peer_timeout_ms; /* for every connection accepted */
 	struct rmig_rdma_auth_key *key; /* --auth-key: every source must prove it; NULL none */
 	struct rmig_rdma_rings rings; /* the next source's, faulted in ahead (open.c) */
+	bool rings_unprepared;	      /* the kernel cannot fault them in ahead: stop trying */
 };
 
 static inline struct rmig_rdma_conn *rmig_rdma_conn_of(struct rmig_conn *c)

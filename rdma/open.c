@@ -466,9 +466,11 @@ static int prepare_rings(struct rmig_rdma_listener *l, int timeout_ms)
 {
 	uint64_t t0 = rmig_time_now_ns(), spent_ms;
 
-	if (l->rings.recv || env_on("RMIG_RDMA_NO_RING_PREPARE"))
+	if (l->rings.recv || l->rings_unprepared || env_on("RMIG_RDMA_NO_RING_PREPARE"))
 		return timeout_ms;
-	(void)rmig_rdma_rings_prepare(&l->rings);
+	/* Before Linux 5.14 (no MADV_POPULATE_WRITE) every slice would map and unmap in vain. */
+	if (rmig_rdma_rings_prepare(&l->rings) == -EOPNOTSUPP)
+		l->rings_unprepared = true;
 	if (timeout_ms < 0)
 		return timeout_ms;
 	spent_ms = (rmig_time_now_ns() - t0) / RMIG_NSEC_PER_MSEC;
