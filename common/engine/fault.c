@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 
@@ -45,6 +46,14 @@ enum fault_state {
  * would be a clean close, not the silence of a pulled cable.
  */
 #define FAULT_CUT_SETTLE_MS 300
+/*
+ * With RMIG_FAULT_CUT_ACK=PATH, then wait (this long at most) until the
+ * file PATH exists: the rdma fault matrix creates it once the link is down,
+ * which under TCG can take longer than the settle time, and a COMMIT that
+ * slipped out before the cut would make the cell a different experiment.
+ */
+#define FAULT_CUT_ACK_MAX_MS 10000
+#define FAULT_CUT_ACK_POLL_MS 10
 
 static const char *const point_names[RMIG_FAULT__COUNT] = {
     [RMIG_FAULT_SETUP] = "setup",
@@ -147,6 +156,24 @@ static bool fault_fires(enum rmig_fault_point p)
 }
 
 /* What both sides do alike; false if the action is the side's own (cancel, corrupt). */
+static void fault_wait_cut_ack(void)
+{
+	const char *ack = getenv("RMIG_FAULT_CUT_ACK");
+	long waited = 0;
+
+	if (!ack || !*ack)
+		return;
+	while (access(ack, F_OK) != 0) {
+		if (waited >= FAULT_CUT_ACK_MAX_MS) {
+			rmig_log(RMIG_LOG_ERROR, "RMIG_FAULT: no cut acknowledged in %s after %d ms",
+				 ack, FAULT_CUT_ACK_MAX_MS);
+			return;
+		}
+		fault_sleep_ms(FAULT_CUT_ACK_POLL_MS);
+		waited += FAULT_CUT_ACK_POLL_MS;
+	}
+}
+
 static bool fault_act_common(const char *side)
 {
 	rmig_log(RMIG_LOG_WARN, "RMIG_FAULT: %s at %s on the %s", action_names[fault_action],
@@ -165,6 +192,7 @@ static bool fault_act_common(const char *side)
 				 "RMIG_FAULT: cannot signal the proxy (pid %ld): %s",
 				 (long)fault_proxy_pid, strerror(errno));
 		fault_sleep_ms(FAULT_CUT_SETTLE_MS);
+		fault_wait_cut_ack();
 		return true;
 	default:
 		return false;

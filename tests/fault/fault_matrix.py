@@ -460,13 +460,20 @@ def run_cell(rmig, fault, phase, tmp):
         target = int(read(portfile) or 0)
         faulty["RMIG_FAULT_PROXY"] = str(proxy.pid)
     elif action == "cut":
-        # The source signals us; the handler pulls the link under both ends.
+        # The source signals us; the handler pulls the link under both ends,
+        # then says so: under TCG `ip link` can outlast the source's 300 ms
+        # settle, and a COMMIT that slipped out before the cut would make the
+        # cell another experiment, so the source waits for the file.
+        ack = os.path.join(tmp, "cut.ack")
+
         def pull(*_):
             if not cut:
                 T.link(False)
                 cut.append(time.monotonic())
+                open(ack, "w").close()
         signal.signal(signal.SIGUSR1, pull)
         faulty["RMIG_FAULT_PROXY"] = str(os.getpid())
+        faulty["RMIG_FAULT_CUT_ACK"] = ack
     src = Proc("src", [rmig, "migrate", T.uri(target)] + T.migrate + FAULT_ARGS.get(fault, []) +
                ["--peer-timeout", str(PT_MS), "--json"],
                faulty if side == "source" else base, tmp)
