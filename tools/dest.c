@@ -22,7 +22,6 @@ static void dest_on_start(void *opaque)
 {
 	struct cli_dest *d = opaque;
 
-	rmig_thread_name_self("rmig-incoming");
 	atomic_store(&d->started, true);
 }
 
@@ -113,6 +112,7 @@ static void *dest_thread(void *opaque)
 {
 	struct cli_dest *d = opaque;
 
+	rmig_thread_name_self("rmig-incoming");
 	d->rc = rmig_incoming_run(d->in, d->accept_timeout_ms);
 	atomic_store(&d->done, true);
 	return NULL;

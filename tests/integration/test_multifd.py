@@ -327,7 +327,7 @@ def case_cancel(case):
     sn, dn = thread_names(s), thread_names(d)
     for want in ["rmig-migrate"] + ["rmig-mfd-tx%d" % i for i in range(4)]:
         check(want in sn, "the source has no thread named %s: %s" % (want, sn))
-    for want in ["rmig-mfd-rx%d" % i for i in range(4)]:
+    for want in ["rmig-incoming"] + ["rmig-mfd-rx%d" % i for i in range(4)]:
         check(want in dn, "the destination has no thread named %s: %s" % (want, dn))
     t0 = time.monotonic()
     s.signal(signal.SIGINT)
