@@ -46,7 +46,6 @@ static bool env_on(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-/* AUTH is offered only by a side holding a key (conn_auth_key). */
 /*
  * The device and port rdma_cm picked for the connection, for -v: on a host
  * with several NICs (or rails) the operator learns which one carries it.
@@ -61,6 +60,7 @@ static const char *conn_where(const struct rmig_rdma_conn *rc, char *buf, size_t
 	return buf;
 }
 
+/* AUTH is offered only by a side holding a key (conn_auth_key). */
 static uint32_t offered_caps(void)
 {
 	uint32_t f = RMIG_RDMA_CAPS_KNOWN & ~RMIG_RDMA_CAP_AUTH;
