@@ -47,8 +47,8 @@ enum fault_state {
  */
 #define FAULT_CUT_SETTLE_MS 300
 /*
- * With RMIG_FAULT_CUT_ACK=PATH, then wait (this long at most) until the
- * file PATH exists: the rdma fault matrix creates it once the link is down,
+ * With RMIG_FAULT_CUT_ACK=PATH, after the settle, also wait (this long at
+ * most) until the file PATH exists: the rdma fault matrix creates it once the link is down,
  * which under TCG can take longer than the settle time, and a COMMIT that
  * slipped out before the cut would make the cell a different experiment.
  */
@@ -155,7 +155,6 @@ static bool fault_fires(enum rmig_fault_point p)
 	return atomic_compare_exchange_strong(&fault_state, &armed, FAULT_INERT);
 }
 
-/* What both sides do alike; false if the action is the side's own (cancel, corrupt). */
 static void fault_wait_cut_ack(void)
 {
 	const char *ack = getenv("RMIG_FAULT_CUT_ACK");
@@ -174,6 +173,7 @@ static void fault_wait_cut_ack(void)
 	}
 }
 
+/* What both sides do alike; false if the action is the side's own (cancel, corrupt). */
 static bool fault_act_common(const char *side)
 {
 	rmig_log(RMIG_LOG_WARN, "RMIG_FAULT: %s at %s on the %s", action_names[fault_action],
