@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The control rings faulted in ahead of a connection; see rings.h. */
-#include "common/base/threadname.h"
 #include "rdma/rings.h"
 
 #include <errno.h>
@@ -10,6 +9,7 @@
 
 #include <rmig/log.h>
 
+#include "common/base/threadname.h"
 #include "common/ram/populate.h"
 #include "rdma/ctrl.h"
 

@@ -111,6 +111,18 @@ static void test_prepared_rings_registered(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* A connection up to an untrusted control channel that adopted prepared rings; their recv ring. */
+static uint8_t *untrusted_with_prepared_rings(struct rings_env *e, struct rmig_rdma_rings *mem)
+{
+	uint8_t *recv;
+
+	rings_env_up(e);
+	assert_int_equal(rmig_rdma_rings_prepare(mem), 0);
+	recv = mem->recv;
+	assert_int_equal(rmig_rdma_ctrl_init_untrusted(&e->ctrl, &e->res, &e->prog, mem), 0);
+	return recv;
+}
+
 /* An untrusted peer still gets one page registered; a failed start frees the rings. */
 static void test_prepared_rings_untrusted_and_failing(void **state)
 {
@@ -119,10 +131,7 @@ static void test_prepared_rings_untrusted_and_failing(void **state)
 	uint8_t *recv;
 
 	(void)state;
-	rings_env_up(&e);
-	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
-	recv = mem.recv;
-	assert_int_equal(rmig_rdma_ctrl_init_untrusted(&e.ctrl, &e.res, &e.prog, &mem), 0);
+	recv = untrusted_with_prepared_rings(&e, &mem);
 	assert_null(mem.recv);
 	assert_ptr_equal(e.ctrl.recv_mem, recv);
 	assert_null(e.ctrl.recv_mr);
@@ -157,10 +166,7 @@ static void test_return_rings(void **state)
 	uint8_t *recv;
 
 	(void)state;
-	rings_env_up(&e);
-	assert_int_equal(rmig_rdma_rings_prepare(&mem), 0);
-	recv = mem.recv;
-	assert_int_equal(rmig_rdma_ctrl_init_untrusted(&e.ctrl, &e.res, &e.prog, &mem), 0);
+	recv = untrusted_with_prepared_rings(&e, &mem);
 	assert_true(rmig_rdma_ctrl_return_rings(&e.ctrl, &out));
 	assert_ptr_equal(out.recv, recv);
 	assert_null(e.ctrl.recv_mem);
