@@ -81,6 +81,7 @@ struct cli_options {
 	/* loopback */
 	enum cli_transport transport;
 	const char *addr; /* NULL: the transport's default */
+	bool prealloc;	  /* --prealloc: fault the destination's RAM in before the clock starts */
 
 	/* bench */
 	uint64_t bench_ram;
@@ -200,6 +201,12 @@ int cli_dest_bind(struct cli_dest *d, const char *uri);
 /* Both. */
 int cli_dest_listen(struct cli_dest *d, const char *uri, const struct rmig_params *p);
 int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
+/*
+ * Before cli_dest_start(): give the destination blocks laid out as @like's
+ * (names, lengths, page sizes), mapped and faulted in on every CPU, as
+ * QEMU's -mem-prealloc does.  *@ns is the time it took.
+ */
+int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t *ns);
 bool cli_dest_done(struct cli_dest *d);
 void cli_dest_cancel(struct cli_dest *d);
 /* Join the loader; returns rmig_incoming_run()'s result. */

@@ -265,17 +265,31 @@ int cli_cmd_loopback(const struct cli_options *o)
 	rc = cli_dest_listen(&d, uri, &dest_params);
 	if (rc)
 		return cli_exit_for_error(rc, true);
-	rc = cli_dest_start(&d, -1);
-	if (rc) {
-		code = cli_exit_for_error(rc, true);
-		goto out_dest;
-	}
 	lo = *o;
 	loopback_share_memlock(&lo, uri);
 	rc = cli_source_create(&src, &lo, o->qmp_path ? cli_monitor_guest_hook : NULL, &mon);
 	if (rc) {
 		code = cli_exit_for_error(rc, true);
 		goto out_dest;
+	}
+	/* The layout is the source's, so the destination needs its guest first. */
+	if (o->prealloc) {
+		uint64_t ns;
+
+		rc = cli_dest_prealloc(&d, &src.ram, &ns);
+		if (rc) {
+			code = cli_exit_for_error(rc, true);
+			goto out_source;
+		}
+		if (!o->quiet)
+			cli_msg("loopback: destination RAM preallocated (%" PRIu64
+				" MiB in %" PRIu64 " ms, before the migration)",
+				rmig_ram_get_total_bytes(&d.ram) >> 20, (uint64_t)(ns / RMIG_NSEC_PER_MSEC));
+	}
+	rc = cli_dest_start(&d, -1);
+	if (rc) {
+		code = cli_exit_for_error(rc, true);
+		goto out_source;
 	}
 	if (o->qmp_path) {
 		/* Started at once: loopback chose the URI, and the monitor watches the source. */

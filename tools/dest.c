@@ -5,16 +5,20 @@
  * rmig_incoming_run() blocks until the stream is loaded, so it runs in a
  * thread of its own: the main thread stays free to draw progress, to see
  * Ctrl-C and, in loopback, to drive the source at the same time.  RAM
- * starts empty: the library allocates blocks to match the source's header.
+ * starts empty: the library allocates blocks to match the source's header,
+ * unless loopback's --prealloc laid them out and faulted them in first.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 
 #include "common/base/threadname.h"
+#include "common/base/util.h"
+#include "common/ram/populate.h"
 #include "tools/cli.h"
 
 /* The hand-over's start callback, on the incoming's thread. */
@@ -133,6 +137,36 @@ int cli_dest_start(struct cli_dest *d, int accept_timeout_ms)
 		return -rc;
 	}
 	d->thread_started = true;
+	return 0;
+}
+
+int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t *ns)
+{
+	uint64_t t0 = rmig_time_now_ns();
+
+	for (uint32_t i = 0; i < rmig_ram_get_nblocks(like); i++) {
+		const struct rmig_ramblock *src = rmig_ram_get_block(like, i);
+		struct rmig_ramblock *b;
+		volatile uint8_t *p;
+		int rc;
+
+		rc = rmig_ram_alloc(&d->ram, src->name, src->length, src->page_size, &b);
+		if (rc)
+			return rc;
+		rc = rmig_mem_populate(b->host, b->length, rmig_populate_threads());
+		if (rc == 0)
+			continue;
+		if (rc != -EOPNOTSUPP) {
+			rmig_error("cannot preallocate RAM block '%s' (%" PRIu64 " bytes): %s",
+				   src->name, src->length, strerror(-rc));
+			return rc;
+		}
+		/* An older kernel: a store per page faults it in; the memory is zero already. */
+		p = b->host;
+		for (uint64_t off = 0; off < b->length; off += (uint64_t)sysconf(_SC_PAGESIZE))
+			p[off] = 0;
+	}
+	*ns = rmig_time_now_ns() - t0;
 	return 0;
 }
 

@@ -233,6 +233,11 @@ static void help_loopback(void)
 	       "  --addr A              tcp: host to listen on (default 127.0.0.1, port\n"
 	       "                        chosen); rdma: IP of the RDMA netdev; unix: socket\n"
 	       "                        path (default $TMPDIR/rmig-loopback-PID.sock)\n"
+	       "  --prealloc            map and fault in the destination's RAM before the\n"
+	       "                        migration starts, as QEMU's -mem-prealloc (without\n"
+	       "                        it the destination allocates blocks from the\n"
+	       "                        source's header and faults them in as pages land);\n"
+	       "                        says how long that took, outside total-time\n"
 	       "\n%s\n%s\n%s\n%s\n%s\n",
 	       text_guest, text_migration, text_output, text_security, text_qmp);
 	print_transports();

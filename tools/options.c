@@ -66,6 +66,7 @@ enum {
 	OPT_CHANNELS,
 	OPT_PLOT,
 	OPT_NUMA_NODE,
+	OPT_PREALLOC,
 };
 
 struct cli_opt {
@@ -104,6 +105,7 @@ static const struct cli_opt cli_opts[] = {
     {{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, FOR_SRC},
     {{"transport", required_argument, NULL, OPT_TRANSPORT}, FOR_L},
     {{"addr", required_argument, NULL, OPT_ADDR}, FOR_L},
+    {{"prealloc", no_argument, NULL, OPT_PREALLOC}, FOR_L},
     {{"qmp", required_argument, NULL, OPT_QMP}, FOR_I | FOR_M | FOR_L},
     {{"tls-creds", required_argument, NULL, OPT_TLS_CREDS}, FOR_I | FOR_M | FOR_L},
     {{"tls-psk", required_argument, NULL, OPT_TLS_PSK}, FOR_I | FOR_M | FOR_L},
@@ -396,6 +398,9 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 		return 0;
 	case OPT_NO_VERIFY:
 		o->params.caps[RMIG_CAP_VERIFY] = false;
+		return 0;
+	case OPT_PREALLOC:
+		o->prealloc = true;
 		return 0;
 	case OPT_ADDR:
 		o->addr = val;

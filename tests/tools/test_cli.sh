@@ -75,6 +75,40 @@ EOF
 then ok "loopback --json completes with a query-migrate report"
 else bad "loopback --json (exit $code)"; sed 's/^/     /' "$tmp/err" "$tmp/json"; fi
 
+# --- --prealloc: the destination's RAM is resident before the migration starts ---
+# The process's RSS once the migration started: the source's guest alone,
+# plus the destination's two blocks when they were faulted in ahead.
+rss_at_start() {
+  local pid rss=
+  "$RMIG" loopback --transport tcp --ram 48M,16M --page-size 64K --zero-share 0.5 \
+    --max-bandwidth 4M "$@" >"$tmp/pre.out" 2>"$tmp/pre.err" &
+  pid=$!
+  for _ in $(seq 100); do
+    grep -q "migrating over" "$tmp/pre.err" && break
+    sleep 0.1
+  done
+  rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$pid/status 2>/dev/null)
+  kill -INT $pid
+  wait $pid
+  echo "${rss:-0}"
+}
+plain=$(rss_at_start)
+pre=$(rss_at_start --prealloc)
+if [ "$pre" -ge $((plain + 60 * 1024)) ] &&
+   grep -q "destination RAM preallocated (64 MiB in [0-9]* ms, before the migration)" "$tmp/pre.err"; then
+  ok "--prealloc faults the destination in before the migration (RSS $plain -> $pre KiB)"
+else
+  bad "--prealloc: RSS at start $plain KiB without, $pre KiB with"; sed 's/^/     /' "$tmp/pre.err"
+fi
+"$RMIG" loopback --transport tcp --ram 24M,5M --page-size 64K --dirty-rate 8M --prealloc \
+  >"$tmp/out" 2>"$tmp/err"
+code=$?
+if [ $code -eq 0 ] && grep -q "memory verified: 2 blocks" "$tmp/out"; then
+  ok "--prealloc with two blocks and a dirtying guest: completes, memory verified"
+else
+  bad "--prealloc migration (exit $code)"; sed 's/^/     /' "$tmp/err" "$tmp/out"
+fi
+
 # --- two processes: incoming + migrate over tcp and unix ---
 for uri in "tcp:127.0.0.1:$(free_port)" "unix:$tmp/mig.sock"; do
   "$RMIG" incoming "$uri" --accept-timeout 20 --json >"$tmp/in.json" 2>"$tmp/in.err" &

@@ -154,6 +154,9 @@ static void test_other_commands(void **state)
 	assert_int_equal(parse(&o, "loopback", "--transport", "unix", "--addr", "/tmp/s", NULL), 0);
 	assert_int_equal(o.transport, CLI_TRANSPORT_UNIX);
 	assert_string_equal(o.addr, "/tmp/s");
+	assert_false(o.prealloc);
+	assert_int_equal(parse(&o, "loopback", "--prealloc", NULL), 0);
+	assert_true(o.prealloc);
 	assert_int_equal(parse(&o, "bench", "--ram", "2G", NULL), 0);
 	assert_true(o.bench_ram == 2ULL << 30);
 	assert_int_equal(parse(&o, "bench", "--help", NULL), 0);
@@ -195,6 +198,8 @@ static void test_usage_errors(void **state)
 	assert_int_equal(parse(&o, "incoming", "u", "--ram", "1G", NULL), -EINVAL);
 	assert_int_equal(parse(&o, "bench", "--dirty-rate", "1M", NULL), -EINVAL);
 	assert_int_equal(parse(&o, "migrate", "u", "--transport", "tcp", NULL), -EINVAL);
+	/* Only loopback knows the source's layout before it connects. */
+	assert_int_equal(parse(&o, "incoming", "u", "--prealloc", NULL), -EINVAL);
 	assert_int_equal(parse(&o, "loopback", "--transport", "ib", NULL), -EINVAL);
 	assert_int_equal(parse(&o, "bench", "--ram", "4K", NULL), -EINVAL);
 }
