@@ -68,6 +68,9 @@ int rmig_hostport_parse(const char *addr, char *host, size_t hostlen, unsigned *
 		rmig_error("bad address: none given");
 		return -EINVAL;
 	}
+	/* Before the ':' checks, which would blame the second address's colon. */
+	if (strchr(addr, ','))
+		return bad(addr, "one address only: lists (',') are not supported");
 	if (addr[0] == '[') {
 		h = addr + 1;
 		end = strchr(h, ']');

@@ -64,6 +64,10 @@ static const struct bad_case bad[] = {
 	{ "host/x:80", 0, "invalid character" },
 	{ "[::1 ]:80", 0, "invalid character" },
 	{ "a:b:c", 0, "too many" },
+	/* rdma: rails (docs/proposals/rails.md) are not built: say so, not "too many ':'". */
+	{ "10.0.0.1:4444,10.0.1.1:4444", 0, "one address only" },
+	{ "[fe80::1]:1,[fe80::2]:1", 0, "lists" },
+	{ "host:80,", 0, "one address only" },
 };
 
 static void test_good(void **state)
