@@ -17,6 +17,7 @@
 #include <rmig/log.h>
 
 #include "common/base/threadname.h"
+#include "common/base/mem.h"
 #include "common/base/util.h"
 #include "common/ram/populate.h"
 #include "tools/cli.h"
@@ -142,8 +143,16 @@ int cli_dest_start(struct cli_dest *d, int accept_timeout_ms)
 
 int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t *ns)
 {
-	uint64_t t0 = rmig_time_now_ns();
+	uint64_t t0 = rmig_time_now_ns(), want = rmig_ram_get_total_bytes(like);
+	uint64_t avail = rmig_mem_get_available();
 
+	/* Faulting in more than the kernel can give would summon the OOM killer, not fail. */
+	if (want > avail) {
+		rmig_error("cannot preallocate the destination's %" PRIu64 " MiB: the kernel can "
+			   "give %" PRIu64 " MiB now (MemAvailable)",
+			   want >> 20, avail >> 20);
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < rmig_ram_get_nblocks(like); i++) {
 		const struct rmig_ramblock *src = rmig_ram_get_block(like, i);
 		struct rmig_ramblock *b;
