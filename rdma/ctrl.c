@@ -299,9 +299,12 @@ static int handle_recv(struct rmig_rdma_ctrl *ctrl, uint32_t i, uint32_t len)
 	ctrl->msgs_received++;
 	switch (h.type) {
 	case RMIG_RDMA_MSG_READY:
-		/* v1 peers grant exactly one; nobody may hold more than the window. */
-		if (h.repeat == 0 || ctrl->peer_credits + h.repeat >
-					     (ctrl->credits_mode ? RMIG_RDMA_CREDITS : 1)) {
+		/*
+		 * v1 peers grant exactly one; nobody may hold more than the
+		 * window.  Subtracted, not added: a repeat near 2^32 would wrap.
+		 */
+		if (h.repeat == 0 || h.repeat > (ctrl->credits_mode ? RMIG_RDMA_CREDITS : 1) -
+							ctrl->peer_credits) {
 			rmig_error("rdma: the peer granted %u credits on top of %u (at most %u "
 				   "allowed)", h.repeat, ctrl->peer_credits,
 				   ctrl->credits_mode ? RMIG_RDMA_CREDITS : 1);

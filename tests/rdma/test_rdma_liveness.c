@@ -224,6 +224,78 @@ static void test_peer_keepalives_keep_alive(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/*
+ * A set-up exchange has an absolute bound: a peer that sends KEEPALIVEs
+ * and nothing else (as one that holds CHANNELS RESULT back would) is
+ * still cut off at its end; without the bound the same peer lives on.
+ */
+static void test_bound_outlasts_keepalives(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint64_t t0 = rmig_time_now_ns();
+	int ret = 0;
+
+	(void)state;
+	rmig_rdma_progress_set_bound(&rc->prog, 2 * PEER_TIMEOUT_MS);
+	while (ret == 0) {
+		assert_true(elapsed_ms(t0) < LATE_MAX_MS);
+		usleep(20 * 1000);
+		complete_sends(rc);
+		peer_keepalive(rc, rc->ctrl.ka_sent);
+		ret = rmig_rdma_progress_poll(&rc->prog, true, "waiting for its CHANNELS RESULT");
+	}
+	assert_int_equal(ret, -ETIMEDOUT);
+	assert_true(elapsed_ms(t0) >= 2 * PEER_TIMEOUT_MS - 1);
+	assert_true(rc->ctrl.ka_received >= 5);
+	assert_error_mentions("did not finish setting up within 400 ms while waiting for its "
+			      "CHANNELS RESULT");
+	rmig_rdma_get_ops()->close(c);
+
+	/* Cleared, the same KEEPALIVEs keep the connection for longer than the bound was. */
+	c = connect_silent(CAPS_LIVE, PEER_TIMEOUT_MS);
+	rc = rmig_rdma_conn_of(c);
+	rmig_rdma_progress_set_bound(&rc->prog, 2 * PEER_TIMEOUT_MS);
+	rmig_rdma_progress_set_bound(&rc->prog, 0);
+	t0 = rmig_time_now_ns();
+	while (elapsed_ms(t0) < 3 * PEER_TIMEOUT_MS) {
+		usleep(20 * 1000);
+		complete_sends(rc);
+		peer_keepalive(rc, rc->ctrl.ka_sent);
+		assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), 0);
+	}
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
+/*
+ * READY's grant is checked without wrapping: one credit held, a repeat of
+ * 2^32 - 1 would add up to 0 and pass an added-up check.
+ */
+static void test_ready_grant_cannot_wrap(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 5000);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	uint8_t msg[RMIG_RDMA_HDR_SIZE];
+
+	(void)state;
+	assert_int_equal(rc->ctrl.peer_credits, 0);
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_READY, 1, NULL, 0, msg, sizeof(msg)),
+			 RMIG_RDMA_HDR_SIZE);
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, sizeof(msg)), 0);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), 0);
+	assert_int_equal(rc->ctrl.peer_credits, 1);
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_READY, UINT32_MAX, NULL, 0, msg,
+					     sizeof(msg)),
+			 RMIG_RDMA_HDR_SIZE);
+	assert_int_equal(rmig_fake_deliver(rc->res.qp, msg, sizeof(msg)), 0);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), -EPROTO);
+	assert_error_mentions("granted 4294967295 credits on top of 1");
+	assert_int_equal(rc->ctrl.peer_credits, 1);
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
 /* The engine lengthens the deadline while the peer checksums, then puts it back. */
 static void test_set_peer_timeout(void **state)
 {
@@ -437,6 +509,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_keepalives_keep_alive, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_set_peer_timeout, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_bound_outlasts_keepalives, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_ready_grant_cannot_wrap, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_bad_ack, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
 						fake_teardown),
