@@ -229,6 +229,12 @@ static void conn_arm_liveness(struct rmig_rdma_conn *rc)
 			  "to this connection");
 }
 
+/* How long a set-up exchange may take: peer-timeout, or 10 s when none. */
+static int conn_setup_ms(const struct rmig_rdma_conn *rc)
+{
+	return rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000;
+}
+
 /*
  * The authentication exchange is three short messages: silence during it
  * ends within peer-timeout (10 s when none), keepalives negotiated or not,
@@ -247,9 +253,11 @@ static int conn_authenticate(struct rmig_rdma_conn *rc, const struct rmig_rdma_a
 	 */
 	/* Only which types decode: the flow-control state set up by conn_set_caps stays. */
 	rc->ctrl.caps = caps & ~RMIG_RDMA_CAP_KEEPALIVE;
-	rmig_rdma_progress_set_liveness(&rc->prog,
-					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000, false);
+	rmig_rdma_progress_set_liveness(&rc->prog, conn_setup_ms(rc), false);
+	/* Silence is not the only stall: READYs alone would keep a silence deadline away. */
+	rmig_rdma_progress_set_bound(&rc->prog, conn_setup_ms(rc));
 	ret = rc->is_source ? rmig_rdma_auth_source(rc, key, caps) : rmig_rdma_auth_dest(rc, key, caps);
+	rmig_rdma_progress_set_bound(&rc->prog, 0);
 	rc->ctrl.caps = caps;
 	/* Only now does the source get the full rings and credits (ctrl.h). */
 	if (ret == 0)
@@ -287,16 +295,18 @@ static int conn_start(struct rmig_rdma_conn *rc, bool untrusted, struct rmig_rdm
 
 /*
  * A set-up exchange ends within peer-timeout (10 s when none), keepalives
- * negotiated or not: the peer answers at once or not at all.
+ * negotiated or not: the peer answers at once or not at all.  The bound
+ * is absolute: a peer that sends KEEPALIVEs and nothing else is still
+ * held to it.
  */
 static int conn_bounded(struct rmig_rdma_conn *rc, int (*step)(struct rmig_rdma_conn *rc))
 {
 	int ret;
 
-	rmig_rdma_progress_set_liveness(&rc->prog,
-					rc->peer_timeout_ms > 0 ? rc->peer_timeout_ms : 10000,
-					rc->keepalive);
+	rmig_rdma_progress_set_liveness(&rc->prog, conn_setup_ms(rc), rc->keepalive);
+	rmig_rdma_progress_set_bound(&rc->prog, conn_setup_ms(rc));
 	ret = step(rc);
+	rmig_rdma_progress_set_bound(&rc->prog, 0);
 	conn_arm_liveness(rc);
 	return ret;
 }

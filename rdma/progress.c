@@ -158,6 +158,12 @@ void rmig_rdma_progress_set_deadline(struct rmig_rdma_progress *p, int peer_time
 	p->peer_timeout_ms = peer_timeout_ms > 0 ? peer_timeout_ms : 0;
 }
 
+void rmig_rdma_progress_set_bound(struct rmig_rdma_progress *p, int ms)
+{
+	p->bound_ms = ms > 0 ? ms : 0;
+	p->bound_ns = ms > 0 ? rmig_time_now_ns() + (uint64_t)ms * RMIG_NSEC_PER_MSEC : 0;
+}
+
 void rmig_rdma_progress_sent(struct rmig_rdma_progress *p)
 {
 	p->sent_ns = rmig_time_now_ns();
@@ -184,6 +190,12 @@ static int keepalive_if_due(struct rmig_rdma_progress *p, uint64_t now)
 
 static int deadline_check(struct rmig_rdma_progress *p, uint64_t now, const char *what)
 {
+	if (p->bound_ns && now >= p->bound_ns) {
+		rmig_error("rdma: the peer did not finish setting up within %d ms while %s",
+			   p->bound_ms, what ? what : "waiting for it");
+		rmig_rdma_progress_fail(p, -ETIMEDOUT);
+		return -ETIMEDOUT;
+	}
 	if (!p->peer_timeout_ms ||
 	    now - p->heard_ns < (uint64_t)p->peer_timeout_ms * RMIG_NSEC_PER_MSEC)
 		return 0;
@@ -208,6 +220,8 @@ static int wait_ms(const struct rmig_rdma_progress *p, uint64_t now)
 								 RMIG_NSEC_PER_MSEC, now));
 	if (p->keepalive_ms && p->chan.keepalive)
 		ms = RMIG_MIN(ms, ms_until(p->keepalive_due_ns, now));
+	if (p->bound_ns)
+		ms = RMIG_MIN(ms, ms_until(p->bound_ns, now));
 	return RMIG_MAX(ms, 1);
 }
 

@@ -102,6 +102,8 @@ struct rmig_rdma_progress {
 	int peer_timeout_ms;   /* > 0: the silence after which waits fail; 0: none */
 	int keepalive_ms;      /* > 0: send KEEPALIVE after this long without sending */
 	uint64_t heard_ns;     /* last RECV completion or CM event */
+	uint64_t bound_ns;     /* > 0: a set-up exchange must be over by then */
+	int bound_ms;
 	uint64_t sent_ns;      /* last control message posted */
 	uint64_t keepalive_due_ns;
 };
@@ -171,6 +173,13 @@ void rmig_rdma_progress_set_liveness(struct rmig_rdma_progress *p, int peer_time
  * keepalive: the keepalive interval stays, the peer relies on it.
  */
 void rmig_rdma_progress_set_deadline(struct rmig_rdma_progress *p, int peer_timeout_ms);
+/*
+ * A set-up exchange must be over within @ms from now (<= 0: no bound):
+ * every round fails with -ETIMEDOUT (reported once) after it, whatever
+ * the peer sends meanwhile.  A KEEPALIVE, or any message, proves that its
+ * process runs, not that the exchange goes anywhere.
+ */
+void rmig_rdma_progress_set_bound(struct rmig_rdma_progress *p, int ms);
 /* The channel posted a message: the keepalive interval starts over. */
 void rmig_rdma_progress_sent(struct rmig_rdma_progress *p);
 
