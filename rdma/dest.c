@@ -203,12 +203,54 @@ static int serve_pin_next(struct rmig_rdma_conn *rc)
 				   false);
 }
 
+/*
+ * Every element of a request is checked before any is acted on, so a
+ * refused request pins, zeroes or unregisters nothing.  @check validates
+ * one element; the serve_* functions then act on them all.
+ */
+static int check_all(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m, size_t size,
+		     int (*check)(struct rmig_rdma_conn *rc, const uint8_t *elem))
+{
+	for (uint32_t i = 0; i < m->hdr.repeat; i++)
+		if (check(rc, m->payload + (size_t)i * size) < 0)
+			return rmig_rdma_ctrl_give_up(&rc->ctrl, -EPROTO);
+	return 0;
+}
+
+static int check_register(struct rmig_rdma_conn *rc, const uint8_t *elem)
+{
+	struct rmig_rdma_register r;
+	uint64_t first, count;
+
+	rmig_rdma_register_decode(elem, &r);
+	return rmig_rdma_validate_register(rc->ram, rc->bases, &r, &first, &count);
+}
+
+static int check_compress(struct rmig_rdma_conn *rc, const uint8_t *elem)
+{
+	struct rmig_rdma_compress c;
+	uint64_t off;
+
+	rmig_rdma_compress_decode(elem, &c);
+	return rmig_rdma_validate_compress(rc->ram, rc->bases, &c, &off);
+}
+
+static int check_unregister(struct rmig_rdma_conn *rc, const uint8_t *elem)
+{
+	struct rmig_rdma_register r;
+
+	rmig_rdma_register_decode(elem, &r);
+	return rmig_rdma_validate_unregister(rc->ram, &r);
+}
+
 static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
 {
 	uint32_t n = m->hdr.repeat, i;
 	uint8_t *out;
-	int ret = 0;
+	int ret = check_all(rc, m, RMIG_RDMA_REGISTER_SIZE, check_register);
 
+	if (ret < 0)
+		return ret;
 	out = malloc((size_t)(n ? n : 1) * RMIG_RDMA_REGISTER_RESULT_SIZE);
 	if (!out) {
 		rmig_error("rdma: out of memory");
@@ -255,7 +297,11 @@ static int serve_register(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg 
 static int serve_compress(struct rmig_rdma_conn *rc, const struct rmig_rdma_msg *m)
 {
 	uint32_t i;
+	int ret;
 
+	ret = check_all(rc, m, RMIG_RDMA_COMPRESS_SIZE, check_compress);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < m->hdr.repeat; i++) {
 		struct rmig_rdma_compress c;
 		uint64_t off;
@@ -274,6 +320,9 @@ static int serve_unregister(struct rmig_rdma_conn *rc, const struct rmig_rdma_ms
 	uint32_t i;
 	int ret;
 
+	ret = check_all(rc, m, RMIG_RDMA_REGISTER_SIZE, check_unregister);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < m->hdr.repeat; i++) {
 		struct rmig_rdma_register r;
 
