@@ -419,6 +419,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(c, "badoffset")) {
 		compress_elem(p, 0, (4 << 20) - 4096, 8192);	/* runs past the block */
 		send_raw(24, T_COMPRESS, 1, p, 24);
+	} else if (!strcmp(c, "regmixed")) {
+		reg_elem(p, 0, 0, 3);				/* 4 MiB: all of block 0 */
+		reg_elem(p + 24, 0, 7, 0);			/* there is one block */
+		send_raw(48, T_REGISTER_REQUEST, 2, p, 48);
 	} else if (!strcmp(c, "badchunk")) {
 		reg_elem(p, 0, 0, 1000);			/* 1000 chunks past chunk 0 */
 		send_raw(24, T_REGISTER_REQUEST, 1, p, 24);
