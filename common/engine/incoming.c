@@ -611,7 +611,8 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 	info->ram.duplicate = atomic_load(&st->duplicate);
 	info->ram.normal = atomic_load(&st->normal);
 	info->ram.normal_bytes = atomic_load(&st->normal_bytes);
-	info->ram.page_size = in->ram->nblocks ? in->ram->blocks[0]->page_size : 0;
+	/* Not from in->ram: the loader may be allocating its blocks right now. */
+	info->ram.page_size = atomic_load(&st->page_size);
 	info->ram.dirty_sync_count = in->load_info.rounds;
 	rmig_stats_get_pinning(st, info);
 	rmig_stats_get_multifd(st, info);

@@ -234,6 +234,9 @@ int rmig_load_channels(struct rmig_stream *s, struct rmig_ram *ram, struct rmig_
 	rc = rmig_format_match_blocks(&h, ram, s->max_ram);
 	if (rc)
 		goto free_header;
+	/* A query on another thread reads this, never @ram, whose block array may move meanwhile. */
+	if (st && ram->nblocks)
+		atomic_store(&st->page_size, ram->blocks[0]->page_size);
 	if (rmig_conn_has_ram_hooks(s->conn)) {
 		rc = rmig_conn_ram_attach(s->conn, ram);
 		if (rc)
