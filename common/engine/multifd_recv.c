@@ -332,6 +332,15 @@ static int wait_channel(struct rmig_mfd_recv *mr, uint32_t i, uint64_t *seen, ui
 		rmig_error("multifd channel %u: no %s within %llu ms (peer-timeout), only PINGs "
 			   "or nothing",
 			   i, what, (unsigned long long)mr->peer_timeout_ms);
+		/*
+		 * The first failure, before the abort that follows makes every
+		 * channel fail with -ECANCELED: that would read as a cancel,
+		 * and the source would not be told why.
+		 */
+		if (!mr->error) {
+			mr->error = -ETIMEDOUT;
+			snprintf(mr->error_desc, sizeof(mr->error_desc), "%s", rmig_error_get_last());
+		}
 		return -ETIMEDOUT;
 	}
 	pthread_cond_timedwait(&mr->progress, &mr->lock, &ts);

@@ -797,7 +797,8 @@ struct hostile {
 	struct rmig_mfd_recv *mr;
 };
 
-static void hostile_start(struct hostile *x, int peer_timeout_ms)
+/* Channels whose reads wait @peer_timeout_ms; the loader's waits for them, @wait_ms. */
+static void hostile_start_waits(struct hostile *x, int peer_timeout_ms, int wait_ms)
 {
 	struct rmig_conn *conns[2];
 
@@ -815,7 +816,13 @@ static void hostile_start(struct hostile *x, int peer_timeout_ms)
 		make_pair(&x->ch[i], "chan", peer_timeout_ms);
 		conns[i] = x->ch[i].conn;
 	}
-	assert_ok(rmig_mfd_recv_start(conns, &x->h, &x->ram, &x->st, x->main.conn, 30000, &x->mr));
+	assert_ok(rmig_mfd_recv_start(conns, &x->h, &x->ram, &x->st, x->main.conn, wait_ms,
+				      &x->mr));
+}
+
+static void hostile_start(struct hostile *x, int peer_timeout_ms)
+{
+	hostile_start_waits(x, peer_timeout_ms, 30000);
 }
 
 static void hostile_send(struct hostile *x, int channel, const struct wire *w)
@@ -1101,6 +1108,61 @@ static void test_hostile_silent_channel(void **state)
 	hostile_end(&x);
 }
 
+struct pinger {
+	struct hostile *x;
+	_Atomic bool stop;
+};
+
+/* Channel 1 says PING every 50 ms and nothing else: alive, never getting anywhere. */
+static void *ping_forever(void *opaque)
+{
+	struct pinger *p = opaque;
+	struct wire w = { .n = 0 };
+
+	wrec(&w, RMIG_REC_PING, 0, 0, 0, 0);
+	while (!atomic_load(&p->stop)) {
+		if (send(p->x->ch[1].raw, w.d, w.n, MSG_NOSIGNAL) != (ssize_t)w.n)
+			break; /* aborted: the other end is gone */
+		usleep(50 * 1000);
+	}
+	return NULL;
+}
+
+/*
+ * A channel that only PINGs fails the round wait with -ETIMEDOUT, and that
+ * stays the migration's error after the abort makes every channel fail
+ * with -ECANCELED: a cancel would not be reported to the source.
+ */
+static void test_hostile_pinging_channel(void **state)
+{
+	struct pinger p;
+	struct hostile x;
+	struct wire w = { .n = 0 };
+	pthread_t t;
+	int ret;
+
+	(void)state;
+	/* Reads that would wait 5 s: the PINGs keep each one short anyway. */
+	hostile_start_waits(&x, 5000, 400);
+	p.x = &x;
+	atomic_init(&p.stop, false);
+	wrec(&w, RMIG_REC_SYNC, 0, 0, 0, 0);
+	wrec(&w, RMIG_REC_EOS, 0, 0, 0, 0);
+	hostile_send(&x, 0, &w);
+	assert_int_equal(pthread_create(&t, NULL, ping_forever, &p), 0);
+	rmig_error_clear();
+	ret = rmig_mfd_recv_wait_round(x.mr, 0);
+	assert_int_equal(ret, -ETIMEDOUT);
+	assert_error_mentions("multifd channel 1: no SYNC within 400 ms");
+	/* Let the aborted channel threads fail as they will. */
+	usleep(200 * 1000);
+	assert_int_equal(rmig_mfd_recv_error(x.mr), -ETIMEDOUT);
+	assert_error_mentions("multifd channel 1: no SYNC within 400 ms");
+	atomic_store(&p.stop, true);
+	pthread_join(t, NULL);
+	hostile_end(&x);
+}
+
 /* What a correct channel pair sends is taken: PINGs, pages, SYNC, END_OF_STREAM. */
 static void test_hostile_harness_accepts_good(void **state)
 {
@@ -1167,6 +1229,7 @@ int main(void)
 	    T(test_hostile_eos_before_sync),
 	    T(test_hostile_cut_mid_record),
 	    T(test_hostile_silent_channel),
+	    T(test_hostile_pinging_channel),
 	};
 
 	return cmocka_run_group_tests(tests, setup_quiet_transports, teardown_quiet);
