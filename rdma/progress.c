@@ -412,6 +412,17 @@ static int drain_recv(struct rmig_rdma_progress *p)
 				rmig_rdma_progress_fail(p, -EIO);
 				return -EIO;
 			}
+			/*
+			 * A peer's WRITE with immediate also consumes a RECV, but puts
+			 * nothing in its buffer: what is there is an old message.
+			 */
+			if (wc[i].opcode != IBV_WC_RECV || (wc[i].wc_flags & IBV_WC_WITH_IMM)) {
+				rmig_error("rdma: the peer used up a receive without sending a "
+					   "message (completion opcode %d, flags 0x%x)",
+					   (int)wc[i].opcode, (unsigned)wc[i].wc_flags);
+				rmig_rdma_progress_fail(p, -EPROTO);
+				return -EPROTO;
+			}
 			ret = p->chan.on_recv(p->chan.opaque, v, wc[i].byte_len);
 			if (ret < 0)
 				return ret;

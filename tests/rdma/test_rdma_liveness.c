@@ -296,6 +296,24 @@ static void test_ready_grant_cannot_wrap(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/* A WRITE with immediate consumes a RECV and fills nothing: refused, not read as a message. */
+static void test_write_with_imm_refused(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 5000);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	struct ibv_wc wc = { .wr_id = RMIG_RDMA_WRID_RECV | 0, .status = IBV_WC_SUCCESS,
+			     .opcode = IBV_WC_RECV_RDMA_WITH_IMM, .wc_flags = IBV_WC_WITH_IMM,
+			     .byte_len = RMIG_RDMA_HDR_SIZE };
+
+	(void)state;
+	rmig_fake_cq_push(rc->res.recv_cq, &wc);
+	assert_int_equal(rmig_rdma_progress_poll(&rc->prog, false, "testing"), -EPROTO);
+	assert_error_mentions("used up a receive without sending a message");
+	assert_false(rmig_rdma_ctrl_has_msg(&rc->ctrl));
+	rmig_rdma_get_ops()->close(c);
+	rmig_fake_assert_reverse_teardown();
+}
+
 /* The engine lengthens the deadline while the peer checksums, then puts it back. */
 static void test_set_peer_timeout(void **state)
 {
@@ -512,6 +530,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bound_outlasts_keepalives, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_ready_grant_cannot_wrap, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_write_with_imm_refused, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive_bad_ack, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
