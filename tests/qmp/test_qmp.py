@@ -1069,6 +1069,16 @@ def case_second_client(ctx):
                  "a new client before its own negotiation", desc_prefix=NEGOTIATE_FIRST)
     c.negotiate()
     still_serves(c, "a new client negotiated")
+    # A client that reads no more: its first reply fails and drops it, and the rest of
+    # that read (a stop, then half a command) runs nothing and is not glued to the next
+    # client's first command (whose negotiation would then go unanswered).
+    c.sock.shutdown(socket.SHUT_RD)
+    c.send_raw(b'{"execute": "query-status"}\n{"execute": "stop"}\n'
+               b'{"execute": "query-status", "id": "')
+    c.close()
+    c = ctx.fresh_client(src)
+    expect_guest(c, True, "running", "after a dropped client's stop")
+    still_serves(c, "a client after one that left mid-command")
     quit_and_exit(c, src, 0, "source")
 
 

@@ -168,18 +168,24 @@ static void client_send(struct qmp_server *s, json_t *msg)
 	client_flush(s);
 }
 
+/*
+ * A reply that failed drops the client in the middle of a read: the rest
+ * of that read was its, and runs no command.
+ */
 static void on_value(void *opaque, const char *text, size_t len)
 {
 	struct qmp_server *s = opaque;
 
-	client_send(s, qmp_session_handle(&s->session, text, len));
+	if (s->cfd >= 0)
+		client_send(s, qmp_session_handle(&s->session, text, len));
 }
 
 static void on_stream_error(void *opaque, const char *desc)
 {
 	struct qmp_server *s = opaque;
 
-	client_send(s, qmp_error_reply(QMP_ERR_GENERIC, desc, NULL));
+	if (s->cfd >= 0)
+		client_send(s, qmp_error_reply(QMP_ERR_GENERIC, desc, NULL));
 }
 
 static const struct qmp_stream_ops stream_ops = { .value = on_value, .error = on_stream_error };
@@ -202,6 +208,9 @@ static void client_read(struct qmp_server *s)
 	}
 	if (qmp_stream_feed(&s->in, buf, (size_t)n, &stream_ops, s))
 		client_drop(s, "out of memory");
+	/* Dropped while feeding: what the splitter kept of that read is not the next client's. */
+	if (s->cfd < 0)
+		qmp_stream_reset(&s->in);
 }
 
 static void accept_client(struct qmp_server *s)
@@ -226,6 +235,8 @@ static void accept_client(struct qmp_server *s)
 		return;
 	}
 	s->cfd = fd;
+	/* A fresh splitter too: nothing of the last client's input may run as this one's. */
+	qmp_stream_reset(&s->in);
 	qmp_session_init(&s->session, qmp_commands, qmp_ncommands, s->ctx);
 	client_send(s, qmp_greeting());
 }
