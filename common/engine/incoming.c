@@ -435,6 +435,7 @@ int rmig_incoming_run(struct rmig_incoming *in, int accept_timeout_ms)
 	struct rmig_conn *conn = NULL;
 	struct rmig_stream stream;
 	enum rmig_state s;
+	bool cancel;
 	int ret;
 
 	if (!in->listener) {
@@ -507,15 +508,25 @@ out:
 		while (rmig_state_transition(&in->sm, s, RMIG_STATE_COMPLETED) == -EBUSY);
 		return 0;
 	}
-	if (atomic_load(&in->cancel))
+	/*
+	 * A cancel that came before the state could show it (in none, or
+	 * just before its swap) ends cancelled too; anything else that failed
+	 * says why, so no "failed" is ever without a reason.
+	 */
+	cancel = atomic_load(&in->cancel);
+	if (cancel)
 		ret = -ECANCELED;
-	if (ret != -ECANCELED)
+	else
 		incoming_set_error(in, ret);
 	for (;;) {
 		s = rmig_state_get(&in->sm);
 		if (s == RMIG_STATE_CANCELLING) {
 			rmig_state_transition(&in->sm, s, RMIG_STATE_CANCELLED);
 			break;
+		}
+		if (cancel && (s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE)) {
+			rmig_state_transition(&in->sm, s, RMIG_STATE_CANCELLING);
+			continue;
 		}
 		if (rmig_state_transition(&in->sm, s, RMIG_STATE_FAILED) != -EBUSY)
 			break;

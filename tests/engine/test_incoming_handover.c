@@ -231,6 +231,51 @@ static void test_hangup_in_doubt_then_discard(void **state)
 	dest_finish(&d);
 }
 
+/*
+ * A cancel before the run (state none, nothing to swap yet) ends the run
+ * cancelled, not failed without a reason.
+ */
+static void test_cancel_before_run(void **state)
+{
+	struct rmig_ram *ram = rmig_ram_new();
+	struct rmig_incoming *in = rmig_incoming_new(ram);
+	struct rmig_info info;
+	char uri[32];
+	int sv[2];
+
+	(void)state;
+	assert_non_null(in);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[1]);
+	assert_int_equal(rmig_incoming_listen(in, uri), 0);
+	rmig_incoming_cancel(in);
+	assert_int_equal(rmig_incoming_get_state(in), RMIG_STATE_NONE);
+	assert_int_equal(rmig_incoming_run(in, 5000), -ECANCELED);
+	rmig_incoming_query(in, &info);
+	assert_int_equal(info.status, RMIG_STATE_CANCELLED);
+	close(sv[0]);
+	rmig_incoming_free(in);
+	rmig_ram_free(ram);
+}
+
+/* A failure without a cancel says why: no "failed" with an empty reason. */
+static void test_failure_has_reason(void **state)
+{
+	struct rmig_info info;
+	struct dest d;
+	int fd = dest_start(&d);
+
+	(void)state;
+	assert_int_equal(write(fd, "not a migration stream", 22), 22);
+	close(fd);
+	pthread_join(d.thread, NULL);
+	assert_true(d.ret < 0);
+	rmig_incoming_query(d.in, &info);
+	assert_int_equal(info.status, RMIG_STATE_FAILED);
+	assert_true(info.error_desc[0] != '\0');
+	dest_finish(&d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet_transports, teardown_quiet)
 
 int main(void)
@@ -240,6 +285,8 @@ int main(void)
 	    T(test_abort_discards),
 	    T(test_lost_commit_in_doubt),
 	    T(test_hangup_in_doubt_then_discard),
+	    T(test_cancel_before_run),
+	    T(test_failure_has_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
