@@ -460,8 +460,13 @@ enum cli_exit cli_monitor_exit_for(int rc)
 bool cli_monitor_wait_started(struct cli_monitor *mon)
 {
 	while (!atomic_load(&mon->started)) {
+		/*
+		 * Looked at again after a quit: a migrate and a quit read in one
+		 * go can both land between the two loads, and a migration that
+		 * started must go the started way, where it is cancelled.
+		 */
 		if (atomic_load(&mon->quit) || cli_interrupted())
-			return false;
+			return atomic_load(&mon->started);
 		cli_sleep_ms(CLI_TICK_MS / 4);
 	}
 	return true;
