@@ -108,7 +108,14 @@ static int psk_lookup(gnutls_session_t s, const char *identity, gnutls_datum_t *
 	struct rmig_tls_creds *c = gnutls_session_get_ptr(s);
 
 	if (!c || strcmp(identity, c->identity) != 0) {
-		rmig_warn("TLS: a source offered the unknown PSK identity '%.64s'", identity);
+		char shown[65];
+		size_t i;
+
+		/* Unauthenticated bytes: no terminal escapes into the operator's log. */
+		for (i = 0; identity[i] && i < sizeof(shown) - 1; i++)
+			shown[i] = identity[i] >= 0x20 && identity[i] < 0x7f ? identity[i] : '?';
+		shown[i] = '\0';
+		rmig_warn("TLS: a source offered the unknown PSK identity '%s'", shown);
 		return -1;
 	}
 	key->data = gnutls_malloc(c->key.size);

@@ -129,6 +129,9 @@ tcp() { echo "tcp:127.0.0.1:$(free_port)"; }
 # Short, yet long enough for a dozen sources started at once to connect: under ASan on two
 # cores some took over 3 s to, and found the listener closed (CI: "connection refused").
 AT=10
+# The right key under an identity with a terminal escape in it.
+printf 'ev\033[31mil:%s\n' "$(cut -d: -f2 "$C/psk.key")" >"$tmp/psk-esc.key"
+chmod 600 "$tmp/psk-esc.key"
 pids=()
 pair x509-tcp 20 "$(tcp)" --tls-creds "$C/good" --tls-authz "$AUTHZ" -- \
   --ram 16M --tls-creds "$C/good" & pids+=($!)
@@ -144,6 +147,7 @@ pair expired-client $AT "$(tcp)" --tls-creds "$C/good" -- --ram 16M --tls-creds 
 pair authz $AT "$(tcp)" --tls-creds "$C/good" --tls-authz "$AUTHZ" -- \
   --ram 16M --tls-creds "$C/other-client" & pids+=($!)
 pair wrong-psk $AT "$(tcp)" --tls-psk "$C/psk.key" -- --ram 16M --tls-psk "$C/psk-other.key" & pids+=($!)
+pair psk-escape $AT "$(tcp)" --tls-psk "$C/psk.key" -- --ram 16M --tls-psk "$tmp/psk-esc.key" & pids+=($!)
 pair plain-source $AT "$(tcp)" --tls-creds "$C/good" -- --ram 16M & pids+=($!)
 pair plain-dest $AT "$(tcp)" -- --ram 16M --tls-creds "$C/good" & pids+=($!)
 pair both-source $AT "$(tcp)" --tls-creds "$C/good" -- \
@@ -169,6 +173,14 @@ refused expired-client "expired client certificate" 6 "the destination refused o
 refused authz "client DN not in tls-authz" 6 "not in its tls-authz" \
   "'CN=intruder,O=rmig' is not in tls-authz"
 refused wrong-psk "wrong pre-shared key" 6 "pre-shared key" "pre-shared keys differ"
+# An unauthenticated identity is logged without its control bytes.
+if has "$tmp/psk-escape/in.err" "unknown PSK identity 'ev?[31mil'" &&
+   ! grep -q $'\033' "$tmp/psk-escape/in.err"; then
+  ok "an unknown PSK identity is logged with its escape bytes replaced"
+else
+  bad "unknown PSK identity: not logged as 'ev?[31mil', or an escape byte reached the log"
+  show "$tmp/psk-escape/in.err"
+fi
 
 # A plain source to a TLS destination: refused before a byte of it is read.
 d=$tmp/plain-source
