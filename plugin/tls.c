@@ -268,7 +268,8 @@ static int check_authz(struct tls_conn *t, const char *authz)
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
 
-		if (len == dn.size && memcmp(p, dn.data, len) == 0) {
+		/* An empty line names nobody, not a certificate with an empty subject. */
+		if (len && len == dn.size && memcmp(p, dn.data, len) == 0) {
 			ret = 0;
 			break;
 		}
