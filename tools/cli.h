@@ -186,6 +186,7 @@ struct cli_dest {
 	_Atomic bool done;
 	_Atomic bool started; /* the start callback ran: the source committed */
 	_Atomic bool workload_running; /* --run: the workload runs here now */
+	bool resolved;		       /* loopback: in doubt, settled from the source's outcome */
 	int rc;
 	char uri[256]; /* the bound address, e.g. with the port chosen */
 };

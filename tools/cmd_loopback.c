@@ -26,6 +26,8 @@
 #include "tools/monitor.h"
 
 #define CLI_DEST_GRACE_MS 30000 /* a completed source's destination has only the trailer left */
+/* A failed source closed its connection or sent ABORT: its destination sees that at once. */
+#define CLI_DEST_FAIL_GRACE_MS 5000
 /* What one rdma side pins besides RAM: message buffers (11 MiB) and a margin. */
 #define LOOPBACK_SIDE_OVERHEAD (15ULL << 20)
 
@@ -170,13 +172,18 @@ static int compare_ram(const struct rmig_ram *src, const struct rmig_ram *dst, b
 	return 0;
 }
 
-/* After the source ends, give the destination a bounded time to finish too. */
+/*
+ * After the source ends, give the destination a bounded time to finish
+ * too.  Not cancelled at once when the source failed: an ABORT may still
+ * be in its socket, and a cancel then would leave it in doubt about a
+ * workload the source kept.  One in doubt anyway (a COMMIT lost) is
+ * resolved here, where the source's outcome is known.
+ */
 static void finish_dest(struct cli_dest *d, bool source_completed)
 {
-	uint64_t deadline = rmig_time_now_ns() + CLI_DEST_GRACE_MS * RMIG_NSEC_PER_MSEC;
+	uint64_t grace = source_completed ? CLI_DEST_GRACE_MS : CLI_DEST_FAIL_GRACE_MS;
+	uint64_t deadline = rmig_time_now_ns() + grace * RMIG_NSEC_PER_MSEC;
 
-	if (!source_completed)
-		cli_dest_cancel(d);
 	while (!cli_dest_done(d) && rmig_time_now_ns() < deadline && !cli_interrupted())
 		cli_sleep_ms(50);
 	if (!cli_dest_done(d)) {
@@ -184,6 +191,15 @@ static void finish_dest(struct cli_dest *d, bool source_completed)
 		cli_dest_cancel(d);
 	}
 	cli_dest_join(d);
+	if (rmig_incoming_get_state(d->in) == RMIG_STATE_IN_DOUBT &&
+	    rmig_incoming_resolve(d->in, source_completed) == 0) {
+		cli_msg("loopback: the destination was in doubt; the source %s, so it %s",
+			source_completed ? "completed" : "kept the workload",
+			source_completed ? "starts" : "discards its copy");
+		d->resolved = true;
+		if (source_completed)
+			d->rc = 0;
+	}
 }
 
 static void report_dest(const struct cli_options *o, struct cli_dest *d)
@@ -214,7 +230,8 @@ static enum cli_exit loopback_exit_code(struct cli_source *s, struct cli_dest *d
 	enum cli_exit code = cli_source_exit_code(s, info);
 	int err;
 
-	if (d->rc == 0 || (code == CLI_EXIT_CANCELLED && cli_interrupted()))
+	/* Resolved from the source's outcome: the source's verdict is the whole one. */
+	if (d->rc == 0 || d->resolved || (code == CLI_EXIT_CANCELLED && cli_interrupted()))
 		return code;
 	err = rmig_incoming_get_error(d->in);
 	if (!err)
