@@ -12,7 +12,9 @@
 #include "tools/monitor.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,6 +101,24 @@ static int src_set_param(void *t, const char *name, const char *value)
 	return rc;
 }
 
+/*
+ * fd:N must not name the monitor's own descriptors: a migration over its
+ * client socket, say, would read QMP and then close it under the server.
+ */
+static int refuse_own_fd(const struct cli_monitor *mon, const char *uri)
+{
+	char *end;
+	long fd;
+
+	if (strncmp(uri, "fd:", 3) != 0)
+		return 0;
+	fd = strtol(uri + 3, &end, 10);
+	if (end == uri + 3 || *end || fd < 0 || fd > INT_MAX || !qmp_server_owns_fd(mon->srv, (int)fd))
+		return 0;
+	rmig_error("fd:%ld is a descriptor of the QMP monitor itself, not a migration stream", fd);
+	return -EINVAL;
+}
+
 static int src_migrate(void *t, const char *uri)
 {
 	struct cli_monitor *mon = mon_of(t);
@@ -122,6 +142,8 @@ static int src_migrate(void *t, const char *uri)
 	}
 	/* A bad scheme is the command's error, and leaves the source free to try again. */
 	rc = rmig_transport_resolve(uri, &ops, &addr);
+	if (!rc)
+		rc = refuse_own_fd(mon, uri);
 	if (rc)
 		return rc;
 	note_uri(mon, uri);
@@ -290,7 +312,9 @@ static int dest_incoming(void *t, const char *uri)
 			   cli_monitor_uri(mon));
 		return -EBUSY;
 	}
-	rc = cli_dest_bind(mon->dest, uri);
+	rc = refuse_own_fd(mon, uri);
+	if (!rc)
+		rc = cli_dest_bind(mon->dest, uri);
 	if (rc)
 		return rc;
 	note_uri(mon, mon->dest->uri);

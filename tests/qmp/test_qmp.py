@@ -876,6 +876,17 @@ def check_version(c, rmig):
     return ver
 
 
+def own_fds(client, proc, command):
+    """fd:N naming the monitor's own epoll descriptor is refused, and the
+    monitor goes on serving."""
+    fds = [int(n) for n in os.listdir("/proc/%d/fd" % proc.pid)
+           if os.readlink("/proc/%d/fd/%s" % (proc.pid, n)) == "anon_inode:[eventpoll]"]
+    check(len(fds) == 1, "%s: expected one epoll descriptor, found %s" % (proc.name, fds))
+    refused(client, "%s over the monitor's own descriptor" % command, command,
+            {"uri": "fd:%d" % fds[0]}, serves=True,
+            desc_contains="descriptor of the QMP monitor itself")
+
+
 def case_protocol_errors(ctx):
     src, dst = ctx.source(), ctx.dest()
     sc = ctx.client(src, negotiate=False)
@@ -890,6 +901,8 @@ def case_protocol_errors(ctx):
     protocol_ids(sc)
     protocol_framing(sc)
     dc = ctx.client(dst)
+    own_fds(sc, src, "migrate")
+    own_fds(dc, dst, "migrate-incoming")
     protocol_sides(sc, dc)
     quit_and_exit(sc, src, 0, "source (no migration started)")
     code = quit_and_exit(dc, dst, None, "destination (listening, no source came)")

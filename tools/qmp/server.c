@@ -52,6 +52,11 @@ struct qmp_server {
 	bool want_out; /* EPOLLOUT armed */
 };
 
+bool qmp_server_owns_fd(const struct qmp_server *s, int fd)
+{
+	return s && fd >= 0 && (fd == s->lfd || fd == s->wake_fd || fd == s->epfd || fd == s->cfd);
+}
+
 /* ---- the client ------------------------------------------------------- */
 
 static void client_drop(struct qmp_server *s, const char *why)

@@ -43,4 +43,11 @@ void qmp_server_event(struct qmp_server *s, const char *name, json_t *data);
 /* Stop the thread, close every socket and remove the socket file. */
 void qmp_server_stop(struct qmp_server *s);
 
+/*
+ * Whether @fd is one of the server's own descriptors (its socket, epoll,
+ * wake-up or client), which no fd: URI may name.  On the server's thread
+ * (a command's), where they cannot change meanwhile.
+ */
+bool qmp_server_owns_fd(const struct qmp_server *s, int fd);
+
 #endif /* RMIG_TOOLS_QMP_SERVER_H */
