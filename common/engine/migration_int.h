@@ -54,8 +54,9 @@ struct rmig_migration {
 	int cancel_fd;
 	_Atomic bool cancel_requested;
 	/*
-	 * The migration thread waits for the destination's RESULT: a cancel
-	 * then only interrupts the read, so the thread can still send ABORT.
+	 * The hand-over has begun (the trailer is going out) and not ended: a
+	 * cancel then only interrupts the read, so the thread can still send
+	 * ABORT.  Stays set: once the thread is done, m->conn is gone.
 	 */
 	_Atomic bool awaiting_result;
 

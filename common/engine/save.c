@@ -362,6 +362,13 @@ static int save_complete(struct save_ctx *c)
 		rmig_ram_checksums(ram, sums);
 	}
 	rmig_fault_corrupt_trailer(sums, ram->nblocks);
+	/*
+	 * From the trailer on, a cancel only interrupts: once its last byte is
+	 * out the destination may answer RESULT(0) and wait for our word, and
+	 * an aborted connection could carry no ABORT to it (it would be left
+	 * in doubt).  Set before the write, as the cancel may come at any time.
+	 */
+	atomic_store(&m->awaiting_result, true);
 	ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
 	if (!ret)
 		ret = rmig_stream_flush(&c->stream);
@@ -423,7 +430,6 @@ static int save_await_result(struct save_ctx *c)
 	int ret, status;
 
 	c->trailer_sent = true;
-	atomic_store(&c->m->awaiting_result, true);
 	rmig_fault_source(RMIG_FAULT_AFTER_TRAILER, rmig_save_fault_cancel, c->m);
 	/* The destination checksums its RAM before it answers, silent meanwhile. */
 	if (c->flags & RMIG_STREAM_F_VERIFY)
@@ -438,7 +444,6 @@ static int save_await_result(struct save_ctx *c)
 	ret = rmig_handover_recv(c->conn, wait_ms,
 				 "waiting for the destination to confirm it has every page", &kind,
 				 &status);
-	atomic_store(&c->m->awaiting_result, false);
 	(void)rmig_conn_set_peer_timeout(c->conn, (int)c->params.peer_timeout_ms);
 	if (ret)
 		return ret;
