@@ -35,9 +35,8 @@
 #include "plugin/sockaddr.h"
 #include "rdma/auth.h"
 #include "rdma/conn.h"
+#include "rdma/opts.h"
 #include "rdma/progress.h"
-
-#define RDMA_DEFAULT_TIMEOUT_MS 10000
 
 static bool env_on(const char *name)
 {
@@ -72,59 +71,6 @@ static uint32_t offered_caps(void)
 	if (env_on("RMIG_RDMA_NO_PIN_STREAM"))
 		f &= ~RMIG_RDMA_CAP_PIN_STREAM;
 	return f;
-}
-
-static int opts_timeout(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, timeout_ms) + sizeof(int) &&
-	    o->timeout_ms > 0)
-		return o->timeout_ms;
-	return RDMA_DEFAULT_TIMEOUT_MS;
-}
-
-/* Callers built before the field existed set no limit. */
-static int opts_peer_timeout(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, peer_timeout_ms) + sizeof(int) &&
-	    o->peer_timeout_ms > 0)
-		return o->peer_timeout_ms;
-	return 0;
-}
-
-static int opts_cancel_fd(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, cancel_fd) + sizeof(int) &&
-	    o->cancel_fd > 0)
-		return o->cancel_fd;
-	return -1;
-}
-
-static uint64_t opts_max_pinned(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_max_pinned) + sizeof(uint64_t))
-		return o->rdma_max_pinned;
-	return 0;
-}
-
-static uint32_t opts_channels(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_channels) + sizeof(uint32_t))
-		return o->rdma_channels;
-	return 0;
-}
-
-/* -2 (auto) for callers built before the field existed. */
-static int opts_numa_node(const struct rmig_conn_opts *o)
-{
-	if (o && o->size >= offsetof(struct rmig_conn_opts, rdma_numa_node) + sizeof(int))
-		return o->rdma_numa_node;
-	return -2;
-}
-
-static bool opts_pin_all(const struct rmig_conn_opts *o)
-{
-	return o && o->size >= offsetof(struct rmig_conn_opts, rdma_pin_all) + sizeof(bool) &&
-	       o->rdma_pin_all;
 }
 
 static struct rmig_rdma_conn *conn_alloc(bool source)
@@ -348,8 +294,8 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	unsigned port;
 	struct rmig_rdma_conn *rc;
 	struct rmig_rdma_caps caps = { .version = RMIG_RDMA_VERSION };
-	int timeout = opts_timeout(opts), cancel_fd = opts_cancel_fd(opts);
-	bool want_pin = opts_pin_all(opts);
+	int timeout = rmig_rdma_opts_get_timeout(opts), cancel_fd = rmig_rdma_opts_get_cancel_fd(opts);
+	bool want_pin = rmig_rdma_opts_get_pin_all(opts);
 	struct rmig_rdma_auth_key *key;
 	struct rmig_rdma_rings_job rings = { .started = false };
 	uint32_t eff;
@@ -366,8 +312,8 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 		rmig_rdma_auth_key_free(key);
 		return -ENOMEM;
 	}
-	rc->peer_timeout_ms = opts_peer_timeout(opts);
-	rc->max_pinned_req = opts_max_pinned(opts);
+	rc->peer_timeout_ms = rmig_rdma_opts_get_peer_timeout(opts);
+	rc->max_pinned_req = rmig_rdma_opts_get_max_pinned(opts);
 	/* Faulted in while rdma_cm resolves and the QP is built (rings.h). */
 	if (!env_on("RMIG_RDMA_NO_RING_PREPARE"))
 		rmig_rdma_rings_job_start(&rings, &rc->ring_mem);
@@ -378,8 +324,9 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 	if (ret < 0)
 		goto fail;
 	caps.flags = offered_caps() | (key ? RMIG_RDMA_CAP_AUTH : 0);
-	rc->numa_param = opts_numa_node(opts);
-	rc->lanes_wanted = RMIG_MIN(RMIG_MAX(opts_channels(opts), 1u), (uint32_t)RMIG_RDMA_MAX_LANES);
+	rc->numa_param = rmig_rdma_opts_get_numa_node(opts);
+	rc->lanes_wanted = RMIG_MIN(RMIG_MAX(rmig_rdma_opts_get_channels(opts), 1u),
+				    (uint32_t)RMIG_RDMA_MAX_LANES);
 	if (rc->lanes_wanted > 1 && !lanes_possible(rc)) {
 		rmig_info("rdma: channels need an InfiniBand or RoCE device; one queue pair "
 			  "carries the pages");
@@ -448,8 +395,8 @@ int rmig_rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 		rmig_error("rdma: out of memory");
 		return -ENOMEM;
 	}
-	l->timeout_ms = opts_timeout(opts);
-	l->peer_timeout_ms = opts_peer_timeout(opts);
+	l->timeout_ms = rmig_rdma_opts_get_timeout(opts);
+	l->peer_timeout_ms = rmig_rdma_opts_get_peer_timeout(opts);
 	/* A bad key file is found now, not when a source comes. */
 	ret = rmig_rdma_auth_key_from_opts(opts, &l->key);
 	if (ret == 0)
