@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rmig/log.h>
@@ -24,6 +25,21 @@
 /* Only the (EC)DHE key exchanges: a leaked key must not decrypt recorded sessions. */
 #define PRIORITY_PSK "NORMAL:+ECDHE-PSK:+DHE-PSK" PRIORITY_CIPHERS
 
+/*
+ * Opening a FIFO (or a device) would block the thread that loads the
+ * credentials, which may be the QMP monitor's, until something writes it.
+ */
+static int creds_regular(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		rmig_error("TLS: %s is not a regular file", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int creds_path(char *buf, size_t len, const char *dir, const char *file)
 {
 	if ((size_t)snprintf(buf, len, "%s/%s", dir, file) >= len) {
@@ -38,7 +54,7 @@ static int creds_path(char *buf, size_t len, const char *dir, const char *file)
 			   buf, strerror(err));
 		return -err;
 	}
-	return 0;
+	return creds_regular(buf);
 }
 
 static int load_x509(struct rmig_tls_creds *c, const char *dir, bool server)
@@ -129,9 +145,13 @@ static int psk_lookup(gnutls_session_t s, const char *identity, gnutls_datum_t *
 static int load_psk(struct rmig_tls_creds *c, const char *file, bool server)
 {
 	char line[1024];
-	FILE *f = fopen(file, "r");
+	FILE *f;
 	int ret;
 
+	ret = creds_regular(file);
+	if (ret)
+		return ret;
+	f = fopen(file, "r");
 	if (!f) {
 		ret = -errno;
 		rmig_error("TLS: cannot read the pre-shared key file %s: %s", file, strerror(-ret));

@@ -252,6 +252,15 @@ if [ $code -eq 2 ] && has "$tmp/nocreds-in.err" "no-such.key"; then
 else
   bad "incoming with a missing --tls-psk file: exit $code"; show "$tmp/nocreds-in.err"
 fi
+# A FIFO where a key file belongs: refused at once, not opened (that would block until written).
+mkfifo "$tmp/psk.fifo"
+timeout 10 "$RMIG" incoming tcp:127.0.0.1:0 --tls-psk "$tmp/psk.fifo" >/dev/null 2>"$tmp/fifo.err"
+code=$?
+if [ $code -eq 2 ] && has "$tmp/fifo.err" "psk.fifo is not a regular file"; then
+  ok "a FIFO as --tls-psk: exit 2 at once ('not a regular file')"
+else
+  bad "a FIFO as --tls-psk: exit $code (124: it blocked)"; show "$tmp/fifo.err"
+fi
 timeout 30 "$RMIG" incoming tcp:127.0.0.1:0 --tls-psk "$C/psk.key" --tls-authz 'CN=x' \
   >"$tmp/pskauthz.out" 2>"$tmp/pskauthz.err"
 code=$?
