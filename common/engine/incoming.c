@@ -624,7 +624,7 @@ void rmig_incoming_query(struct rmig_incoming *in, struct rmig_info *info)
 	info->ram.normal_bytes = atomic_load(&st->normal_bytes);
 	/* Not from in->ram: the loader may be allocating its blocks right now. */
 	info->ram.page_size = atomic_load(&st->page_size);
-	info->ram.dirty_sync_count = in->load_info.rounds;
+	info->ram.dirty_sync_count = atomic_load(&st->dirty_sync_count);
 	rmig_stats_get_pinning(st, info);
 	rmig_stats_get_multifd(st, info);
 	if (elapsed)

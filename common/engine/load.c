@@ -163,6 +163,9 @@ static int apply_record(struct load_ctx *c, const struct rmig_record *r)
 		}
 		rmig_fault_dest(RMIG_FAULT_DIRTY, NULL, NULL);
 		c->rounds++;
+		/* For a query on another thread, as each round ends (load_info only at the end). */
+		if (c->st)
+			atomic_store(&c->st->dirty_sync_count, c->rounds);
 		return 0;
 	case RMIG_REC_EOS:
 		rmig_fault_dest(RMIG_FAULT_FINAL, NULL, NULL);

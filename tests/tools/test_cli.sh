@@ -125,7 +125,8 @@ for uri in "tcp:127.0.0.1:$(free_port)" "unix:$tmp/mig.sock"; do
   code=$?
   # The page size comes from the loader, not from a read of blocks it may be allocating.
   if [ $code -eq 0 ] && grep -q '"status":"completed"' "$tmp/in.json" &&
-     grep -q '"page-size":16384' "$tmp/in.json"; then
+     grep -q '"page-size":16384' "$tmp/in.json" &&
+     grep -Eq '"dirty-sync-count":[1-9]' "$tmp/in.json"; then
     ok "incoming + migrate over ${uri%%:*}"
   else
     bad "incoming + migrate over ${uri%%:*} (incoming exit $code)"; sed 's/^/     /' "$tmp/in.err"
