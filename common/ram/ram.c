@@ -331,8 +331,13 @@ void rmig_ram_mark_dirty(struct rmig_ramblock *b, uint64_t offset, uint64_t len)
 	}
 	atomic_fetch_or_explicit(&b->dirty_log[w], word_mask(first % BPL, BPL),
 				 memory_order_release);
+	/*
+	 * A read-modify-write, not a store: a store would break the release
+	 * sequence of another writer's fetch_or on the same word, and sync's
+	 * acquire would no longer make that writer's data visible.
+	 */
 	for (w++; w < lw; w++)
-		atomic_store_explicit(&b->dirty_log[w], ~0UL, memory_order_release);
+		atomic_fetch_or_explicit(&b->dirty_log[w], ~0UL, memory_order_release);
 	atomic_fetch_or_explicit(&b->dirty_log[lw], word_mask(0, (unsigned)(last % BPL) + 1),
 				 memory_order_release);
 }
@@ -361,8 +366,13 @@ void rmig_ram_dirty_log_clear(struct rmig_ram *ram)
 		struct rmig_ramblock *b = ram->blocks[i];
 		uint64_t nwords = bitmap_words(b->npages);
 
+		/*
+		 * Acquire, as sync's exchange: the bulk round's reads of the pages
+		 * must not move before the clear, or a write landing between them
+		 * and the clear would lose its bit and never be sent again.
+		 */
 		for (uint64_t w = 0; w < nwords; w++)
-			atomic_store_explicit(&b->dirty_log[w], 0, memory_order_relaxed);
+			atomic_exchange_explicit(&b->dirty_log[w], 0, memory_order_acquire);
 	}
 }
 

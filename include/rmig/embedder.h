@@ -13,7 +13,12 @@ extern "C" {
 
 struct rmig_embedder {
 	void *opaque;
-	/* Stop every writer and return only once none will write again until cont(). */
+	/*
+	 * Stop every writer and return only once none will write again until
+	 * cont(), each writer's last rmig_ram_mark_dirty() done before the
+	 * return (under a lock both take, say): the final round sends what the
+	 * log holds then.
+	 */
 	void (*stop)(void *opaque);
 	/* Let writers run again (after a cancel or failure on the source). */
 	void (*cont)(void *opaque);

@@ -59,7 +59,10 @@ RMIG_API uint64_t rmig_ram_get_total_bytes(const struct rmig_ram *ram);
 
 /*
  * Embedder side: pages overlapping [offset, offset+len) were written.
- * Lock-free, any thread.  Out-of-range parts are ignored.
+ * Lock-free, any thread.  Out-of-range parts are ignored.  Call it after
+ * the write, never before: a page marked first may be sent (and its bit
+ * cleared) before the data lands, and then never again.  The mark is a
+ * release, so a migration that sees it also sees the data.
  */
 RMIG_API void rmig_ram_mark_dirty(struct rmig_ramblock *b, uint64_t offset, uint64_t len);
 
