@@ -143,6 +143,8 @@ free_conn:
 
 /* How long close() waits for the peer to finish, at most. */
 #define SOCK_CLOSE_DRAIN_MS 200
+/* A writer that leaves an interrupt to the reader looks at the abort flag this often. */
+#define WRITER_ABORT_SLICE_MS 100
 
 static int report_aborted(struct rmig_sock_conn *sc)
 {
@@ -188,15 +190,21 @@ static int wait_ready(struct rmig_sock_conn *sc, short events)
 					      (uint64_t)sc->peer_timeout_ms * RMIG_NSEC_PER_MSEC
 				    : 0;
 
-	nfds_t nfds = 2;
+	bool watch_wake = true;
 
 	for (;;) {
 		int wait_ms = deadline ? rmig_sock_get_remaining_ms(deadline) : -1;
 		int n;
 
+		/* The flags, not the count, say what happened: both are set before it is. */
 		if (atomic_load(&sc->aborted))
 			return report_aborted(sc);
-		n = poll(pfd, nfds, wait_ms);
+		if ((events & POLLIN) && atomic_load(&sc->interrupted))
+			return 0;
+		/* Not watching the count: look at the abort flag every slice instead. */
+		if (!watch_wake && (wait_ms < 0 || wait_ms > WRITER_ABORT_SLICE_MS))
+			wait_ms = WRITER_ABORT_SLICE_MS;
+		n = poll(pfd, watch_wake ? 2 : 1, wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -204,13 +212,25 @@ static int wait_ready(struct rmig_sock_conn *sc, short events)
 		}
 		if (n == 0 && deadline && rmig_time_now_ns() >= deadline)
 			return report_silent_peer(sc, events);
-		if (pfd[1].revents) {
+		if (watch_wake && pfd[1].revents) {
+			eventfd_t v;
+
 			if (atomic_load(&sc->aborted))
 				return report_aborted(sc);
-			/* An interrupt: the read loop takes it; a writer keeps waiting. */
-			if (events & POLLIN)
-				return 0;
-			nfds = 1;
+			if (atomic_load(&sc->interrupted)) {
+				/* The read loop takes it; a writer leaves the count to it. */
+				if (events & POLLIN)
+					return 0;
+				watch_wake = false;
+				continue;
+			}
+			/*
+			 * A count with no flag: an interrupt already taken, whose
+			 * count landed after the reader drained it.  Left there, it
+			 * would make every wait return at once, a spin that also
+			 * never times out.
+			 */
+			(void)eventfd_read(sc->wake_fd, &v);
 			continue;
 		}
 		/* Errors and hang-ups too: the retried call reports them. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "common/base/util.h"
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
+#include "plugin/sock.h"
 #include "tests/support/test_quiet.h"
 
 #define TIMEOUT_MS 300
@@ -209,6 +211,30 @@ static void test_interrupt_keeps_the_connection(void **state)
 	rmig_conn_close(b);
 }
 
+/*
+ * An interrupt whose count lands after the reader took its flag (and
+ * drained the count) leaves the wake-up readable with no flag: later reads
+ * must still sleep, and time out, not spin on it forever.
+ */
+static void test_late_interrupt_count(void **state)
+{
+	struct rmig_conn *a, *b;
+	char buf[8];
+
+	(void)state;
+	pair("tcp:127.0.0.1:0", TIMEOUT_MS, &a, &b);
+	rmig_conn_interrupt(a);
+	assert_int_equal(rmig_conn_read(a, buf, sizeof(buf)), -ECANCELED);
+	/* The interrupter's eventfd write, as if it came just after the reader's drain. */
+	assert_int_equal(eventfd_write(((struct rmig_sock_conn *)a)->wake_fd, 1), 0);
+	expect_silent_read(a);
+	/* And data still reads. */
+	assert_int_equal(rmig_conn_write(b, "more", 4), 4);
+	assert_int_equal(rmig_conn_read(a, buf, sizeof(buf)), 4);
+	rmig_conn_close(a);
+	rmig_conn_close(b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet_transports, teardown_quiet)
 
 int main(void)
@@ -218,6 +244,7 @@ int main(void)
 	    T(test_write_times_out),	       T(test_progress_resets_the_clock),
 	    T(test_no_timeout_waits),	       T(test_set_peer_timeout),
 	    T(test_interrupt_keeps_the_connection),
+	    T(test_late_interrupt_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
