@@ -141,6 +141,16 @@ static int remove_stale(const char *path, const struct sockaddr_un *sun, socklen
 		rmig_error("unix: cannot listen on %s: another process is listening there", path);
 		return -EADDRINUSE;
 	}
+	/*
+	 * Only a refusal says nobody listens.  Not allowed to connect (another
+	 * user's socket), or out of descriptors: a live socket, maybe.
+	 */
+	if (fd != -ECONNREFUSED) {
+		rmig_error("unix: cannot listen on %s: a socket is there, and whether anyone "
+			   "listens on it is unknown (connecting to it failed: %s)",
+			   path, strerror(-fd));
+		return -EADDRINUSE;
+	}
 	if (unlink(path) < 0 && errno != ENOENT) {
 		fd = -errno;
 		rmig_error("unix: cannot remove the stale socket %s: %s", path, strerror(-fd));

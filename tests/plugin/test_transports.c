@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -267,6 +268,24 @@ static void test_unix_paths(void **state)
 	/* A live one is not. */
 	assert_int_equal(rmig_listener_open(uri, NULL, &l2), -EADDRINUSE);
 	assert_non_null(strstr(rmig_error_get_last(), "another process"));
+	/* Nor when we cannot even try (out of descriptors): the live socket stays. */
+	{
+		struct rlimit was, low;
+		struct stat st;
+		int next = dup(0);
+
+		assert_true(next >= 0);
+		close(next);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+		low = was;
+		low.rlim_cur = (rlim_t)next;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+		assert_true(rmig_listener_open(uri, NULL, &l2) < 0);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+		assert_int_equal(lstat(path, &st), 0);
+		assert_ok(rmig_conn_open(uri, NULL, &c));
+		rmig_conn_close(c);
+	}
 	rmig_listener_close(l);
 
 	/* Nor is anything that is not a socket. */
