@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +24,24 @@ int rmig_transport_load(const char *path)
 {
 	const struct rmig_transport_ops *ops;
 	rmig_transport_init_fn init;
+	char local[PATH_MAX];
 	struct stat st;
 	char why[200];
 	void *h, *sym;
 	int r;
 
-	/* dlopen() would search the library path for a bare name; we mean this file. */
 	if (stat(path, &st) < 0) {
 		r = -errno;
 		rmig_error("transport module %s: %s", path, strerror(-r));
 		return r;
+	}
+	/* dlopen() would search the library path for a bare name; we mean this file. */
+	if (!strchr(path, '/')) {
+		if ((size_t)snprintf(local, sizeof(local), "./%s", path) >= sizeof(local)) {
+			rmig_error("transport module %s: name too long", path);
+			return -ENAMETOOLONG;
+		}
+		path = local;
 	}
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {

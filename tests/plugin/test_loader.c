@@ -184,6 +184,19 @@ static void assert_abi_refusal(unsigned theirs)
 	assert_error_has(want);
 }
 
+/* A bare name is the file in the working directory, not a search of the library path. */
+static void test_bare_name(void **state)
+{
+	char cwd[4096];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(RMIG_TEST_MODULE_DIR), 0);
+	assert_ok(rmig_transport_load("good.so"));
+	assert_int_equal(chdir(cwd), 0);
+	assert_non_null(rmig_transport_find("loop"));
+}
+
 static void test_wrong_abi(void **state)
 {
 	(void)state;
@@ -433,6 +446,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_load_good, fresh),
+		cmocka_unit_test_setup(test_bare_name, fresh),
 		cmocka_unit_test_setup(test_wrong_abi, fresh),
 		cmocka_unit_test_setup(test_no_symbol, fresh),
 		cmocka_unit_test_setup(test_missing_slot, fresh),
