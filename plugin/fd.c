@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,27 @@ struct fd_listener {
 	int peer_timeout_ms;	   /* for the connection it becomes */
 	int number;		   /* as given, for messages after the hand-out */
 };
+
+/* A socket must be a connected stream: datagrams would cut records short, silently. */
+static int fd_check_kind(int fd, int *out)
+{
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
+		if (type != SOCK_STREAM) {
+			rmig_error("fd: %d is a socket, but not a stream socket", fd);
+			return -EINVAL;
+		}
+		len = sizeof(listening);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening) {
+			rmig_error("fd: %d is a listening socket, not a connection", fd);
+			return -EINVAL;
+		}
+	}
+	*out = fd;
+	return 0;
+}
 
 static int fd_parse(const char *addr, int *out)
 {
@@ -51,8 +73,13 @@ static int fd_parse(const char *addr, int *out)
 		rmig_error("fd: %ld is not an open file descriptor in this process", v);
 		return -EBADF;
 	}
-	*out = (int)v;
-	return 0;
+	/* Made non-blocking and closed at the end: the process's own would break its tty. */
+	if (v <= 2) {
+		rmig_error("fd: %ld is the process's standard %s, not a migration stream", v,
+			   v == 0 ? "input" : v == 1 ? "output" : "error");
+		return -EINVAL;
+	}
+	return fd_check_kind((int)v, out);
 }
 
 /* A pipe carries one direction; a migration needs the destination's answer back. */

@@ -307,6 +307,31 @@ static void test_unix_paths(void **state)
 	assert_non_null(strstr(rmig_error_get_last(), "listening"));
 }
 
+/* fd:N names a stream connection: not the process's own 0-2, a datagram or a listener. */
+static void test_fd_refusals(void **state)
+{
+	struct rmig_conn *c;
+	char uri[32];
+	int sv[2], lfd;
+
+	(void)state;
+	assert_int_equal(rmig_conn_open("fd:2", NULL, &c), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "standard error"));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", sv[0]);
+	assert_int_equal(rmig_conn_open(uri, NULL, &c), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "not a stream socket"));
+	close(sv[0]);
+	close(sv[1]);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	snprintf(uri, sizeof(uri), "fd:%d", lfd);
+	assert_int_equal(rmig_conn_open(uri, NULL, &c), -EINVAL);
+	assert_non_null(strstr(rmig_error_get_last(), "listening socket"));
+	close(lfd);
+}
+
 static void test_fd_socketpair(void **state)
 {
 	struct rmig_listener *l;
@@ -618,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_unix),
 		cmocka_unit_test(test_unix_abstract),
 		cmocka_unit_test(test_unix_paths),
+		cmocka_unit_test(test_fd_refusals),
 		cmocka_unit_test(test_fd_socketpair),
 		cmocka_unit_test(test_fd_listener_unused),
 		cmocka_unit_test(test_fd_pipe),
