@@ -35,6 +35,12 @@ int rmig_transport_load(const char *path)
 		rmig_error("transport module %s: %s", path, strerror(-r));
 		return r;
 	}
+	/* Anyone could have put code in it, and dlopen() runs it before any check. */
+	if (st.st_mode & S_IWOTH) {
+		rmig_error("transport module %s: writable by every user (mode %03o): not loaded",
+			   path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
 	/* dlopen() would search the library path for a bare name; we mean this file. */
 	if (!strchr(path, '/')) {
 		if ((size_t)snprintf(local, sizeof(local), "./%s", path) >= sizeof(local)) {
@@ -147,6 +153,7 @@ int rmig_transport_load_dir(const char *dir)
 	char **names, path[4096];
 	size_t count;
 	int r, loaded = 0;
+	struct stat st;
 	DIR *d;
 
 	d = opendir(dir);
@@ -158,6 +165,14 @@ int rmig_transport_load_dir(const char *dir)
 		r = -errno;
 		rmig_error("cannot read transport module directory %s: %s", dir, strerror(-r));
 		return r;
+	}
+	/* Anyone could have dropped a module in it. */
+	if (fstat(dirfd(d), &st) == 0 && (st.st_mode & S_IWOTH)) {
+		rmig_error("transport module directory %s: writable by every user (mode %03o): "
+			   "nothing loaded from it",
+			   dir, (unsigned)(st.st_mode & 07777));
+		closedir(d);
+		return -EPERM;
 	}
 	r = list_modules(dir, d, &names, &count);
 	closedir(d);

@@ -65,7 +65,8 @@ static int init_all_locked(void)
 			return r;
 	}
 	/* Set but empty means "no modules", which tests and sandboxes want. */
-	dirs = getenv("RMIG_PLUGIN_DIR");
+	/* Not from the environment of whoever runs a privileged embedder (setuid, capabilities). */
+	dirs = secure_getenv("RMIG_PLUGIN_DIR");
 	load_dirs(dirs ? dirs : RMIG_PLUGIN_DIR);
 	return 0;
 }

@@ -5,6 +5,7 @@
  * ops tables built here to probe the validation rules and the wrappers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -249,6 +251,46 @@ static void test_bad_files(void **state)
 	unlink(path);
 }
 
+/* A copy of good.so at @path with @mode. */
+static void copy_module(const char *path, mode_t mode)
+{
+	char buf[65536];
+	int in = open(MODULE("good"), O_RDONLY), out;
+	ssize_t n;
+
+	assert_true(in >= 0);
+	out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* What every user may write is never loaded: dlopen() would run their code. */
+static void test_world_writable(void **state)
+{
+	char dir[] = "/tmp/rmig-loader-XXXXXX", path[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/good.so", dir);
+	copy_module(path, 0666);
+	assert_int_equal(rmig_transport_load(path), -EPERM);
+	assert_error_has("writable by every user");
+	assert_null(rmig_transport_find("loop"));
+	assert_int_equal(chmod(path, 0755), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(rmig_transport_load_dir(dir), -EPERM);
+	assert_null(rmig_transport_find("loop"));
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(rmig_transport_load_dir(dir), 1);
+	assert_non_null(rmig_transport_find("loop"));
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_duplicate(void **state)
 {
 	struct rmig_transport_ops ops = fake_ops("loop");
@@ -447,6 +489,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_load_good, fresh),
 		cmocka_unit_test_setup(test_bare_name, fresh),
+		cmocka_unit_test_setup(test_world_writable, fresh),
 		cmocka_unit_test_setup(test_wrong_abi, fresh),
 		cmocka_unit_test_setup(test_no_symbol, fresh),
 		cmocka_unit_test_setup(test_missing_slot, fresh),
