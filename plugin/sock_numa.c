@@ -66,6 +66,15 @@ int rmig_sock_numa_node(struct rmig_conn *c)
 		return -1;
 	if (local.ss_family != AF_INET && local.ss_family != AF_INET6)
 		return -1;
+	/* An IPv4 peer on a dual-stack listener: the interface holds the plain IPv4 address. */
+	if (local.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&local)->sin6_addr)) {
+		struct sockaddr_in v4 = { .sin_family = AF_INET };
+
+		memcpy(&v4.sin_addr, &((struct sockaddr_in6 *)&local)->sin6_addr.s6_addr[12], 4);
+		memset(&local, 0, sizeof(local));
+		memcpy(&local, &v4, sizeof(v4));
+	}
 	if (getifaddrs(&ifs) < 0)
 		return -1;
 	for (i = ifs; i; i = i->ifa_next) {
