@@ -22,6 +22,7 @@
 #include "common/engine/handover.h"
 #include "common/engine/save_int.h"
 #include "common/engine/stream.h"
+#include "common/engine/watchdog.h"
 #include "common/ram/checksum.h"
 #include "plugin/registry.h"
 
@@ -326,6 +327,41 @@ static void save_auto_converge(struct save_ctx *c, uint64_t dirtied, uint64_t se
 	rmig_info("auto-converge: throttling the guest to %u%%", c->throttle);
 }
 
+/*
+ * From here a cancel only interrupts, and an interrupt ends a read, not a
+ * write waiting on a frozen destination (over rdma without keepalives
+ * nothing else would end it): the write gets the RESULT wait's deadline,
+ * on a watchdog that aborts the connection.
+ */
+static int save_write_trailer(struct save_ctx *c, const uint64_t *sums)
+{
+	uint64_t wait_ms = c->params.peer_timeout_ms;
+	struct rmig_watchdog w;
+	bool armed = false;
+	int ret;
+
+	if (wait_ms) {
+		/* The destination checksums meanwhile, and may take no message until done. */
+		if (c->flags & RMIG_STREAM_F_VERIFY)
+			wait_ms += rmig_handover_verify_allowance_ms(
+			    rmig_ram_get_total_bytes(c->m->ram));
+		ret = rmig_watchdog_arm(&w, c->conn, wait_ms + SAVE_WATCHDOG_GRACE_MS);
+		if (ret)
+			return ret;
+		armed = true;
+	}
+	ret = rmig_format_write_trailer(&c->stream, c->flags, sums, c->m->ram->nblocks);
+	if (!ret)
+		ret = rmig_stream_flush(&c->stream);
+	if (armed && rmig_watchdog_disarm(&w)) {
+		rmig_error("hand-over: the destination took no trailer within %" PRIu64
+			   " ms (peer-timeout)",
+			   wait_ms);
+		ret = -ETIMEDOUT;
+	}
+	return ret;
+}
+
 static int save_complete(struct save_ctx *c)
 {
 	struct rmig_migration *m = c->m;
@@ -369,9 +405,16 @@ static int save_complete(struct save_ctx *c)
 	 * in doubt).  Set before the write, as the cancel may come at any time.
 	 */
 	atomic_store(&m->awaiting_result, true);
-	ret = rmig_format_write_trailer(&c->stream, c->flags, sums, ram->nblocks);
-	if (!ret)
-		ret = rmig_stream_flush(&c->stream);
+	/*
+	 * A cancel that read the flag still unset aborted the connection, but
+	 * it set cancel_requested before that read: seen here, and then no
+	 * trailer goes out that a RESULT(0) could answer.
+	 */
+	if (rmig_save_cancelled(c)) {
+		free(sums);
+		return -ECANCELED;
+	}
+	ret = save_write_trailer(c, sums);
 	free(sums);
 	atomic_store(&m->stats.remaining, 0);
 	rmig_save_publish_bytes(c);
