@@ -231,6 +231,9 @@ static int wait_ready(struct rmig_sock_conn *sc, short events)
 			 * never times out.
 			 */
 			(void)eventfd_read(sc->wake_fd, &v);
+			/* An abort or interrupt that landed meanwhile: its count, back for others. */
+			if (atomic_load(&sc->aborted) || atomic_load(&sc->interrupted))
+				(void)eventfd_write(sc->wake_fd, 1);
 			continue;
 		}
 		/* Errors and hang-ups too: the retried call reports them. */
