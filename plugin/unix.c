@@ -145,7 +145,7 @@ static int remove_stale(const char *path, const struct sockaddr_un *sun, socklen
 	 * Only a refusal says nobody listens.  Not allowed to connect (another
 	 * user's socket), or out of descriptors: a live socket, maybe.
 	 */
-	if (fd != -ECONNREFUSED) {
+	if (fd != -ECONNREFUSED && fd != -ENOENT) { /* ENOENT: removed meanwhile */
 		rmig_error("unix: cannot listen on %s: a socket is there, and whether anyone "
 			   "listens on it is unknown (connecting to it failed: %s)",
 			   path, strerror(-fd));
