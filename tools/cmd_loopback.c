@@ -183,7 +183,11 @@ static void finish_dest(struct cli_dest *d, bool source_completed)
 {
 	uint64_t grace = source_completed ? CLI_DEST_GRACE_MS : CLI_DEST_FAIL_GRACE_MS;
 	uint64_t deadline = rmig_time_now_ns() + grace * RMIG_NSEC_PER_MSEC;
+	enum rmig_state s = rmig_incoming_get_state(d->in);
 
+	/* Not active yet: nothing it could answer RESULT(0) to, so nothing to wait for. */
+	if (!source_completed && (s == RMIG_STATE_NONE || s == RMIG_STATE_SETUP))
+		cli_dest_cancel(d);
 	while (!cli_dest_done(d) && rmig_time_now_ns() < deadline && !cli_interrupted())
 		cli_sleep_ms(50);
 	if (!cli_dest_done(d)) {
