@@ -208,6 +208,12 @@ int cli_dest_start(struct cli_dest *d, int accept_timeout_ms);
  * QEMU's -mem-prealloc does.  *@ns is the time it took.
  */
 int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t *ns);
+/*
+ * Fault in fresh, zero-filled [@addr, @addr + @len) on up to @threads CPUs
+ * without changing a byte (MADV_POPULATE_WRITE, else a store per page).
+ * 0, or the negative errno of rmig_mem_populate().
+ */
+int cli_mem_prefault(void *addr, uint64_t len, unsigned threads);
 bool cli_dest_done(struct cli_dest *d);
 void cli_dest_cancel(struct cli_dest *d);
 /* Join the loader; returns rmig_incoming_run()'s result. */

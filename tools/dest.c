@@ -141,6 +141,19 @@ int cli_dest_start(struct cli_dest *d, int accept_timeout_ms)
 	return 0;
 }
 
+int cli_mem_prefault(void *addr, uint64_t len, unsigned threads)
+{
+	volatile uint8_t *p = addr;
+	int rc = rmig_mem_populate(addr, len, threads);
+
+	if (rc != -EOPNOTSUPP)
+		return rc;
+	/* An older kernel: a store per page faults it in; the memory is zero already. */
+	for (uint64_t off = 0; off < len; off += (uint64_t)sysconf(_SC_PAGESIZE))
+		p[off] = 0;
+	return 0;
+}
+
 int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t *ns)
 {
 	uint64_t t0 = rmig_time_now_ns(), want = rmig_ram_get_total_bytes(like);
@@ -156,24 +169,17 @@ int cli_dest_prealloc(struct cli_dest *d, const struct rmig_ram *like, uint64_t 
 	for (uint32_t i = 0; i < rmig_ram_get_nblocks(like); i++) {
 		const struct rmig_ramblock *src = rmig_ram_get_block(like, i);
 		struct rmig_ramblock *b;
-		volatile uint8_t *p;
 		int rc;
 
 		rc = rmig_ram_alloc(&d->ram, src->name, src->length, src->page_size, &b);
 		if (rc)
 			return rc;
-		rc = rmig_mem_populate(b->host, b->length, rmig_populate_threads());
-		if (rc == 0)
-			continue;
-		if (rc != -EOPNOTSUPP) {
+		rc = cli_mem_prefault(b->host, b->length, rmig_populate_threads());
+		if (rc) {
 			rmig_error("cannot preallocate RAM block '%s' (%" PRIu64 " bytes): %s",
 				   src->name, src->length, strerror(-rc));
 			return rc;
 		}
-		/* An older kernel: a store per page faults it in; the memory is zero already. */
-		p = b->host;
-		for (uint64_t off = 0; off < b->length; off += (uint64_t)sysconf(_SC_PAGESIZE))
-			p[off] = 0;
 	}
 	*ns = rmig_time_now_ns() - t0;
 	return 0;
