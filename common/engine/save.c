@@ -28,8 +28,6 @@
 
 /* Pages handed to the stream or the transport in one go (1 MiB of 4 KiB pages). */
 #define SAVE_RUN_PAGES RMIG_RECORD_MAX_PAGES
-/* Rate-limit slices: short enough that a limit is smooth, long enough to be cheap. */
-#define SAVE_RATE_SLICE_NS (10ULL * RMIG_NSEC_PER_MSEC)
 /* Rounds that fail to shrink before auto-converge throttles (QEMU waits for 2 too). */
 #define SAVE_THROTTLE_TRIGGER 2
 
@@ -37,12 +35,6 @@
 #define SAVE_WATCHDOG_GRACE_MS 1000
 /* A refusal the destination sent before hanging up is already here, or never comes. */
 #define SAVE_REFUSAL_WAIT_MS 500
-
-
-
-
-
-
 
 /*
  * Sleep off whatever the current slice has overspent against max-bandwidth.
@@ -52,51 +44,34 @@
  */
 static int save_rate_limit(struct save_ctx *c)
 {
-	uint64_t limit = atomic_load(&c->m->live.max_bandwidth), now, allowed, wait_ns;
+	uint64_t limit = atomic_load(&c->m->live.max_bandwidth);
+	uint64_t now = rmig_time_now_ns();
 	struct pollfd pfd = { .fd = c->m->cancel_fd, .events = POLLIN };
+	uint64_t wait_ns = rmig_ratelimit_owed_ns(&c->rate, c->unlimited ? 0 : limit, now);
+	int r;
 
-	if (!limit || c->unlimited)
+	if (!wait_ns)
 		return 0;
-	now = rmig_time_now_ns();
-	if (now - c->rate_slice_start_ns >= SAVE_RATE_SLICE_NS) {
-		/* Carry debt forward so bursts larger than a slice are paid for. */
-		allowed = (uint64_t)((double)limit * (double)(now - c->rate_slice_start_ns) / 1e9);
-		c->rate_slice_bytes = c->rate_slice_bytes > allowed ? c->rate_slice_bytes - allowed : 0;
-		c->rate_slice_start_ns = now;
-	}
-	allowed = (uint64_t)((double)limit * (double)SAVE_RATE_SLICE_NS / 1e9);
-	if (c->rate_slice_bytes <= allowed)
-		return 0;
-	/* Time the excess needs at the limit, minus what the slice already took. */
-	wait_ns = (uint64_t)((double)(c->rate_slice_bytes) * 1e9 / (double)limit);
-	if (wait_ns > now - c->rate_slice_start_ns)
-		wait_ns -= now - c->rate_slice_start_ns;
-	else
-		wait_ns = 0;
-	if (wait_ns) {
-		int r = rmig_stream_flush(&c->stream);
+	r = rmig_stream_flush(&c->stream);
+	if (r)
+		return r;
+	/*
+	 * poll() on the cancel fd so a cancel does not wait out the limit, in
+	 * slices so a new limit (set live) ends the sleep within one: the next
+	 * call computes with it.
+	 */
+	while (wait_ns) {
+		uint64_t step = RMIG_MIN(wait_ns, RMIG_RATELIMIT_SLICE_NS);
 
-		if (r)
-			return r;
-		/*
-		 * poll() on the cancel fd so a cancel does not wait out the
-		 * limit, in slices so a new limit (set live) ends the sleep
-		 * within one: the next call computes with it.
-		 */
-		while (wait_ns) {
-			uint64_t step = RMIG_MIN(wait_ns, SAVE_RATE_SLICE_NS);
-
-			if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(step, RMIG_NSEC_PER_MSEC)) > 0)
-				return -ECANCELED;
-			wait_ns -= step;
-			if (atomic_load(&c->m->live.max_bandwidth) != limit)
-				break;
-		}
-		rmig_bw_note_sleep(&c->bw, rmig_time_now_ns() - now);
-		c->slept_in_window = true;
+		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(step, RMIG_NSEC_PER_MSEC)) > 0)
+			return -ECANCELED;
+		wait_ns -= step;
+		if (atomic_load(&c->m->live.max_bandwidth) != limit)
+			break;
 	}
-	c->rate_slice_bytes = 0;
-	c->rate_slice_start_ns = rmig_time_now_ns();
+	rmig_bw_note_sleep(&c->bw, rmig_time_now_ns() - now);
+	c->slept_in_window = true;
+	rmig_ratelimit_reset(&c->rate, rmig_time_now_ns());
 	return 0;
 }
 
@@ -137,7 +112,7 @@ static void save_note_progress(struct save_ctx *c)
 	uint64_t wire = rmig_save_wire_bytes(c);
 	uint64_t now = rmig_time_now_ns();
 
-	c->rate_slice_bytes += wire - c->rate_seen_bytes;
+	rmig_ratelimit_add(&c->rate, wire - c->rate_seen_bytes);
 	c->rate_seen_bytes = wire;
 	save_publish_rates(c, now);
 	if (rmig_bw_update(&c->bw, now, rmig_save_wire_bytes(c))) {
@@ -618,7 +593,8 @@ void *rmig_save_thread(void *opaque)
 	}
 	save_measure_checksum(&c);
 	rmig_bw_init(&c.bw, rmig_time_now_ns(), rmig_save_wire_bytes(&c));
-	c.rate_slice_start_ns = c.pps_start_ns = rmig_time_now_ns();
+	c.pps_start_ns = rmig_time_now_ns();
+	rmig_ratelimit_reset(&c.rate, c.pps_start_ns);
 	c.rate_seen_bytes = rmig_save_wire_bytes(&c);
 	c.pps_start_pages = atomic_load(&m->stats.normal) + atomic_load(&m->stats.duplicate);
 	c.pps_start_bytes = rmig_save_wire_bytes(&c);

@@ -13,6 +13,7 @@
 #include "common/engine/migration_int.h"
 #include "common/engine/multifd.h"
 #include "common/engine/params.h"
+#include "common/engine/ratelimit.h"
 #include "common/engine/stats.h"
 #include "common/engine/stream.h"
 
@@ -36,8 +37,7 @@ struct save_ctx {
 	/* The round's rate, sleep included: the fallback when link_bw is unknown. */
 	uint64_t round_bw;
 	/* rate limit, per slice */
-	uint64_t rate_slice_start_ns;
-	uint64_t rate_slice_bytes;
+	struct rmig_ratelimit rate; /* against max-bandwidth */
 	uint64_t rate_seen_bytes; /* save_wire_bytes() when last counted against the limit */
 	bool unlimited; /* final round: downtime beats the limit */
 	/* bytes on the wire: stream + transport */
