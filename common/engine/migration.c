@@ -74,10 +74,21 @@ void rmig_migration_free(struct rmig_migration *m)
 	free(m);
 }
 
-/* Configuration may change only before the migration starts or after it ends. */
-static int migration_check_idle(struct rmig_migration *m, const char *what)
+/*
+ * Under m->lock: the state, with a start() that has claimed the migration
+ * but not yet entered SETUP counted as SETUP.
+ */
+static enum rmig_state migration_state_locked(struct rmig_migration *m)
 {
 	enum rmig_state s = rmig_state_get(&m->sm);
+
+	return s == RMIG_STATE_NONE && m->starting ? RMIG_STATE_SETUP : s;
+}
+
+/* Under m->lock.  Configuration may change only before the migration starts or after it ends. */
+static int migration_check_idle(struct rmig_migration *m, const char *what)
+{
+	enum rmig_state s = migration_state_locked(m);
 
 	if (s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE || s == RMIG_STATE_CANCELLING) {
 		rmig_error("cannot change %s while a migration is %s", what, rmig_state_get_name(s));
@@ -109,7 +120,7 @@ int rmig_migration_set_param(struct rmig_migration *m, const char *name, const c
 	int ret;
 
 	pthread_mutex_lock(&m->lock);
-	s = rmig_state_get(&m->sm);
+	s = migration_state_locked(m);
 	if ((s == RMIG_STATE_SETUP || s == RMIG_STATE_ACTIVE) && !rmig_params_is_live(name)) {
 		rmig_error("cannot change %s while a migration is %s: only " RMIG_PARAMS_LIVE_NAMES
 			   " can change then",
@@ -178,6 +189,13 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&m->lock);
+	/* Before anything is changed: the running migration's thread reads m->uri. */
+	if (m->starting || rmig_state_get(&m->sm) != RMIG_STATE_NONE) {
+		rmig_error("migration: already started (state %s); a migration runs once",
+			   rmig_state_get_name(migration_state_locked(m)));
+		ret = -EBUSY;
+		goto out_unlock;
+	}
 	ret = rmig_params_validate(&m->params);
 	if (!ret)
 		ret = rmig_params_check_uri(&m->params, uri);
@@ -217,6 +235,7 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
+	m->starting = true;
 	pthread_mutex_unlock(&m->lock);
 
 	/* Listeners hear about SETUP before the thread exists, so they can prepare. */
@@ -230,9 +249,14 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 	ret = pthread_create(&m->thread, NULL, rmig_save_thread, m);
 	if (ret) {
 		rmig_error("migration: cannot start the migration thread: %s", strerror(ret));
-		rmig_migration_set_error(m, -ret);
 		atomic_store(&m->end_ns, rmig_time_now_ns());
-		rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_FAILED);
+		/* Set first: listeners told of FAILED read it. */
+		rmig_migration_set_error(m, -ret);
+		/* A cancel that came meanwhile has no thread to finish it: finish it here. */
+		if (rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_FAILED)) {
+			rmig_migration_clear_error(m);
+			rmig_state_transition(&m->sm, RMIG_STATE_CANCELLING, RMIG_STATE_CANCELLED);
+		}
 		return -ret;
 	}
 	m->thread_started = true;
@@ -300,6 +324,14 @@ void rmig_migration_set_error(struct rmig_migration *m, int err)
 		snprintf(m->error_desc, sizeof(m->error_desc), "%s",
 			 *rmig_error_get_last() ? rmig_error_get_last() : strerror(-err));
 	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void rmig_migration_clear_error(struct rmig_migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->error = 0;
+	m->error_desc[0] = '\0';
 	pthread_mutex_unlock(&m->lock);
 }
 

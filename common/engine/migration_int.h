@@ -42,6 +42,8 @@ struct rmig_migration {
 		_Atomic unsigned cpu_throttle_initial, cpu_throttle_increment, max_cpu_throttle;
 	} live;
 	char *uri;
+	/* Under lock: a start() got past its checks; none other may, and the config is fixed. */
+	bool starting;
 	struct rmig_conn *conn;
 	/* A multifd channel in its TLS handshake: a cancel must reach it too. */
 	struct rmig_conn *setup_conn;
@@ -72,5 +74,7 @@ void *rmig_save_thread(void *opaque);
 
 /* Record the first failure of the migration (thread-safe). */
 void rmig_migration_set_error(struct rmig_migration *m, int err);
+/* Forget it: a cancel overtook the failure, and a cancelled migration has no error. */
+void rmig_migration_clear_error(struct rmig_migration *m);
 
 #endif /* RMIG_MIGRATION_INT_H */

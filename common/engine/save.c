@@ -551,6 +551,8 @@ static void save_finish(struct save_ctx *c, int ret)
 	/* A cancel may land between reading the state and failing; retry on -EBUSY. */
 	for (;;) {
 		if (s == RMIG_STATE_CANCELLING) {
+			/* A failure the cancel overtook is not this migration's end. */
+			rmig_migration_clear_error(m);
 			rmig_state_transition(&m->sm, RMIG_STATE_CANCELLING, RMIG_STATE_CANCELLED);
 			return;
 		}

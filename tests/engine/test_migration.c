@@ -200,6 +200,56 @@ static void test_destination_refusal_mid_stream(void **state)
 	free(mem);
 }
 
+/*
+ * start() runs a migration once: a second call, while it runs or after it
+ * ended, is refused before it touches anything.  It used to free the URI
+ * the running thread reads and restamp the start, so the ended one's
+ * total-time wrapped round.
+ */
+static void test_second_start_refused(void **state)
+{
+	static uint8_t mem[64 * 1024];
+	const struct rmig_embedder emb = {.stop = noop, .cont = noop};
+	struct rmig_ram *ram = rmig_ram_new();
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	struct rmig_migration *m;
+	struct rmig_info before, after;
+	char uri[64];
+	int lfd;
+
+	(void)state;
+	/* A listener that never accepts: the migration stays in progress until cancelled. */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(uri, sizeof(uri), "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+	assert_non_null(ram);
+	assert_int_equal(rmig_ram_add(ram, "pc.ram", mem, sizeof(mem), 4096, NULL), 0);
+	m = rmig_migration_new(ram, &emb);
+	assert_non_null(m);
+	assert_int_equal(rmig_migration_start(m, uri), 0);
+	assert_int_equal(rmig_migration_start(m, "tcp:127.0.0.1:1"), -EBUSY);
+	/* Nor does configuration change under it. */
+	assert_int_equal(rmig_migration_set_capability(m, RMIG_CAP_MULTIFD, true), -EBUSY);
+	assert_int_equal(rmig_migration_cancel(m), 0);
+	assert_int_equal(rmig_migration_wait(m), RMIG_STATE_CANCELLED);
+	/* A cancelled migration has no error, whatever the cancel interrupted. */
+	assert_int_equal(rmig_migration_get_error(m), 0);
+	rmig_migration_query(m, &before);
+	usleep(20 * 1000);
+	assert_int_equal(rmig_migration_start(m, uri), -EBUSY);
+	rmig_migration_query(m, &after);
+	assert_int_equal(after.status, RMIG_STATE_CANCELLED);
+	assert_int_equal(after.total_time_ms, before.total_time_ms);
+	assert_true(after.total_time_ms < 60 * 1000);
+	rmig_migration_free(m);
+	rmig_ram_free(ram);
+	close(lfd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_quiet, teardown_quiet)
 
 int main(void)
@@ -210,6 +260,7 @@ int main(void)
 	    T(test_unknown_scheme),
 	    T(test_fd_pipe_refused),
 	    T(test_destination_refusal_mid_stream),
+	    T(test_second_start_refused),
 	};
 
 	/* Built-ins only: no module directory is searched. */
