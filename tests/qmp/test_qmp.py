@@ -531,8 +531,9 @@ def measure_rate(sc, seconds):
 
 
 def check_rate(rate, limit, what):
-    check(abs(rate - limit) <= 0.15 * limit,
-          "%s: measured %.2f MiB/s, limit %.2f MiB/s (allowed +-15%%)"
+    """The limit holds (+15%); the floor is loose, as a loaded machine sends less, not more."""
+    check(0.5 * limit <= rate <= 1.15 * limit,
+          "%s: measured %.2f MiB/s, limit %.2f MiB/s (allowed 50%% to 115%% of it)"
           % (what, rate / MiB, limit / MiB))
 
 
@@ -552,6 +553,8 @@ def case_live_bandwidth(ctx):
     r2 = measure_rate(sc, 1.5)
     ctx.note("max-bandwidth raised to 32 MiB/s: measured %.2f MiB/s" % (r2 / MiB))
     check_rate(r2, 4 * low, "max-bandwidth raised to 32 MiB/s live")
+    check(r2 >= 2 * r1, "the raise took effect: %.2f MiB/s after it, %.2f MiB/s before"
+          % (r2 / MiB, r1 / MiB))
     set_params(sc, max_bandwidth=0)
     expect_eq("source: terminal MIGRATION status after max-bandwidth 0", "completed",
               wait_end(sc, "source", secs(60)))
