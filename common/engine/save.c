@@ -345,10 +345,13 @@ static int save_complete(struct save_ctx *c)
 	uint64_t *sums = NULL;
 	int ret;
 
+	/* Downtime counts from the moment we ask, as QEMU's: stopping takes time too. */
+	uint64_t stop_ns = rmig_time_now_ns();
+
 	m->emb.stop(m->emb.opaque);
 	/* Before stop_ns, so a reader that sees the stop also sees the split point. */
 	atomic_store(&m->stats.precopy_bytes, rmig_save_wire_bytes(c));
-	atomic_store(&m->stop_ns, rmig_time_now_ns());
+	atomic_store(&m->stop_ns, stop_ns);
 	atomic_store(&m->guest_stopped, true);
 	c->unlimited = true;
 

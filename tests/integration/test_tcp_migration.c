@@ -329,6 +329,55 @@ static void test_downtime_limit(void **state)
 	dest_thread_fini(&d);
 }
 
+/* The synthetic guest's embedder, with a stop that takes 200 ms, as pausing many vCPUs can. */
+struct slow_stop {
+	struct rmig_embedder inner;
+};
+
+static void slow_stop_stop(void *opaque)
+{
+	struct slow_stop *w = opaque;
+
+	usleep(200 * 1000);
+	w->inner.stop(w->inner.opaque);
+}
+
+static void slow_stop_cont(void *opaque)
+{
+	struct slow_stop *w = opaque;
+
+	w->inner.cont(w->inner.opaque);
+}
+
+/* Downtime runs from the request to stop, not from when stop() returned. */
+static void test_downtime_counts_the_stop(void **state)
+{
+	struct slow_stop w;
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 8 * MIB, 0, 0.25);
+	rmig_migration_free(s.mig);
+	w.inner = s.emb;
+	s.emb = (struct rmig_embedder){ .opaque = &w, .stop = slow_stop_stop,
+					.cont = slow_stop_cont };
+	s.mig = rmig_migration_new(&s.ram, &s.emb);
+	assert_non_null(s.mig);
+	assert_int_equal(rmig_migration_set_param(s.mig, "downtime-limit", "2000"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	rmig_migration_query(s.mig, &info);
+	assert_true(info.has_downtime);
+	assert_true(info.downtime_ms >= 200);
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
 /*
  * A guest that keeps rewriting all of its RAM during every round never
  * converges to a 1 ms downtime on its own: rounds are paced by
@@ -405,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_source_killed),
 		cmocka_unit_test(test_max_bandwidth),
 		cmocka_unit_test(test_downtime_limit),
+		cmocka_unit_test(test_downtime_counts_the_stop),
 		cmocka_unit_test(test_auto_converge),
 		cmocka_unit_test(test_refused_peer),
 	};
