@@ -85,6 +85,13 @@ int rmig_handover_send(struct rmig_conn *c, enum rmig_handover_kind kind, int st
 				   rmig_handover_kind_get_name(kind), what, strerror((int)-n));
 			return (int)n;
 		}
+		/* As the stream does (stream.c): a transport that wrote nothing would loop forever. */
+		if (n == 0 || (size_t)n > sizeof(msg) - done) {
+			rmig_error("hand-over: transport %s wrote %zd bytes of %zu while sending %s",
+				   c->ops && c->ops->scheme ? c->ops->scheme : "?", n,
+				   sizeof(msg) - done, rmig_handover_kind_get_name(kind));
+			return -EIO;
+		}
 		done += (size_t)n;
 	}
 	return 0;

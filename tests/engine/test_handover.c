@@ -23,6 +23,7 @@
 #include "common/engine/handover.h"
 #include "common/engine/transports.h"
 #include "plugin/registry.h"
+#include "tests/support/memconn.h"
 #include "tests/support/test_quiet.h"
 
 static void expect_refused(const uint8_t msg[RMIG_HANDOVER_SIZE], const char *words)
@@ -137,6 +138,18 @@ static void test_recv_in_pieces(void **state)
 	close(peer);
 }
 
+/* A transport whose write returns 0 fails the send instead of spinning on it. */
+static void test_send_write_stuck(void **state)
+{
+	struct rmig_conn *c = rmig_memconn_new(NULL, 0, 0);
+
+	(void)state;
+	assert_non_null(c);
+	rmig_memconn_set_write_stuck(c);
+	assert_int_equal(rmig_handover_send(c, RMIG_HANDOVER_COMMIT, 0, "testing"), -EIO);
+	rmig_memconn_free(c);
+}
+
 static void test_recv_times_out(void **state)
 {
 	enum rmig_handover_kind kind;
@@ -207,7 +220,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_roundtrip),	       T(test_hostile),
-	    T(test_recv_in_pieces),    T(test_recv_times_out),
+	    T(test_recv_in_pieces),    T(test_send_write_stuck),  T(test_recv_times_out),
 	    T(test_recv_hangup_and_partial), T(test_recv_refuses_garbage),
 	    T(test_verify_allowance),
 	};

@@ -24,6 +24,7 @@ struct memconn {
 	size_t in_len, in_pos, rchunk;
 	uint8_t *out;
 	size_t out_len, out_cap, wchunk;
+	bool wstuck;
 	_Atomic bool aborted;
 };
 
@@ -109,6 +110,8 @@ static ssize_t memconn_writev(struct rmig_conn *c, const struct iovec *iov, int 
 	rc = memconn_check(m);
 	if (rc)
 		return rc;
+	if (m->wstuck)
+		return 0;
 	if (iovcnt < 0) {
 		rmig_error("mem: negative iovec count %d", iovcnt);
 		return -EINVAL;
@@ -216,6 +219,11 @@ free_conn:
 void rmig_memconn_set_write_chunk(struct rmig_conn *c, size_t chunk)
 {
 	to_memconn(c)->wchunk = chunk;
+}
+
+void rmig_memconn_set_write_stuck(struct rmig_conn *c)
+{
+	to_memconn(c)->wstuck = true;
 }
 
 const uint8_t *rmig_memconn_written(struct rmig_conn *c, size_t *len)

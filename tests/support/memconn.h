@@ -18,5 +18,7 @@ const uint8_t *rmig_memconn_written(struct rmig_conn *c, size_t *len);
 void rmig_memconn_free(struct rmig_conn *c);
 /* Accept at most @chunk bytes per write/writev call (0 = no limit), to test partial writes. */
 void rmig_memconn_set_write_chunk(struct rmig_conn *c, size_t chunk);
+/* Every write/writev returns 0, as a broken out-of-tree transport might. */
+void rmig_memconn_set_write_stuck(struct rmig_conn *c);
 
 #endif /* RMIG_TEST_MEMCONN_H */
