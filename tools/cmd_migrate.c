@@ -19,7 +19,11 @@
 #include "tools/cli.h"
 #include "tools/monitor.h"
 
-/* Refuse a bad scheme before allocating a guest: that is a usage error, said early. */
+/*
+ * Refuse a bad scheme, parameters that do not fit the transport, or TLS
+ * credentials that are missing, before allocating and filling a guest:
+ * those are usage errors, said early.
+ */
 static int check_uri(const struct cli_options *o)
 {
 	const struct rmig_transport_ops *ops;
@@ -31,7 +35,7 @@ static int check_uri(const struct cli_options *o)
 		cli_help_cmd_usage_hint(o->cmd);
 		return -1;
 	}
-	return 0;
+	return rmig_migration_check_config(&o->params, o->uri) ? -1 : 0;
 }
 
 static enum cli_exit report(const struct cli_options *o, struct cli_source *src, const char *uri,

@@ -176,6 +176,33 @@ int rmig_migration_add_listener(struct rmig_migration *m, rmig_state_listener_fn
 	return rmig_state_add_listener(&m->sm, fn, opaque);
 }
 
+int rmig_migration_check_config(const struct rmig_params *p, const char *uri)
+{
+	const struct rmig_tls_config cfg = {
+		.creds_dir = p->tls_creds,
+		.psk_file = p->tls_psk,
+		.hostname = p->tls_hostname[0] ? p->tls_hostname : "-",
+	};
+	int ret = rmig_params_validate(p);
+
+	if (!ret)
+		ret = rmig_params_check_uri(p, uri);
+	if (ret)
+		return ret;
+	/* x509 checks a host name: a URI without one needs tls-hostname, said before connecting. */
+	if (p->tls_creds[0] && !p->tls_hostname[0]) {
+		char host[RMIG_PARAM_NAME_MAX];
+
+		if (rmig_tls_uri_host(uri, host, sizeof(host)) < 0) {
+			rmig_error("TLS: %s names no host to check the destination's certificate "
+				   "against: give --tls-hostname",
+				   uri);
+			return -EINVAL;
+		}
+	}
+	return rmig_tls_check(&cfg, false);
+}
+
 int rmig_migration_start(struct rmig_migration *m, const char *uri)
 {
 	int ret;
@@ -196,34 +223,9 @@ int rmig_migration_start(struct rmig_migration *m, const char *uri)
 		ret = -EBUSY;
 		goto out_unlock;
 	}
-	ret = rmig_params_validate(&m->params);
-	if (!ret)
-		ret = rmig_params_check_uri(&m->params, uri);
+	ret = rmig_migration_check_config(&m->params, uri);
 	if (ret)
 		goto out_unlock;
-	/* x509 checks a host name: a URI without one needs tls-hostname, said before connecting. */
-	if (m->params.tls_creds[0] && !m->params.tls_hostname[0]) {
-		char host[RMIG_PARAM_NAME_MAX];
-
-		if (rmig_tls_uri_host(uri, host, sizeof(host)) < 0) {
-			rmig_error("TLS: %s names no host to check the destination's certificate "
-				   "against: give --tls-hostname",
-				   uri);
-			ret = -EINVAL;
-			goto out_unlock;
-		}
-	}
-	{
-		struct rmig_tls_config cfg = {
-			.creds_dir = m->params.tls_creds,
-			.psk_file = m->params.tls_psk,
-			.hostname = m->params.tls_hostname[0] ? m->params.tls_hostname : "-",
-		};
-
-		ret = rmig_tls_check(&cfg, false);
-		if (ret)
-			goto out_unlock;
-	}
 	if (m->ram->nblocks == 0) {
 		rmig_error("migration: there is no RAM to migrate");
 		ret = -EINVAL;

@@ -15,6 +15,13 @@
 int rmig_migration_set_params(struct rmig_migration *m, const struct rmig_params *p);
 void rmig_migration_get_params(struct rmig_migration *m, struct rmig_params *p);
 /*
+ * What rmig_migration_start() checks of @p and @uri before it connects:
+ * the parameters, their fit with the transport, TLS's host name and
+ * credential files.  A front end calls it before it allocates a guest.
+ * 0 or a negative errno (reported).
+ */
+int rmig_migration_check_config(const struct rmig_params *p, const char *uri);
+/*
  * Dirty-bitmap syncs so far (query-migrate's dirty-sync-count), lock-free:
  * callable from a state listener or an embedder callback, to place an
  * event among the passes.
