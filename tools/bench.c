@@ -434,14 +434,9 @@ static int bench_plot(const char *path, uint64_t ram, const struct net_figs *n)
 	FILE *gp;
 	int rc;
 
-	if (!n->nchan) {
-		rmig_error("bench: --plot draws goodput against channels: give --channels too");
-		return -EINVAL;
-	}
-	/* The path goes into gnuplot's own language, between single quotes. */
-	if (strpbrk(path, "'\n\r\\")) {
-		rmig_error("bench: --plot %s: the path may not hold quotes, backslashes or "
-			   "line breaks",
+	/* Checked with the options (options_check.c); a guard, since it goes into gnuplot's code. */
+	if (!n->nchan || !cli_plot_path_safe(path)) {
+		rmig_error("bench: --plot %s: refused (needs --channels, and a path without quotes)",
 			   path);
 		return -EINVAL;
 	}

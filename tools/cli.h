@@ -76,6 +76,7 @@ struct cli_options {
 	/* incoming */
 	int accept_timeout_ms; /* < 0: wait forever */
 	int run_ms;	       /* incoming: run the workload here this long after the hand-over */
+	bool dirty_rate_set;   /* --dirty-rate was given (incoming: only with --run) */
 #define CLI_RUN_DEFAULT_DIRTY_RATE (16ULL << 20) /* --run without --dirty-rate */
 
 	/* loopback */
@@ -110,6 +111,16 @@ void cli_options_init(struct cli_options *o, enum cli_cmd cmd);
  * -EINVAL; on success fills @o (o->help when --help was given).
  */
 int cli_options_parse(struct cli_options *o, int argc, char **argv);
+
+/* ---- options_check.c ---- */
+
+/*
+ * After the options: the positional URI and the options that only mean
+ * something together.  0, or -EINVAL after "rmig: CMD: <what>" on stderr.
+ */
+int cli_options_check(struct cli_options *o, int argc, char **argv);
+/* False when @path cannot go between gnuplot's single quotes. */
+bool cli_plot_path_safe(const char *path);
 
 /* Value parsers, exposed for the unit test.  0 or -EINVAL/-ERANGE; *out set only on success. */
 int cli_parse_fraction(const char *s, double min, double max, bool min_inclusive, double *out);

@@ -77,7 +77,8 @@ static int run_workload(struct cli_dest *d, const struct cli_options *o,
 		rmig_error("the workload was not handed over, so it does not run here");
 		return -EINVAL;
 	}
-	if (!cfg.dirty_rate)
+	/* An explicit --dirty-rate 0 runs it idle. */
+	if (!o->dirty_rate_set)
 		cfg.dirty_rate = CLI_RUN_DEFAULT_DIRTY_RATE;
 	rc = rmig_guest_adopt(&cfg, &d->ram, &g);
 	if (rc)

@@ -454,6 +454,7 @@ static int apply_option(struct cli_options *o, const struct cli_opt *opt, const 
 	case OPT_DIRTY_RATE:
 		if (rmig_size_parse(val, &o->guest.dirty_rate))
 			return bad_value_lib(o, name);
+		o->dirty_rate_set = true;
 		return 0;
 	case OPT_PATTERN:
 		if (strcmp(val, "uniform") == 0)
@@ -539,41 +540,6 @@ static const char *offending(int argc, char **argv, int code)
 	return optind - 1 < argc && optind >= 1 ? argv[optind - 1] : "?";
 }
 
-static int check_positionals(struct cli_options *o, int argc, char **argv)
-{
-	bool wants_uri = o->cmd == CLI_CMD_INCOMING || o->cmd == CLI_CMD_MIGRATE;
-	int left = argc - optind;
-
-	if (o->help)
-		return 0;
-	if (wants_uri && left < 1) {
-		cli_msg("%s: missing URI (e.g. tcp:HOST:PORT, unix:PATH, rdma:HOST:PORT)",
-			cli_cmd_name(o->cmd));
-		return -EINVAL;
-	}
-	if (left > (wants_uri ? 1 : 0)) {
-		cli_msg("%s: unexpected argument '%s'", cli_cmd_name(o->cmd),
-			argv[optind + (wants_uri ? 1 : 0)]);
-		return -EINVAL;
-	}
-	if (o->params.tls_creds[0] && o->params.tls_psk[0]) {
-		cli_msg("%s: give --tls-creds or --tls-psk, not both", cli_cmd_name(o->cmd));
-		return -EINVAL;
-	}
-	if (wants_uri)
-		o->uri = argv[optind];
-	/* As QEMU's -incoming defer: the URI comes later, from the monitor. */
-	if (wants_uri && strcmp(o->uri, CLI_URI_DEFER) == 0) {
-		if (!o->qmp_path) {
-			cli_msg("%s: URI 'defer' waits for a URI over QMP, so it needs --qmp PATH",
-				cli_cmd_name(o->cmd));
-			return -EINVAL;
-		}
-		o->defer = true;
-	}
-	return 0;
-}
-
 int cli_options_parse(struct cli_options *o, int argc, char **argv)
 {
 	struct option lo[CLI_NOPTS + 1];
@@ -612,7 +578,7 @@ int cli_options_parse(struct cli_options *o, int argc, char **argv)
 			break;
 	}
 	if (!rc)
-		rc = check_positionals(o, argc, argv);
+		rc = cli_options_check(o, argc, argv);
 	cli_log_mute(false);
 	return rc;
 }

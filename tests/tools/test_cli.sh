@@ -37,6 +37,15 @@ expect 2 "port missing" "URI without port" -- "$RMIG" migrate tcp:127.0.0.1 --ra
 expect 2 "zero-share" "zero share out of range" -- "$RMIG" loopback --zero-share 1.5
 expect 2 "downtime-limit" "downtime-limit 0" -- "$RMIG" loopback --downtime-limit 0
 expect 2 "" "unknown option" -- "$RMIG" loopback --no-such-option
+# Checked before the guest is made: a 64T guest would end in exit 4 first.
+expect 2 "pre-shared key file /nonexistent" "TLS key missing, before the guest" -- \
+  "$RMIG" migrate tcp:127.0.0.1:1 --ram 64T --tls-psk /nonexistent
+expect 2 "give --channels" "bench --plot without --channels, before measuring" -- \
+  "$RMIG" bench --plot "$tmp/never.svg"
+expect 2 "give --run" "incoming --dirty-rate without --run" -- \
+  "$RMIG" incoming tcp:127.0.0.1:0 --dirty-rate 4M
+expect 2 "not a whole number of 2097152-byte pages" "RAM not a whole number of pages" -- \
+  "$RMIG" loopback --ram 3M --page-size 2M
 expect 0 "" "--help" -- "$RMIG" --help
 expect 0 "" "migrate --help" -- "$RMIG" migrate --help
 # To files first: under pipefail, grep -q leaving early would SIGPIPE a long help text.
