@@ -88,12 +88,18 @@ static const char text_output[] =
     "  -q, --quiet           no progress line and no text report; errors only\n"
     "  -v, --verbose         more library messages (-vv: debug)\n"
     "  --plugin-dir DIR      also load transport modules (*.so) from DIR\n"
-    "  -h, --help            this help\n"
-    "\n"
+    "  -h, --help            this help\n";
+
+static const char text_progress_source[] =
     "While it runs, a progress line is redrawn on stderr when stderr is a\n"
     "terminal: state, percent done (bulk round), throughput, remaining,\n"
     "dirty rate and round.  Ctrl-C cancels cleanly (the guest keeps running);\n"
     "a second Ctrl-C exits at once.\n";
+
+static const char text_progress_incoming[] =
+    "While it receives, a progress line is redrawn on stderr when stderr is a\n"
+    "terminal: state, bytes received and their rate.  Ctrl-C cancels (exit\n"
+    "130); a second Ctrl-C exits at once.\n";
 
 static const char text_security[] =
     "Security (docs/security.md):\n"
@@ -174,8 +180,9 @@ static void help_incoming(void)
 	       "\n"
 	       "Wait for one migration on URI, receive it into RAM allocated to match the\n"
 	       "source, check the stream's per-block checksums, and print a report.\n"
-	       "Prints the bound address first (useful with port 0).  With URI 'defer'\n"
-	       "(needs --qmp) nothing listens until the migrate-incoming command.\n"
+	       "Prints the bound address first, on stderr (useful with port 0; -q\n"
+	       "leaves it out).  With URI 'defer' (needs --qmp) nothing listens until\n"
+	       "the migrate-incoming command.\n"
 	       "\n"
 	       "Options:\n"
 	       "  --accept-timeout S    give up if no source connects within S seconds\n"
@@ -196,9 +203,10 @@ static void help_incoming(void)
 	       "  --run S               after the hand-over, run the synthetic guest's\n"
 	       "                        writers on the received memory for S seconds, as\n"
 	       "                        the workload continuing here\n"
-	       "  --dirty-rate RATE     their write rate with --run (default 16M)\n"
-	       "\n%s\n%s\n%s\n%s\n",
-	       text_output, text_security, text_qmp, text_uris);
+	       "  --dirty-rate RATE     their write rate (needs --run; default 16M, 0:\n"
+	       "                        idle)\n"
+	       "\n%s\n%s\n%s\n%s\n%s\n",
+	       text_output, text_progress_incoming, text_security, text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
@@ -211,8 +219,9 @@ static void help_migrate(void)
 	       "(where `rmig incoming` waits).  The report ends with whether checksums\n"
 	       "were sent; the destination is the side that verifies them.  With URI\n"
 	       "'defer' (needs --qmp) the guest runs until the migrate command.\n"
-	       "\n%s\n%s\n%s\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output, text_security, text_qmp, text_uris);
+	       "\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_progress_source, text_security,
+	       text_qmp, text_uris);
 	print_transports();
 	printf("\n%s", text_exit);
 }
@@ -238,8 +247,9 @@ static void help_loopback(void)
 	       "                        it the destination allocates blocks from the\n"
 	       "                        source's header and faults them in as pages land);\n"
 	       "                        says how long that took, outside total-time\n"
-	       "\n%s\n%s\n%s\n%s\n%s\n",
-	       text_guest, text_migration, text_output, text_security, text_qmp);
+	       "\n%s\n%s\n%s\n%s\n%s\n%s\n",
+	       text_guest, text_migration, text_output, text_progress_source, text_security,
+	       text_qmp);
 	print_transports();
 	printf("\n%s\n%s", text_exit, text_env);
 }
