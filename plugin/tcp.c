@@ -53,7 +53,8 @@ static int tcp_resolve(const char *addr, bool passive, struct addrinfo **res)
 	case EAI_AGAIN:
 		rmig_error("tcp: cannot resolve '%s' right now (%s); check DNS", host,
 			   gai_strerror(r));
-		return -EAGAIN;
+		/* The peer cannot be reached for now (exit 3), not a shortage here (-EAGAIN: 4). */
+		return -EHOSTUNREACH;
 	case EAI_MEMORY:
 		rmig_error("tcp: out of memory resolving '%s'", host);
 		return -ENOMEM;
