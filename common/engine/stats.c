@@ -333,12 +333,19 @@ int rmig_info_to_json(const struct rmig_info *info, char *buf, size_t len)
 	jb_puts(&b, ",\"mbps\":");
 	jb_mbps(&b, info->ram.mbps);
 	jb_member_u64(&b, "dirty-sync-count", info->ram.dirty_sync_count);
+	/*
+	 * QEMU's MigrationStats makes these members mandatory, so a client
+	 * generated from its schema needs them even where rmig has nothing to
+	 * count: no postcopy, no zero-copy send, and no channels without multifd.
+	 */
+	jb_member_u64(&b, "postcopy-requests", 0);
 	jb_member_u64(&b, "page-size", info->ram.page_size);
+	jb_member_u64(&b, "multifd-bytes", info->multifd.count ? info->multifd.bytes : 0);
 	jb_member_u64(&b, "pages-per-second", info->ram.pages_per_second);
 	jb_member_u64(&b, "precopy-bytes", info->ram.precopy_bytes);
 	jb_member_u64(&b, "downtime-bytes", info->ram.downtime_bytes);
-	if (info->multifd.count)
-		jb_member_u64(&b, "multifd-bytes", info->multifd.bytes);
+	jb_member_u64(&b, "postcopy-bytes", 0);
+	jb_member_u64(&b, "dirty-sync-missed-zero-copy", 0);
 	jb_puts(&b, "}");
 	if (info->multifd.count) {
 		uint32_t n = RMIG_MIN(info->multifd.count, (uint32_t)RMIG_ARRAY_SIZE(

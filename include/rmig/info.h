@@ -70,10 +70,13 @@ struct rmig_info {
  *   {"status":"completed","total-time":1234,"setup-time":5,"downtime":40,
  *    "ram":{"transferred":...,"remaining":0,"total":...,"duplicate":...,
  *           "normal":...,"normal-bytes":...,"dirty-pages-rate":...,
- *           "mbps":9123.4,"dirty-sync-count":4,"page-size":4096,
- *           "pages-per-second":...,"precopy-bytes":...,"downtime-bytes":...}}
- * With multifd channels, ram also has "multifd-bytes" and the object
- * "x-rmig-channels".
+ *           "mbps":9123.4,"dirty-sync-count":4,"postcopy-requests":0,
+ *           "page-size":4096,"multifd-bytes":0,"pages-per-second":...,
+ *           "precopy-bytes":...,"downtime-bytes":...,"postcopy-bytes":0,
+ *           "dirty-sync-missed-zero-copy":0}}
+ * Every member of QEMU's MigrationStats is there, 0 where rmig has nothing
+ * to count (postcopy, zero-copy send, multifd-bytes without channels).
+ * With multifd channels the object also has "x-rmig-channels".
  * Optional members (downtime, expected-downtime, setup-time before active,
  * cpu-throttle-percentage when 0, error-desc) are omitted when not
  * meaningful, as QEMU does.  Strings are JSON-escaped.

@@ -330,8 +330,10 @@ static void test_json_completed(void **state)
 		 ",\"remaining\":%" PRIu64 ",\"total\":%" PRIu64 ",\"duplicate\":%" PRIu64
 		 ",\"normal\":%" PRIu64 ",\"normal-bytes\":%" PRIu64
 		 ",\"dirty-pages-rate\":%" PRIu64 ",\"mbps\":9123.400,\"dirty-sync-count\":%" PRIu64
-		 ",\"page-size\":%" PRIu64 ",\"pages-per-second\":%" PRIu64
-		 ",\"precopy-bytes\":%" PRIu64 ",\"downtime-bytes\":%" PRIu64 "}}",
+		 ",\"postcopy-requests\":0,\"page-size\":%" PRIu64
+		 ",\"multifd-bytes\":0,\"pages-per-second\":%" PRIu64
+		 ",\"precopy-bytes\":%" PRIu64 ",\"downtime-bytes\":%" PRIu64
+		 ",\"postcopy-bytes\":0,\"dirty-sync-missed-zero-copy\":0}}",
 		 info.total_time_ms, info.setup_time_ms, info.downtime_ms, info.ram.transferred,
 		 info.ram.remaining, info.ram.total, info.ram.duplicate, info.ram.normal,
 		 info.ram.normal_bytes, info.ram.dirty_pages_rate, info.ram.dirty_sync_count,
