@@ -129,7 +129,9 @@ static bool chunk_wanted(struct rmig_rdma_conn *rc, const struct rmig_rdma_rambl
 {
 	uint64_t start = rmig_rdma_chunk_start(chunk);
 	uint64_t len = rmig_rdma_chunk_len(b->length, chunk);
-	uint64_t first = start >> b->page_shift, last = (start + len) >> b->page_shift, n;
+	/* Rounded up: a chunk inside one larger page still covers that page. */
+	uint64_t first = start >> b->page_shift, n;
+	uint64_t last = (start + len + (1ULL << b->page_shift) - 1) >> b->page_shift;
 	uint64_t p;
 
 	if (rmig_rdma_keycache_state(rc->kc, b->index, chunk) != RMIG_RDMA_CHUNK_UNREGISTERED)

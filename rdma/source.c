@@ -232,7 +232,11 @@ static int resolve(void *opaque, const struct rmig_rdma_pending *p, struct rmig_
 	/* p->block came from our own ram_save_page: in the view. */
 	const struct rmig_rdma_ramblk *b = &rc->view.blocks[p->block];
 	struct rmig_rdma_remote remote;
-	uint64_t pages = p->len >> b->page_shift;
+	/*
+	 * The pages that end in this piece: a piece is at most a chunk, so a
+	 * page larger than a chunk counts once, with its last piece.
+	 */
+	uint64_t pages = ((p->offset + p->len) >> b->page_shift) - (p->offset >> b->page_shift);
 	int ret;
 
 	if (!rc->pin_all) {

@@ -422,6 +422,47 @@ static void test_dynamic_local_mrs(void **state)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/*
+ * 2 MiB pages go as 1 MiB WRITEs (a chunk each): each page counts once,
+ * not 0 times (a piece's length shifted by the page size), and zero pages
+ * sent as COMPRESS likewise.
+ */
+static void test_large_pages_counted(void **state)
+{
+	struct rmig_rdma_conn rc;
+	struct rmig_ram ram;
+	struct rmig_ramblock *b, *z;
+	struct rmig_ram_counters acc = { 0 };
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_alloc(&ram, "huge", 4 * MiB, 2 * MiB, &b), 0);
+	assert_int_equal(rmig_ram_alloc(&ram, "hugezero", 4 * MiB, 2 * MiB, &z), 0);
+	memset(b->host, 0xab, b->length);
+	make_conn(&rc, false);
+	rc.reg_batch = false; /* as with a QEMU peer: zeros go as COMPRESS piece by piece */
+	assert_int_equal(rmig_rdma_source_attach(&rc, &ram), 0);
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(rc.kc, 0, 0x5000000, 0, 0), 0);
+	assert_int_equal(rmig_rdma_keycache_set_remote_block(rc.kc, 1, 0x9000000, 0, 0), 0);
+	for (uint64_t c = 0; c < 4; c++) {
+		assert_int_equal(rmig_rdma_keycache_mark_in_flight(rc.kc, 0, c), 0);
+		assert_int_equal(rmig_rdma_keycache_set_registered(rc.kc, 0, c, 7, 0x5000000), 0);
+	}
+	rc.setup_done = true;
+	rmig_fake.nwrs = 0;
+	assert_int_equal(rmig_rdma_source_before(&rc, RMIG_RAM_PHASE_ROUND), 0);
+	assert_int_equal(rmig_rdma_source_save(&rc, b, 0, 2, &acc), 0);
+	assert_int_equal(rmig_rdma_source_save(&rc, z, 0, 2, &acc), 0);
+	assert_int_equal(rmig_rdma_writer_flush(&rc.w, true), 0);
+	rmig_rdma_writer_complete(&rc.w, rc.w.posted);
+	assert_int_equal(acc.normal_pages, 2);
+	assert_int_equal(acc.normal_bytes, 4 * MiB);
+	assert_int_equal(acc.zero_pages, 2);
+	free_conn(&rc);
+	rmig_ram_fini(&ram);
+	rmig_fake_assert_reverse_teardown();
+}
+
 /* ---------------- RMIG_RDMA_MAX_MR_SIZE ---------------- */
 
 static int res_with_knob(const char *value, uint64_t *max_mr_size)
@@ -597,6 +638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_fence, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dynamic_local_mrs, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_large_pages_counted, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_max_mr_size_knob, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_pin_all_refused_falls_back, fake_setup,

@@ -70,6 +70,41 @@ static void test_reg_batch_ramp(void **state)
 	rmig_ram_fini(&ram);
 }
 
+/*
+ * The same with 2 MiB pages, each spanning two chunks: look-ahead still
+ * asks for every chunk, in order and ramping, where it used to see no
+ * dirty page inside a chunk that starts mid-page and leave every such
+ * chunk to a blocking request of its own.
+ */
+static void test_reg_batch_ramp_large_pages(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b;
+	struct rmig_conn *c;
+	uint64_t i;
+
+	(void)state;
+	rmig_ram_init(&ram);
+	assert_int_equal(rmig_ram_alloc(&ram, "ram", 64 * MiB, 2 * MiB, &b), 0);
+	memset(b->host, 0x5a, b->length);
+	c = peer_connect(CAPS_RMIG, &ram);
+	rmig_ram_bitmap_set_all(&ram);
+	/* A page per run, so look-ahead meets chunks still dirty in the bitmap, not queued. */
+	peer.run_pages = 1;
+	assert_int_equal(round_run(c, &ram, RMIG_RAM_PHASE_ROUND), 0);
+	peer_assert_clean();
+	assert_ramp(5);
+	for (i = 1; i < peer.nreq; i++)
+		assert_int_equal(peer.req_first[i], peer.req_first[i - 1] + peer.req_chunks[i - 1]);
+	for (i = 0; i < peer.nchunks; i++) {
+		assert_int_equal(peer.requested[i], 1);
+		assert_int_equal(peer.written[i], CHUNK);
+	}
+	assert_same_memory();
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
 /* ---------------- the ramp starts over each round ---------------- */
 
 static void test_ramp_restarts_next_round(void **state)
@@ -524,6 +559,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_reg_batch_ramp, peer_setup, peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_reg_batch_ramp_large_pages, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_ramp_restarts_next_round, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_request_waits_for_a_slot, peer_setup,

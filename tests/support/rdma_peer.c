@@ -427,7 +427,8 @@ int round_run(struct rmig_conn *c, struct rmig_ram *ram, enum rmig_ram_phase pha
 		uint64_t page = 0, n;
 
 		while (ret == 0) {
-			page = rmig_ramblock_find_next_run(b, page, RMIG_RECORD_MAX_PAGES, &n);
+			page = rmig_ramblock_find_next_run(
+			    b, page, peer.run_pages ? peer.run_pages : RMIG_RECORD_MAX_PAGES, &n);
 			if (!n)
 				break;
 			if (guest_write)

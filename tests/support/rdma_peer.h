@@ -82,6 +82,7 @@ struct peer {
 	char violation[256];
 	/* bounded pinning */
 	uint64_t max_pinned_opt;	/* the source's rdma-max-pinned, set before peer_connect */
+	uint64_t run_pages;		/* round_run's runs, in pages (0: RMIG_RECORD_MAX_PAGES) */
 	unsigned unregistered;		/* regions dropped by UNREGISTER_REQUEST */
 	unsigned unreg_max_elems;	/* most elements in one UNREGISTER_REQUEST */
 	unsigned pinned_chunks, max_pinned_chunks; /* answered and not unregistered */
