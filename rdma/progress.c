@@ -349,7 +349,7 @@ static int wc_failed(struct rmig_rdma_progress *p, const struct ibv_wc *wc)
 static int drain_send(struct rmig_rdma_progress *p)
 {
 	struct ibv_wc wc[POLL_BATCH];
-	int n, i, total = 0;
+	int n, i, total = 0, err = 0;
 
 	do {
 		n = rmig_rdma_glue_poll_cq(p->res->send_cq, POLL_BATCH, wc);
@@ -361,11 +361,17 @@ static int drain_send(struct rmig_rdma_progress *p)
 		for (i = 0; i < n; i++) {
 			uint64_t v = RMIG_RDMA_WRID_VALUE(wc[i].wr_id);
 
-			if (wc[i].status != IBV_WC_SUCCESS) {
+			/*
+			 * After a fatal one, the rest of the batch is still
+			 * accounted for: these completions are off the CQ now, and
+			 * a SEND left marked busy would hold the teardown's flush
+			 * until its deadline.
+			 */
+			if (wc[i].status != IBV_WC_SUCCESS && !err) {
 				int ret = wc_failed(p, &wc[i]);
 
 				if (ret < 0)
-					return ret;
+					err = ret;
 			}
 			/* Flushed: the SEND is not pending any more, the WRITE retires nothing. */
 			if (RMIG_RDMA_WRID_KIND(wc[i].wr_id) == RMIG_RDMA_WRID_SEND) {
@@ -376,6 +382,8 @@ static int drain_send(struct rmig_rdma_progress *p)
 					rmig_rdma_progress_retire_writes(p, v);
 			}
 		}
+		if (err)
+			return err;
 		total += n;
 	} while (n == POLL_BATCH);
 	return total;

@@ -465,6 +465,47 @@ static int failed_send(enum ibv_port_state port_state, enum ibv_wc_status status
 	return ret;
 }
 
+/*
+ * A fatal WRITE completion polled in one batch with SEND completions: the
+ * SENDs are still marked done, so nothing is left pending for teardown's
+ * flush to wait out.
+ */
+static void test_fatal_completion_keeps_the_batch(void **state)
+{
+	struct rmig_conn *c = connect_silent(CAPS_LIVE, 0);
+	struct rmig_rdma_conn *rc = rmig_rdma_conn_of(c);
+	struct ibv_wc bad = { .wr_id = RMIG_RDMA_WRID_WRITE | 1, .status = IBV_WC_LOC_PROT_ERR,
+			      .opcode = IBV_WC_RDMA_WRITE };
+	bool was_busy[RMIG_RDMA_SEND_BUFS];
+	unsigned i, busy = 0;
+	uint8_t byte;
+
+	(void)state;
+	/* Two responses (no credit needed), not completed by the fake NIC yet. */
+	for (i = 0; i < 2; i++)
+		assert_int_equal(rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_KEEPALIVE, 0, NULL, 0,
+						     false),
+				 0);
+	for (i = 0; i < RMIG_RDMA_SEND_BUFS; i++)
+		busy += rc->ctrl.send_busy[i];
+	assert_int_equal(busy, 2);
+	rmig_fake_cq_push(rc->res.send_cq, &bad);
+	for (i = 0; i < RMIG_RDMA_SEND_BUFS; i++) {
+		struct ibv_wc ok = { .wr_id = RMIG_RDMA_WRID_SEND | i, .status = IBV_WC_SUCCESS,
+				     .opcode = IBV_WC_SEND };
+
+		was_busy[i] = rc->ctrl.send_busy[i];
+		if (was_busy[i])
+			rmig_fake_cq_push(rc->res.send_cq, &ok);
+	}
+	assert_true(rmig_rdma_get_ops()->read(c, &byte, 1) < 0);
+	/* Those two are done; the failure's own ERROR may be pending in another slot. */
+	for (i = 0; i < RMIG_RDMA_SEND_BUFS; i++)
+		if (was_busy[i])
+			assert_false(rc->ctrl.send_busy[i]);
+	rmig_rdma_get_ops()->close(c);
+}
+
 /* rxe fails every post with a bare local error once its netdev is down: name the link. */
 static void test_link_down_is_named(void **state)
 {
@@ -540,6 +581,8 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_completion_keeps_the_batch, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_late_is_named, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_last_message_outlives_hangup, fake_setup,
