@@ -429,7 +429,9 @@ static int save_iterate(struct save_ctx *c)
 		if (!c->link_bw && !c->slept_in_window && !c->bw.slept_ns)
 			c->link_bw = c->round_bw;
 		expected = save_expected_downtime_ms(c, remaining);
-		atomic_store(&st->expected_downtime_ms, expected == UINT64_MAX ? 0 : expected);
+		/* No bandwidth measured yet: keep the last estimate, not 0 ("instant"). */
+		if (expected != UINT64_MAX)
+			atomic_store(&st->expected_downtime_ms, expected);
 		if (expected <= atomic_load(&c->m->live.downtime_limit_ms))
 			return 0;
 		save_auto_converge(c, rmig_ram_bitmap_bytes(ram), rmig_save_wire_bytes(c) - sent0);
@@ -592,6 +594,8 @@ void *rmig_save_thread(void *opaque)
 	ret = rmig_save_setup(&c);
 	if (ret)
 		goto out;
+	/* As QEMU's first approximation: the limit, until a round has measured the link. */
+	atomic_store(&m->stats.expected_downtime_ms, atomic_load(&m->live.downtime_limit_ms));
 	if (rmig_state_transition(&m->sm, RMIG_STATE_SETUP, RMIG_STATE_ACTIVE)) {
 		ret = -ECANCELED;
 		goto out;

@@ -111,6 +111,38 @@ static void test_max_bandwidth_lifted_live(void **state)
 	dest_thread_fini(&d);
 }
 
+/*
+ * Before a round has measured the link, expected-downtime is the limit,
+ * as QEMU's first approximation, not 0 ("instant").
+ */
+static void test_expected_downtime_before_a_measure(void **state)
+{
+	struct dest_thread d;
+	struct source s;
+	struct rmig_info info;
+
+	(void)state;
+	dest_thread_start(&d, "tcp:127.0.0.1:0");
+	source_init(&s, 48 * MIB, 0, 0.0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "1M"), 0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "downtime-limit", "777"), 0);
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_true(wait_for_bytes(s.mig, MIB / 2, 20000));
+	rmig_migration_query(s.mig, &info);
+	/* 48 MiB at 1 MiB/s: still in the bulk round, which ends the first measure. */
+	assert_int_equal(info.status, RMIG_STATE_ACTIVE);
+	assert_int_equal(info.ram.dirty_sync_count, 0);
+	assert_true(info.has_expected_downtime);
+	assert_int_equal(info.expected_downtime_ms, 777);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "0"), 0);
+	assert_int_equal(wait_bounded(s.mig, 20000, "max-bandwidth lifted"),
+			 RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
 /* What may not change live is refused with the list of what may; bad values change nothing. */
 static void test_refusals_while_active(void **state)
 {
@@ -205,6 +237,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_downtime_limit_raised_live),
 		cmocka_unit_test(test_max_bandwidth_lifted_live),
+		cmocka_unit_test(test_expected_downtime_before_a_measure),
 		cmocka_unit_test(test_refusals_while_active),
 		cmocka_unit_test(test_max_cpu_throttle),
 	};
