@@ -234,11 +234,16 @@ static int save_round(struct save_ctx *c, enum rmig_ram_phase phase)
 static void save_measure_checksum(struct save_ctx *c)
 {
 	struct rmig_ramblock *b = c->m->ram->blocks[0];
-	uint64_t len = RMIG_MIN(b->length, 16ULL << 20), t0, dt, sum_ms;
+	uint64_t len, t0, dt, sum_ms;
 	volatile uint64_t sink;
 
 	if (!(c->flags & RMIG_STREAM_F_VERIFY))
 		return;
+	/* The largest block: a small first one (firmware, video) is too short a sample. */
+	for (uint32_t i = 1; i < c->m->ram->nblocks; i++)
+		if (c->m->ram->blocks[i]->length > b->length)
+			b = c->m->ram->blocks[i];
+	len = RMIG_MIN(b->length, 16ULL << 20);
 	t0 = rmig_time_now_ns();
 	sink = rmig_checksum(b->host, len, 0);
 	(void)sink;
