@@ -57,7 +57,8 @@ int rmig_handover_send(struct rmig_conn *c, enum rmig_handover_kind kind, int st
 		       const char *what);
 
 /*
- * Read one message within @timeout_ms.  -ETIMEDOUT when the peer said
+ * Read one message within @timeout_ms (0: no deadline of its own, for a
+ * transport whose reads end by themselves).  -ETIMEDOUT when the peer said
  * nothing in time (the connection is aborted then), -ECONNRESET when it
  * hung up, -ECANCELED when someone aborted the connection, -EPROTO for a
  * bad message; each reported naming @what ("waiting for the

@@ -38,6 +38,8 @@ int rmig_watchdog_arm(struct rmig_watchdog *w, struct rmig_conn *c, uint64_t tim
 	int rc;
 
 	memset(w, 0, sizeof(*w));
+	if (!timeout_ms)
+		return 0;
 	w->conn = c;
 	w->deadline_ns = rmig_time_now_ns() + timeout_ms * RMIG_NSEC_PER_MSEC;
 	pthread_mutex_init(&w->lock, NULL);
@@ -52,6 +54,7 @@ int rmig_watchdog_arm(struct rmig_watchdog *w, struct rmig_conn *c, uint64_t tim
 		pthread_mutex_destroy(&w->lock);
 		return -rc;
 	}
+	w->started = true;
 	return 0;
 }
 
@@ -59,6 +62,8 @@ bool rmig_watchdog_disarm(struct rmig_watchdog *w)
 {
 	bool fired;
 
+	if (!w->started)
+		return false;
 	pthread_mutex_lock(&w->lock);
 	w->disarmed = true;
 	pthread_cond_signal(&w->cond);

@@ -21,9 +21,13 @@ struct rmig_watchdog {
 	struct rmig_conn *conn;
 	uint64_t deadline_ns;
 	bool disarmed, fired;
+	bool started; /* false: armed with no deadline */
 };
 
-/* Abort @c unless disarmed within @timeout_ms.  -errno (reported) if no thread could start. */
+/*
+ * Abort @c unless disarmed within @timeout_ms; 0 means no deadline, and
+ * starts nothing.  -errno (reported) if no thread could start.
+ */
 int rmig_watchdog_arm(struct rmig_watchdog *w, struct rmig_conn *c, uint64_t timeout_ms);
 /* Stop the watchdog and join it; returns true if it fired. */
 bool rmig_watchdog_disarm(struct rmig_watchdog *w);

@@ -150,6 +150,24 @@ static void test_send_write_stuck(void **state)
 	rmig_memconn_free(c);
 }
 
+/* No deadline (0): the read alone decides, and nothing fires at once. */
+static void test_recv_without_deadline(void **state)
+{
+	uint8_t msg[RMIG_HANDOVER_SIZE];
+	enum rmig_handover_kind kind;
+	struct rmig_conn *c;
+	int status;
+
+	(void)state;
+	rmig_handover_encode(msg, RMIG_HANDOVER_COMMIT, 0);
+	c = rmig_memconn_new(msg, sizeof(msg), 3);
+	assert_non_null(c);
+	assert_int_equal(rmig_handover_recv(c, 0, "testing", &kind, &status), 0);
+	assert_int_equal(kind, RMIG_HANDOVER_COMMIT);
+	assert_int_equal(rmig_handover_recv(c, 0, "testing", &kind, &status), -ECONNRESET);
+	rmig_memconn_free(c);
+}
+
 static void test_recv_times_out(void **state)
 {
 	enum rmig_handover_kind kind;
@@ -220,7 +238,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_roundtrip),	       T(test_hostile),
-	    T(test_recv_in_pieces),    T(test_send_write_stuck),  T(test_recv_times_out),
+	    T(test_recv_in_pieces),    T(test_send_write_stuck),  T(test_recv_without_deadline),  T(test_recv_times_out),
 	    T(test_recv_hangup_and_partial), T(test_recv_refuses_garbage),
 	    T(test_verify_allowance),
 	};
