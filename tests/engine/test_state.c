@@ -361,8 +361,6 @@ static void *race_from_active(void *arg)
 
 static void test_cancel_vs_complete_race(void **state)
 {
-	unsigned cancel_wins = 0, complete_wins = 0;
-
 	(void)state;
 	for (int iter = 0; iter < 500; iter++) {
 		struct rmig_state_machine sm;
@@ -390,13 +388,8 @@ static void test_cancel_vs_complete_race(void **state)
 		assert_int_equal(rec.n, 3);
 		assert_int_equal(rec.ev[2].to, rmig_state_get(&sm));
 		assert_int_equal(rmig_state_entered_ns(&sm, a.rc == 0 ? b.to : a.to), 0);
-		if (a.rc == 0)
-			cancel_wins++;
-		else
-			complete_wins++;
 		rmig_state_destroy(&sm);
 	}
-	assert_int_equal(cancel_wins + complete_wins, 500);
 }
 
 struct chain_racer {

@@ -114,19 +114,38 @@ static void test_write_times_out(void **state)
 	rmig_conn_close(b);
 }
 
+/* Writes a byte every 2/3 of the timeout, three times. */
+static void *slow_writer(void *opaque)
+{
+	struct rmig_conn *a = opaque;
+
+	for (int i = 0; i < 3; i++) {
+		usleep(TIMEOUT_MS * 2 / 3 * 1000);
+		if (rmig_conn_write(a, "x", 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
 static void test_progress_resets_the_clock(void **state)
 {
 	struct rmig_conn *a, *b;
+	pthread_t t;
+	uint64_t t0;
 	char buf[8];
 
 	(void)state;
 	pair("tcp:127.0.0.1:0", TIMEOUT_MS, &a, &b);
-	/* Three gaps of 2/3 of the timeout: over a full timeout in all, never one silence. */
-	for (int i = 0; i < 3; i++) {
-		usleep(TIMEOUT_MS * 2 / 3 * 1000);
-		assert_int_equal(rmig_conn_write(a, "x", 1), 1);
+	/*
+	 * The reader waits in each read while the writer is quiet: three gaps of
+	 * 2/3 of the timeout, over a full timeout in all, never one silence.
+	 */
+	t0 = rmig_time_now_ns();
+	assert_int_equal(pthread_create(&t, NULL, slow_writer, a), 0);
+	for (int i = 0; i < 3; i++)
 		assert_int_equal(rmig_conn_read(b, buf, sizeof(buf)), 1);
-	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(elapsed_ms(t0) >= TIMEOUT_MS);
 	rmig_conn_close(a);
 	rmig_conn_close(b);
 }
