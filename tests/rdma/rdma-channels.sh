@@ -73,7 +73,7 @@ lanes lanes-v1-flow 2
 
 # --- a destination without the extension (plain v1, as QEMU): one queue pair, and said so ---
 # Only the destination lacks it: the source offers CHANNELS and must settle for one QP.
-RMIG_RDMA_NO_EXTENSIONS=1 "$RMIG" incoming "rdma:$A:47402" >"$T/in-v1.out" 2>"$T/in-v1.err" &
+RMIG_RDMA_NO_EXTENSIONS=1 "$RMIG" incoming "rdma:$A:47402" --accept-timeout 120 >"$T/in-v1.out" 2>"$T/in-v1.err" &
 IN=$!
 wait_listen "$T/in-v1.err" || sleep 2
 timeout 300 "$RMIG" migrate "rdma:$A:47402" --ram 16M --dirty-rate 2M --channels 2 -v --json \
@@ -86,7 +86,7 @@ if grep -q '"x-rmig-channels"' "$T/v1.json"; then bad "v1-destination: reports c
 else ok "v1-destination: no channels reported"; fi
 
 # --- separate processes ---
-"$RMIG" incoming "rdma:$A:47403" >"$T/in.out" 2>"$T/in.err" &
+"$RMIG" incoming "rdma:$A:47403" --accept-timeout 120 >"$T/in.out" 2>"$T/in.err" &
 IN=$!
 wait_listen "$T/in.err" || sleep 2
 timeout 300 "$RMIG" migrate "rdma:$A:47403" --ram 24M --dirty-rate 2M --channels 3 -q 2>"$T/mig.err"
@@ -95,7 +95,7 @@ if [[ $rc == 0 && $irc == 0 ]]; then ok "incoming+migrate, 3 lanes"
 else bad "incoming+migrate, 3 lanes: $rc/$irc"; cat "$T/mig.err" "$T/in.err"; fi
 
 # --- cancel, and a killed peer, with lanes ---
-"$RMIG" incoming "rdma:$A:47404" >"$T/in2.out" 2>"$T/in2.err" &
+"$RMIG" incoming "rdma:$A:47404" --accept-timeout 120 >"$T/in2.out" 2>"$T/in2.err" &
 IN=$!
 wait_listen "$T/in2.err" || sleep 2
 # --foreground: timeout passes the SIGINT on once; without it, it signals its whole process
@@ -108,7 +108,7 @@ if [[ $rc == 130 && $irc -ge 1 && $irc -lt 128 ]] && grep -q "still running" "$T
 	ok "lanes-cancel (src $rc, dst $irc: $(tail -1 "$T/in2.err"))"
 else bad "lanes-cancel: src $rc dst $irc"; cat "$T/ca.err" "$T/in2.err"; fi
 
-"$RMIG" incoming "rdma:$A:47405" >"$T/in3.out" 2>"$T/in3.err" &
+"$RMIG" incoming "rdma:$A:47405" --accept-timeout 120 >"$T/in3.out" 2>"$T/in3.err" &
 IN=$!
 wait_listen "$T/in3.err" || sleep 2
 timeout 120 "$RMIG" migrate "rdma:$A:47405" --ram 96M --max-bandwidth 4M --channels 2 \
@@ -118,7 +118,7 @@ if [[ $rc == 1 ]] && grep -q "still running" "$T/kd.err" && grep -q "rdma: " "$T
 	ok "lanes-dest-killed: source failed cleanly ($(grep -m1 'rdma: ' "$T/kd.err"))"
 else bad "lanes-dest-killed: source rc $rc"; cat "$T/kd.err"; fi
 
-"$RMIG" incoming "rdma:$A:47406" >"$T/in4.out" 2>"$T/in4.err" &
+"$RMIG" incoming "rdma:$A:47406" --accept-timeout 120 >"$T/in4.out" 2>"$T/in4.err" &
 IN=$!
 wait_listen "$T/in4.err" || sleep 2
 "$RMIG" migrate "rdma:$A:47406" --ram 96M --max-bandwidth 4M --channels 2 -q 2>"$T/ks.err" &
@@ -133,7 +133,7 @@ if [[ ${RMIG_RDMA_VALGRIND:-0} == 1 ]] && command -v valgrind >/dev/null; then
 	VG=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
 	    --errors-for-leak-kinds=definite --keep-debuginfo=yes --num-callers=40
 	    --suppressions="$(dirname "$0")/valgrind.supp")
-	"${VG[@]}" "$RMIG" incoming "rdma:$A:47450" >"$T/vg.out" 2>"$T/vg-in.err" &
+	"${VG[@]}" "$RMIG" incoming "rdma:$A:47450" --accept-timeout 180 >"$T/vg.out" 2>"$T/vg-in.err" &
 	IN=$!
 	wait_listen "$T/vg-in.err" || sleep 20
 	timeout 600 "${VG[@]}" "$RMIG" migrate "rdma:$A:47450" --ram 4M --channels 2 -q \

@@ -105,6 +105,10 @@ static void post_recv(uint32_t i)
 		die("ibv_post_recv");
 }
 
+/* Completions send_raw() took off the CQ before its own: the victim's answers, in order. */
+static struct ibv_wc held[NRECV];
+static unsigned nheld;
+
 /* Send header + payload as given: the header fields may lie on purpose. */
 static void send_raw(uint32_t len_field, uint32_t type, uint32_t repeat, const void *payload,
 		     uint32_t real_len)
@@ -124,7 +128,7 @@ static void send_raw(uint32_t len_field, uint32_t type, uint32_t repeat, const v
 		memcpy(b + 16, payload, real_len);
 	if (ibv_post_send(id->qp, &wr, &bad))
 		die("ibv_post_send");
-	/* Wait for our send; receive completions seen meanwhile are kept. */
+	/* Wait for our send; receive completions seen meanwhile are kept for next_msg(). */
 	for (;;) {
 		n = ibv_poll_cq(cq, 1, &wc);
 		if (n < 0)
@@ -133,35 +137,59 @@ static void send_raw(uint32_t len_field, uint32_t type, uint32_t repeat, const v
 			continue;
 		if (wc.wr_id == 100)
 			return;
-		fprintf(stderr, "evil: unexpected completion while sending\n");
+		if (nheld < NRECV)
+			held[nheld++] = wc;
+		else
+			fprintf(stderr, "evil: unexpected completion while sending\n");
 	}
 }
 
-/* Next received message type, or -1 on timeout/flush (victim went away). */
+#define MSG_GONE	-1 /* a flushed or failed completion: the victim went away */
+#define MSG_SILENT	-2 /* nothing within the timeout */
+
+#define MSG_NONE	-3 /* a completion that is no message (ours) */
+
+/* What one completion says: a message's type, MSG_GONE or MSG_NONE. */
+static int msg_of(const struct ibv_wc *wc)
+{
+	int type;
+
+	if (wc->status != IBV_WC_SUCCESS)
+		return MSG_GONE;
+	if (!(wc->opcode & IBV_WC_RECV))
+		return MSG_NONE;
+	type = (int)get32(mem + (size_t)wc->wr_id * MSG_MAX + 4);
+	last = mem + (size_t)wc->wr_id * MSG_MAX;
+	post_recv((uint32_t)wc->wr_id);
+	return type;
+}
+
+/* Next received message type, MSG_GONE or MSG_SILENT. */
 static int next_msg(int timeout_s)
 {
 	time_t end = time(NULL) + timeout_s;
 	struct ibv_wc wc;
+	int t;
 
+	while (nheld) {
+		wc = held[0];
+		memmove(held, held + 1, --nheld * sizeof(held[0]));
+		t = msg_of(&wc);
+		if (t != MSG_NONE)
+			return t;
+	}
 	while (time(NULL) < end) {
 		int n = ibv_poll_cq(cq, 1, &wc);
 
 		if (n < 0)
-			return -1;
+			return MSG_GONE;
 		if (n == 0)
 			continue;
-		if (wc.status != IBV_WC_SUCCESS)
-			return -1;
-		if (wc.opcode & IBV_WC_RECV) {
-			int type = (int)get32(mem + (size_t)wc.wr_id * MSG_MAX + 4);
-
-			last = mem + (size_t)wc.wr_id * MSG_MAX;
-
-			post_recv((uint32_t)wc.wr_id);
-			return type;
-		}
+		t = msg_of(&wc);
+		if (t != MSG_NONE)
+			return t;
 	}
-	return -1;
+	return MSG_SILENT;
 }
 
 static void wait_ready(void)
@@ -467,8 +495,12 @@ answer:
 			continue;
 		break;
 	}
+	/* Silence is a victim that took the message and waits: it never refused it. */
 	printf("evil: case %s: victim answered %s\n", c,
-	       t == T_ERROR ? "ERROR" : t < 0 ? "by disconnecting" : "something else");
+	       t == T_ERROR	 ? "ERROR"
+	       : t == MSG_GONE	 ? "by disconnecting"
+	       : t == MSG_SILENT ? "nothing for 30 s (it did not refuse)"
+				 : "something else");
 	rdma_disconnect(id);
-	return t == T_ERROR || t < 0 ? 0 : 1;
+	return t == T_ERROR || t == MSG_GONE ? 0 : 1;
 }
