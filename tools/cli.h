@@ -116,9 +116,10 @@ int cli_options_parse(struct cli_options *o, int argc, char **argv);
 
 /*
  * After the options: the positional URI and the options that only mean
- * something together.  0, or -EINVAL after "rmig: CMD: <what>" on stderr.
+ * something together; @cmd names the subcommand in messages.  0, or
+ * -EINVAL after "rmig: CMD: <what>" on stderr.
  */
-int cli_options_check(struct cli_options *o, int argc, char **argv);
+int cli_options_check(struct cli_options *o, const char *cmd, int argc, char **argv);
 /* False when @path cannot go between gnuplot's single quotes. */
 bool cli_plot_path_safe(const char *path);
 

@@ -578,7 +578,7 @@ int cli_options_parse(struct cli_options *o, int argc, char **argv)
 			break;
 	}
 	if (!rc)
-		rc = cli_options_check(o, argc, argv);
+		rc = cli_options_check(o, cli_cmd_name(o->cmd), argc, argv);
 	cli_log_mute(false);
 	return rc;
 }

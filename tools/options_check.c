@@ -19,18 +19,18 @@ bool cli_plot_path_safe(const char *path)
 	return !strpbrk(path, "'\n\r\\");
 }
 
-static int check_uri_arg(struct cli_options *o, int argc, char **argv)
+static int check_uri_arg(struct cli_options *o, const char *cmd, int argc, char **argv)
 {
 	bool wants_uri = o->cmd == CLI_CMD_INCOMING || o->cmd == CLI_CMD_MIGRATE;
 	int left = argc - optind;
 
 	if (wants_uri && left < 1) {
 		cli_msg("%s: missing URI (e.g. tcp:HOST:PORT, unix:PATH, rdma:HOST:PORT)",
-			cli_cmd_name(o->cmd));
+			cmd);
 		return -EINVAL;
 	}
 	if (left > (wants_uri ? 1 : 0)) {
-		cli_msg("%s: unexpected argument '%s'", cli_cmd_name(o->cmd),
+		cli_msg("%s: unexpected argument '%s'", cmd,
 			argv[optind + (wants_uri ? 1 : 0)]);
 		return -EINVAL;
 	}
@@ -41,7 +41,7 @@ static int check_uri_arg(struct cli_options *o, int argc, char **argv)
 	if (strcmp(o->uri, CLI_URI_DEFER) == 0) {
 		if (!o->qmp_path) {
 			cli_msg("%s: URI 'defer' waits for a URI over QMP, so it needs --qmp PATH",
-				cli_cmd_name(o->cmd));
+				cmd);
 			return -EINVAL;
 		}
 		o->defer = true;
@@ -50,7 +50,7 @@ static int check_uri_arg(struct cli_options *o, int argc, char **argv)
 }
 
 /* Each block a whole number of pages: a size rounded up silently is not the guest asked for. */
-static int check_ram_pages(const struct cli_options *o)
+static int check_ram_pages(const struct cli_options *o, const char *cmd)
 {
 	const struct rmig_guest_config *g = &o->guest;
 
@@ -58,24 +58,24 @@ static int check_ram_pages(const struct cli_options *o)
 		if (g->page_size && g->block_size[i] % g->page_size) {
 			cli_msg("%s: --ram: block %u is %" PRIu64 " bytes, not a whole number of "
 				"%" PRIu32 "-byte pages (--page-size)",
-				cli_cmd_name(o->cmd), i, g->block_size[i], g->page_size);
+				cmd, i, g->block_size[i], g->page_size);
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-int cli_options_check(struct cli_options *o, int argc, char **argv)
+int cli_options_check(struct cli_options *o, const char *cmd, int argc, char **argv)
 {
 	int rc;
 
 	if (o->help)
 		return 0;
-	rc = check_uri_arg(o, argc, argv);
+	rc = check_uri_arg(o, cmd, argc, argv);
 	if (rc)
 		return rc;
 	if (o->params.tls_creds[0] && o->params.tls_psk[0]) {
-		cli_msg("%s: give --tls-creds or --tls-psk, not both", cli_cmd_name(o->cmd));
+		cli_msg("%s: give --tls-creds or --tls-psk, not both", cmd);
 		return -EINVAL;
 	}
 	/* The destination has a guest only after the hand-over, with --run. */
@@ -97,6 +97,6 @@ int cli_options_check(struct cli_options *o, int argc, char **argv)
 		}
 	}
 	if (o->cmd == CLI_CMD_MIGRATE || o->cmd == CLI_CMD_LOOPBACK)
-		return check_ram_pages(o);
+		return check_ram_pages(o, cmd);
 	return 0;
 }
