@@ -102,8 +102,32 @@ int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct
 	return rc;
 }
 
+/* @len bytes at @p by reference, with @pace between pieces (none after the last). */
+static int write_payload(struct rmig_stream *s, const uint8_t *p, uint64_t len,
+			 int (*pace)(void *opaque), void *opaque)
+{
+	while (pace && len > RMIG_FORMAT_PACE_BYTES) {
+		int ret = rmig_stream_write_ref(s, p, RMIG_FORMAT_PACE_BYTES);
+
+		if (!ret)
+			ret = pace(opaque);
+		if (ret)
+			return ret;
+		p += RMIG_FORMAT_PACE_BYTES;
+		len -= RMIG_FORMAT_PACE_BYTES;
+	}
+	return rmig_stream_write_ref(s, p, len);
+}
+
 int rmig_format_write_pages(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
 			    uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt)
+{
+	return rmig_format_write_pages_paced(s, b, page, npages, zero_pages, cnt, NULL, NULL);
+}
+
+int rmig_format_write_pages_paced(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
+				  uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt,
+				  int (*pace)(void *opaque), void *opaque)
 {
 	uint64_t i = 0;
 
@@ -125,7 +149,7 @@ int rmig_format_write_pages(struct rmig_stream *s, struct rmig_ramblock *b, uint
 		};
 		ret = rmig_format_write_record(s, &r);
 		if (!ret && !zero)
-			ret = rmig_stream_write_ref(s, p, (j - i) << b->page_shift);
+			ret = write_payload(s, p, (j - i) << b->page_shift, pace, opaque);
 		if (ret)
 			return ret;
 		if (zero) {

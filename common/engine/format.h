@@ -89,6 +89,18 @@ int rmig_format_write_header(struct rmig_stream *s, uint32_t flags, const struct
  */
 int rmig_format_write_pages(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
 			    uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt);
+/*
+ * The same, calling @pace(@opaque) after each RMIG_FORMAT_PACE_BYTES of a
+ * DATA payload that has more to come, so that a rate-limited sender can
+ * sleep between pieces of one large page instead of after all of it (a
+ * 1 GiB page at 100 MB/s would leave the stream silent for 10 s, past
+ * the destination's peer-timeout).  A non-zero return stops the write
+ * and is returned.
+ */
+#define RMIG_FORMAT_PACE_BYTES (64u * 1024)
+int rmig_format_write_pages_paced(struct rmig_stream *s, struct rmig_ramblock *b, uint64_t page,
+				  uint64_t npages, bool zero_pages, struct rmig_ram_counters *cnt,
+				  int (*pace)(void *opaque), void *opaque);
 /* Right after the header when F_MULTIFD is in its flags. */
 int rmig_format_write_channels(struct rmig_stream *s, uint32_t channels,
 			       const uint8_t session[RMIG_MULTIFD_SESSION_SIZE]);

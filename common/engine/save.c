@@ -66,6 +66,8 @@ static int save_rate_limit(struct save_ctx *c)
 		if (poll(&pfd, 1, (int)RMIG_DIV_ROUND_UP(step, RMIG_NSEC_PER_MSEC)) > 0)
 			return -ECANCELED;
 		wait_ns -= step;
+		/* With channels, a large page they sent can owe a long sleep: keep the main stream alive. */
+		rmig_save_ping(c);
 		if (atomic_load(&c->m->live.max_bandwidth) != limit)
 			break;
 	}
@@ -123,13 +125,30 @@ static void save_note_progress(struct save_ctx *c)
 	rmig_save_publish_bytes(c);
 }
 
+/*
+ * Between pieces of one large DATA payload, under a rate limit: what the
+ * end of a run does, so that the stream keeps flowing at the limit instead
+ * of sending a whole large page at once and then going silent for longer
+ * than the destination's peer-timeout.
+ */
+static int save_pace(void *opaque)
+{
+	struct save_ctx *c = opaque;
+
+	if (c->unlimited || !atomic_load(&c->m->live.max_bandwidth))
+		return 0;
+	save_note_progress(c);
+	return save_rate_limit(c);
+}
+
 /* A run of pages through the stream: ZERO records for zero pages, DATA for the rest. */
 static int save_run_stream(struct save_ctx *c, struct rmig_ramblock *b, uint64_t page,
 			   uint64_t npages)
 {
 	struct rmig_ram_counters cnt = { 0 };
-	int ret = rmig_format_write_pages(&c->stream, b, page, npages,
-					  c->params.caps[RMIG_CAP_ZERO_PAGES], &cnt);
+	int ret = rmig_format_write_pages_paced(&c->stream, b, page, npages,
+						c->params.caps[RMIG_CAP_ZERO_PAGES], &cnt,
+						save_pace, c);
 
 	/* Bytes are counted from the stream (transferred stays 0 here). */
 	rmig_stats_add(&c->m->stats, &cnt);

@@ -304,6 +304,60 @@ static void test_max_bandwidth(void **state)
 	dest_thread_fini(&d);
 }
 
+/*
+ * A page that takes longer than the destination's peer-timeout to send at
+ * max-bandwidth: the stream must flow at the limit through the page, not
+ * send it whole and then sleep it off in silence (the destination gave up
+ * after 300 ms, thinking the source frozen).
+ */
+static void max_bandwidth_large_pages(const char *channels)
+{
+	struct rmig_guest_config cfg;
+	struct dest_thread d;
+	struct source s;
+
+	dest_thread_start_param(&d, "tcp:127.0.0.1:0", "peer-timeout", "300");
+	memset(&s, 0, sizeof(s));
+	rmig_ram_init(&s.ram);
+	rmig_guest_config_init(&cfg);
+	cfg.nblocks = 1;
+	cfg.block_size[0] = 16 * MIB;
+	cfg.page_size = 4 * MIB; /* 0.5 s each at 8 MiB/s */
+	cfg.zero_share = 0;
+	cfg.seed = 42;
+	assert_int_equal(rmig_guest_create(&cfg, &s.ram, &s.guest), 0);
+	assert_int_equal(rmig_guest_start(s.guest), 0);
+	s.emb = rmig_guest_embedder(s.guest);
+	s.mig = rmig_migration_new(&s.ram, &s.emb);
+	assert_non_null(s.mig);
+	assert_int_equal(rmig_migration_set_param(s.mig, "max-bandwidth", "8M"), 0);
+	assert_int_equal(rmig_migration_set_param(s.mig, "peer-timeout", "300"), 0);
+	if (channels) {
+		assert_int_equal(rmig_migration_set_capability(s.mig, RMIG_CAP_MULTIFD, true), 0);
+		assert_int_equal(rmig_migration_set_param(s.mig, "multifd-channels", channels), 0);
+	}
+	assert_int_equal(rmig_migration_start(s.mig, d.uri), 0);
+	assert_int_equal(rmig_migration_wait(s.mig), RMIG_STATE_COMPLETED);
+	assert_int_equal(dest_thread_join(&d), 0);
+	assert_true(rmig_incoming_load_info(d.in)->verified);
+	assert_true(ram_equal(&s.ram, &d.ram));
+	source_fini(&s);
+	dest_thread_fini(&d);
+}
+
+static void test_max_bandwidth_large_pages(void **state)
+{
+	(void)state;
+	max_bandwidth_large_pages(NULL);
+}
+
+/* The channels send a page at full speed; the main stream must not go quiet while that is paid off. */
+static void test_max_bandwidth_large_pages_multifd(void **state)
+{
+	(void)state;
+	max_bandwidth_large_pages("2");
+}
+
 /* With a dirty rate far below the link, downtime stays within the limit. */
 static void test_downtime_limit(void **state)
 {
@@ -453,6 +507,8 @@ int main(void)
 		cmocka_unit_test(test_destination_killed),
 		cmocka_unit_test(test_source_killed),
 		cmocka_unit_test(test_max_bandwidth),
+		cmocka_unit_test(test_max_bandwidth_large_pages),
+		cmocka_unit_test(test_max_bandwidth_large_pages_multifd),
 		cmocka_unit_test(test_downtime_limit),
 		cmocka_unit_test(test_downtime_counts_the_stop),
 		cmocka_unit_test(test_auto_converge),

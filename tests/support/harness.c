@@ -26,10 +26,18 @@ static void *dest_thread_main(void *opaque)
 
 void dest_thread_start(struct dest_thread *d, const char *uri)
 {
+	dest_thread_start_param(d, uri, NULL, NULL);
+}
+
+void dest_thread_start_param(struct dest_thread *d, const char *uri, const char *name,
+			     const char *value)
+{
 	memset(d, 0, sizeof(*d));
 	rmig_ram_init(&d->ram);
 	d->in = rmig_incoming_new(&d->ram);
 	assert_non_null(d->in);
+	if (name)
+		assert_int_equal(rmig_incoming_set_param(d->in, name, value), 0);
 	assert_int_equal(rmig_incoming_listen(d->in, uri), 0);
 	assert_true(rmig_incoming_get_uri(d->in, d->uri, sizeof(d->uri)) >= 0);
 	assert_int_equal(pthread_create(&d->thread, NULL, dest_thread_main, d), 0);

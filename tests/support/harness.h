@@ -29,6 +29,9 @@ struct dest_thread {
 
 /* Listen on @uri (port 0 allowed) and start accept+load in a thread. */
 void dest_thread_start(struct dest_thread *d, const char *uri);
+/* The same, with the destination's parameter @name set to @value first. */
+void dest_thread_start_param(struct dest_thread *d, const char *uri, const char *name,
+			     const char *value);
 int dest_thread_join(struct dest_thread *d);
 void dest_thread_fini(struct dest_thread *d);
 
