@@ -73,6 +73,7 @@ int rmig_rdma_evict(struct rmig_rdma_conn *rc, uint64_t want)
 	uint8_t payload[RMIG_RDMA_REQ_BATCH * RMIG_RDMA_REGISTER_SIZE];
 	uint32_t vblock[RMIG_RDMA_REQ_BATCH];
 	uint64_t vfirst[RMIG_RDMA_REQ_BATCH], vcount[RMIG_RDMA_REQ_BATCH];
+	uint64_t vbytes[RMIG_RDMA_REQ_BATCH];
 	uint64_t goal = want + l->max_bytes / 4, seq;
 	uint32_t batch = rc->reg_batch ? RMIG_RDMA_REQ_BATCH : 1;
 	int ret;
@@ -91,7 +92,7 @@ int rmig_rdma_evict(struct rmig_rdma_conn *rc, uint64_t want)
 
 			rmig_rdma_register_encode(&r, payload + (size_t)n * RMIG_RDMA_REGISTER_SIZE);
 			/* Out of the account now, so the loop picks the next oldest. */
-			rmig_rdma_pinlru_drop(l, vblock[n], vfirst[n]);
+			vbytes[n] = rmig_rdma_pinlru_drop(l, vblock[n], vfirst[n]);
 			n++;
 		}
 		if (n == 0)
@@ -103,22 +104,27 @@ int rmig_rdma_evict(struct rmig_rdma_conn *rc, uint64_t want)
 						  payload, n * RMIG_RDMA_REGISTER_SIZE, true);
 		if (ret == 0)
 			ret = wait_finished(rc);
-		if (ret < 0)
-			return ret;
 		/*
 		 * The destination dropped its regions after our earlier WRITEs
 		 * landed (RC order); ours may still be read by the NIC until
 		 * those WRITEs complete, which that SEND's completion proves.
 		 */
-		while (rc->w.completed < seq) {
+		while (ret == 0 && rc->w.completed < seq)
 			ret = rmig_rdma_progress_wait(&rc->prog,
 						      "waiting for WRITEs to complete before "
 						      "unregistering memory");
-			if (ret < 0)
-				return ret;
+		if (ret < 0) {
+			/* Ours are all still registered: the account and the stats say so. */
+			for (i = 0; i < n; i++) {
+				rmig_rdma_pinlru_reserve(l, vblock[i], vfirst[i], vcount[i]);
+				rmig_rdma_pinlru_hold(l, vblock[i], vfirst[i], vcount[i]);
+			}
+			return ret;
 		}
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			release_local(rc, vblock[i], vfirst[i], vcount[i]);
+			rmig_rdma_pinlru_evicted(l, vbytes[i]);
+		}
 	}
 	return 0;
 }

@@ -181,22 +181,27 @@ bool rmig_rdma_pinlru_oldest(const struct rmig_rdma_pinlru *l, uint32_t *block, 
 	return true;
 }
 
-void rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t first)
+uint64_t rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t first)
 {
 	uint64_t bytes;
 	uint32_t h, k;
 
 	if (block >= l->nblocks || first >= rmig_rdma_chunk_count(l->block_len[block]))
-		return;
+		return 0;
 	h = (uint32_t)(l->base[block] + first);
 	if (!l->run[h])
-		return;
+		return 0;
 	unlink_head(l, h);
 	for (k = 0; k < l->run[h]; k++)
 		l->head_of[h + k] = NONE;
 	bytes = rmig_rdma_pinlru_bytes(l, block, first, l->run[h]);
 	l->held_bytes -= bytes;
+	l->run[h] = 0;
+	return bytes;
+}
+
+void rmig_rdma_pinlru_evicted(struct rmig_rdma_pinlru *l, uint64_t bytes)
+{
 	l->evicted_runs++;
 	l->evicted_bytes += bytes;
-	l->run[h] = 0;
 }

@@ -62,7 +62,13 @@ void rmig_rdma_pinlru_touch(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t
 /* The least recently used held run; false when none is held. */
 bool rmig_rdma_pinlru_oldest(const struct rmig_rdma_pinlru *l, uint32_t *block, uint64_t *first,
 			     uint64_t *count);
-/* The run headed by @first was unregistered on both sides: forget it. */
-void rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t first);
+/*
+ * Take the run headed by @first out of the account, so that the next
+ * oldest comes up; returns its bytes (0: no such run).  Not counted as
+ * evicted until rmig_rdma_pinlru_evicted: the unregistration may fail.
+ */
+uint64_t rmig_rdma_pinlru_drop(struct rmig_rdma_pinlru *l, uint32_t block, uint64_t first);
+/* A run of @bytes that was dropped is now unregistered on both sides. */
+void rmig_rdma_pinlru_evicted(struct rmig_rdma_pinlru *l, uint64_t bytes);
 
 #endif /* RMIG_RDMA_PINLRU_H */

@@ -62,16 +62,18 @@ static void test_account_and_order(void **state)
 	rmig_rdma_pinlru_touch(&l, 0, 3); /* not held: no effect */
 	assert_oldest(&l, 1, 1, 2);
 
-	rmig_rdma_pinlru_drop(&l, 1, 1);
+	assert_int_equal(rmig_rdma_pinlru_drop(&l, 1, 1), MIB + MIB / 2);
 	assert_oldest(&l, 0, 0, 2);
 	assert_int_equal(l.held_bytes, 2 * MIB);
+	/* dropped is not evicted: that is counted once both sides unregistered */
+	assert_int_equal(l.evicted_runs, 0);
+	rmig_rdma_pinlru_evicted(&l, MIB + MIB / 2);
 	assert_int_equal(l.evicted_runs, 1);
 	assert_int_equal(l.evicted_bytes, MIB + MIB / 2);
 	assert_int_equal(l.peak_bytes, 3 * MIB + MIB / 2);
-	rmig_rdma_pinlru_drop(&l, 1, 1); /* twice: nothing more */
-	assert_int_equal(l.evicted_runs, 1);
+	assert_int_equal(rmig_rdma_pinlru_drop(&l, 1, 1), 0); /* twice: nothing more */
 	/* not a run's first chunk: nothing */
-	rmig_rdma_pinlru_drop(&l, 0, 1);
+	assert_int_equal(rmig_rdma_pinlru_drop(&l, 0, 1), 0);
 	assert_int_equal(l.held_bytes, 2 * MIB);
 
 	rmig_rdma_pinlru_drop(&l, 0, 0);

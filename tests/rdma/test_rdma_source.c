@@ -382,6 +382,34 @@ static void test_bounded_pinning_qemu_peer(void **state)
 	bounded_case(CAPS_QEMU);
 }
 
+/*
+ * The destination refuses the first UNREGISTER_REQUEST: the round fails,
+ * and nothing is reported evicted, nor taken off what is held, since
+ * every region is still registered on both sides.
+ */
+static void test_bounded_pinning_unregister_refused(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 64 * MiB);
+	struct rmig_conn *c;
+
+	(void)state;
+	memset(b->host, 0x5a, b->length);
+	peer.max_pinned_opt = 8 * MiB;
+	peer.unreg_error = true;
+	c = peer_connect(CAPS_RMIG, &ram);
+	rmig_ram_bitmap_set_all(&ram);
+	assert_true(round_run(c, &ram, RMIG_RAM_PHASE_ROUND) < 0);
+	assert_int_equal(peer.unregistered, 0);
+	assert_int_equal(peer.rc->pins.evicted_runs, 0);
+	assert_int_equal(peer.rc->pins.evicted_bytes, 0);
+	assert_true(peer.rc->pins.held_bytes > 0);
+	assert_int_equal(peer.rc->pins.held_bytes,
+			 rmig_rdma_keycache_registered_count(peer.rc->kc) * CHUNK);
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
 /* ---------------- control rings faulted in while resolving ---------------- */
 
 #define RECV_RING RMIG_RDMA_RECV_RING_BYTES
@@ -572,6 +600,8 @@ int main(void)
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
+					    peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_bounded_pinning_unregister_refused, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_source_rings_prepared, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_source_rings_knob, peer_setup, peer_teardown),

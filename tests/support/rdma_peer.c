@@ -278,6 +278,10 @@ static void peer_on_send(struct ibv_qp *qp, const struct ibv_send_wr *wr)
 		peer_on_segments_request(); /* its credit comes back with the answer */
 		break;
 	case RMIG_RDMA_MSG_UNREGISTER_REQUEST:
+		if (peer.unreg_error) {
+			peer_send(qp, RMIG_RDMA_MSG_ERROR, 1, NULL, 0);
+			break;
+		}
 		peer_on_unregister(&h, buf + RMIG_RDMA_HDR_SIZE);
 		peer_send(qp, RMIG_RDMA_MSG_UNREGISTER_FINISHED, 1, NULL, 0);
 		peer_ready(qp, 1);

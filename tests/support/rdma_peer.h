@@ -85,6 +85,7 @@ struct peer {
 	uint64_t run_pages;		/* round_run's runs, in pages (0: RMIG_RECORD_MAX_PAGES) */
 	unsigned unregistered;		/* regions dropped by UNREGISTER_REQUEST */
 	unsigned unreg_max_elems;	/* most elements in one UNREGISTER_REQUEST */
+	bool unreg_error;		/* answer UNREGISTER_REQUEST with ERROR, dropping nothing */
 	unsigned pinned_chunks, max_pinned_chunks; /* answered and not unregistered */
 	/* PIN_STREAM: regions of seg_chunks chunks, pinned in order from seg_next */
 	uint64_t seg_chunks, seg_next;
