@@ -255,6 +255,17 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 		};
 
 		rmig_rdma_register_encode(&r, payload + (size_t)i * RMIG_RDMA_REGISTER_SIZE);
+	}
+	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_REQUEST, q->n, payload,
+				  q->n * RMIG_RDMA_REGISTER_SIZE, true);
+	if (ret < 0)
+		return ret;
+	/*
+	 * Only once it is sent, so that a request that never left reserves
+	 * nothing and adds nothing to the peak reported as pinned.  Its
+	 * answer cannot overtake this: receives are handled when we poll.
+	 */
+	for (i = 0; i < q->n; i++) {
 		rmig_rdma_pinlru_reserve(&rc->pins, q->block[i], q->chunk[i], q->count[i]);
 		for (k = 0; k < q->count[i]; k++) {
 			ret = rmig_rdma_keycache_mark_in_flight(rc->kc, q->block[i],
@@ -263,10 +274,6 @@ static int request_chunks(struct rmig_rdma_conn *rc, const struct rmig_rdma_ramb
 				return ret;
 		}
 	}
-	ret = rmig_rdma_ctrl_send(&rc->ctrl, RMIG_RDMA_MSG_REGISTER_REQUEST, q->n, payload,
-				  q->n * RMIG_RDMA_REGISTER_SIZE, true);
-	if (ret < 0)
-		return ret;
 	rc->req_count++;
 	rc->reg_requests++;
 	rc->req_budget = RMIG_MIN(rc->req_budget * 2, RMIG_RDMA_REQ_MAX_CHUNKS);

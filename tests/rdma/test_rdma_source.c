@@ -410,6 +410,31 @@ static void test_bounded_pinning_unregister_refused(void **state)
 	rmig_ram_fini(&ram);
 }
 
+/*
+ * A REGISTER_REQUEST that cannot be sent registered nothing anywhere: it
+ * leaves nothing reserved, and the peak reported as pinned stays 0.
+ */
+static void test_register_request_send_fails(void **state)
+{
+	struct rmig_ram ram;
+	struct rmig_ramblock *b = ram_make(&ram, 16 * MiB);
+	struct rmig_conn *c;
+
+	(void)state;
+	memset(b->host, 0x5a, b->length);
+	peer.max_pinned_opt = 8 * MiB;
+	peer.fail_register_send = true;
+	c = peer_connect(CAPS_RMIG, &ram);
+	rmig_ram_bitmap_set_all(&ram);
+	assert_true(round_run(c, &ram, RMIG_RAM_PHASE_ROUND) < 0);
+	assert_int_equal(peer.pinned_chunks, 0);
+	assert_int_equal(peer.rc->pins.reserved_bytes, 0);
+	assert_int_equal(peer.rc->pins.held_bytes, 0);
+	assert_int_equal(peer.rc->pins.peak_bytes, 0);
+	peer_close(c);
+	rmig_ram_fini(&ram);
+}
+
 /* ---------------- control rings faulted in while resolving ---------------- */
 
 #define RECV_RING RMIG_RDMA_RECV_RING_BYTES
@@ -602,6 +627,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_qemu_peer, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_bounded_pinning_unregister_refused, peer_setup,
+					    peer_teardown),
+	    cmocka_unit_test_setup_teardown(test_register_request_send_fails, peer_setup,
 					    peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_source_rings_prepared, peer_setup, peer_teardown),
 	    cmocka_unit_test_setup_teardown(test_source_rings_knob, peer_setup, peer_teardown),

@@ -323,9 +323,26 @@ static void peer_on_write(const struct ibv_send_wr *wr)
 }
 
 /* The QP: records (fake glue), lets the destination react, completes what is signalled. */
+/* Is @wr the SEND of a REGISTER_REQUEST? */
+static bool is_register_request(const struct ibv_send_wr *wr)
+{
+	struct rmig_rdma_hdr h;
+
+	return wr->opcode == IBV_WR_SEND && wr->num_sge == 1 &&
+	       rmig_rdma_hdr_decode_caps((const uint8_t *)(uintptr_t)wr->sg_list[0].addr,
+					 wr->sg_list[0].length, peer.caps, &h) == 0 &&
+	       h.type == RMIG_RDMA_MSG_REGISTER_REQUEST;
+}
+
 static int peer_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
-	int ret = rmig_fake_post_send(qp, wr, bad);
+	int ret;
+
+	if (peer.fail_register_send && is_register_request(wr)) {
+		*bad = wr;
+		return EIO;
+	}
+	ret = rmig_fake_post_send(qp, wr, bad);
 
 	if (ret)
 		return ret;

@@ -86,6 +86,7 @@ struct peer {
 	unsigned unregistered;		/* regions dropped by UNREGISTER_REQUEST */
 	unsigned unreg_max_elems;	/* most elements in one UNREGISTER_REQUEST */
 	bool unreg_error;		/* answer UNREGISTER_REQUEST with ERROR, dropping nothing */
+	bool fail_register_send;	/* posting a REGISTER_REQUEST's SEND fails (EIO) */
 	unsigned pinned_chunks, max_pinned_chunks; /* answered and not unregistered */
 	/* PIN_STREAM: regions of seg_chunks chunks, pinned in order from seg_next */
 	uint64_t seg_chunks, seg_next;
