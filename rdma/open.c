@@ -355,6 +355,8 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 		goto fail;
 	}
 	conn_set_caps(rc, eff);
+	/* Until we return, our caller's cancel reaches only this fd: the exchanges below watch it. */
+	rmig_rdma_progress_set_cancel_fd(&rc->prog, cancel_fd);
 	if (key) {
 		ret = conn_authenticate(rc, key, eff);
 		if (ret < 0)
@@ -369,6 +371,7 @@ int rmig_rdma_op_connect(const char *addr, const struct rmig_conn_opts *opts,
 		  rc->credits ? "credit" : "v1 READY",
 		  key ? ", authenticated" : "", conn_where(rc, where, sizeof(where)));
 	rmig_rdma_auth_key_free(key);
+	rmig_rdma_progress_set_cancel_fd(&rc->prog, -1);
 	*out = &rc->base;
 	return 0;
 

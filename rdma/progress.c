@@ -33,6 +33,7 @@ int rmig_rdma_progress_init(struct rmig_rdma_progress *p, struct rmig_rdma_cm *c
 	memset(p, 0, sizeof(*p));
 	p->cm = cm;
 	p->res = res;
+	p->cancel_fd = -1;
 	atomic_init(&p->aborted, false);
 	atomic_init(&p->interrupted, false);
 	p->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -76,6 +77,11 @@ void rmig_rdma_progress_abort(struct rmig_rdma_progress *p)
 	if (write(p->abort_fd, &one, sizeof(one)) < 0) {
 		/* Counter full means it is already readable; nothing else can fail here. */
 	}
+}
+
+void rmig_rdma_progress_set_cancel_fd(struct rmig_rdma_progress *p, int fd)
+{
+	p->cancel_fd = fd;
 }
 
 void rmig_rdma_progress_interrupt(struct rmig_rdma_progress *p)
@@ -487,7 +493,7 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 {
 	struct rmig_rdma_cm *cm = p->cm;
 	struct rmig_rdma_res *res = p->res;
-	struct pollfd pfd[6];
+	struct pollfd pfd[7];
 	uint64_t now;
 	int ret, s, r;
 
@@ -523,7 +529,8 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	/* Only a reader takes an interrupt: anyone else would spin on it. */
 	pfd[4] = (struct pollfd){ .fd = p->interruptible ? p->intr_fd : -1, .events = POLLIN };
 	pfd[5] = (struct pollfd){ .fd = p->wake_fd, .events = POLLIN };
-	ret = poll(pfd, 6, wait_ms(p, now));
+	pfd[6] = (struct pollfd){ .fd = p->cancel_fd, .events = POLLIN };
+	ret = poll(pfd, 7, wait_ms(p, now));
 	if (ret < 0 && errno != EINTR) {
 		ret = -errno;
 		rmig_error("rdma: poll failed: %s", strerror(-ret));
@@ -532,7 +539,9 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	}
 	if (ret <= 0)
 		return 0;
-	if (pfd[0].revents & POLLIN)
+	if (pfd[6].revents & POLLIN)
+		rmig_rdma_progress_abort(p);
+	if (pfd[0].revents & POLLIN || pfd[6].revents & POLLIN)
 		return rmig_rdma_progress_check(p);
 	if (pfd[5].revents & POLLIN) {
 		uint64_t v;

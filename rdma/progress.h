@@ -87,6 +87,7 @@ struct rmig_rdma_progress {
 	atomic_bool interrupted;
 	bool interruptible;	   /* a reader waits: an interrupt ends its wait */
 	int wake_fd;		   /* eventfd; a data lane's thread has news (lane.h) */
+	int cancel_fd;		   /* the caller's eventfd while connecting, or -1 */
 	int error;		   /* sticky -errno: the connection failed */
 	bool peer_gone;		   /* DISCONNECTED seen or QP flushed */
 	bool peer_error;	   /* the peer sent ERROR (set by whoever decodes it) */
@@ -123,6 +124,14 @@ void rmig_rdma_progress_fini(struct rmig_rdma_progress *p);
  * with -ECANCELED from now on.  Safe from any thread, while another waits.
  */
 void rmig_rdma_progress_abort(struct rmig_rdma_progress *p);
+/*
+ * While the connection is not yet handed to its caller, that caller can
+ * only cancel through the eventfd it gave (rmig_conn_opts.cancel_fd): a
+ * wait sees it readable and aborts, as rmig_rdma_progress_abort().  The
+ * fd is only polled, never read, so every waiter on it sees it.  -1:
+ * none (once connected, the transport's abort op does it).
+ */
+void rmig_rdma_progress_set_cancel_fd(struct rmig_rdma_progress *p, int fd);
 /*
  * Any thread: end the message read waiting now, or the next one, once,
  * with -ECANCELED (rmig_rdma_ctrl_recv takes it); nothing else changes, so

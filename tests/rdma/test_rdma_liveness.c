@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -552,6 +553,56 @@ static void test_other_errors_stay_io(void **state)
 	assert_error_mentions("vendor error 0x0");
 }
 
+static void *signal_later(void *arg)
+{
+	uint64_t one = 1;
+
+	usleep(100 * 1000);
+	assert_int_equal(write(*(int *)arg, &one, sizeof(one)), (ssize_t)sizeof(one));
+	return NULL;
+}
+
+/*
+ * The caller cannot abort a connection it has not been given yet: a
+ * cancel during the authentication exchange comes through opts.cancel_fd,
+ * and it must end that exchange at once, not when the exchange's bound
+ * (a minute here) runs out.
+ */
+static void test_cancel_during_setup_exchange(void **state)
+{
+	char key_path[64];
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
+				       .peer_timeout_ms = 60000, .cancel_fd = fd,
+				       .auth_key = key_path };
+	struct rmig_rdma_caps answer = { .version = 1,
+					 .flags = CAPS_LIVE | RMIG_RDMA_CAP_AUTH };
+	struct rmig_conn *c = NULL;
+	pthread_t t;
+	uint64_t t0;
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	snprintf(key_path, sizeof(key_path), "/tmp/rmig-liveness-%d.key", (int)getpid());
+	f = fopen(key_path, "w");
+	assert_non_null(f);
+	fputs("a key of thirty-two bytes, or so\n", f);
+	fclose(f);
+	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
+	rmig_fake.est_pdata_set = true;
+	t0 = rmig_time_now_ns();
+	assert_int_equal(pthread_create(&t, NULL, signal_later, &fd), 0);
+	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), -ECANCELED);
+	assert_true(elapsed_ms(t0) < 1000);
+	pthread_join(t, NULL);
+	unlink(key_path);
+	assert_null(c);
+	assert_error_mentions("cancelled");
+	rmig_fake_assert_reverse_teardown();
+	close(fd);
+}
+
 static void test_cancel_ends_wait(void **state)
 {
 	(void)state;
@@ -580,6 +631,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_keepalive_no_deadline, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_ends_wait, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_during_setup_exchange, fake_setup,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_is_named, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_completion_keeps_the_batch, fake_setup,
 						fake_teardown),
