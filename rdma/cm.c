@@ -114,6 +114,7 @@ void rmig_rdma_cm_apply_event(struct rmig_rdma_cm *cm, const struct rdma_cm_even
 
 int rmig_rdma_cm_process_one(struct rmig_rdma_cm *cm)
 {
+	struct rdma_cm_id *refused;
 	struct rdma_cm_event *ev;
 	int ret;
 
@@ -123,7 +124,12 @@ int rmig_rdma_cm_process_one(struct rmig_rdma_cm *cm)
 	rmig_debug("rdma: cm event %s (status %d) in state %s", rmig_rdma_cm_event_name(ev->event),
 		   ev->status, rmig_rdma_cm_state_name(cm->state));
 	rmig_rdma_cm_apply_event(cm, ev);
+	/* A request turned away is ours to free, and only once its event is acked. */
+	refused = ev->event == RDMA_CM_EVENT_CONNECT_REQUEST && ev->id != cm->req_id ? ev->id
+										      : NULL;
 	rmig_rdma_glue_ack_cm_event(ev);
+	if (refused)
+		rmig_rdma_glue_destroy_id(refused);
 	return 0;
 }
 

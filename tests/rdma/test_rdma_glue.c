@@ -140,6 +140,29 @@ static void setup_fails_at(const char *step)
 	rmig_fake_assert_reverse_teardown();
 }
 
+/*
+ * A listener takes one request at a time: another one is rejected, and
+ * its id, which rdma_cm gave us, is destroyed once the event is acked.
+ */
+static void test_extra_request_refused_and_freed(void **state)
+{
+	struct rmig_rdma_cm cm;
+	struct rdma_cm_id first;
+	unsigned mark;
+
+	(void)state;
+	memset(&cm, 0, sizeof(cm));
+	cm.state = RMIG_RDMA_CM_LISTENING;
+	cm.req_id = &first;
+	rmig_fake.evq_n = 0;
+	mark = rmig_fake.njournal;
+	rmig_fake_connect_request(NULL, 0);
+	assert_int_equal(rmig_rdma_cm_process_one(&cm), 0);
+	assert_ptr_equal(cm.req_id, &first);
+	assert_int_equal(rmig_fake_journal_count(mark, "+id"), 1);
+	assert_int_equal(rmig_fake_journal_count(mark, "-id"), 1);
+}
+
 static void test_teardown_reverse_each_step(void **state)
 {
 	static const char *steps[] = { "event_channel", "id", "resolve_addr", "query_device",
@@ -631,6 +654,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_error_conventions, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_reverse_each_step, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_extra_request_refused_and_freed, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_merge_split, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_signalling_bounded, fake_setup,
