@@ -121,6 +121,7 @@ struct rmig_rdma_listener {
 	int timeout_ms;
 	int peer_timeout_ms; /* for every connection accepted */
 	struct rmig_rdma_auth_key *key; /* --auth-key: every source must prove it; NULL none */
+	int cancel_fd;			/* the engine's cancel eventfd, polled only; -1 none */
 	struct rmig_rdma_rings rings; /* the next source's, faulted in ahead (open.c) */
 	bool rings_unprepared;	      /* the kernel cannot fault them in ahead: stop trying */
 };

@@ -400,6 +400,7 @@ int rmig_rdma_op_listen(const char *addr, const struct rmig_conn_opts *opts,
 	}
 	l->timeout_ms = rmig_rdma_opts_get_timeout(opts);
 	l->peer_timeout_ms = rmig_rdma_opts_get_peer_timeout(opts);
+	l->cancel_fd = rmig_rdma_opts_get_cancel_fd(opts);
 	/* A bad key file is found now, not when a source comes. */
 	ret = rmig_rdma_auth_key_from_opts(opts, &l->key);
 	if (ret == 0)
@@ -467,7 +468,7 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 	if (!rc)
 		return -ENOMEM;
 	rc->peer_timeout_ms = l->peer_timeout_ms;
-	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(l, timeout_ms), -1, &rc->cm);
+	ret = rmig_rdma_cm_get_request(&l->cm, prepare_rings(l, timeout_ms), l->cancel_fd, &rc->cm);
 	if (ret < 0)
 		goto fail;
 	if (!rc->cm.have_peer_caps) {
@@ -508,9 +509,11 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		goto fail;
 	}
 	conn_set_caps(rc, answer.flags);
-	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, -1);
+	ret = rmig_rdma_cm_accept(&rc->cm, &answer, l->timeout_ms, l->cancel_fd);
 	if (ret < 0)
 		goto fail_named;
+	/* As on the source: the engine has no connection to abort until we return. */
+	rmig_rdma_progress_set_cancel_fd(&rc->prog, l->cancel_fd);
 	if (l->key) {
 		ret = conn_authenticate(rc, l->key, answer.flags);
 		if (ret < 0)
@@ -526,6 +529,7 @@ int rmig_rdma_op_accept(struct rmig_listener *base, int timeout_ms, struct rmig_
 		  rc->pin_stream ? "streamed pin-all" : rc->pin_all ? "pin-all" : "dynamic",
 		  rc->credits ? "credit" : "v1 READY",
 		  l->key ? ", authenticated" : "", conn_where(rc, where, sizeof(where)));
+	rmig_rdma_progress_set_cancel_fd(&rc->prog, -1);
 	*out = &rc->base;
 	return 0;
 

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <rmig/log.h>
 
@@ -45,6 +47,12 @@ struct rmig_incoming {
 	int error;
 	char error_desc[RMIG_ERROR_MAX];
 	_Atomic bool cancel;
+	/*
+	 * Readable once cancelled, for a transport still proving a source
+	 * inside accept (rdma's authentication), which has no connection we
+	 * could abort yet.  Never read: it stays readable.
+	 */
+	int cancel_fd;
 	/* The embedder's: the workload may run here now (I3 in docs/switchover.md). */
 	rmig_incoming_start_fn start;
 	void *start_opaque;
@@ -65,6 +73,12 @@ struct rmig_incoming *rmig_incoming_new(struct rmig_ram *ram)
 		rmig_error("incoming: out of memory");
 		return NULL;
 	}
+	in->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->cancel_fd < 0) {
+		rmig_error("incoming: cannot create an eventfd: %s", strerror(errno));
+		free(in);
+		return NULL;
+	}
 	in->ram = ram;
 	rmig_state_init(&in->sm);
 	rmig_stats_init(&in->stats);
@@ -81,6 +95,7 @@ void rmig_incoming_free(struct rmig_incoming *in)
 		return;
 	if (in->listener)
 		rmig_listener_close(in->listener);
+	close(in->cancel_fd);
 	pthread_mutex_destroy(&in->lock);
 	rmig_state_destroy(&in->sm);
 	free(in);
@@ -114,6 +129,7 @@ int rmig_incoming_listen(struct rmig_incoming *in, const char *uri)
 		.duplex = true,
 		.peer_timeout_ms = (int)in->params.peer_timeout_ms,
 		.auth_key = in->params.auth_key[0] ? in->params.auth_key : NULL,
+		.cancel_fd = in->cancel_fd,
 	};
 	struct rmig_tls_config tls = {
 		.creds_dir = in->params.tls_creds,
@@ -537,8 +553,12 @@ out:
 void rmig_incoming_cancel(struct rmig_incoming *in)
 {
 	enum rmig_state s;
+	uint64_t one = 1;
 
 	atomic_store(&in->cancel, true);
+	if (write(in->cancel_fd, &one, sizeof(one)) < 0) {
+		/* Only a full counter fails, and that is readable already. */
+	}
 	do {
 		s = rmig_state_get(&in->sm);
 		if (s != RMIG_STATE_SETUP && s != RMIG_STATE_ACTIVE)

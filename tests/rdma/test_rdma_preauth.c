@@ -12,6 +12,7 @@
  *    registered.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include <rmig/transport.h>
 
+#include "common/base/util.h"
 #include "rdma/authkey.h"
 #include "rdma/conn.h"
 #include "rdma/ctrl.h"
@@ -45,6 +48,7 @@ enum misdeed {
 	OVERSIZED,    /* a CHALLENGE longer than a small buffer */
 	NO_CREDIT,    /* stream bytes right behind the CHALLENGE */
 	HANGS_UP,     /* leaves instead of proving */
+	SILENT,	      /* neither proves nor leaves */
 };
 
 static struct rmig_rdma_glue fake;
@@ -60,6 +64,7 @@ static struct {
 	uint8_t ns[RMIG_RDMA_AUTH_NONCE], response[RMIG_RDMA_AUTH_RESPONSE_SIZE];
 	bool have_response, error_sent;
 	bool gone; /* hung up: the destination's further waits find nothing */
+	int cancel_fd; /* > 0: the engine's cancel eventfd, given to listen */
 } src;
 
 static struct ibv_mr *t_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
@@ -199,6 +204,10 @@ static int t_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **
 			src.gone = true;
 			break;
 		}
+		if (src.misdeed == SILENT) {
+			src.gone = true;
+			break;
+		}
 		source_proves();
 		break;
 	default:
@@ -239,7 +248,7 @@ static int source_connects(enum misdeed misdeed, struct rmig_conn **out)
 {
 	const struct rmig_transport_ops *ops = rmig_rdma_get_ops();
 	struct rmig_conn_opts opts = {.size = sizeof(opts), .timeout_ms = 1000,
-				      .auth_key = key_path};
+				      .auth_key = key_path, .cancel_fd = src.cancel_fd};
 	struct rmig_rdma_caps caps = {.version = 1, .flags = OFFER};
 	uint8_t pdata[RMIG_RDMA_CAPS_SIZE];
 	struct rmig_listener *l;
@@ -324,6 +333,43 @@ static void test_source_hangs_up(void **state)
 	refused(HANGS_UP, 2, "during authentication");
 }
 
+static void *cancel_later(void *arg)
+{
+	uint64_t one = 1;
+
+	(void)arg;
+	usleep(100 * 1000);
+	assert_int_equal(write(src.cancel_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	return NULL;
+}
+
+/*
+ * The engine cannot abort a connection accept has not returned: its
+ * cancel comes through the eventfd given to listen, and must end the
+ * wait for a silent source's proof at once, not at the exchange's bound
+ * (10 s without a peer-timeout).  A cancel is not a refusal.
+ */
+static void test_cancel_while_source_silent(void **state)
+{
+	struct rmig_conn *c;
+	pthread_t t;
+	uint64_t t0;
+
+	(void)state;
+	src.cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(src.cancel_fd > 0);
+	t0 = rmig_time_now_ns();
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+	assert_int_equal(source_connects(SILENT, &c), -ECANCELED);
+	assert_true(rmig_time_now_ns() - t0 < 1000 * RMIG_NSEC_PER_MSEC);
+	pthread_join(t, NULL);
+	assert_null(c);
+	assert_int_equal(src.step, 2);
+	assert_int_equal(src.live, 0);
+	assert_int_equal(rmig_fake.live, 0);
+	close(src.cancel_fd);
+}
+
 /*
  * The rings the listener faulted in ahead go to the request, unregistered
  * while it is untrusted; a source refused at authentication hands them
@@ -379,6 +425,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_oversized_message, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_without_credit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_source_hangs_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_while_source_silent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_source_leaves_rings, setup, teardown),
 	};
 
