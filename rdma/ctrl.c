@@ -589,6 +589,9 @@ int rmig_rdma_ctrl_recv(struct rmig_rdma_ctrl *ctrl, struct rmig_rdma_msg *m, bo
 		ctrl->prog->interruptible = true;
 		ret = rmig_rdma_progress_poll(ctrl->prog, true, what);
 		ctrl->prog->interruptible = false;
+		/* While connecting, no one else would say why the connect failed. */
+		if (ret == -ECANCELED && ctrl->prog->cancel_fd >= 0)
+			rmig_error("rdma: cancelled while %s", what);
 		if (ret < 0 && !(ret == -ECONNRESET && ctrl->rxq_count))
 			return ret;
 	}

@@ -489,6 +489,22 @@ static int cq_event(struct rmig_rdma_progress *p, struct ibv_comp_channel *ch, u
 	return ret;
 }
 
+/*
+ * The caller's cancel, while connecting: looked at before every round, as
+ * a peer that keeps sending (READYs, say) would keep us from ever blocking.
+ */
+static bool cancel_seen(struct rmig_rdma_progress *p, const struct pollfd *polled)
+{
+	struct pollfd pfd = { .fd = p->cancel_fd, .events = POLLIN };
+
+	if (p->cancel_fd < 0 || atomic_load(&p->aborted))
+		return false;
+	if (polled ? !(polled->revents & POLLIN) : poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+		return false;
+	rmig_rdma_progress_abort(p);
+	return true;
+}
+
 int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char *what)
 {
 	struct rmig_rdma_cm *cm = p->cm;
@@ -497,6 +513,8 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	uint64_t now;
 	int ret, s, r;
 
+	if (cancel_seen(p, NULL))
+		return -ECANCELED;
 	ret = rmig_rdma_progress_check(p);
 	if (ret < 0 && ret != -ECONNRESET)
 		return ret;
@@ -539,9 +557,9 @@ int rmig_rdma_progress_poll(struct rmig_rdma_progress *p, bool block, const char
 	}
 	if (ret <= 0)
 		return 0;
-	if (pfd[6].revents & POLLIN)
-		rmig_rdma_progress_abort(p);
-	if (pfd[0].revents & POLLIN || pfd[6].revents & POLLIN)
+	if (cancel_seen(p, &pfd[6]))
+		return -ECANCELED;
+	if (pfd[0].revents & POLLIN)
 		return rmig_rdma_progress_check(p);
 	if (pfd[5].revents & POLLIN) {
 		uint64_t v;

@@ -562,13 +562,29 @@ static void *signal_later(void *arg)
 	return NULL;
 }
 
+static int (*fake_connect)(struct rdma_cm_id *id, struct rdma_conn_param *p);
+
+/* The destination's first word: one credit, as a READY, and then nothing. */
+static int connect_then_grant(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+	uint8_t msg[RMIG_RDMA_HDR_SIZE];
+	int ret = fake_connect(id, p);
+
+	assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_READY, 1, NULL, 0, msg, sizeof(msg)),
+			 RMIG_RDMA_HDR_SIZE);
+	assert_int_equal(rmig_fake_deliver(id->qp, msg, sizeof(msg)), 0);
+	return ret;
+}
+
 /*
  * The caller cannot abort a connection it has not been given yet: a
  * cancel during the authentication exchange comes through opts.cancel_fd,
  * and it must end that exchange at once, not when the exchange's bound
- * (a minute here) runs out.
+ * (a minute here) runs out.  @granted: the destination gave a credit, so
+ * the source sent its CHALLENGE and waits in a read; else it waits for a
+ * credit to send it.
  */
-static void test_cancel_during_setup_exchange(void **state)
+static void cancel_during_setup(bool granted)
 {
 	char key_path[64];
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -578,11 +594,11 @@ static void test_cancel_during_setup_exchange(void **state)
 	struct rmig_rdma_caps answer = { .version = 1,
 					 .flags = CAPS_LIVE | RMIG_RDMA_CAP_AUTH };
 	struct rmig_conn *c = NULL;
+	unsigned i, challenges = 0;
 	pthread_t t;
 	uint64_t t0;
 	FILE *f;
 
-	(void)state;
 	assert_true(fd >= 0);
 	snprintf(key_path, sizeof(key_path), "/tmp/rmig-liveness-%d.key", (int)getpid());
 	f = fopen(key_path, "w");
@@ -591,16 +607,33 @@ static void test_cancel_during_setup_exchange(void **state)
 	fclose(f);
 	rmig_rdma_caps_encode(&answer, rmig_fake.est_pdata);
 	rmig_fake.est_pdata_set = true;
+	rmig_error_clear();
+	fake_connect = rmig_fake.glue.connect;
+	if (granted)
+		rmig_fake.glue.connect = connect_then_grant;
 	t0 = rmig_time_now_ns();
 	assert_int_equal(pthread_create(&t, NULL, signal_later, &fd), 0);
 	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), -ECANCELED);
 	assert_true(elapsed_ms(t0) < 1000);
 	pthread_join(t, NULL);
+	rmig_fake.glue.connect = fake_connect;
 	unlink(key_path);
 	assert_null(c);
-	assert_error_mentions("cancelled");
+	/* The CHALLENGE went only when a credit allowed it. */
+	for (i = 0; i < rmig_fake.nwrs && i < RMIG_FAKE_WRS_MAX; i++)
+		challenges += rmig_fake.wrs[i].msg_type == RMIG_RDMA_MSG_AUTH_CHALLENGE;
+	assert_int_equal(challenges, granted ? 1 : 0);
+	assert_error_mentions("cancelled while");
 	rmig_fake_assert_reverse_teardown();
 	close(fd);
+}
+
+static void test_cancel_during_setup_exchange(void **state)
+{
+	(void)state;
+	cancel_during_setup(false);
+	rmig_fake.njournal = rmig_fake.nwrs = 0;
+	cancel_during_setup(true);
 }
 
 static void test_cancel_ends_wait(void **state)
