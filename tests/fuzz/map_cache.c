@@ -12,6 +12,10 @@
  * touched zeroed first: the caller sees what a fresh anonymous mapping
  * would give it, all zero, and nothing of the previous input.  Anything
  * else goes straight to the real calls.
+ *
+ * What a real munmap would have caught still crashes: a kept ring is
+ * PROT_NONE until handed out again, so a use after the unmap faults, and
+ * unmapping a ring already kept aborts.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "rdma/ctrl.h"
@@ -46,11 +51,26 @@ static bool cacheable(size_t len)
 	return len == RMIG_RDMA_RECV_RING_BYTES || len == RMIG_RDMA_SEND_RING_BYTES;
 }
 
+/* With swap, a page mincore calls absent may be swapped out, holding old data. */
+static bool swap_on(void)
+{
+	static int on = -1; /* asked once: under the lock */
+	struct sysinfo si;
+
+	if (on < 0)
+		on = sysinfo(&si) != 0 || si.totalswap != 0;
+	return on;
+}
+
 /* Make [@p, @p + @len) read as a fresh anonymous mapping: all zero. */
 static bool scrub(uint8_t *p, size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = len / page, i, resident = 0;
 
+	if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0)
+		return false;
+	if (swap_on())
+		return madvise(p, len, MADV_DONTNEED) == 0;
 	if (n > sizeof(residency) || mincore(p, len, residency) != 0)
 		return false;
 	for (i = 0; i < n; i++)
@@ -94,8 +114,11 @@ int __wrap_munmap(void *addr, size_t len)
 
 	if (cacheable(len)) {
 		pthread_mutex_lock(&lock);
+		for (i = 0; i < CACHE_SLOTS; i++)
+			if (cache[i].addr == addr)
+				abort(); /* unmapped twice */
 		for (i = 0; i < CACHE_SLOTS && !kept; i++)
-			if (!cache[i].addr) {
+			if (!cache[i].addr && mprotect(addr, len, PROT_NONE) == 0) {
 				cache[i].addr = addr;
 				cache[i].len = len;
 				kept = true;
