@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct fake_cq {
 	struct ibv_cq cq;
 	struct ibv_wc wc[RMIG_FAKE_CQ_MAX];
 	unsigned head, n;
+	atomic_uint polls; /* a lane's thread polls its CQ while the test watches */
 };
 
 static void note(char sign, const char *what)
@@ -292,6 +294,7 @@ static struct ibv_cq *f_create_cq(struct ibv_context *c, int cqe, void *ctx,
 	fcq = malloc(sizeof(*fcq));
 	memset(fcq, 0, offsetof(struct fake_cq, wc));
 	fcq->head = fcq->n = 0;
+	atomic_init(&fcq->polls, 0);
 	fcq->cq.context = c;
 	fcq->cq.channel = ch;
 	fcq->cq.cq_context = ctx;
@@ -332,6 +335,43 @@ static void f_destroy_qp(struct rdma_cm_id *id)
 	id->qp = NULL;
 	rq_clear();
 	note('-', "qp");
+}
+
+/* A lane's QP, made without an id; the receive queue stays the connection's. */
+static struct ibv_qp *f_verbs_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *a)
+{
+	struct ibv_qp *qp;
+
+	if (failing("lane_qp"))
+		return NULL;
+	qp = calloc(1, sizeof(*qp));
+	qp->pd = pd;
+	qp->context = pd->context;
+	qp->send_cq = a->send_cq;
+	qp->recv_cq = a->recv_cq;
+	note('+', "qp");
+	return qp;
+}
+
+static int f_verbs_destroy_qp(struct ibv_qp *qp)
+{
+	free(qp);
+	note('-', "qp");
+	return 0;
+}
+
+/* No path to program: only the state asked for. */
+static int f_init_qp_attr(struct rdma_cm_id *id, struct ibv_qp_attr *attr, int *mask)
+{
+	(void)id, (void)attr;
+	*mask = IBV_QP_STATE;
+	return 0;
+}
+
+static int f_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int mask)
+{
+	(void)qp, (void)attr, (void)mask;
+	return failing("modify_qp") ? EINVAL : 0;
 }
 
 static struct ibv_mr *f_reg_mr(struct ibv_pd *pd, void *addr, size_t len, int access)
@@ -382,6 +422,7 @@ static int f_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	struct fake_cq *fcq = (struct fake_cq *)cq;
 	int i;
 
+	atomic_fetch_add(&fcq->polls, 1);
 	for (i = 0; i < n && fcq->n; i++) {
 		wc[i] = fcq->wc[fcq->head];
 		fcq->head = (fcq->head + 1) % RMIG_FAKE_CQ_MAX;
@@ -398,6 +439,11 @@ void rmig_fake_cq_push(struct ibv_cq *cq, const struct ibv_wc *wc)
 	if (fcq->n == RMIG_FAKE_CQ_MAX)
 		fail_msg("fake CQ overrun: the engine stopped polling?");
 	fcq->wc[(fcq->head + fcq->n++) % RMIG_FAKE_CQ_MAX] = *wc;
+}
+
+unsigned rmig_fake_cq_polls(struct ibv_cq *cq)
+{
+	return atomic_load(&((struct fake_cq *)cq)->polls);
 }
 
 int rmig_fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
@@ -501,6 +547,10 @@ void rmig_fake_install(void)
 	g->destroy_cq = f_destroy_cq;
 	g->create_qp = f_create_qp;
 	g->destroy_qp = f_destroy_qp;
+	g->init_qp_attr = f_init_qp_attr;
+	g->verbs_create_qp = f_verbs_create_qp;
+	g->verbs_destroy_qp = f_verbs_destroy_qp;
+	g->modify_qp = f_modify_qp;
 	g->reg_mr = f_reg_mr;
 	g->dereg_mr = f_dereg_mr;
 	g->get_cq_event = f_get_cq_event;

@@ -15,7 +15,8 @@
  * the source's connect.
  *
  * One connection at a time; not thread-safe (the engine is driven from
- * the test's thread).
+ * the test's thread), except that a data lane's thread may poll its own
+ * CQ and completion channel while the test runs.
  */
 #ifndef RMIG_TESTS_FAKE_GLUE_H
 #define RMIG_TESTS_FAKE_GLUE_H
@@ -109,6 +110,8 @@ void rmig_fake_cm_push(enum rdma_cm_event_type e);
 
 /* Queue @wc on @cq (one the fake created) for poll_cq. */
 void rmig_fake_cq_push(struct ibv_cq *cq, const struct ibv_wc *wc);
+/* poll_cq calls on @cq so far; safe while a lane's thread polls it. */
+unsigned rmig_fake_cq_polls(struct ibv_cq *cq);
 
 /*
  * The peer sends @len bytes of @msg: they land in the oldest RECV posted
