@@ -294,6 +294,13 @@ static void *lane_thread(void *opaque)
 			broke = "waiting for its completions failed";
 		else if (pfd[1].revents & POLLIN)
 			break;
+		/*
+		 * A removed or reset device leaves its channel reporting this
+		 * forever: poll would return at once and the loop spin.
+		 */
+		else if (!(pfd[0].revents & POLLIN) &&
+			 (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)))
+			broke = "its completion channel failed";
 		else if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (!broke) {
