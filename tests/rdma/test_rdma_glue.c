@@ -161,6 +161,15 @@ static void test_extra_request_refused_and_freed(void **state)
 	assert_ptr_equal(cm.req_id, &first);
 	assert_int_equal(rmig_fake_journal_count(mark, "+id"), 1);
 	assert_int_equal(rmig_fake_journal_count(mark, "-id"), 1);
+
+	/* With none pending, the request is taken, and nothing is destroyed. */
+	cm.req_id = NULL;
+	mark = rmig_fake.njournal;
+	assert_ptr_equal(rmig_fake_connect_request(NULL, 0), rmig_fake.req_id);
+	assert_int_equal(rmig_rdma_cm_process_one(&cm), 0);
+	assert_ptr_equal(cm.req_id, rmig_fake.req_id);
+	assert_int_equal(rmig_fake_journal_count(mark, "-id"), 0);
+	rmig_rdma_glue_destroy_id(cm.req_id);
 }
 
 static void test_teardown_reverse_each_step(void **state)
