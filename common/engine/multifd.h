@@ -35,6 +35,8 @@ struct rmig_conn;
 #define RMIG_CHANNEL_VERSION	1
 #define RMIG_CHANNEL_HELLO_SIZE 32
 #define RMIG_MULTIFD_STRIPE_SHIFT 20 /* 1 MiB */
+/* Runs (of up to a stripe) a source channel may have waiting, besides those it is writing. */
+#define RMIG_MULTIFD_QUEUE_RUNS 8
 
 struct rmig_channel_hello {
 	uint32_t index; /* 0 .. count - 1 */

@@ -24,8 +24,7 @@
 #include "common/engine/stream.h"
 #include "plugin/registry.h"
 
-/* Runs (of up to a stripe) a channel may have waiting: a few MiB each. */
-#define SEND_QUEUE_LEN 8
+#define SEND_QUEUE_LEN RMIG_MULTIFD_QUEUE_RUNS
 /* How often a waiting migration thread looks at cancel and its own clock. */
 #define SEND_WAIT_SLICE_MS 50
 
@@ -104,26 +103,62 @@ static int send_control(struct channel *ch, uint32_t type, uint32_t arg)
 	return ret ? ret : rmig_stream_flush(&ch->stream);
 }
 
+/* Runs of pages, flushed together: one writev for the lot. */
+static int send_runs(struct channel *ch, const struct item *runs, unsigned n)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < n && !ret; i++)
+		ret = send_pages(ch, &runs[i]);
+	return ret ? ret : rmig_stream_flush(&ch->stream);
+}
+
 static int send_item(struct channel *ch, const struct item *it)
 {
-	int ret;
-
 	switch (it->kind) {
 	case ITEM_PAGES:
-		/*
-		 * Out with every run at once, as a raw socket writes 1 MiB at a
-		 * time: a channel that gathered its queue's runs would go quiet,
-		 * then write a burst while the migration thread, blocked on its
-		 * full queue, starved the other channels.
-		 */
-		ret = send_pages(ch, it);
-		return ret ? ret : rmig_stream_flush(&ch->stream);
+		return send_runs(ch, it, 1);
 	case ITEM_SYNC:
 		return send_control(ch, RMIG_REC_SYNC, it->round);
 	case ITEM_EOS:
 		return send_control(ch, RMIG_REC_EOS, 0);
 	}
 	return -EINVAL;
+}
+
+static unsigned queue_depth(const struct rmig_mfd_send *ms)
+{
+	return ms->cfg.max_bandwidth && atomic_load(ms->cfg.max_bandwidth) ? 1 : SEND_QUEUE_LEN;
+}
+
+/*
+ * Under ms->lock, with runs of pages at the head of @ch's queue: take every
+ * run up to the next SYNC or END_OF_STREAM off the queue and write them in
+ * one go.  One writev of several MiB costs the kernel less than one per
+ * stripe (the single stream's advantage over a raw socket's 1 MiB writes),
+ * and the slots are free at once, so the migration thread refills this
+ * queue, and reaches the other channels', while this one sends.  Returns
+ * with the lock held again.
+ */
+static int send_queued_runs(struct channel *ch)
+{
+	struct rmig_mfd_send *ms = ch->ms;
+	struct item runs[SEND_QUEUE_LEN];
+	unsigned n = 0;
+	int ret;
+
+	while (n < ch->count && ch->q[(ch->head + n) % SEND_QUEUE_LEN].kind == ITEM_PAGES) {
+		runs[n] = ch->q[(ch->head + n) % SEND_QUEUE_LEN];
+		n++;
+	}
+	ch->head = (ch->head + n) % SEND_QUEUE_LEN;
+	ch->count -= n;
+	pthread_cond_broadcast(&ms->done);
+	pthread_mutex_unlock(&ms->lock);
+	ret = send_runs(ch, runs, n);
+	note_bytes(ch);
+	pthread_mutex_lock(&ms->lock);
+	return ret;
 }
 
 static void *send_thread(void *opaque)
@@ -161,6 +196,12 @@ static void *send_thread(void *opaque)
 		if (ms->stopping || ms->error)
 			break;
 		it = ch->q[ch->head];
+		if (it.kind == ITEM_PAGES && queue_depth(ms) > 1) {
+			ret = send_queued_runs(ch);
+			if (ret)
+				send_fail(ms, ch, ret);
+			continue;
+		}
 		pthread_mutex_unlock(&ms->lock);
 		ret = send_item(ch, &it);
 		note_bytes(ch);
@@ -284,11 +325,6 @@ static int wait_slice(struct rmig_mfd_send *ms)
 		pthread_mutex_lock(&ms->lock);
 	}
 	return take_error(ms);
-}
-
-static unsigned queue_depth(const struct rmig_mfd_send *ms)
-{
-	return ms->cfg.max_bandwidth && atomic_load(ms->cfg.max_bandwidth) ? 1 : SEND_QUEUE_LEN;
 }
 
 /* Under ms->lock. */
