@@ -51,6 +51,7 @@ int rmig_rdma_writer_post(struct rmig_rdma_writer *w, const struct rmig_rdma_wta
 			return ret;
 	}
 	sig = force_signal || w->unsignalled + 1 >= w->signal_every ||
+	      w->unsignalled_bytes + len >= RMIG_RDMA_SIGNAL_BYTES ||
 	      w->posted - w->completed + 1 >= w->max_outstanding;
 	wr.wr_id = RMIG_RDMA_WRID_WRITE | (w->posted + 1);
 	wr.send_flags = sig ? IBV_SEND_SIGNALED : 0;
@@ -66,9 +67,11 @@ int rmig_rdma_writer_post(struct rmig_rdma_writer *w, const struct rmig_rdma_wta
 	w->last = *t;
 	if (sig) {
 		w->unsignalled = 0;
+		w->unsignalled_bytes = 0;
 		w->signalled++;
 	} else {
 		w->unsignalled++;
+		w->unsignalled_bytes += len;
 	}
 	return 0;
 }
@@ -171,6 +174,7 @@ int rmig_rdma_writer_fence_post(struct rmig_rdma_writer *w, bool always)
 		}
 		w->posted++;
 		w->unsignalled = 0;
+		w->unsignalled_bytes = 0;
 		w->signalled++;
 	}
 	return 0;

@@ -3,7 +3,8 @@
  * The write engine: merges the pages the migration thread hands over into
  * RDMA WRITEs (contiguous, one block, never crossing a chunk end: chunk.h's
  * rules) and posts them with a bounded number outstanding and selective
- * signalling (every Nth WRITE and any WRITE posted by a flush is signalled;
+ * signalling (every Nth WRITE, the WRITE that brings the unsignalled bytes
+ * to RMIG_RDMA_SIGNAL_BYTES, and any WRITE posted by a flush is signalled;
  * an RC send queue completes in order, so one completion retires every
  * earlier WRITE).
  *
@@ -30,6 +31,13 @@
 
 #define RMIG_RDMA_MAX_OUTSTANDING 64
 #define RMIG_RDMA_SIGNAL_EVERY 16
+/*
+ * A lane counts as cut after a peer-timeout without a completion, so the
+ * wait for one must be short however slow the path: at most this much
+ * goes unsignalled (16 WRITEs of a 1 MiB chunk each took 16 MiB, 1.6 s at
+ * 10 MB/s, too close to a short peer-timeout).
+ */
+#define RMIG_RDMA_SIGNAL_BYTES (4u << 20)
 
 struct rmig_rdma_wtarget {
 	uint64_t laddr;
@@ -66,6 +74,7 @@ struct rmig_rdma_writer {
 	uint64_t posted;    /* WRITEs posted (a sequence number) */
 	uint64_t completed; /* WRITEs known complete */
 	uint32_t unsignalled;
+	uint64_t unsignalled_bytes;
 	struct rmig_rdma_wtarget last; /* where the last WRITE went (a fence's target) */
 	/* statistics */
 	uint64_t bytes_written;

@@ -292,6 +292,38 @@ static void test_writer_signalling_bounded(void **state)
 }
 
 /*
+ * Whole chunks, 1 MiB each: a lane's wait for a completion must not need 16
+ * of them to cross (its deadline is the peer-timeout), so no more than
+ * RMIG_RDMA_SIGNAL_BYTES go unsignalled, the signalled WRITE included.
+ */
+static void test_writer_signalling_by_bytes(void **state)
+{
+	struct rmig_rdma_writer w;
+	uint64_t run = 0;
+	unsigned i, sig = 0;
+
+	(void)state;
+	the_w = &w;
+	rmig_rdma_writer_init(&w, (struct ibv_qp *)&rmig_fake, wr_resolve, wr_wait, NULL);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(rmig_rdma_writer_queue(&w, 0, 64 * MiB, (uint64_t)i * MiB, MiB), 0);
+	assert_int_equal(rmig_rdma_writer_flush(&w, true), 0);
+	assert_int_equal(rmig_rdma_writer_wait_all(&w), 0);
+	assert_int_equal(rmig_fake.nwrs, 40);
+	for (i = 0; i < rmig_fake.nwrs; i++) {
+		assert_int_equal(rmig_fake.wrs[i].len, MiB);
+		run += rmig_fake.wrs[i].len;
+		assert_true(run <= RMIG_RDMA_SIGNAL_BYTES);
+		if (rmig_fake.wrs[i].flags & IBV_SEND_SIGNALED) {
+			sig++;
+			run = 0;
+		}
+	}
+	/* Bounded from above too: not every WRITE, one per RMIG_RDMA_SIGNAL_BYTES. */
+	assert_int_equal(sig, 40 * MiB / RMIG_RDMA_SIGNAL_BYTES);
+}
+
+/*
  * A data lane has no SEND after its WRITEs to retire them: when its last
  * WRITE went unsignalled, the fence must add a signalled one, or waiting
  * for them all would hang (wr_wait fails the test then).
@@ -668,6 +700,8 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_merge_split, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_signalling_bounded, fake_setup,
+						fake_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_signalling_by_bytes, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_fence, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_chunk_compress, fake_setup, fake_teardown),
