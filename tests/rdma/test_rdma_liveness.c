@@ -576,25 +576,69 @@ static int connect_then_grant(struct rdma_cm_id *id, struct rdma_conn_param *p)
 	return ret;
 }
 
+static struct ibv_qp *busy_qp;
+static unsigned busy_sent;
+static int (*plain_poll_cq)(struct ibv_cq *cq, int n, struct ibv_wc *wc);
+
+/* As connect_then_grant, and the peer's KEEPALIVEs start (busy_poll_cq). */
+static int connect_then_chatter(struct rdma_cm_id *id, struct rdma_conn_param *p)
+{
+	int ret = connect_then_grant(id, p);
+
+	busy_qp = id->qp;
+	return ret;
+}
+
+/*
+ * A peer that never pauses: whenever the source looks at its receive
+ * queue, another KEEPALIVE has come (acknowledging none of ours, which is
+ * always allowed once KEEPALIVE is on, that is after authentication), so
+ * its progress engine finds work every round and never blocks in poll().
+ * Bounded, so that a broken engine fails the test rather than hanging it.
+ */
+static int busy_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	uint8_t msg[RMIG_RDMA_HDR_SIZE];
+
+	if (busy_qp && cq == busy_qp->recv_cq && busy_sent < 20u * 1000 * 1000 && rmig_fake.rq_n) {
+		assert_int_equal(rmig_rdma_msg_build(RMIG_RDMA_MSG_KEEPALIVE, 0, NULL, 0, msg,
+						     sizeof(msg)),
+				 RMIG_RDMA_HDR_SIZE);
+		if (rmig_fake_deliver(busy_qp, msg, sizeof(msg)) == 0)
+			busy_sent++;
+	}
+	return plain_poll_cq(cq, n, wc);
+}
+
+enum setup_peer {
+	PEER_SILENT,   /* AUTH, no credit: the source waits for one to send its CHALLENGE */
+	PEER_GRANTS,   /* AUTH, one credit: the CHALLENGE goes, and the source waits in a read */
+	PEER_CHATTERS, /* CHANNELS, one credit, then KEEPALIVEs without end and no answer */
+};
+
 /*
  * The caller cannot abort a connection it has not been given yet: a
- * cancel during the authentication exchange comes through opts.cancel_fd,
- * and it must end that exchange at once, not when the exchange's bound
- * (a minute here) runs out.  @granted: the destination gave a credit, so
- * the source sent its CHALLENGE and waits in a read; else it waits for a
- * credit to send it.
+ * cancel during a set-up exchange (authentication, channels) comes through
+ * opts.cancel_fd, and it must end that exchange at once, not when the
+ * exchange's bound (a minute here) runs out, however the peer behaves
+ * (@peer).
  */
-static void cancel_during_setup(bool granted)
+static void cancel_during_setup(enum setup_peer peer)
 {
+	bool granted = peer != PEER_SILENT, chatters = peer == PEER_CHATTERS;
 	char key_path[64];
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct rmig_conn_opts opts = { .size = sizeof(opts), .timeout_ms = 1000,
 				       .peer_timeout_ms = 60000, .cancel_fd = fd,
-				       .auth_key = key_path };
-	struct rmig_rdma_caps answer = { .version = 1,
-					 .flags = CAPS_LIVE | RMIG_RDMA_CAP_AUTH };
+				       .auth_key = chatters ? NULL : key_path,
+				       .rdma_channels = chatters ? 2 : 0 };
+	struct rmig_rdma_caps answer = {
+		.version = 1,
+		.flags = CAPS_LIVE | (chatters ? RMIG_RDMA_CAP_CHANNELS : RMIG_RDMA_CAP_AUTH),
+	};
+	uint32_t asked = chatters ? RMIG_RDMA_MSG_CHANNELS_REQUEST : RMIG_RDMA_MSG_AUTH_CHALLENGE;
 	struct rmig_conn *c = NULL;
-	unsigned i, challenges = 0;
+	unsigned i, requests = 0;
 	pthread_t t;
 	uint64_t t0;
 	FILE *f;
@@ -609,20 +653,32 @@ static void cancel_during_setup(bool granted)
 	rmig_fake.est_pdata_set = true;
 	rmig_error_clear();
 	fake_connect = rmig_fake.glue.connect;
-	if (granted)
+	plain_poll_cq = rmig_fake.glue.poll_cq;
+	busy_qp = NULL;
+	busy_sent = 0;
+	if (peer == PEER_GRANTS)
 		rmig_fake.glue.connect = connect_then_grant;
+	if (peer == PEER_CHATTERS) {
+		rmig_fake.glue.connect = connect_then_chatter;
+		rmig_fake.glue.poll_cq = busy_poll_cq;
+	}
 	t0 = rmig_time_now_ns();
 	assert_int_equal(pthread_create(&t, NULL, signal_later, &fd), 0);
 	assert_int_equal(rmig_rdma_get_ops()->connect("127.0.0.1:4444", &opts, &c), -ECANCELED);
 	assert_true(elapsed_ms(t0) < 1000);
 	pthread_join(t, NULL);
 	rmig_fake.glue.connect = fake_connect;
+	rmig_fake.glue.poll_cq = plain_poll_cq;
+	busy_qp = NULL;
 	unlink(key_path);
 	assert_null(c);
-	/* The CHALLENGE went only when a credit allowed it. */
+	/* The CHALLENGE (or CHANNELS_REQUEST) went only when a credit allowed it. */
 	for (i = 0; i < rmig_fake.nwrs && i < RMIG_FAKE_WRS_MAX; i++)
-		challenges += rmig_fake.wrs[i].msg_type == RMIG_RDMA_MSG_AUTH_CHALLENGE;
-	assert_int_equal(challenges, granted ? 1 : 0);
+		requests += rmig_fake.wrs[i].msg_type == asked;
+	assert_int_equal(requests, granted ? 1 : 0);
+	/* The chatter kept the source busy the whole time (thousands of KEEPALIVEs). */
+	if (chatters)
+		assert_true(busy_sent > 1000);
 	assert_error_mentions("cancelled while");
 	rmig_fake_assert_reverse_teardown();
 	close(fd);
@@ -631,9 +687,11 @@ static void cancel_during_setup(bool granted)
 static void test_cancel_during_setup_exchange(void **state)
 {
 	(void)state;
-	cancel_during_setup(false);
+	cancel_during_setup(PEER_SILENT);
 	rmig_fake.njournal = rmig_fake.nwrs = 0;
-	cancel_during_setup(true);
+	cancel_during_setup(PEER_GRANTS);
+	rmig_fake.njournal = rmig_fake.nwrs = 0;
+	cancel_during_setup(PEER_CHATTERS);
 }
 
 static void test_cancel_ends_wait(void **state)
