@@ -88,6 +88,15 @@
  * PIN_ALL and PIN_SEGMENTS, so never granted or kept without both.
  */
 #define RMIG_RDMA_CAP_PIN_STREAM 0x00400000u
+/*
+ * Reserved for rails (docs/proposals/rails.md): lanes spread over several
+ * address pairs, each rail r >= 1 joined with its own connection.  Only the
+ * wire layer exists (rdma/rails.h), so this flag is deliberately NOT in
+ * RMIG_RDMA_CAPS_KNOWN: it is never offered, never granted (negotiate and
+ * accept mask it off), and RAILS_REQUEST / RAILS_RESULT stay unknown types
+ * to the header decoder until rails are built.
+ */
+#define RMIG_RDMA_CAP_RAILS 0x00800000u
 #define RMIG_RDMA_CAPS_KNOWN                                                                       \
 	(RMIG_RDMA_CAP_PIN_ALL | RMIG_RDMA_CAP_CREDITS | RMIG_RDMA_CAP_REG_BATCH |                 \
 	 RMIG_RDMA_CAP_PIN_SEGMENTS | RMIG_RDMA_CAP_KEEPALIVE | RMIG_RDMA_CAP_AUTH |               \
@@ -173,6 +182,15 @@ enum rmig_rdma_msg_type {
 	RMIG_RDMA_MSG_CHANNELS_REQUEST = 0x106,
 	/* [CHANNELS] destination -> source: repeat x rmig_rdma_lane_info, the same count */
 	RMIG_RDMA_MSG_CHANNELS_RESULT = 0x107,
+	/*
+	 * [RAILS, reserved] source -> destination: repeat x rmig_rdma_rail_addr
+	 * (rdma/rails.h), the destination address of each rail.  Like
+	 * RAILS_RESULT, refused by the header decoder as an unknown type
+	 * until rails are built: RMIG_RDMA_CAP_RAILS is not negotiable yet.
+	 */
+	RMIG_RDMA_MSG_RAILS_REQUEST = 0x108,
+	/* [RAILS, reserved] destination -> source: repeat x rmig_rdma_rail_cookie */
+	RMIG_RDMA_MSG_RAILS_RESULT = 0x109,
 };
 
 #define RMIG_RDMA_AUTH_CHALLENGE_SIZE 32
