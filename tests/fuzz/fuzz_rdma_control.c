@@ -6,6 +6,11 @@
  * arithmetic the engine applies to validated values.  Findings are crashes,
  * sanitizer reports, and the invariants asserted below (a validated range
  * must really lie inside its block).
+ *
+ * [RAILS] is not negotiable yet, so the header decoder must refuse
+ * RAILS_REQUEST / RAILS_RESULT whatever the capabilities; their validators
+ * run on the header read by hand.  Every input is also judged as a rail's
+ * join private data and as the answer to one.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 #include "rdma/authkey.h"
 #include "rdma/chunk.h"
 #include "rdma/keycache.h"
+#include "rdma/rails.h"
 #include "rdma/validate.h"
 #include "rdma/wire.h"
 #include "tests/fuzz/rdma_layout.h"
@@ -30,6 +36,12 @@ static uint64_t bases[FUZZ_RDMA_NBLOCKS];
 static struct rmig_rdma_keycache *kc;
 /* What RAM_BLOCKS_RESULT said, for SEGMENTS_RESULT's first-key check. */
 static struct rmig_rdma_block dest_blocks[FUZZ_RDMA_NBLOCKS];
+/* [RAILS] the destination's addresses: as bound, and as a wildcard listener at the same port. */
+static struct sockaddr_storage rails_ss[FUZZ_RDMA_NBOUND], rails_any;
+static struct rmig_rdma_rails_local rails_local, rails_wild;
+static struct rmig_rdma_rail_addr rails_bound[FUZZ_RDMA_NBOUND];
+static uint8_t rail_cookies[RMIG_RDMA_MAX_RAILS][RMIG_RDMA_RAIL_COOKIE];
+static const uint8_t zeros[16];
 
 static void silent(void *opaque, enum rmig_log_level level, const char *msg)
 {
@@ -60,6 +72,20 @@ static void init_once(void)
 		dest_blocks[i].length = lens[i];
 		dest_blocks[i].rkey = FUZZ_RDMA_DEST_RKEY;
 	}
+	fuzz_rdma_rails_local(rails_ss, &rails_local);
+	rails_any.ss_family = AF_INET;
+	((struct sockaddr_in *)(void *)&rails_any)->sin_port = htons(FUZZ_RDMA_RAIL_PORT);
+	rails_wild = (struct rmig_rdma_rails_local){
+	    .control = &rails_ss[0], .bound = &rails_any, .nbound = 1, .wildcard = true};
+	for (int i = 0; i < FUZZ_RDMA_NBOUND; i++) {
+		struct rmig_rdma_rail_addr *b = &rails_bound[i];
+
+		b->family = strchr(fuzz_rdma_rail_bound[i], ':') ? 6 : 4;
+		b->port = FUZZ_RDMA_RAIL_PORT;
+		inet_pton(b->family == 4 ? AF_INET : AF_INET6, fuzz_rdma_rail_bound[i], b->addr);
+	}
+	for (uint32_t r = 0; r < RMIG_RDMA_MAX_RAILS; r++)
+		fuzz_rdma_rail_cookie(r, rail_cookies[r]);
 	ram.blocks = blk_ptrs;
 	ram.nblocks = FUZZ_RDMA_NBLOCKS;
 	ram.cap = FUZZ_RDMA_NBLOCKS;
@@ -120,6 +146,93 @@ static void one_compress(const uint8_t *p)
 	}
 }
 
+static bool same_rail_addr(const struct rmig_rdma_rail_addr *a,
+			   const struct rmig_rdma_rail_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+/* RAILS_REQUEST on the destination; bit 0 of the header's pad makes the listener a wildcard. */
+static void rails_request(const struct rmig_rdma_hdr *h, const uint8_t *payload, bool wild)
+{
+	struct rmig_rdma_rail_addr out[RMIG_RDMA_MAX_RAILS];
+	const struct rmig_rdma_rails_local *l = wild ? &rails_wild : &rails_local;
+	uint32_t n, i, k;
+
+	if (rmig_rdma_rails_request_validate(h, payload, l, &n, out))
+		return;
+	check(n >= 2 && n <= RMIG_RDMA_MAX_RAILS && n == h->repeat, "an accepted rails count");
+	check(same_rail_addr(&out[0], &rails_bound[0]), "rail 0 is the control connection's");
+	for (i = 0; i < n; i++) {
+		bool bound = false;
+
+		check(out[i].index == i && out[i].port != 0 &&
+			  (out[i].family == 6 ||
+			   (out[i].family == 4 && !memcmp(out[i].addr + 4, zeros, 12))),
+		      "an accepted rail is well described");
+		for (k = 0; k < FUZZ_RDMA_NBOUND; k++)
+			bound |= same_rail_addr(&out[i], &rails_bound[k]);
+		check(bound || (wild && out[i].port == FUZZ_RDMA_RAIL_PORT),
+		      "an accepted rail is bound");
+		for (k = 0; k < i; k++)
+			check(!same_rail_addr(&out[i], &out[k]), "two rails at one address");
+	}
+}
+
+/* RAILS_RESULT on the source; the header's pad picks the count it asked for. */
+static void rails_result(const struct rmig_rdma_hdr *h, const uint8_t *payload, uint32_t pad)
+{
+	struct rmig_rdma_rail_cookie out[RMIG_RDMA_MAX_RAILS];
+	uint32_t n = pad ? 2 + pad % (RMIG_RDMA_MAX_RAILS - 1) : FUZZ_RDMA_NRAILS;
+
+	if (rmig_rdma_rails_result_validate(h, payload, n, out))
+		return;
+	check(h->repeat == n, "an accepted RAILS_RESULT has the count asked for");
+	for (uint32_t i = 0; i < n; i++) {
+		bool zero = !memcmp(out[i].cookie, zeros, RMIG_RDMA_RAIL_COOKIE);
+
+		check(out[i].index == i && zero == (i == 0), "rail 0 alone has the zero cookie");
+	}
+}
+
+/* A message the header decoder refused: RAILS types go to their validators. */
+static void one_rails(const uint8_t *msg, size_t size)
+{
+	struct rmig_rdma_hdr h, any;
+
+	if (size < RMIG_RDMA_HDR_SIZE)
+		return;
+	h.len = rmig_get_be32(msg);
+	h.type = rmig_get_be32(msg + 4);
+	h.repeat = rmig_get_be32(msg + 8);
+	if (h.type != RMIG_RDMA_MSG_RAILS_REQUEST && h.type != RMIG_RDMA_MSG_RAILS_RESULT)
+		return;
+	check(rmig_rdma_hdr_decode_caps(msg, size, 0xffffffffu, &any) != 0,
+	      "a RAILS message decoded before rails are built");
+	if ((size_t)h.len + RMIG_RDMA_HDR_SIZE != size)
+		return;
+	if (h.type == RMIG_RDMA_MSG_RAILS_REQUEST)
+		rails_request(&h, msg + RMIG_RDMA_HDR_SIZE, msg[15] & 1);
+	else
+		rails_result(&h, msg + RMIG_RDMA_HDR_SIZE, rmig_get_be32(msg + 12));
+}
+
+/* The input as a rail join to a destination of FUZZ_RDMA_NRAILS rails, and as its answer. */
+static void one_join(const uint8_t *msg, size_t size)
+{
+	/* Byte 32, past the join, says which rails joined before (IB CM pads with zeros). */
+	uint32_t joined = size > RMIG_RDMA_RAIL_JOIN_SIZE ? msg[RMIG_RDMA_RAIL_JOIN_SIZE] & 0xe : 0;
+	uint32_t rail;
+
+	if (!rmig_rdma_rail_join_decode(msg, size, FUZZ_RDMA_NRAILS, joined, rail_cookies, &rail))
+		check(rail >= 1 && rail < FUZZ_RDMA_NRAILS && !(joined & (1u << rail)) &&
+			  !memcmp(msg + 16, rail_cookies[rail], RMIG_RDMA_RAIL_COOKIE),
+		      "a join for a rail that is not waiting, or with another cookie");
+	if (!rmig_rdma_rail_join_answer_check(msg, size, 1))
+		check(rmig_get_be32(msg) == 1 && rmig_get_be32(msg + 4) == RMIG_RDMA_RAIL_JOIN,
+		      "a join answer that is not {1, RAIL_JOIN}");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -143,9 +256,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!msg)
 		return 0;
 	memcpy(msg, data, size);
+	one_join(msg, size);
 	/* Every extension on: its types are reachable too. */
-	if (rmig_rdma_hdr_decode_caps(msg, size, RMIG_RDMA_CAPS_KNOWN, &h))
+	if (rmig_rdma_hdr_decode_caps(msg, size, RMIG_RDMA_CAPS_KNOWN, &h)) {
+		one_rails(msg, size);
 		goto out;
+	}
+	check(h.type != RMIG_RDMA_MSG_RAILS_REQUEST && h.type != RMIG_RDMA_MSG_RAILS_RESULT,
+	      "a RAILS message decoded before rails are built");
 	count = rmig_rdma_hdr_count(&h);
 	check((size_t)count * rmig_rdma_msg_elem_size(h.type) <= h.len, "count fits payload");
 	rmig_rdma_validate_type(&h, RMIG_RDMA_MSG_NONE);

@@ -6,7 +6,9 @@
  *   gen_seeds rdma DIR       one valid control message per type that
  *                            rdma/wire.h knows (v1 and rmig's extensions),
  *                            with payloads that name fuzz_rdma_control's
- *                            RAM (tests/fuzz/rdma_layout.h) -> corpus-rdma/
+ *                            RAM (tests/fuzz/rdma_layout.h), and the
+ *                            rails exchange and join for its addresses
+ *                            and cookies                -> corpus-rdma/
  *   gen_seeds handover DIR   one valid hand-over message per kind, a RESULT
  *                            with an errno, and a whole exchange
  *                                                      -> corpus-handover/
@@ -32,8 +34,10 @@
 
 #include <rmig/log.h>
 
+#include "common/base/logmute.h"
 #include "common/base/util.h"
 #include "common/engine/handover.h"
+#include "rdma/rails.h"
 #include "rdma/wire.h"
 #include "tests/fuzz/rdma_dest_input.h"
 #include "tests/fuzz/rdma_layout.h"
@@ -124,6 +128,78 @@ static void rdma_msg(const char *name, uint32_t type, uint32_t repeat, const uin
 		return;
 	}
 	put(name, msg, (size_t)n);
+}
+
+/*
+ * [RAILS] {@type, @n} around @payload: refused by the header decoder under
+ * any capabilities (RAILS is not negotiable yet), accepted by its own
+ * validator for fuzz_rdma_control's destination, and written as @name.
+ */
+static void rails_msg(const char *name, uint32_t type, uint32_t n, const uint8_t *payload)
+{
+	uint8_t msg[RMIG_RDMA_HDR_SIZE + RMIG_RDMA_MAX_RAILS * RMIG_RDMA_RAIL_ADDR_SIZE];
+	const uint32_t esz = type == RMIG_RDMA_MSG_RAILS_REQUEST ? RMIG_RDMA_RAIL_ADDR_SIZE
+								  : RMIG_RDMA_RAIL_COOKIE_SIZE;
+	struct rmig_rdma_hdr h = {.len = n * esz, .type = type, .repeat = n};
+	struct rmig_rdma_rail_addr addrs[RMIG_RDMA_MAX_RAILS];
+	struct rmig_rdma_rail_cookie cookies[RMIG_RDMA_MAX_RAILS];
+	struct sockaddr_storage ss[FUZZ_RDMA_NBOUND];
+	struct rmig_rdma_rails_local local;
+	struct rmig_rdma_hdr any;
+	uint32_t got;
+	bool refused;
+	int len;
+
+	fuzz_rdma_rails_local(ss, &local);
+	len = rmig_rdma_msg_build(type, n, payload, h.len, msg, sizeof(msg));
+	/* Refused as expected: not worth a line on stderr. */
+	rmig_log_mute(true);
+	refused = len > 0 && rmig_rdma_hdr_decode_caps(msg, (size_t)len, 0xffffffffu, &any);
+	rmig_log_mute(false);
+	if (!refused ||
+	    (type == RMIG_RDMA_MSG_RAILS_REQUEST
+		 ? rmig_rdma_rails_request_validate(&h, payload, &local, &got, addrs)
+		 : rmig_rdma_rails_result_validate(&h, payload, n, cookies))) {
+		fprintf(stderr, "seed %s: not a RAILS message that only its validator takes\n",
+			name);
+		failures++;
+		return;
+	}
+	put(name, msg, (size_t)len);
+}
+
+/* One rail per address the fuzzer's destination is bound at; the cookies it gave; a join. */
+static void gen_rails(void)
+{
+	uint8_t p[RMIG_RDMA_MAX_RAILS * RMIG_RDMA_RAIL_ADDR_SIZE], pd[RMIG_RDMA_RAIL_JOIN_SIZE];
+	uint8_t cookies[FUZZ_RDMA_NRAILS][RMIG_RDMA_RAIL_COOKIE];
+	uint32_t i, rail;
+
+	for (i = 0; i < FUZZ_RDMA_NBOUND; i++) {
+		struct rmig_rdma_rail_addr a = {.index = i, .port = FUZZ_RDMA_RAIL_PORT};
+		const char *ip = fuzz_rdma_rail_bound[i];
+
+		a.family = strchr(ip, ':') ? 6 : 4;
+		inet_pton(a.family == 4 ? AF_INET : AF_INET6, ip, a.addr);
+		rmig_rdma_rail_addr_encode(&a, p + i * RMIG_RDMA_RAIL_ADDR_SIZE);
+	}
+	rails_msg("rails-request.msg", RMIG_RDMA_MSG_RAILS_REQUEST, FUZZ_RDMA_NBOUND, p);
+	for (i = 0; i < FUZZ_RDMA_NRAILS; i++) {
+		struct rmig_rdma_rail_cookie c = {.index = i};
+
+		fuzz_rdma_rail_cookie(i, c.cookie);
+		memcpy(cookies[i], c.cookie, sizeof(c.cookie));
+		rmig_rdma_rail_cookie_encode(&c, p + i * RMIG_RDMA_RAIL_COOKIE_SIZE);
+	}
+	rails_msg("rails-result.msg", RMIG_RDMA_MSG_RAILS_RESULT, FUZZ_RDMA_NRAILS, p);
+	rmig_rdma_rail_join_encode(1, cookies[1], pd);
+	if (rmig_rdma_rail_join_decode(pd, sizeof(pd), FUZZ_RDMA_NRAILS, 0, cookies, &rail))
+		failures++;
+	put("rail-join.pdata", pd, sizeof(pd));
+	rmig_rdma_rail_join_answer_encode(pd);
+	if (rmig_rdma_rail_join_answer_check(pd, RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE, 1))
+		failures++;
+	put("rail-join-answer.pdata", pd, RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE);
 }
 
 static void gen_rdma(void)
@@ -255,6 +331,7 @@ static void gen_rdma(void)
 		rdma_msg("segments-result.msg", RMIG_RDMA_MSG_SEGMENTS_RESULT, n, p,
 			 n * RMIG_RDMA_SEGMENT_SIZE);
 	}
+	gen_rails();
 }
 
 /* Encode @n messages back to back, check each decodes to itself, write them. */
