@@ -37,6 +37,12 @@ struct rmig_conn;
 #define RMIG_MULTIFD_STRIPE_SHIFT 20 /* 1 MiB */
 /* Runs (of up to a stripe) a source channel may have waiting, besides those it is writing. */
 #define RMIG_MULTIFD_QUEUE_RUNS 8
+/*
+ * A channel writes the runs it took off its queue together, up to this
+ * many bytes (at least one run): its byte count, which the bandwidth
+ * estimate reads, moves once per write.
+ */
+#define RMIG_MULTIFD_WRITE_BYTES (4u << 20)
 
 struct rmig_channel_hello {
 	uint32_t index; /* 0 .. count - 1 */

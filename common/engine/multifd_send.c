@@ -131,25 +131,35 @@ static unsigned queue_depth(const struct rmig_mfd_send *ms)
 	return ms->cfg.max_bandwidth && atomic_load(ms->cfg.max_bandwidth) ? 1 : SEND_QUEUE_LEN;
 }
 
+static uint64_t run_bytes(const struct item *it)
+{
+	return it->npages << it->b->page_shift;
+}
+
 /*
- * Under ms->lock, with runs of pages at the head of @ch's queue: take every
- * run up to the next SYNC or END_OF_STREAM off the queue and write them in
- * one go.  One writev of several MiB costs the kernel less than one per
- * stripe (the single stream's advantage over a raw socket's 1 MiB writes),
- * and the slots are free at once, so the migration thread refills this
- * queue, and reaches the other channels', while this one sends.  Returns
- * with the lock held again.
+ * Under ms->lock, with runs of pages at the head of @ch's queue: take the
+ * runs up to the next SYNC or END_OF_STREAM off the queue, as many as fit
+ * in RMIG_MULTIFD_WRITE_BYTES, and write them in one go.  One writev of a
+ * few MiB costs the kernel less than one per stripe (the single stream's
+ * advantage over a raw socket's 1 MiB writes), and the slots are free at
+ * once, so the migration thread refills this queue, and reaches the other
+ * channels', while this one sends.  Returns with the lock held again.
  */
 static int send_queued_runs(struct channel *ch)
 {
 	struct rmig_mfd_send *ms = ch->ms;
 	struct item runs[SEND_QUEUE_LEN];
+	uint64_t bytes = 0;
 	unsigned n = 0;
 	int ret;
 
-	while (n < ch->count && ch->q[(ch->head + n) % SEND_QUEUE_LEN].kind == ITEM_PAGES) {
-		runs[n] = ch->q[(ch->head + n) % SEND_QUEUE_LEN];
-		n++;
+	while (n < ch->count) {
+		const struct item *it = &ch->q[(ch->head + n) % SEND_QUEUE_LEN];
+
+		if (it->kind != ITEM_PAGES || (n && bytes + run_bytes(it) > RMIG_MULTIFD_WRITE_BYTES))
+			break;
+		bytes += run_bytes(it);
+		runs[n++] = *it;
 	}
 	ch->head = (ch->head + n) % SEND_QUEUE_LEN;
 	ch->count -= n;
