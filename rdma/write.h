@@ -33,9 +33,10 @@
 #define RMIG_RDMA_SIGNAL_EVERY 16
 /*
  * A lane counts as cut after a peer-timeout without a completion, so the
- * wait for one must be short however slow the path: at most this much
- * goes unsignalled (16 WRITEs of a 1 MiB chunk each took 16 MiB, 1.6 s at
- * 10 MB/s, too close to a short peer-timeout).
+ * wait for one must be short however slow the path: less than this goes
+ * unsignalled before a signalled WRITE, so a wait needs at most this and
+ * one WRITE (a chunk) to cross.  16 WRITEs of a 1 MiB chunk each took
+ * 16 MiB, 1.6 s at 10 MB/s, too close to a short peer-timeout.
  */
 #define RMIG_RDMA_SIGNAL_BYTES (4u << 20)
 
