@@ -82,7 +82,10 @@ struct rmig_rdma_rail_join {
 	uint8_t cookie[RMIG_RDMA_RAIL_COOKIE];
 };
 
-/* Element codecs; pads are written zero and not read. */
+/*
+ * Element codecs.  Pads are written zero and skipped when decoding; the
+ * checks below read them from the bytes and refuse any that is not zero.
+ */
 void rmig_rdma_rail_addr_encode(const struct rmig_rdma_rail_addr *a, uint8_t *out);
 void rmig_rdma_rail_addr_decode(const uint8_t *in, struct rmig_rdma_rail_addr *a);
 void rmig_rdma_rail_cookie_encode(const struct rmig_rdma_rail_cookie *c, uint8_t *out);
@@ -94,18 +97,25 @@ void rmig_rdma_rail_join_encode(uint32_t rail, const uint8_t cookie[RMIG_RDMA_RA
 
 /*
  * The destination listener's check of a connect request's private data
- * (@buf, @len bytes) as the join of one of its @nrails rails, rails whose
- * bit is set in @joined having joined already, against the @cookies it
- * sent in RAILS_RESULT (@cookies[r] is rail r's):
+ * (@buf, @len bytes) as the join of one of its @nrails rails, the request
+ * having arrived at @local (its id's rdma_get_local_addr: AF_INET or
+ * AF_INET6, v4-mapped taken as IPv4, scope id not compared).  @rails are
+ * the rails as rmig_rdma_rails_request_validate returned them, rails
+ * whose bit is set in @joined have joined already, and @cookies are what
+ * RAILS_RESULT gave them (@cookies[r] is rail r's):
  *  - @len >= 32 (longer is IB CM padding), version 1, flags exactly
- *    RAIL_JOIN;
+ *    RAIL_JOIN, pad zero;
  *  - 1 <= rail < @nrails, and not in @joined;
+ *  - @local is @rails[rail], address and port;
  *  - the cookie equals @cookies[rail], compared in constant time.
  * *@rail on success.  -EPROTO for a request that is not a valid join;
- * -EINVAL when @nrails is not 2..RMIG_RDMA_MAX_RAILS.
+ * -EINVAL when @nrails is not 2..RMIG_RDMA_MAX_RAILS, @rails is NULL, or
+ * @local is not an IPv4 or IPv6 address.
  */
-int rmig_rdma_rail_join_decode(const void *buf, size_t len, uint32_t nrails, uint32_t joined,
-			       const uint8_t cookies[][RMIG_RDMA_RAIL_COOKIE], uint32_t *rail);
+int rmig_rdma_rail_join_decode(const void *buf, size_t len, const struct sockaddr *local,
+			       uint32_t nrails, const struct rmig_rdma_rail_addr *rails,
+			       uint32_t joined, const uint8_t cookies[][RMIG_RDMA_RAIL_COOKIE],
+			       uint32_t *rail);
 
 /* The destination's answer to a valid join: {1, RAIL_JOIN}, as connection private data. */
 void rmig_rdma_rail_join_answer_encode(uint8_t out[RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE]);
@@ -129,9 +139,17 @@ struct rmig_rdma_rails_local {
 	/*
 	 * The listener is bound to a wildcard address: any address of this
 	 * host is bound, at the port of any entry of @bound (which then holds
-	 * the wildcard itself, so at least one entry).
+	 * the wildcard itself, so at least one entry), in the families that
+	 * entry takes: 0.0.0.0 IPv4 only, :: IPv6 and, unless @v6only, IPv4.
 	 */
 	bool wildcard;
+	/*
+	 * A :: wildcard takes IPv6 only (IPV6_V6ONLY, rdma_cm's
+	 * RDMA_OPTION_ID_AFONLY).  False is a dual-stack socket, Linux's
+	 * default (net.ipv6.bindv6only = 0), whose IPv4 connections arrive
+	 * v4-mapped.  Only a :: wildcard entry looks at it.
+	 */
+	bool v6only;
 };
 
 /*
@@ -139,10 +157,14 @@ struct rmig_rdma_rails_local {
  * h->len bytes):
  *  - 2 <= repeat <= RMIG_RDMA_MAX_RAILS and len == repeat x 24 (checked
  *    here too, so that a hand-made header cannot lie);
- *  - element i has index i, family 4 (addr bytes 4..15 zero) or 6, port
- *    1..65535, an address other than 0.0.0.0 / ::, and no two elements
- *    name the same address and port;
- *  - rail 0 is @local->control; every other rail is bound (@local).
+ *  - element i has index i, pad zero, family 4 (addr bytes 4..15 zero) or
+ *    6, port 1..65535, an address other than 0.0.0.0 / ::, and no two
+ *    elements name the same address and port;
+ *  - rail 0 is @local->control; every other rail is bound (@local), of a
+ *    family the listener takes, and an address a rail's connection can
+ *    arrive at: not loopback (127/8, ::1), multicast (224/4, ff00::/8),
+ *    255.255.255.255, or IPv6 link-local (fe80::/10; the element has no
+ *    scope id).  IPv4 link-local (169.254/16) is a rail's address.
  * On success *@nrails is the count and @out (room for
  * RMIG_RDMA_MAX_RAILS) the elements, v4-mapped ones as IPv4.  -EPROTO
  * (reported) otherwise, -ECONNABORTED for an ERROR, -EINVAL for a @local
@@ -155,10 +177,11 @@ int rmig_rdma_rails_request_validate(const struct rmig_rdma_hdr *h, const uint8_
 
 /*
  * RAILS_RESULT on the source, answering a RAILS_REQUEST of @nrails rails:
- * repeat == @nrails and len == repeat x 24, element i has index i, rail
- * 0's cookie is all zero and every other rail's is not.  @out (room for
- * @nrails) only on success.  -EPROTO (reported) otherwise, -ECONNABORTED
- * for an ERROR, -EINVAL when @nrails is not 2..RMIG_RDMA_MAX_RAILS.
+ * repeat == @nrails and len == repeat x 24, element i has index i and pad
+ * zero, rail 0's cookie is all zero and every other rail's is not.  @out
+ * (room for @nrails) only on success.  -EPROTO (reported) otherwise,
+ * -ECONNABORTED for an ERROR, -EINVAL when @nrails is not
+ * 2..RMIG_RDMA_MAX_RAILS.
  */
 int rmig_rdma_rails_result_validate(const struct rmig_rdma_hdr *h, const uint8_t *payload,
 				    uint32_t nrails, struct rmig_rdma_rail_cookie *out);

@@ -91,6 +91,68 @@ void rmig_rdma_rail_join_answer_encode(uint8_t out[RMIG_RDMA_RAIL_JOIN_ANSWER_SI
 	rmig_put_be32(out + 4, RMIG_RDMA_RAIL_JOIN);
 }
 
+/* --- addresses --- */
+
+static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* ::ffff:a.b.c.d -> a.b.c.d; anything else unchanged. */
+static void normalise(struct rmig_rdma_rail_addr *a)
+{
+	if (a->family != 6 || memcmp(a->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)))
+		return;
+	a->family = 4;
+	memmove(a->addr, a->addr + 12, 4);
+	memset(a->addr + 4, 0, 12);
+}
+
+/* @sa as a normalised rail address; false for a family that is not IP. */
+static bool from_sockaddr(const struct sockaddr *sa, struct rmig_rdma_rail_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		a->family = 4;
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		a->family = 6;
+		a->port = ntohs(in6->sin6_port);
+		memcpy(a->addr, &in6->sin6_addr, 16);
+		normalise(a);
+		return true;
+	}
+	return false;
+}
+
+static bool same_endpoint(const struct rmig_rdma_rail_addr *a, const struct rmig_rdma_rail_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+/* "10.0.0.1:4444" or "[fd00::1]:4444" of a family-4/6 address, into @buf. */
+static const char *addr_str(const struct rmig_rdma_rail_addr *a, char buf[ADDR_STRLEN])
+{
+	char host[INET6_ADDRSTRLEN];
+
+	inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->addr, host, sizeof(host));
+	snprintf(buf, ADDR_STRLEN, a->family == 4 ? "%s:%u" : "[%s]:%u", host, a->port);
+	return buf;
+}
+
 /* --- joins --- */
 
 static bool nrails_ok(uint32_t nrails, const char *what)
@@ -103,14 +165,24 @@ static bool nrails_ok(uint32_t nrails, const char *what)
 	return true;
 }
 
-int rmig_rdma_rail_join_decode(const void *buf, size_t len, uint32_t nrails, uint32_t joined,
-			       const uint8_t cookies[][RMIG_RDMA_RAIL_COOKIE], uint32_t *rail)
+int rmig_rdma_rail_join_decode(const void *buf, size_t len, const struct sockaddr *local,
+			       uint32_t nrails, const struct rmig_rdma_rail_addr *rails,
+			       uint32_t joined, const uint8_t cookies[][RMIG_RDMA_RAIL_COOKIE],
+			       uint32_t *rail)
 {
 	const uint8_t *p = buf;
 	struct rmig_rdma_rail_join j;
+	struct rmig_rdma_rail_addr at;
+	char s[ADDR_STRLEN], t[ADDR_STRLEN];
+	uint32_t pad;
 
 	if (!nrails_ok(nrails, "a rail join checked"))
 		return -EINVAL;
+	if (!rails || !local || !from_sockaddr(local, &at)) {
+		rmig_error("rdma: a rail join checked without the rails' addresses or the IPv4 or "
+			   "IPv6 address it arrived at");
+		return -EINVAL;
+	}
 	if (!buf || len < RMIG_RDMA_RAIL_JOIN_SIZE) {
 		rmig_error("rdma: a connection request with %zu bytes of private data is not a "
 			   "rail join, which has %d",
@@ -127,6 +199,13 @@ int rmig_rdma_rail_join_decode(const void *buf, size_t len, uint32_t nrails, uin
 			   j.rail, j.version, j.flags, JOIN_VERSION, RMIG_RDMA_RAIL_JOIN);
 		return -EPROTO;
 	}
+	/* Zero, so that a later version can give these bytes a meaning (as check_pad). */
+	pad = rmig_get_be32(p + 12);
+	if (pad) {
+		rmig_error("rdma: join for rail %u: its pad word is 0x%08x, which must be zero",
+			   j.rail, pad);
+		return -EPROTO;
+	}
 	if (j.rail == 0 || j.rail >= nrails) {
 		rmig_error("rdma: join for rail %u: this migration has rails 1..%u to join", j.rail,
 			   nrails - 1);
@@ -134,6 +213,17 @@ int rmig_rdma_rail_join_decode(const void *buf, size_t len, uint32_t nrails, uin
 	}
 	if (joined & (1u << j.rail)) {
 		rmig_error("rdma: join for rail %u: that rail has joined already", j.rail);
+		return -EPROTO;
+	}
+	/*
+	 * The rail is the address pair RAILS_REQUEST named: a join that
+	 * arrived elsewhere (under a wildcard listener, any address at its
+	 * port) would put the rail on another device than the one asked for.
+	 */
+	if (!same_endpoint(&at, &rails[j.rail])) {
+		rmig_error("rdma: join for rail %u: it arrived at %s, but RAILS REQUEST named %s "
+			   "for that rail",
+			   j.rail, addr_str(&at, s), addr_str(&rails[j.rail], t));
 		return -EPROTO;
 	}
 	/* Constant time: how much of a guess matched must not show in when it is refused. */
@@ -169,97 +259,114 @@ int rmig_rdma_rail_join_answer_check(const void *buf, size_t len, uint32_t rail)
 	return 0;
 }
 
-/* --- addresses --- */
+/* --- RAILS_REQUEST and RAILS_RESULT --- */
 
-static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-/* ::ffff:a.b.c.d -> a.b.c.d; anything else unchanged. */
-static void normalise(struct rmig_rdma_rail_addr *a)
+/*
+ * Does the wildcard @w take connections to addresses of @family?  An
+ * IPv4 socket sees no IPv6 connection; an IPv6 one sees IPv4 connections
+ * (v4-mapped) only when it is dual-stack.
+ */
+static bool wildcard_takes(const struct rmig_rdma_rails_local *l,
+			   const struct rmig_rdma_rail_addr *w, uint8_t family)
 {
-	if (a->family != 6 || memcmp(a->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)))
-		return;
-	a->family = 4;
-	memmove(a->addr, a->addr + 12, 4);
-	memset(a->addr + 4, 0, 12);
+	return family == w->family || (family == 4 && w->family == 6 && !l->v6only);
 }
 
-/* @ss as a normalised rail address; false for a family that is not IP. */
-static bool from_sockaddr(const struct sockaddr_storage *ss, struct rmig_rdma_rail_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-
-		a->family = 4;
-		a->port = ntohs(in->sin_port);
-		memcpy(a->addr, &in->sin_addr, 4);
-		return true;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-
-		a->family = 6;
-		a->port = ntohs(in6->sin6_port);
-		memcpy(a->addr, &in6->sin6_addr, 16);
-		normalise(a);
-		return true;
-	}
-	return false;
-}
-
-static bool same_endpoint(const struct rmig_rdma_rail_addr *a, const struct rmig_rdma_rail_addr *b)
-{
-	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
-/* "10.0.0.1:4444" or "[fd00::1]:4444" of a family-4/6 address, into @buf. */
-static const char *addr_str(const struct rmig_rdma_rail_addr *a, char buf[ADDR_STRLEN])
-{
-	char host[INET6_ADDRSTRLEN];
-
-	inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->addr, host, sizeof(host));
-	snprintf(buf, ADDR_STRLEN, a->family == 4 ? "%s:%u" : "[%s]:%u", host, a->port);
-	return buf;
-}
-
-/* Is @a one of @l's bound addresses (any address at a bound port, under a wildcard)? */
-static bool is_bound(const struct rmig_rdma_rails_local *l, const struct rmig_rdma_rail_addr *a)
+/*
+ * Is @a one of @l's bound addresses (under a wildcard, any address of a
+ * family it takes, at its port)?  If not, *@wild is a wildcard entry at
+ * @a's port that does not take @a's family, or has port 0 if none is.
+ */
+static bool is_bound(const struct rmig_rdma_rails_local *l, const struct rmig_rdma_rail_addr *a,
+		     struct rmig_rdma_rail_addr *wild)
 {
 	struct rmig_rdma_rail_addr b;
 
+	wild->port = 0;
 	for (uint32_t i = 0; i < l->nbound; i++) {
-		if (!from_sockaddr(&l->bound[i], &b))
+		if (!from_sockaddr((const struct sockaddr *)&l->bound[i], &b))
 			continue;
-		if (l->wildcard ? a->port == b.port : same_endpoint(a, &b))
+		if (!l->wildcard) {
+			if (same_endpoint(a, &b))
+				return true;
+			continue;
+		}
+		if (a->port != b.port)
+			continue;
+		if (wildcard_takes(l, &b, a->family))
 			return true;
+		*wild = b;
 	}
 	return false;
+}
+
+/*
+ * Why no rail's connection can arrive at @a (normalised), or NULL if one
+ * can.  IPv4 link-local (169.254/16) can: the soft-RoCE harness's rails
+ * are there (ci/softroce --rails), and an IPv4 route needs no scope id.
+ * Loopback cannot: lo is no RDMA device's netdev (rxe on lo does not
+ * work with rdma_cm, see ci/softroce), so no rail's device is there.
+ */
+static const char *not_unicast(const struct rmig_rdma_rail_addr *a)
+{
+	static const uint8_t v6_loopback[16] = {[15] = 1};
+	const uint8_t *b = a->addr;
+
+	if (a->family == 4) {
+		if (b[0] == 127)
+			return "a loopback address, which no other host reaches and no RDMA "
+			       "device owns";
+		if ((b[0] & 0xf0) == 0xe0)
+			return "a multicast address, which no connection can be made to";
+		if (b[0] == 0xff && b[1] == 0xff && b[2] == 0xff && b[3] == 0xff)
+			return "the broadcast address, which no connection can be made to";
+		return NULL;
+	}
+	if (!memcmp(b, v6_loopback, sizeof(v6_loopback)))
+		return "a loopback address, which no other host reaches and no RDMA device "
+		       "owns";
+	if (b[0] == 0xff)
+		return "a multicast address, which no connection can be made to";
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return "a link-local address, which names no interface without the scope id "
+		       "that the request does not carry";
+	return NULL;
+}
+
+/*
+ * A pad the peer sent is zero.  Refused otherwise, so that a later
+ * version can give those bytes a meaning: a peer of this version sends
+ * nothing but zero there, and takes nothing else for padding, ignoring
+ * what it would mean.
+ */
+static int check_pad(uint32_t pad, const char *msg, uint32_t i, const char *what)
+{
+	if (pad) {
+		rmig_error("rdma: %s: rail %u has 0x%x in its %s, which must be zero", msg, i, pad,
+			   what);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 /*
  * Element @i of a RAILS_REQUEST, normalised in place; @a[0..i-1] are the
  * rails before it, already checked.
  */
-static int check_rail_addr(struct rmig_rdma_rail_addr *a, uint32_t i,
+static int check_rail_addr(struct rmig_rdma_rail_addr *a, uint32_t i, uint8_t pad,
 			   const struct rmig_rdma_rails_local *l,
 			   const struct rmig_rdma_rail_addr *control)
 {
-	struct rmig_rdma_rail_addr *r = &a[i];
+	struct rmig_rdma_rail_addr *r = &a[i], wild;
 	char s[ADDR_STRLEN], t[ADDR_STRLEN];
+	const char *why;
 
 	if (r->index != i) {
 		rmig_error("rdma: RAILS REQUEST: rail %u is described as index %u", i, r->index);
 		return -EPROTO;
 	}
+	if (check_pad(pad, "RAILS REQUEST", i, "pad byte"))
+		return -EPROTO;
 	if (r->family != 4 && r->family != 6) {
 		rmig_error("rdma: rail %u: the source names an address of family %u, expected 4 "
 			   "(IPv4) or 6 (IPv6)",
@@ -283,6 +390,16 @@ static int check_rail_addr(struct rmig_rdma_rail_addr *a, uint32_t i,
 			   i, addr_str(r, s));
 		return -EPROTO;
 	}
+	/*
+	 * Rails 1.. are joined by a connection to the address alone.  Rail 0
+	 * is where the control connection did arrive (at a link-local
+	 * address, say, with a scope id the element does not need).
+	 */
+	why = i > 0 ? not_unicast(r) : NULL;
+	if (why) {
+		rmig_error("rdma: rail %u: the source wants %s, %s", i, addr_str(r, s), why);
+		return -EPROTO;
+	}
 	for (uint32_t k = 0; k < i; k++) {
 		if (same_endpoint(r, &a[k])) {
 			rmig_error("rdma: rail %u: the source wants %s, which rail %u has already",
@@ -296,10 +413,15 @@ static int check_rail_addr(struct rmig_rdma_rail_addr *a, uint32_t i,
 			   addr_str(r, s), addr_str(control, t));
 		return -EPROTO;
 	}
-	if (i > 0 && !is_bound(l, r)) {
-		rmig_error("rdma: rail %u: the source wants %s, which this destination does not "
-			   "listen on",
-			   i, addr_str(r, s));
+	if (i > 0 && !is_bound(l, r, &wild)) {
+		if (wild.port)
+			rmig_error("rdma: rail %u: the source wants %s, but this destination "
+				   "listens on the wildcard %s, which takes IPv%u only",
+				   i, addr_str(r, s), addr_str(&wild, t), wild.family);
+		else
+			rmig_error("rdma: rail %u: the source wants %s, which this destination "
+				   "does not listen on",
+				   i, addr_str(r, s));
 		return -EPROTO;
 	}
 	return 0;
@@ -333,7 +455,8 @@ int rmig_rdma_rails_request_validate(const struct rmig_rdma_hdr *h, const uint8_
 	uint32_t n = h->repeat;
 	int ret;
 
-	if (!local || !local->control || !from_sockaddr(local->control, &control) ||
+	if (!local || !local->control ||
+	    !from_sockaddr((const struct sockaddr *)local->control, &control) ||
 	    (local->nbound && !local->bound) || (local->wildcard && !local->nbound)) {
 		rmig_error("rdma: RAILS REQUEST checked without this side's addresses: the control "
 			   "connection's (IPv4 or IPv6) and, for a wildcard listener, its own");
@@ -349,8 +472,10 @@ int rmig_rdma_rails_request_validate(const struct rmig_rdma_hdr *h, const uint8_
 		return -EPROTO;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		rmig_rdma_rail_addr_decode(payload + (size_t)i * RMIG_RDMA_RAIL_ADDR_SIZE, &a[i]);
-		ret = check_rail_addr(a, i, local, &control);
+		const uint8_t *e = payload + (size_t)i * RMIG_RDMA_RAIL_ADDR_SIZE;
+
+		rmig_rdma_rail_addr_decode(e, &a[i]);
+		ret = check_rail_addr(a, i, e[7], local, &control);
 		if (ret)
 			return ret;
 	}
@@ -377,15 +502,17 @@ int rmig_rdma_rails_result_validate(const struct rmig_rdma_hdr *h, const uint8_t
 		return -EPROTO;
 	}
 	for (uint32_t i = 0; i < nrails; i++) {
+		const uint8_t *e = payload + (size_t)i * RMIG_RDMA_RAIL_COOKIE_SIZE;
 		bool zero;
 
-		rmig_rdma_rail_cookie_decode(payload + (size_t)i * RMIG_RDMA_RAIL_COOKIE_SIZE,
-					     &c[i]);
+		rmig_rdma_rail_cookie_decode(e, &c[i]);
 		if (c[i].index != i) {
 			rmig_error("rdma: RAILS RESULT: rail %u is described as index %u", i,
 				   c[i].index);
 			return -EPROTO;
 		}
+		if (check_pad(rmig_get_be32(e + 4), "RAILS RESULT", i, "pad word"))
+			return -EPROTO;
 		zero = all_zero(c[i].cookie, sizeof(c[i].cookie));
 		if (i == 0 && !zero) {
 			rmig_error("rdma: RAILS RESULT: rail 0 has a cookie, but the control "

@@ -36,12 +36,18 @@ static uint64_t bases[FUZZ_RDMA_NBLOCKS];
 static struct rmig_rdma_keycache *kc;
 /* What RAM_BLOCKS_RESULT said, for SEGMENTS_RESULT's first-key check. */
 static struct rmig_rdma_block dest_blocks[FUZZ_RDMA_NBLOCKS];
-/* [RAILS] the destination's addresses: as bound, and as a wildcard listener at the same port. */
-static struct sockaddr_storage rails_ss[FUZZ_RDMA_NBOUND], rails_any;
-static struct rmig_rdma_rails_local rails_local, rails_wild;
+/*
+ * [RAILS] the destination's addresses: as bound, and as a wildcard
+ * listener at the same port, 0.0.0.0 or ::.  The bound ones also as a
+ * dual-stack listener sees IPv4 (v4-mapped), for joins to arrive at.
+ */
+static struct sockaddr_storage rails_ss[FUZZ_RDMA_NBOUND], rails_mapped[FUZZ_RDMA_NBOUND];
+static struct sockaddr_storage rails_any[2];
+static struct rmig_rdma_rails_local rails_local;
 static struct rmig_rdma_rail_addr rails_bound[FUZZ_RDMA_NBOUND];
 static uint8_t rail_cookies[RMIG_RDMA_MAX_RAILS][RMIG_RDMA_RAIL_COOKIE];
 static const uint8_t zeros[16];
+static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 static void silent(void *opaque, enum rmig_log_level level, const char *msg)
 {
@@ -73,16 +79,27 @@ static void init_once(void)
 		dest_blocks[i].rkey = FUZZ_RDMA_DEST_RKEY;
 	}
 	fuzz_rdma_rails_local(rails_ss, &rails_local);
-	rails_any.ss_family = AF_INET;
-	((struct sockaddr_in *)(void *)&rails_any)->sin_port = htons(FUZZ_RDMA_RAIL_PORT);
-	rails_wild = (struct rmig_rdma_rails_local){
-	    .control = &rails_ss[0], .bound = &rails_any, .nbound = 1, .wildcard = true};
+	rails_any[0].ss_family = AF_INET;
+	((struct sockaddr_in *)(void *)&rails_any[0])->sin_port = htons(FUZZ_RDMA_RAIL_PORT);
+	rails_any[1].ss_family = AF_INET6;
+	((struct sockaddr_in6 *)(void *)&rails_any[1])->sin6_port = htons(FUZZ_RDMA_RAIL_PORT);
 	for (int i = 0; i < FUZZ_RDMA_NBOUND; i++) {
 		struct rmig_rdma_rail_addr *b = &rails_bound[i];
+		struct sockaddr_in6 *m = (void *)&rails_mapped[i];
 
+		b->index = (uint32_t)i;
 		b->family = strchr(fuzz_rdma_rail_bound[i], ':') ? 6 : 4;
 		b->port = FUZZ_RDMA_RAIL_PORT;
 		inet_pton(b->family == 4 ? AF_INET : AF_INET6, fuzz_rdma_rail_bound[i], b->addr);
+		rails_mapped[i] = rails_ss[i];
+		if (b->family == 4) {
+			memset(m, 0, sizeof(*m));
+			m->sin6_family = AF_INET6;
+			m->sin6_port = htons(FUZZ_RDMA_RAIL_PORT);
+			m->sin6_addr.s6_addr[10] = 0xff;
+			m->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&m->sin6_addr.s6_addr[12], b->addr, 4);
+		}
 	}
 	for (uint32_t r = 0; r < RMIG_RDMA_MAX_RAILS; r++)
 		fuzz_rdma_rail_cookie(r, rail_cookies[r]);
@@ -152,14 +169,37 @@ static bool same_rail_addr(const struct rmig_rdma_rail_addr *a,
 	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
 }
 
-/* RAILS_REQUEST on the destination; bit 0 of the header's pad makes the listener a wildcard. */
-static void rails_request(const struct rmig_rdma_hdr *h, const uint8_t *payload, bool wild)
+/* Could a rail's connection arrive at @a: not loopback, multicast, broadcast, IPv6 link-local? */
+static bool unicast(const struct rmig_rdma_rail_addr *a)
+{
+	static const uint8_t v4_broadcast[4] = {0xff, 0xff, 0xff, 0xff};
+	static const uint8_t v6_loopback[16] = {[15] = 1};
+	const uint8_t *b = a->addr;
+
+	if (a->family == 4)
+		return b[0] != 127 && (b[0] & 0xf0) != 0xe0 && memcmp(b, v4_broadcast, 4);
+	return memcmp(b, v6_loopback, 16) && b[0] != 0xff &&
+	       !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+/*
+ * RAILS_REQUEST on the destination.  The header's pad picks the listener:
+ * bit 0 a wildcard, bit 1 :: rather than 0.0.0.0, bit 2 IPv6 only.
+ */
+static void rails_request(const struct rmig_rdma_hdr *h, const uint8_t *payload, uint8_t pick)
 {
 	struct rmig_rdma_rail_addr out[RMIG_RDMA_MAX_RAILS];
-	const struct rmig_rdma_rails_local *l = wild ? &rails_wild : &rails_local;
+	struct rmig_rdma_rails_local l = rails_local;
+	bool wild = pick & 1, any6 = pick & 2, v6only = pick & 4;
 	uint32_t n, i, k;
 
-	if (rmig_rdma_rails_request_validate(h, payload, l, &n, out))
+	if (wild)
+		l = (struct rmig_rdma_rails_local){.control = &rails_ss[0],
+						   .bound = &rails_any[any6],
+						   .nbound = 1,
+						   .wildcard = true,
+						   .v6only = v6only};
+	if (rmig_rdma_rails_request_validate(h, payload, &l, &n, out))
 		return;
 	check(n >= 2 && n <= RMIG_RDMA_MAX_RAILS && n == h->repeat, "an accepted rails count");
 	check(same_rail_addr(&out[0], &rails_bound[0]), "rail 0 is the control connection's");
@@ -170,12 +210,22 @@ static void rails_request(const struct rmig_rdma_hdr *h, const uint8_t *payload,
 			  (out[i].family == 6 ||
 			   (out[i].family == 4 && !memcmp(out[i].addr + 4, zeros, 12))),
 		      "an accepted rail is well described");
+		check(payload[(size_t)i * RMIG_RDMA_RAIL_ADDR_SIZE + 7] == 0,
+		      "an accepted rail has a zero pad");
 		for (k = 0; k < FUZZ_RDMA_NBOUND; k++)
 			bound |= same_rail_addr(&out[i], &rails_bound[k]);
 		check(bound || (wild && out[i].port == FUZZ_RDMA_RAIL_PORT),
 		      "an accepted rail is bound");
+		/* 0.0.0.0 takes IPv4, :: IPv6 and, dual-stack, IPv4 too. */
+		check(i == 0 || !wild ||
+			  (any6 ? out[i].family == 6 || !v6only : out[i].family == 4),
+		      "an accepted rail of a family the wildcard does not take");
+		check(i == 0 || unicast(&out[i]), "an accepted rail no connection can arrive at");
 		for (k = 0; k < i; k++)
 			check(!same_rail_addr(&out[i], &out[k]), "two rails at one address");
+		/* Normalised: joins arrive at addresses where IPv4 has one spelling. */
+		check(out[i].family != 6 || memcmp(out[i].addr, v4_mapped, sizeof(v4_mapped)),
+		      "an accepted IPv6 rail is v4-mapped");
 	}
 }
 
@@ -192,6 +242,8 @@ static void rails_result(const struct rmig_rdma_hdr *h, const uint8_t *payload, 
 		bool zero = !memcmp(out[i].cookie, zeros, RMIG_RDMA_RAIL_COOKIE);
 
 		check(out[i].index == i && zero == (i == 0), "rail 0 alone has the zero cookie");
+		check(!memcmp(payload + (size_t)i * RMIG_RDMA_RAIL_COOKIE_SIZE + 4, zeros, 4),
+		      "an accepted rail cookie has a zero pad");
 	}
 }
 
@@ -212,22 +264,39 @@ static void one_rails(const uint8_t *msg, size_t size)
 	if ((size_t)h.len + RMIG_RDMA_HDR_SIZE != size)
 		return;
 	if (h.type == RMIG_RDMA_MSG_RAILS_REQUEST)
-		rails_request(&h, msg + RMIG_RDMA_HDR_SIZE, msg[15] & 1);
+		rails_request(&h, msg + RMIG_RDMA_HDR_SIZE, msg[15]);
 	else
 		rails_result(&h, msg + RMIG_RDMA_HDR_SIZE, rmig_get_be32(msg + 12));
 }
 
-/* The input as a rail join to a destination of FUZZ_RDMA_NRAILS rails, and as its answer. */
+/*
+ * The input as a rail join to a destination of FUZZ_RDMA_NRAILS rails,
+ * one per bound address, and as its answer.
+ */
 static void one_join(const uint8_t *msg, size_t size)
 {
 	/* Byte 32, past the join, says which rails joined before (IB CM pads with zeros). */
 	uint32_t joined = size > RMIG_RDMA_RAIL_JOIN_SIZE ? msg[RMIG_RDMA_RAIL_JOIN_SIZE] & 0xe : 0;
-	uint32_t rail;
+	/*
+	 * Byte 33 says where the join arrived: bits 0-1 which bound address,
+	 * bit 2 as a dual-stack listener sees it.  Without it, at the address
+	 * of the rail the join names, so that a valid join is taken.
+	 */
+	uint32_t at = 0, rail;
+	const struct sockaddr_storage *local;
 
-	if (!rmig_rdma_rail_join_decode(msg, size, FUZZ_RDMA_NRAILS, joined, rail_cookies, &rail))
+	if (size > RMIG_RDMA_RAIL_JOIN_SIZE + 1)
+		at = msg[RMIG_RDMA_RAIL_JOIN_SIZE + 1];
+	else if (size >= 12)
+		at = rmig_get_be32(msg + 8);
+	local = (at & 4 ? rails_mapped : rails_ss) + (at & 3) % FUZZ_RDMA_NBOUND;
+	if (!rmig_rdma_rail_join_decode(msg, size, (const struct sockaddr *)local, FUZZ_RDMA_NRAILS,
+					rails_bound, joined, rail_cookies, &rail))
 		check(rail >= 1 && rail < FUZZ_RDMA_NRAILS && !(joined & (1u << rail)) &&
+			  !memcmp(msg + 12, zeros, 4) && (at & 3) % FUZZ_RDMA_NBOUND == rail &&
 			  !memcmp(msg + 16, rail_cookies[rail], RMIG_RDMA_RAIL_COOKIE),
-		      "a join for a rail that is not waiting, or with another cookie");
+		      "a join for a rail that is not waiting, at another address, or with another "
+		      "pad or cookie");
 	if (!rmig_rdma_rail_join_answer_check(msg, size, 1))
 		check(rmig_get_be32(msg) == 1 && rmig_get_be32(msg + 4) == RMIG_RDMA_RAIL_JOIN,
 		      "a join answer that is not {1, RAIL_JOIN}");

@@ -168,20 +168,27 @@ static void rails_msg(const char *name, uint32_t type, uint32_t n, const uint8_t
 	put(name, msg, (size_t)len);
 }
 
-/* One rail per address the fuzzer's destination is bound at; the cookies it gave; a join. */
+/*
+ * One rail per address the fuzzer's destination is bound at; the cookies
+ * it gave; a join for rail 1, arriving at rail 1's address.
+ */
 static void gen_rails(void)
 {
 	uint8_t p[RMIG_RDMA_MAX_RAILS * RMIG_RDMA_RAIL_ADDR_SIZE], pd[RMIG_RDMA_RAIL_JOIN_SIZE];
 	uint8_t cookies[FUZZ_RDMA_NRAILS][RMIG_RDMA_RAIL_COOKIE];
+	struct rmig_rdma_rail_addr rails[FUZZ_RDMA_NBOUND];
+	struct sockaddr_storage ss[FUZZ_RDMA_NBOUND];
+	struct rmig_rdma_rails_local local;
 	uint32_t i, rail;
 
 	for (i = 0; i < FUZZ_RDMA_NBOUND; i++) {
-		struct rmig_rdma_rail_addr a = {.index = i, .port = FUZZ_RDMA_RAIL_PORT};
+		struct rmig_rdma_rail_addr *a = &rails[i];
 		const char *ip = fuzz_rdma_rail_bound[i];
 
-		a.family = strchr(ip, ':') ? 6 : 4;
-		inet_pton(a.family == 4 ? AF_INET : AF_INET6, ip, a.addr);
-		rmig_rdma_rail_addr_encode(&a, p + i * RMIG_RDMA_RAIL_ADDR_SIZE);
+		*a = (struct rmig_rdma_rail_addr){.index = i, .port = FUZZ_RDMA_RAIL_PORT};
+		a->family = strchr(ip, ':') ? 6 : 4;
+		inet_pton(a->family == 4 ? AF_INET : AF_INET6, ip, a->addr);
+		rmig_rdma_rail_addr_encode(a, p + i * RMIG_RDMA_RAIL_ADDR_SIZE);
 	}
 	rails_msg("rails-request.msg", RMIG_RDMA_MSG_RAILS_REQUEST, FUZZ_RDMA_NBOUND, p);
 	for (i = 0; i < FUZZ_RDMA_NRAILS; i++) {
@@ -192,13 +199,21 @@ static void gen_rails(void)
 		rmig_rdma_rail_cookie_encode(&c, p + i * RMIG_RDMA_RAIL_COOKIE_SIZE);
 	}
 	rails_msg("rails-result.msg", RMIG_RDMA_MSG_RAILS_RESULT, FUZZ_RDMA_NRAILS, p);
+	fuzz_rdma_rails_local(ss, &local);
 	rmig_rdma_rail_join_encode(1, cookies[1], pd);
-	if (rmig_rdma_rail_join_decode(pd, sizeof(pd), FUZZ_RDMA_NRAILS, 0, cookies, &rail))
+	if (rmig_rdma_rail_join_decode(pd, sizeof(pd), (const struct sockaddr *)&ss[1],
+				       FUZZ_RDMA_NRAILS, rails, 0, cookies, &rail) ||
+	    rail != 1) {
+		fprintf(stderr, "seed rail-join.pdata: not a join for rail 1 that its check "
+				"takes\n");
 		failures++;
+	}
 	put("rail-join.pdata", pd, sizeof(pd));
 	rmig_rdma_rail_join_answer_encode(pd);
-	if (rmig_rdma_rail_join_answer_check(pd, RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE, 1))
+	if (rmig_rdma_rail_join_answer_check(pd, RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE, 1)) {
+		fprintf(stderr, "seed rail-join-answer.pdata: not an answer its check takes\n");
 		failures++;
+	}
 	put("rail-join-answer.pdata", pd, RMIG_RDMA_RAIL_JOIN_ANSWER_SIZE);
 }
 

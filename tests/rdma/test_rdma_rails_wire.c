@@ -364,8 +364,9 @@ static void test_request_wildcard(void **state)
 	(void)state;
 	struct sockaddr_storage any = sa("0.0.0.0", PORT);
 
+	/* IPv4 rails, as 0.0.0.0 takes (families: test_rdma_rails_checks). */
 	a[1] = rail(1, "169.254.79.1", PORT);
-	a[2] = rail(2, "fe80::1", PORT);
+	a[2] = rail(2, "172.16.5.5", PORT);
 	a[3] = rail(3, "192.168.7.7", PORT);
 	local.bound = &any;
 	local.nbound = 1;
@@ -487,14 +488,25 @@ static void give_cookies(void)
 			given[r][i] = (uint8_t)(r * 16 + i);
 }
 
-/* Decode @len bytes of @pd as a join of one of @nrails rails; *rail untouched on failure. */
+/*
+ * Decode @len bytes of @pd as a join of one of @nrails rails, the rails of
+ * plain_rails, arriving at the address of the rail it names (rail 1's if
+ * that is none of them); *rail untouched on failure.
+ */
 static int join(const uint8_t *pd, size_t len, uint32_t nrails, uint32_t joined)
 {
-	uint32_t r = 77;
+	uint32_t r = pd && len >= 12 ? rmig_get_be32(pd + 8) : 1;
+	char ip[INET6_ADDRSTRLEN];
+	struct sockaddr_storage at;
 	int ret;
 
+	r = r < RMIG_ARRAY_SIZE(a) ? r : 1;
+	inet_ntop(a[r].family == 4 ? AF_INET : AF_INET6, a[r].addr, ip, sizeof(ip));
+	at = sa(ip, a[r].port);
+	r = 77;
 	rmig_error_clear();
-	ret = rmig_rdma_rail_join_decode(pd, len, nrails, joined, given, &r);
+	ret = rmig_rdma_rail_join_decode(pd, len, (struct sockaddr *)&at, nrails, a, joined, given,
+					 &r);
 	if (ret)
 		assert_int_equal(r, 77);
 	else
