@@ -24,43 +24,7 @@
 #include "common/base/util.h"
 #include "rdma/rails.h"
 #include "rdma/wire.h"
-
-#define PORT 4444
-
-/* @ip (IPv4 or IPv6 by its spelling) and @port as a socket address. */
-static struct sockaddr_storage sa(const char *ip, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (void *)&ss;
-	struct sockaddr_in6 *in6 = (void *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(ip, ':')) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
-	} else {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	}
-	return ss;
-}
-
-/* Rail @index at @ip (IPv4 or IPv6 by its spelling), @port. */
-static struct rmig_rdma_rail_addr rail(uint32_t index, const char *ip, uint16_t port)
-{
-	struct rmig_rdma_rail_addr r = {.index = index, .port = port};
-
-	if (strchr(ip, ':')) {
-		r.family = 6;
-		assert_int_equal(inet_pton(AF_INET6, ip, r.addr), 1);
-	} else {
-		r.family = 4;
-		assert_int_equal(inet_pton(AF_INET, ip, r.addr), 1);
-	}
-	return r;
-}
+#include "tests/support/rails_test.h"
 
 /*
  * The destination: the control connection arrived at 10.0.0.1:4444; the
@@ -91,18 +55,9 @@ static void wildcard_local(const char *ip, bool v6only)
 	    .control = &control, .bound = &any, .nbound = 1, .wildcard = true, .v6only = v6only};
 }
 
-static void quiet_sink(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque;
-	(void)level;
-	(void)msg;
-}
-
 static int setup(void **state)
 {
-	(void)state;
-	rmig_log_set_sink(quiet_sink, NULL);
-	rmig_error_clear();
+	rdma_test_setup(state);
 	control = sa("10.0.0.1", PORT);
 	bound_local();
 	a[0] = rail(0, "10.0.0.1", PORT);
@@ -111,28 +66,6 @@ static int setup(void **state)
 	a[3] = rail(3, "10.0.1.1", 5555);
 	return 0;
 }
-
-static int teardown(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(NULL, NULL);
-	return 0;
-}
-
-static void assert_error_mentions(const char *word)
-{
-	const char *e = rmig_error_get_last();
-
-	if (!strstr(e, word))
-		fail_msg("error \"%s\" does not mention \"%s\"", e, word);
-}
-
-/* @call fails with -EPROTO, and its error says @word. */
-#define assert_refused(call, word)                                                                 \
-	do {                                                                                       \
-		assert_int_equal((call), -EPROTO);                                                 \
-		assert_error_mentions(word);                                                       \
-	} while (0)
 
 /*
  * Validate a RAILS_REQUEST of a[0..@n-1] against `local`, byte @off of
@@ -448,13 +381,13 @@ static void test_join_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_request_pad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_result_pad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_not_unicast, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_rail0_any_unicast, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_wildcard_family, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_join_pad, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_join_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_pad, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_result_pad, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_not_unicast, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_rail0_any_unicast, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_wildcard_family, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_join_pad, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_join_address, setup, rdma_test_teardown),
 	};
 
 	return cmocka_run_group_tests_name("rdma_rails_checks", tests, NULL, NULL);

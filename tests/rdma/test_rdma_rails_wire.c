@@ -21,43 +21,7 @@
 #include "common/base/util.h"
 #include "rdma/rails.h"
 #include "rdma/wire.h"
-
-#define PORT 4444
-
-/* @ip (IPv4 or IPv6 by its spelling) and @port as a socket address. */
-static struct sockaddr_storage sa(const char *ip, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (void *)&ss;
-	struct sockaddr_in6 *in6 = (void *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	if (strchr(ip, ':')) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
-	} else {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	}
-	return ss;
-}
-
-/* Rail @index at @ip (IPv4 or IPv6 by its spelling), @port. */
-static struct rmig_rdma_rail_addr rail(uint32_t index, const char *ip, uint16_t port)
-{
-	struct rmig_rdma_rail_addr r = {.index = index, .port = port};
-
-	if (strchr(ip, ':')) {
-		r.family = 6;
-		assert_int_equal(inet_pton(AF_INET6, ip, r.addr), 1);
-	} else {
-		r.family = 4;
-		assert_int_equal(inet_pton(AF_INET, ip, r.addr), 1);
-	}
-	return r;
-}
+#include "tests/support/rails_test.h"
 
 /*
  * The destination of most cases: the control connection arrived at
@@ -90,44 +54,13 @@ static void plain_rails(void)
 	a[4] = rail(4, "10.0.1.1", 5556);
 }
 
-static void quiet_sink(void *opaque, enum rmig_log_level level, const char *msg)
-{
-	(void)opaque;
-	(void)level;
-	(void)msg;
-}
-
 static int setup(void **state)
 {
-	(void)state;
-	rmig_log_set_sink(quiet_sink, NULL);
-	rmig_error_clear();
+	rdma_test_setup(state);
 	plain_local();
 	plain_rails();
 	return 0;
 }
-
-static int teardown(void **state)
-{
-	(void)state;
-	rmig_log_set_sink(NULL, NULL);
-	return 0;
-}
-
-static void assert_error_mentions(const char *word)
-{
-	const char *e = rmig_error_get_last();
-
-	if (!strstr(e, word))
-		fail_msg("error \"%s\" does not mention \"%s\"", e, word);
-}
-
-/* @call fails with -EPROTO, and its error says @word. */
-#define assert_refused(call, word)                                                                 \
-	do {                                                                                       \
-		assert_int_equal((call), -EPROTO);                                                 \
-		assert_error_mentions(word);                                                       \
-	} while (0)
 
 /* ---- RAILS_REQUEST and the layouts ---- */
 
@@ -630,18 +563,18 @@ static void test_rails_not_negotiable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_layouts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_header, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_address, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_duplicates, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_rail0_is_control, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_not_bound, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_v4_mapped, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_wildcard, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_result, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_join, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_join_answer, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rails_not_negotiable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_layouts, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_header, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_address, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_duplicates, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_rail0_is_control, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_not_bound, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_v4_mapped, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_request_wildcard, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_result, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_join, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_join_answer, setup, rdma_test_teardown),
+	    cmocka_unit_test_setup_teardown(test_rails_not_negotiable, setup, rdma_test_teardown),
 	};
 
 	return cmocka_run_group_tests_name("rdma_rails_wire", tests, NULL, NULL);
